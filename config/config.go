@@ -1,0 +1,248 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration file. It is built by Load or Parse and is
+// immutable afterwards: pipeline stages read it, never change it.
+type Config struct {
+	// Server holds mcpguard's own listeners and limits.
+	Server Server `yaml:"server"`
+	// Upstream names the MCP server that requests are signed for.
+	Upstream Upstream `yaml:"upstream"`
+	// OIDC configures how client JWTs are authenticated.
+	OIDC OIDC `yaml:"oidc_config"`
+	// STS configures role selection and AssumeRoleWithWebIdentity.
+	STS STS `yaml:"aws_sts_config"`
+	// Authz configures Cedar authorization. Nil when the file has no
+	// authz_config section: there are no policies, and the server decides
+	// what that means.
+	Authz *Authz `yaml:"authz_config"`
+}
+
+// Server configures the process's listeners. Envoy talks to GRPCListen;
+// operators and probes talk to AdminListen.
+type Server struct {
+	// GRPCListen is the host:port of the ext_proc gRPC server.
+	// Default ":9002".
+	GRPCListen string `yaml:"grpc_listen"`
+	// AdminListen is the host:port of the admin HTTP server (health,
+	// metrics). Default ":9090". It must differ from GRPCListen.
+	AdminListen string `yaml:"admin_listen"`
+	// MaxRequestBodyBytes caps the request body mcpguard will parse; larger
+	// bodies are rejected before any JSON is read. Default 1048576 (1 MiB).
+	MaxRequestBodyBytes int64 `yaml:"max_request_body_bytes"`
+	// ShutdownGrace is how long in-flight streams may finish after a
+	// shutdown signal. Default 15s.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// Upstream identifies the remote MCP server. mcpguard signs for this host and
+// service, never for the incoming :authority, because Envoy rewrites the host
+// after ext_proc has run.
+type Upstream struct {
+	// Host is the host (optionally host:port) the signature covers.
+	// Default "aws-mcp.<region>.api.aws".
+	Host string `yaml:"host"`
+	// Service is the SigV4 signing service name. Default "aws-mcp".
+	Service string `yaml:"service"`
+	// Region is the SigV4 signing region. Default aws_sts_config.region.
+	Region string `yaml:"region"`
+	// Path is the upstream request path, when Envoy rewrites it. Optional;
+	// when set it must start with "/".
+	Path string `yaml:"path"`
+}
+
+// TokenSource says where the client's JWT is read from.
+type TokenSource string
+
+const (
+	// TokenSourceHeader reads "Authorization: Bearer <jwt>" and validates the
+	// token in mcpguard. This is the default.
+	TokenSourceHeader TokenSource = "header"
+	// TokenSourceEnvoyMetadata reads the payload that Envoy's jwt_authn
+	// filter already verified, from its payload_in_metadata key.
+	TokenSourceEnvoyMetadata TokenSource = "envoy_metadata"
+)
+
+// OIDC configures JWT authentication against one OpenID Connect issuer.
+type OIDC struct {
+	// Issuer is the issuer URL; tokens must carry it in "iss". Required.
+	Issuer string `yaml:"issuer"`
+	// Audiences are the accepted "aud" values; a token must name at least
+	// one. Required. YAML key "audience", a string or a list of strings.
+	Audiences []string `yaml:"audience"`
+	// JWKSURL overrides key discovery. Default empty, meaning OIDC discovery
+	// at "<issuer>/.well-known/openid-configuration" (see DiscoveryURL).
+	JWKSURL string `yaml:"jwks_url"`
+	// AllowedAlgorithms lists the accepted JWS algorithms. Default RS256,
+	// RS384, RS512, PS256, ES256, ES384, EdDSA. "none" and the HS* family
+	// are always rejected: unsigned or shared-secret tokens would let a
+	// client forge its identity.
+	AllowedAlgorithms []string `yaml:"allowed_algorithms"`
+	// ClockSkew is the leeway for exp, nbf and iat. Default 30s, at most 5m.
+	ClockSkew time.Duration `yaml:"clock_skew"`
+	// GroupClaim names the claim that carries the user's groups. Default
+	// aws_sts_config.role_claim when that is set, else "groups".
+	GroupClaim string `yaml:"group_claim"`
+	// TokenSource is "header" (default) or "envoy_metadata".
+	TokenSource TokenSource `yaml:"token_source"`
+	// MetadataKey is jwt_authn's payload_in_metadata key, read when
+	// TokenSource is "envoy_metadata". Default "jwt_payload".
+	MetadataKey string `yaml:"metadata_key"`
+	// ResourceMetadata feeds the RFC 9728 protected resource metadata that
+	// tells MCP clients where to log in.
+	ResourceMetadata ResourceMetadata `yaml:"resource_metadata"`
+}
+
+// ResourceMetadata is the part of RFC 9728 metadata that the operator
+// chooses; authorization_servers comes from the issuer.
+type ResourceMetadata struct {
+	// Resource is the URL of this protected resource as clients see it.
+	// Optional; default empty, meaning it is derived from the request.
+	Resource string `yaml:"resource"`
+	// ScopesSupported is advertised to clients. Default
+	// ["openid", "email", "profile"].
+	ScopesSupported []string `yaml:"scopes_supported"`
+}
+
+// DiscoveryURL is where OIDC discovery metadata lives for o.Issuer, per
+// OpenID Connect Discovery 1.0 section 4: the issuer with any trailing slash
+// removed, followed by "/.well-known/openid-configuration".
+func (o *OIDC) DiscoveryURL() string {
+	return strings.TrimRight(o.Issuer, "/") + "/.well-known/openid-configuration"
+}
+
+// STS configures which IAM role a user gets and how credentials are obtained
+// and cached.
+type STS struct {
+	// Region is the AWS region of the STS endpoint, e.g. "us-east-1".
+	// Required.
+	Region string `yaml:"region"`
+	// RoleClaim names the claim whose values are matched against
+	// RoleMappings. Default
+	// "https://aws.amazon.com/tags/principal_tags/Groups".
+	RoleClaim string `yaml:"role_claim"`
+	// RoleMappings map claim values to IAM roles. When a user matches
+	// several, the lowest priority number wins; mappings without a priority
+	// come after every numbered one, in file order.
+	RoleMappings []RoleMapping `yaml:"role_mappings"`
+	// RoleARN is the role assumed when no mapping matches. Optional; without
+	// it an unmatched user is refused.
+	RoleARN string `yaml:"role_arn"`
+	// STSEndpoint overrides the STS endpoint URL (tests, VPC endpoints).
+	// Default empty, meaning the SDK's regional endpoint.
+	STSEndpoint string `yaml:"sts_endpoint"`
+	// SessionNameClaim names the claim used as RoleSessionName, so
+	// CloudTrail shows who acted. Default "email".
+	SessionNameClaim string `yaml:"session_name_claim"`
+	// SessionDuration is the requested DurationSeconds. Default 1h; STS
+	// accepts 15m to 12h (and the role's MaxSessionDuration caps it).
+	SessionDuration time.Duration `yaml:"session_duration"`
+	// Cache bounds the credential cache.
+	Cache Cache `yaml:"cache"`
+}
+
+// RoleMapping selects RoleARN for users whose role claim contains Claim.
+type RoleMapping struct {
+	// Claim is the claim value (for example a group name) that selects this
+	// mapping. Required.
+	Claim string `yaml:"claim"`
+	// RoleARN is the IAM role to assume. Required.
+	RoleARN string `yaml:"role_arn"`
+	// Priority orders mappings when a user matches several: the lowest
+	// number wins (0 first). Optional (nil: after every numbered mapping, in
+	// file order); at least 0 when set.
+	Priority *int `yaml:"priority"`
+	// SessionPolicy is the inline session policy JSON passed to STS,
+	// compacted. In YAML it is either inline JSON (starting with "{") or a
+	// file path, which Load reads. Optional.
+	SessionPolicy string `yaml:"session_policy"`
+	// SessionPolicyFile is the resolved path SessionPolicy was read from, or
+	// empty when the policy was inline. It is not a YAML key.
+	SessionPolicyFile string `yaml:"-"`
+	// SessionPolicyARNs are managed policies that further restrict the
+	// session. At most 10.
+	SessionPolicyARNs []string `yaml:"session_policy_arns"`
+}
+
+// Cache bounds the STS credential cache.
+type Cache struct {
+	// MaxEntries caps cached credential sets. Default 10000, at least 1.
+	MaxEntries int `yaml:"max_entries"`
+	// RefreshMargin is how long before expiry cached credentials are
+	// replaced. Default 5m; must be shorter than session_duration.
+	RefreshMargin time.Duration `yaml:"refresh_margin"`
+}
+
+// Authz configures Cedar authorization.
+type Authz struct {
+	// PolicyFiles are paths or filepath.Match globs of Cedar policy files,
+	// relative to the config file's folder. At least one entry is required
+	// and every entry must match at least one file.
+	PolicyFiles []string `yaml:"policy_files"`
+	// EntitiesFile is an optional Cedar entities JSON file; it must exist.
+	EntitiesFile string `yaml:"entities_file"`
+	// GroupClaim overrides oidc_config.group_claim for Cedar group
+	// membership. Default oidc_config.group_claim.
+	GroupClaim string `yaml:"group_claim"`
+}
+
+// Default returns a configuration holding every static default. Parse starts
+// from it, so a key absent from the file keeps its default. Defaults derived
+// from other keys (upstream host and region, group claims) are filled in by
+// Parse after decoding.
+func Default() *Config {
+	return &Config{
+		Server: Server{
+			GRPCListen:          ":9002",
+			AdminListen:         ":9090",
+			MaxRequestBodyBytes: 1 << 20,
+			ShutdownGrace:       15 * time.Second,
+		},
+		Upstream: Upstream{
+			Service: "aws-mcp",
+		},
+		OIDC: OIDC{
+			AllowedAlgorithms: []string{"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"},
+			ClockSkew:         30 * time.Second,
+			TokenSource:       TokenSourceHeader,
+			MetadataKey:       "jwt_payload",
+			ResourceMetadata: ResourceMetadata{
+				ScopesSupported: []string{"openid", "email", "profile"},
+			},
+		},
+		STS: STS{
+			RoleClaim:        "https://aws.amazon.com/tags/principal_tags/Groups",
+			SessionNameClaim: "email",
+			SessionDuration:  time.Hour,
+			Cache: Cache{
+				MaxEntries:    10000,
+				RefreshMargin: 5 * time.Minute,
+			},
+		},
+	}
+}
+
+// fillDerived sets the defaults that depend on other keys. It only fills
+// empty values, so explicit settings win.
+func (c *Config) fillDerived() {
+	if c.Upstream.Region == "" {
+		c.Upstream.Region = c.STS.Region
+	}
+	if c.Upstream.Host == "" && c.Upstream.Region != "" {
+		c.Upstream.Host = "aws-mcp." + c.Upstream.Region + ".api.aws"
+	}
+	if c.OIDC.GroupClaim == "" {
+		if c.STS.RoleClaim != "" {
+			c.OIDC.GroupClaim = c.STS.RoleClaim
+		} else {
+			c.OIDC.GroupClaim = "groups"
+		}
+	}
+	if c.Authz != nil && c.Authz.GroupClaim == "" {
+		c.Authz.GroupClaim = c.OIDC.GroupClaim
+	}
+}

@@ -1,0 +1,348 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// STS and OIDC limits the configuration must respect.
+const (
+	minSessionDuration = 15 * time.Minute
+	maxSessionDuration = 12 * time.Hour
+	maxClockSkew       = 5 * time.Minute
+	maxPolicyChars     = 2048
+	maxPolicyARNs      = 10
+)
+
+// supportedAlgorithms are the asymmetric JWS algorithms (RFC 7518, RFC 8037)
+// that may appear in allowed_algorithms.
+var supportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// Validate checks every rule of the schema and returns Problems listing all
+// violations, or nil. It reads the file system to check that policy globs
+// and the entities file match files. Validate does not fill defaults: call
+// it on a Config built by Load or Parse, or on one built in code from
+// Default.
+func (c *Config) Validate() error {
+	return c.validate().err()
+}
+
+// validate collects the problems; Parse merges them with decoding problems.
+func (c *Config) validate() Problems {
+	var ps Problems
+	c.validateServer(&ps)
+	c.validateUpstream(&ps)
+	c.validateOIDC(&ps)
+	c.validateSTS(&ps)
+	c.validateAuthz(&ps)
+	return ps
+}
+
+func (c *Config) validateServer(ps *Problems) {
+	s := &c.Server
+	grpcOK := requireWith(ps, "server.grpc_listen", s.GRPCListen, checkListen)
+	adminOK := requireWith(ps, "server.admin_listen", s.AdminListen, checkListen)
+	if grpcOK && adminOK && s.GRPCListen == s.AdminListen && !strings.HasSuffix(s.GRPCListen, ":0") {
+		ps.add("server.admin_listen", "must differ from server.grpc_listen")
+	}
+	if s.MaxRequestBodyBytes < 1 {
+		ps.add("server.max_request_body_bytes", "must be at least 1, got %d", s.MaxRequestBodyBytes)
+	}
+	if s.ShutdownGrace < 0 {
+		ps.add("server.shutdown_grace", "must not be negative, got %s", s.ShutdownGrace)
+	}
+}
+
+func (c *Config) validateUpstream(ps *Problems) {
+	u := &c.Upstream
+	// With no STS region there is nothing to derive the upstream region and
+	// host from; aws_sts_config.region is already reported.
+	derivable := c.STS.Region != ""
+	if u.Host != "" || derivable {
+		requireWith(ps, "upstream.host", u.Host, checkHost)
+	}
+	requireWith(ps, "upstream.service", u.Service, func(s string) string {
+		if !serviceRE.MatchString(s) {
+			return fmt.Sprintf("%q is not a SigV4 service name (lowercase letters, digits and -)", s)
+		}
+		return ""
+	})
+	// A region derived from aws_sts_config.region is checked there.
+	if (u.Region != "" || derivable) && u.Region != c.STS.Region {
+		requireWith(ps, "upstream.region", u.Region, checkRegion)
+	}
+	if u.Path != "" && !strings.HasPrefix(u.Path, "/") {
+		ps.add("upstream.path", "must start with \"/\"")
+	}
+}
+
+func (c *Config) validateOIDC(ps *Problems) {
+	o := &c.OIDC
+	requireWith(ps, "oidc_config.issuer", o.Issuer, func(s string) string {
+		return checkURL(s, urlRules{noQuery: true})
+	})
+	if len(o.Audiences) == 0 {
+		ps.add("oidc_config.audience", "required")
+	}
+	for i, a := range o.Audiences {
+		if strings.TrimSpace(a) == "" {
+			ps.add(index("oidc_config.audience", i), "must not be empty")
+		}
+	}
+	if o.JWKSURL != "" {
+		if why := checkURL(o.JWKSURL, urlRules{}); why != "" {
+			ps.add("oidc_config.jwks_url", "%s", why)
+		}
+	}
+	if len(o.AllowedAlgorithms) == 0 {
+		ps.add("oidc_config.allowed_algorithms", "must list at least one algorithm")
+	}
+	for i, alg := range o.AllowedAlgorithms {
+		p := index("oidc_config.allowed_algorithms", i)
+		switch {
+		case strings.EqualFold(alg, "none"):
+			ps.add(p, "%q is never accepted: unsigned tokens would let anyone claim any identity", alg)
+		case strings.HasPrefix(strings.ToUpper(alg), "HS"):
+			ps.add(p, "%q is a shared-secret (HMAC) algorithm and is not accepted: use an asymmetric algorithm whose public keys the issuer publishes", alg)
+		case !slices.Contains(supportedAlgorithms, alg):
+			ps.add(p, "unknown algorithm %q (want one of %s)", alg, strings.Join(supportedAlgorithms, ", "))
+		case slices.Index(o.AllowedAlgorithms, alg) < i:
+			ps.add(p, "duplicate algorithm %q", alg)
+		}
+	}
+	if o.ClockSkew < 0 || o.ClockSkew > maxClockSkew {
+		ps.add("oidc_config.clock_skew", "must be between 0s and %s, got %s", maxClockSkew, o.ClockSkew)
+	}
+	if o.GroupClaim == "" {
+		ps.add("oidc_config.group_claim", "required")
+	}
+	switch o.TokenSource {
+	case TokenSourceHeader:
+	case TokenSourceEnvoyMetadata:
+		if o.MetadataKey == "" {
+			ps.add("oidc_config.metadata_key", "required when token_source is %q", TokenSourceEnvoyMetadata)
+		}
+	default:
+		ps.add("oidc_config.token_source", "must be %q or %q, got %q", TokenSourceHeader, TokenSourceEnvoyMetadata, o.TokenSource)
+	}
+	rm := &o.ResourceMetadata
+	if rm.Resource != "" {
+		if why := checkURL(rm.Resource, urlRules{}); why != "" {
+			ps.add("oidc_config.resource_metadata.resource", "%s", why)
+		}
+	}
+	for i, s := range rm.ScopesSupported {
+		if why := checkScope(s); why != "" {
+			ps.add(index("oidc_config.resource_metadata.scopes_supported", i), "%s", why)
+		}
+	}
+}
+
+func (c *Config) validateSTS(ps *Problems) {
+	s := &c.STS
+	requireWith(ps, "aws_sts_config.region", s.Region, checkRegion)
+	if s.RoleClaim == "" {
+		ps.add("aws_sts_config.role_claim", "required")
+	}
+	if len(s.RoleMappings) == 0 && s.RoleARN == "" {
+		ps.add("aws_sts_config", "no role to assume: set role_mappings, role_arn or both")
+	}
+	for i := range s.RoleMappings {
+		validateMapping(ps, s.RoleMappings, i)
+	}
+	if s.RoleARN != "" {
+		if why := checkRoleARN(s.RoleARN); why != "" {
+			ps.add("aws_sts_config.role_arn", "%s", why)
+		}
+	}
+	if s.STSEndpoint != "" {
+		if why := checkURL(s.STSEndpoint, urlRules{}); why != "" {
+			ps.add("aws_sts_config.sts_endpoint", "%s", why)
+		}
+	}
+	if s.SessionNameClaim == "" {
+		ps.add("aws_sts_config.session_name_claim", "required")
+	}
+	durationOK := s.SessionDuration >= minSessionDuration && s.SessionDuration <= maxSessionDuration
+	if !durationOK {
+		ps.add("aws_sts_config.session_duration", "must be between %s and %s (STS limits), got %s",
+			minSessionDuration, maxSessionDuration, s.SessionDuration)
+	}
+	if s.Cache.MaxEntries < 1 {
+		ps.add("aws_sts_config.cache.max_entries", "must be at least 1, got %d", s.Cache.MaxEntries)
+	}
+	switch {
+	case s.Cache.RefreshMargin < 0:
+		ps.add("aws_sts_config.cache.refresh_margin", "must not be negative, got %s", s.Cache.RefreshMargin)
+	case durationOK && s.Cache.RefreshMargin >= s.SessionDuration:
+		ps.add("aws_sts_config.cache.refresh_margin", "must be shorter than aws_sts_config.session_duration (%s), got %s",
+			s.SessionDuration, s.Cache.RefreshMargin)
+	}
+}
+
+// validateMapping checks role_mappings[i], including that no earlier mapping
+// has the same claim and priority, which would make the choice ambiguous.
+func validateMapping(ps *Problems, ms []RoleMapping, i int) {
+	m := &ms[i]
+	p := index("aws_sts_config.role_mappings", i)
+	if m.Claim == "" {
+		ps.add(p+".claim", "required")
+	} else {
+		for j := range i {
+			if ms[j].Claim == m.Claim && samePriority(ms[j].Priority, m.Priority) {
+				ps.add(p+".claim", "duplicate of role_mappings[%d]: same claim %q and priority", j, m.Claim)
+				break
+			}
+		}
+	}
+	requireWith(ps, p+".role_arn", m.RoleARN, checkRoleARN)
+	if m.Priority != nil && *m.Priority < 0 {
+		ps.add(p+".priority", "must be at least 0, got %d", *m.Priority)
+	}
+	if m.SessionPolicy != "" {
+		if why := checkSessionPolicy(m.SessionPolicy); why != "" {
+			if m.SessionPolicyFile != "" {
+				why = fmt.Sprintf("file %q: %s", filepath.Base(m.SessionPolicyFile), why)
+			}
+			ps.add(p+".session_policy", "%s", why)
+		}
+	}
+	if len(m.SessionPolicyARNs) > maxPolicyARNs {
+		ps.add(p+".session_policy_arns", "at most %d policy ARNs are allowed, got %d", maxPolicyARNs, len(m.SessionPolicyARNs))
+	}
+	total := len(m.SessionPolicy)
+	for j, arn := range m.SessionPolicyARNs {
+		total += len(arn)
+		if why := checkPolicyARN(arn); why != "" {
+			ps.add(index(p+".session_policy_arns", j), "%s", why)
+		}
+	}
+	if len(m.SessionPolicy) <= maxPolicyChars && total > maxPolicyChars {
+		ps.add(p, "session_policy and session_policy_arns together exceed %d characters (STS limit)", maxPolicyChars)
+	}
+}
+
+func samePriority(a, b *int) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+// checkSessionPolicy checks an inline session policy: a JSON object within
+// the STS size limit and character set.
+func checkSessionPolicy(s string) string {
+	var doc any
+	if err := json.Unmarshal([]byte(s), &doc); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return fmt.Sprintf("not valid JSON: syntax error at byte %d", syn.Offset)
+		}
+		return "not valid JSON"
+	}
+	if _, ok := doc.(map[string]any); !ok {
+		return "must be a JSON object (an IAM policy document)"
+	}
+	if n := len([]rune(s)); n > maxPolicyChars {
+		return fmt.Sprintf("is %d characters after removing whitespace; STS allows at most %d", n, maxPolicyChars)
+	}
+	for _, r := range s {
+		if r != '\t' && r != '\n' && r != '\r' && (r < 0x20 || r > 0xff) {
+			return fmt.Sprintf("contains %q; STS accepts only tab, newline, carriage return and U+0020 to U+00FF", r)
+		}
+	}
+	return ""
+}
+
+func (c *Config) validateAuthz(ps *Problems) {
+	a := c.Authz
+	if a == nil {
+		return
+	}
+	if len(a.PolicyFiles) == 0 {
+		ps.add("authz_config.policy_files", "at least one policy file or glob is required")
+	}
+	for i, pattern := range a.PolicyFiles {
+		if _, err := expand(pattern); err != nil {
+			ps.add(index("authz_config.policy_files", i), "%s", err.Error())
+		}
+	}
+	if a.EntitiesFile != "" {
+		if why := checkRegularFile(a.EntitiesFile); why != "" {
+			ps.add("authz_config.entities_file", "%s", why)
+		}
+	}
+	if a.GroupClaim == "" {
+		ps.add("authz_config.group_claim", "required")
+	}
+}
+
+// PolicyPaths expands PolicyFiles into the sorted, de-duplicated list of
+// regular files they name. The policy store calls it at startup and on every
+// reload, so files added to a globbed folder are picked up. It fails when a
+// pattern is malformed or matches no file.
+func (a *Authz) PolicyPaths() ([]string, error) {
+	var all []string
+	for _, pattern := range a.PolicyFiles {
+		files, err := expand(pattern)
+		if err != nil {
+			return nil, fmt.Errorf("expand policy files %q: %w", pattern, err)
+		}
+		all = append(all, files...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all), nil
+}
+
+// expand globs one pattern and keeps regular files only.
+func expand(pattern string) ([]string, error) {
+	matches, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, errors.New("malformed glob pattern")
+	}
+	var files []string
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && fi.Mode().IsRegular() {
+			files = append(files, m)
+		}
+	}
+	if len(files) == 0 {
+		return nil, errors.New("matches no files")
+	}
+	return files, nil
+}
+
+// checkRegularFile checks that path names an existing regular file.
+func checkRegularFile(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("file %q does not exist", filepath.Base(path))
+	case err != nil:
+		return fmt.Sprintf("file %q cannot be read", filepath.Base(path))
+	case !fi.Mode().IsRegular():
+		return fmt.Sprintf("%q is not a regular file", filepath.Base(path))
+	}
+	return ""
+}
+
+// requireWith reports "required" for an empty value, otherwise applies
+// check. It returns whether the value is valid.
+func requireWith(ps *Problems, path, value string, check func(string) string) bool {
+	if value == "" {
+		ps.add(path, "required")
+		return false
+	}
+	if why := check(value); why != "" {
+		ps.add(path, "%s", why)
+		return false
+	}
+	return true
+}
