@@ -1,0 +1,386 @@
+package mcp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mcpguard/mcpguard"
+)
+
+// ToolCall is the part of tools/call params that policy decides on.
+type ToolCall struct {
+	// Name is the tool name, never empty.
+	Name string
+	// Arguments are the tool arguments with numbers as json.Number, so
+	// Cedar sees the exact values the client sent; nil when absent.
+	Arguments map[string]any
+	// Meta is params._meta, nil when absent.
+	Meta map[string]any
+}
+
+// PromptGet is the part of prompts/get params that policy decides on.
+type PromptGet struct {
+	Name string
+	// Arguments should hold strings per MCP, but any JSON value is kept so
+	// that policy sees what the server will see; nil when absent.
+	Arguments map[string]any
+	Meta      map[string]any
+}
+
+// ResourceRead is the part of resources/read params that policy decides on.
+type ResourceRead struct {
+	URI  string
+	Meta map[string]any
+}
+
+// paramMembers picks named members out of a params object. It rejects a
+// member whose name equals a wanted one only under case folding: Go's
+// encoding/json, among others, matches struct fields case-insensitively and
+// keeps the last match, so {"name":"a","NAME":"b"} would show policy one
+// tool and the server another.
+type paramMembers struct {
+	names []string
+	vals  [][]byte
+}
+
+func (p *paramMembers) member(key, raw []byte) error {
+	for i, n := range p.names {
+		if string(key) == n {
+			p.vals[i] = raw
+			return nil
+		}
+		if bytes.EqualFold(key, []byte(n)) {
+			return invalid("bad_params", "params member "+quoteShort(key)+" differs from "+quoteShort([]byte(n))+" only in case")
+		}
+	}
+	return nil
+}
+
+// params validates m.Params as an object and returns the raw values of
+// names, nil for each one absent.
+func (m *Message) params(method string, names ...string) ([][]byte, error) {
+	if m.Method != method {
+		return nil, mcpguard.E(mcpguard.KindInternal, "internal error", fmt.Errorf("decode %s params of a %q message", method, m.Method))
+	}
+	if len(m.Params) == 0 {
+		return nil, invalid("bad_params", method+" requires params")
+	}
+	if m.Params[0] != '{' {
+		return nil, invalid("bad_params", method+" params must be an object")
+	}
+	p := paramMembers{names: names, vals: make([][]byte, len(names))}
+	s := scanner{data: m.Params, maxDepth: maxDepthCeiling}
+	if err := s.object(&p); err != nil {
+		return nil, err
+	}
+	if s.pos != len(m.Params) {
+		return nil, s.fail("trailing_data", "data after params", s.pos)
+	}
+	return p.vals, nil
+}
+
+// name decodes a required, non-empty string member without control
+// characters.
+func nameMember(method, member string, raw []byte) (string, error) {
+	if raw == nil || raw[0] != '"' {
+		return "", invalid("bad_params", method+" params."+member+" must be a string")
+	}
+	v := stringValue(raw)
+	if len(v) == 0 {
+		return "", invalid("bad_params", method+" params."+member+" must not be empty")
+	}
+	if hasControl(v) {
+		return "", invalid("bad_params", method+" params."+member+" must not contain control characters")
+	}
+	return string(v), nil
+}
+
+// objectMember decodes an optional object member; nil when absent.
+func objectMember(method, member string, raw []byte) (map[string]any, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		return nil, invalid("bad_params", method+" params."+member+" must be an object")
+	}
+	v, err := decodeValidated(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFoldedKeys(v); err != nil {
+		return nil, err
+	}
+	return v.(map[string]any), nil
+}
+
+// ToolCall decodes the params of a tools/call message. Calling it on any
+// other method is a programming error and yields KindInternal.
+func (m *Message) ToolCall() (*ToolCall, error) {
+	v, err := m.params(MethodToolsCall, "name", "arguments", "_meta")
+	if err != nil {
+		return nil, err
+	}
+	tc := &ToolCall{}
+	if tc.Name, err = nameMember(MethodToolsCall, "name", v[0]); err != nil {
+		return nil, err
+	}
+	if tc.Arguments, err = objectMember(MethodToolsCall, "arguments", v[1]); err != nil {
+		return nil, err
+	}
+	if tc.Meta, err = objectMember(MethodToolsCall, "_meta", v[2]); err != nil {
+		return nil, err
+	}
+	return tc, nil
+}
+
+// PromptGet decodes the params of a prompts/get message.
+func (m *Message) PromptGet() (*PromptGet, error) {
+	v, err := m.params(MethodPromptsGet, "name", "arguments", "_meta")
+	if err != nil {
+		return nil, err
+	}
+	pg := &PromptGet{}
+	if pg.Name, err = nameMember(MethodPromptsGet, "name", v[0]); err != nil {
+		return nil, err
+	}
+	if pg.Arguments, err = objectMember(MethodPromptsGet, "arguments", v[1]); err != nil {
+		return nil, err
+	}
+	if pg.Meta, err = objectMember(MethodPromptsGet, "_meta", v[2]); err != nil {
+		return nil, err
+	}
+	return pg, nil
+}
+
+// ResourceRead decodes the params of a resources/read message.
+func (m *Message) ResourceRead() (*ResourceRead, error) {
+	v, err := m.params(MethodResourcesRead, "uri", "_meta")
+	if err != nil {
+		return nil, err
+	}
+	rr := &ResourceRead{}
+	if rr.URI, err = nameMember(MethodResourcesRead, "uri", v[0]); err != nil {
+		return nil, err
+	}
+	if rr.Meta, err = objectMember(MethodResourcesRead, "_meta", v[1]); err != nil {
+		return nil, err
+	}
+	return rr, nil
+}
+
+// ProtocolVersion returns params.protocolVersion of an initialize request,
+// for the audit record and version checks; "" for any other message or
+// when the member is missing or not a string.
+func (m *Message) ProtocolVersion() string {
+	if m.Method != MethodInitialize {
+		return ""
+	}
+	v, err := m.params(MethodInitialize, "protocolVersion")
+	if err != nil || v[0] == nil || v[0][0] != '"' {
+		return ""
+	}
+	return string(stringValue(v[0]))
+}
+
+// maxIDString bounds IDString so a huge client-chosen id cannot bloat logs.
+const maxIDString = 64
+
+// IDString renders the id for logs and audit records: the text of a string
+// id or the digits of a number, at most 64 bytes (longer ids end in
+// "..."), with control and invalid characters replaced by '?'. It returns
+// "" when there is no id and "null" for a null id. A string id and a number
+// id with the same text print alike; ID holds the exact value.
+func (m *Message) IDString() string {
+	text := []byte(m.ID)
+	if len(text) == 0 {
+		return ""
+	}
+	if text[0] == '"' {
+		s := scanner{data: text}
+		content, escaped, err := s.str()
+		if err != nil {
+			return "?"
+		}
+		text = content
+		if escaped {
+			text = unescapePrefix(content, maxIDString+utf8.UTFMax)
+		}
+	}
+	var b strings.Builder
+	for i := 0; i < len(text); {
+		r, size := utf8.DecodeRune(text[i:])
+		if (r == utf8.RuneError && size == 1) || !unicode.IsPrint(r) {
+			r = '?'
+		}
+		if b.Len()+utf8.RuneLen(r) > maxIDString {
+			b.WriteString("...")
+			break
+		}
+		b.WriteRune(r)
+		i += size
+	}
+	return b.String()
+}
+
+// unescapePrefix decodes validated string content until the output exceeds
+// limit bytes, so a huge escaped id costs no more than a short one.
+func unescapePrefix(src []byte, limit int) []byte {
+	var dst []byte
+	for i := 0; i < len(src) && len(dst) <= limit; {
+		if src[i] != '\\' {
+			dst = append(dst, src[i])
+			i++
+			continue
+		}
+		n := 2
+		if src[i+1] == 'u' {
+			n = 6
+			if r, _ := hex4(src, i+2); r >= 0xd800 && r < 0xdc00 {
+				n = 12
+			}
+		}
+		dst = appendUnescaped(dst, src[i:i+n])
+		i += n
+	}
+	return dst
+}
+
+// DecodeValue decodes one strict JSON value (as Parse defines strict) with
+// numbers as json.Number, so integers and decimals keep their exact text.
+// Packages that hold raw JSON from a parsed message use it to get values
+// for policy.
+func DecodeValue(raw json.RawMessage) (any, error) {
+	s := scanner{data: raw, maxDepth: maxDepthCeiling}
+	s.skipWS()
+	if s.pos >= len(raw) {
+		e := mcpguard.E(mcpguard.KindParseError, "parse error: empty value", nil)
+		e.Reason = "empty"
+		return nil, e
+	}
+	if err := s.value(nil); err != nil {
+		return nil, err
+	}
+	s.skipWS()
+	if s.pos != len(raw) {
+		return nil, s.fail("trailing_data", "data after the JSON value", s.pos)
+	}
+	return decodeValidated(raw)
+}
+
+// decodeValidated decodes raw that the scanner has already accepted.
+func decodeValidated(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, mcpguard.E(mcpguard.KindInternal, "internal error", fmt.Errorf("decode validated JSON: %w", err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, mcpguard.E(mcpguard.KindInternal, "internal error", errors.New("decode validated JSON: trailing data"))
+	}
+	return v, nil
+}
+
+// checkFoldedKeys rejects objects, at any depth, with two keys equal under
+// Unicode case folding, for the reason given on paramMembers: a server that
+// binds arguments to struct fields could read the other one.
+func checkFoldedKeys(v any) error {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) > 1 {
+			if k, ok := foldCollision(x); ok {
+				return invalid("bad_params", "keys differing only in case: "+quoteShort([]byte(k)))
+			}
+		}
+		for _, e := range x {
+			if err := checkFoldedKeys(e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if err := checkFoldedKeys(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func foldCollision(m map[string]any) (string, bool) {
+	if len(m) <= smallObject {
+		var keys [smallObject]string
+		n := 0
+		for k := range m {
+			for _, o := range keys[:n] {
+				if strings.EqualFold(k, o) {
+					return k, true
+				}
+			}
+			keys[n] = k
+			n++
+		}
+		return "", false
+	}
+	seen := make(map[string]struct{}, len(m))
+	for k := range m {
+		f := foldKey(k)
+		if _, dup := seen[f]; dup {
+			return k, true
+		}
+		seen[f] = struct{}{}
+	}
+	return "", false
+}
+
+// foldKey maps every rune to the smallest rune of its case-folding orbit,
+// so two strings are strings.EqualFold exactly when their foldKeys match.
+func foldKey(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		b.WriteRune(m)
+	}
+	return b.String()
+}
+
+// ErrorBody renders a JSON-RPC 2.0 error response. id is the raw id of the
+// request, echoed so the client can match the answer; when it is nil or
+// not valid JSON the id is null. data may be nil; if it cannot be encoded
+// it is left out rather than failing the denial.
+func ErrorBody(id json.RawMessage, code int, message string, data map[string]any) []byte {
+	if len(id) == 0 || !json.Valid(id) {
+		id = json.RawMessage("null")
+	}
+	type errorObject struct {
+		Code    int            `json:"code"`
+		Message string         `json:"message"`
+		Data    map[string]any `json:"data,omitempty"`
+	}
+	resp := struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   errorObject     `json:"error"`
+	}{"2.0", id, errorObject{code, message, data}}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		resp.Error.Data = nil
+		b, err = json.Marshal(resp)
+		if err != nil {
+			// Only the id can still fail; null always encodes.
+			resp.ID = json.RawMessage("null")
+			b, _ = json.Marshal(resp)
+		}
+	}
+	return b
+}
