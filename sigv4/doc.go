@@ -1,0 +1,43 @@
+// Package sigv4 signs the request that leaves Envoy for an AWS service with
+// AWS Signature Version 4, by driving the signer of aws-sdk-go-v2
+// (github.com/aws/aws-sdk-go-v2/aws/signer/v4). It never reimplements the
+// algorithm; it decides what is signed.
+//
+// What is signed. A fresh http.Request is built for every signature and no
+// client header is ever copied into it, so the signed header set is minimal
+// and fixed: host (the configured upstream host, never the incoming
+// :authority, because the route rewrites the host after ext_proc),
+// x-amz-date, x-amz-security-token (when the credentials carry a session
+// token), x-amz-content-sha256 (the hex SHA-256 of the exact body Envoy will
+// forward; the empty-payload hash for bodyless requests) and content-type
+// when the request has one. Headers that Envoy adds or changes after ext_proc
+// (x-forwarded-*, x-request-id, x-envoy-*, traceparent, content-length) are
+// therefore never covered by the signature and cannot break it.
+//
+// What is returned. Result.Set holds the headers to set on the outgoing
+// request (authorization, x-amz-date, x-amz-security-token,
+// x-amz-content-sha256), overwriting the client's own authorization header,
+// which carried the user's JWT. Result.Remove lists every client-sent header
+// whose name starts with "x-amz-" and that Set does not overwrite: the AWS
+// service reads those names as signing input, so a client copy (a stale
+// x-amz-security-token, say) must not reach it. Headers starting with
+// "x-amzn-" are left alone: AWS does not read them as signing input, and
+// x-amzn-trace-id is a legitimate tracing header that the signer ignores.
+//
+// Path and query. The path is taken as it will leave Envoy (already
+// percent-encoded), normalised as the SigV4 specification requires for every
+// service except S3 (dot segments removed, empty segments merged, a trailing
+// slash kept), and handed to the SDK through URL.Opaque so that the SDK
+// percent-encodes exactly those bytes once more; the query is canonicalised
+// by the SDK. S3 is not supported: its single-encoding, unnormalised rules
+// differ, and mcpguard signs only for the AWS MCP Server.
+//
+// Secrets. Header values for authorization and x-amz-security-token, and the
+// credentials in a Request, print as [REDACTED] through slog and fmt.
+//
+// This package imports the standard library, the module root (for the
+// shared error type) and aws-sdk-go-v2 only; it must not import extproc or
+// go-control-plane. Specification followed: "Signature Version 4 signing
+// process" (AWS General Reference), checked against AWS's own SigV4 test
+// suite in testdata/.
+package sigv4

@@ -1,0 +1,334 @@
+package fakeaws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Tool names, as the AWS MCP Server names them.
+const (
+	ToolCallAWS             = "aws___call_aws"
+	ToolSearchDocumentation = "aws___search_documentation"
+	ToolSuggestAWSCommands  = "aws___suggest_aws_commands"
+	ToolListRegions         = "aws___list_regions"
+)
+
+type callAWSInput struct {
+	CLICommand string `json:"cli_command" jsonschema:"The complete AWS CLI command to execute, starting with 'aws'"`
+	MaxResults *int   `json:"max_results,omitempty" jsonschema:"Optional limit on the number of items returned"`
+}
+
+type searchDocumentationInput struct {
+	SearchPhrase string `json:"search_phrase" jsonschema:"The phrase to search the AWS documentation for"`
+	Limit        *int   `json:"limit,omitempty" jsonschema:"Maximum number of results (default 5)"`
+}
+
+type suggestInput struct {
+	Query string `json:"query" jsonschema:"A natural-language description of the task"`
+}
+
+type listRegionsInput struct{}
+
+func (s *Server) addTools(srv *mcp.Server) {
+	readOnly := &mcp.ToolAnnotations{ReadOnlyHint: true}
+	mcp.AddTool(srv, &mcp.Tool{
+		Name:        ToolCallAWS,
+		Description: "Execute an AWS CLI command with the caller's IAM permissions.",
+	}, s.callAWS)
+	mcp.AddTool(srv, &mcp.Tool{
+		Name:        ToolSearchDocumentation,
+		Description: "Search the AWS documentation.",
+		Annotations: readOnly,
+	}, searchDocumentation)
+	mcp.AddTool(srv, &mcp.Tool{
+		Name:        ToolSuggestAWSCommands,
+		Description: "Suggest AWS CLI commands for a task described in natural language.",
+		Annotations: readOnly,
+	}, suggestCommands)
+	mcp.AddTool(srv, &mcp.Tool{
+		Name:        ToolListRegions,
+		Description: "List the AWS Regions.",
+		Annotations: readOnly,
+	}, listRegions)
+}
+
+func textResult(isError bool, text string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: isError, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
+}
+
+func jsonResult(v any) *mcp.CallToolResult {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return textResult(true, "internal error: "+err.Error())
+	}
+	return textResult(false, string(b))
+}
+
+// caller is the verified identity behind a tool call.
+type caller struct {
+	roleARN, sessionName string
+}
+
+// assumedRoleARN renders arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION from
+// the role ARN arn:aws:iam::ACCOUNT:role/[PATH/]NAME.
+func (c caller) assumedRoleARN() string {
+	f := strings.SplitN(c.roleARN, ":", 6)
+	if len(f) != 6 || !strings.HasPrefix(f[5], "role/") {
+		return c.roleARN
+	}
+	name := f[5][strings.LastIndex(f[5], "/")+1:]
+	return fmt.Sprintf("arn:%s:sts::%s:assumed-role/%s/%s", f[1], f[4], name, c.sessionName)
+}
+
+func (c caller) account() string {
+	if f := strings.SplitN(c.roleARN, ":", 6); len(f) == 6 {
+		return f[4]
+	}
+	return "000000000000"
+}
+
+func (s *Server) callAWS(_ context.Context, req *mcp.CallToolRequest, in callAWSInput) (*mcp.CallToolResult, any, error) {
+	if req.Extra == nil || req.Extra.Header.Get(headerRoleARN) == "" {
+		// Unreachable behind the verifier; fail closed if mounted without it.
+		return textResult(true, "An error occurred (AccessDenied): no verified caller"), nil, nil
+	}
+	c := caller{roleARN: req.Extra.Header.Get(headerRoleARN), sessionName: req.Extra.Header.Get(headerSessionName)}
+	args := strings.Fields(in.CLICommand)
+	if len(args) < 3 || args[0] != "aws" {
+		return textResult(true, fmt.Sprintf("Invalid AWS CLI command: %q. Commands must start with 'aws <service> <operation>'.", in.CLICommand)), nil, nil
+	}
+	cliService, cliOp := args[1], args[2]
+	prefix, op := iamAction(cliService, cliOp, args[3:])
+	limit := 1000
+	if in.MaxResults != nil && *in.MaxResults > 0 {
+		limit = *in.MaxResults
+	}
+	// sts:GetCallerIdentity needs no permission, as in AWS.
+	if !(prefix == "sts" && op == "GetCallerIdentity") && !slices.Contains(s.opts.Permissions[c.roleARN], prefix) {
+		return textResult(true, fmt.Sprintf("An error occurred (AccessDenied) when calling the %s operation: User: %s is not authorized to perform: %s:%s",
+			op, c.assumedRoleARN(), prefix, op)), nil, nil
+	}
+	switch prefix + ":" + op {
+	case "sts:GetCallerIdentity":
+		return jsonResult(map[string]string{
+			"UserId":  "AROAFAKEAWSEXAMPLE00:" + c.sessionName,
+			"Account": c.account(),
+			"Arn":     c.assumedRoleARN(),
+		}), nil, nil
+	case "s3:ListBuckets":
+		bs := buckets[:min(limit, len(buckets))]
+		if cliService == "s3" {
+			var b strings.Builder
+			for _, bk := range bs {
+				fmt.Fprintf(&b, "%s %s\n", strings.Replace(strings.TrimSuffix(bk.CreationDate, "Z"), "T", " ", 1), bk.Name)
+			}
+			return textResult(false, b.String()), nil, nil
+		}
+		return jsonResult(map[string]any{
+			"Buckets": bs,
+			"Owner":   map[string]string{"DisplayName": "fakeaws", "ID": "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"},
+		}), nil, nil
+	case "ec2:DescribeInstances":
+		is := instances[:min(limit, len(instances))]
+		res := make([]map[string]any, 0, len(is))
+		for _, i := range is {
+			res = append(res, map[string]any{"ReservationId": "r-" + i.InstanceID[2:], "OwnerId": c.account(), "Instances": []any{i}})
+		}
+		return jsonResult(map[string]any{"Reservations": res}), nil, nil
+	case "ec2:DescribeRegions":
+		rs := make([]map[string]string, 0, len(regions))
+		for _, r := range regions[:min(limit, len(regions))] {
+			rs = append(rs, map[string]string{"RegionName": r.ID, "Endpoint": "ec2." + r.ID + ".amazonaws.com", "OptInStatus": "opt-in-not-required"})
+		}
+		return jsonResult(map[string]any{"Regions": rs}), nil, nil
+	}
+	return textResult(true, fmt.Sprintf("fakeaws has no canned output for %q (%s:%s).", in.CLICommand, prefix, op)), nil, nil
+}
+
+// iamAction maps an AWS CLI service and operation to the IAM service prefix
+// and API operation name the call needs.
+func iamAction(service, op string, rest []string) (prefix, action string) {
+	switch service {
+	case "s3":
+		hasTarget := len(rest) > 0 && strings.HasPrefix(rest[0], "s3://")
+		switch op {
+		case "ls":
+			if hasTarget {
+				return "s3", "ListObjectsV2"
+			}
+			return "s3", "ListBuckets"
+		case "cp":
+			return "s3", "PutObject"
+		case "mv", "rm":
+			return "s3", "DeleteObject"
+		case "mb":
+			return "s3", "CreateBucket"
+		case "rb":
+			return "s3", "DeleteBucket"
+		case "sync":
+			return "s3", "ListObjectsV2"
+		}
+		return "s3", pascal(op)
+	case "s3api":
+		return "s3", pascal(op)
+	}
+	return service, pascal(op)
+}
+
+// pascal turns a CLI operation (describe-instances) into its API name
+// (DescribeInstances).
+func pascal(op string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(op, "-") {
+		if part == "" {
+			continue
+		}
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
+
+type bucket struct {
+	Name         string `json:"Name"`
+	CreationDate string `json:"CreationDate"`
+}
+
+var buckets = []bucket{
+	{"mcpguard-demo-artifacts", "2025-01-10T09:00:00Z"},
+	{"mcpguard-demo-logs", "2025-02-14T16:30:00Z"},
+	{"mcpguard-demo-reports", "2025-03-03T08:15:00Z"},
+}
+
+type instance struct {
+	InstanceID       string              `json:"InstanceId"`
+	InstanceType     string              `json:"InstanceType"`
+	State            map[string]any      `json:"State"`
+	PrivateIPAddress string              `json:"PrivateIpAddress"`
+	LaunchTime       string              `json:"LaunchTime"`
+	Placement        map[string]string   `json:"Placement"`
+	Tags             []map[string]string `json:"Tags"`
+}
+
+var instances = []instance{
+	{"i-0a1b2c3d4e5f60718", "t3.micro", map[string]any{"Code": 16, "Name": "running"}, "10.0.1.15", "2025-06-01T10:00:00Z",
+		map[string]string{"AvailabilityZone": "us-east-1a"}, []map[string]string{{"Key": "Name", "Value": "web-1"}}},
+	{"i-0f9e8d7c6b5a40312", "m5.large", map[string]any{"Code": 80, "Name": "stopped"}, "10.0.2.27", "2025-05-20T14:45:00Z",
+		map[string]string{"AvailabilityZone": "us-east-1b"}, []map[string]string{{"Key": "Name", "Value": "batch-1"}}},
+}
+
+type region struct {
+	ID   string `json:"region_id"`
+	Name string `json:"region_long_name"`
+}
+
+var regions = []region{
+	{"ap-northeast-1", "Asia Pacific (Tokyo)"},
+	{"ap-southeast-1", "Asia Pacific (Singapore)"},
+	{"ap-southeast-2", "Asia Pacific (Sydney)"},
+	{"eu-central-1", "Europe (Frankfurt)"},
+	{"eu-west-1", "Europe (Ireland)"},
+	{"eu-west-2", "Europe (London)"},
+	{"us-east-1", "US East (N. Virginia)"},
+	{"us-east-2", "US East (Ohio)"},
+	{"us-west-2", "US West (Oregon)"},
+}
+
+func listRegions(context.Context, *mcp.CallToolRequest, listRegionsInput) (*mcp.CallToolResult, any, error) {
+	return jsonResult(regions), nil, nil
+}
+
+type doc struct {
+	Title   string `json:"title"`
+	URL     string `json:"url"`
+	Context string `json:"context"`
+}
+
+var docs = []doc{
+	{"Listing Amazon S3 buckets", "https://docs.aws.amazon.com/AmazonS3/latest/userguide/list-buckets.html",
+		"To list all buckets in your account use the ListBuckets API or aws s3 ls."},
+	{"Describe your Amazon EC2 instances", "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/describe-instances.html",
+		"Use DescribeInstances or aws ec2 describe-instances to view the instances in a Region."},
+	{"Temporary security credentials in IAM", "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp.html",
+		"AWS STS issues temporary credentials with AssumeRoleWithWebIdentity for federated users."},
+	{"Signing AWS API requests with Signature Version 4", "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html",
+		"Signature Version 4 signs requests with your credentials and a credential scope of date, Region and service."},
+	{"AWS Regions and endpoints", "https://docs.aws.amazon.com/general/latest/gr/rande.html",
+		"Each AWS Region is a separate geographic area with its own service endpoints."},
+	{"Blocking public access to your Amazon S3 storage", "https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html",
+		"S3 Block Public Access settings override bucket policies and ACLs that allow public access."},
+}
+
+type docHit struct {
+	RankOrder int `json:"rank_order"`
+	doc
+}
+
+func searchDocumentation(_ context.Context, _ *mcp.CallToolRequest, in searchDocumentationInput) (*mcp.CallToolResult, any, error) {
+	limit := 5
+	if in.Limit != nil && *in.Limit > 0 {
+		limit = *in.Limit
+	}
+	words := strings.Fields(strings.ToLower(in.SearchPhrase))
+	type scored struct {
+		i, score int
+	}
+	var hits []scored
+	for i, d := range docs {
+		text := strings.ToLower(d.Title + " " + d.Context)
+		n := 0
+		for _, w := range words {
+			if strings.Contains(text, w) {
+				n++
+			}
+		}
+		if n > 0 {
+			hits = append(hits, scored{i, n})
+		}
+	}
+	sort.SliceStable(hits, func(a, b int) bool { return hits[a].score > hits[b].score })
+	out := make([]docHit, 0, limit)
+	for k, h := range hits {
+		if k == limit {
+			break
+		}
+		out = append(out, docHit{RankOrder: k + 1, doc: docs[h.i]})
+	}
+	return jsonResult(out), nil, nil
+}
+
+type suggestion struct {
+	Command     string  `json:"command"`
+	Confidence  float64 `json:"confidence"`
+	Description string  `json:"description"`
+}
+
+var suggestions = []struct {
+	keywords []string
+	suggestion
+}{
+	{[]string{"bucket", "s3"}, suggestion{"aws s3 ls", 0.92, "List the S3 buckets in the account."}},
+	{[]string{"bucket", "s3"}, suggestion{"aws s3api list-buckets", 0.88, "List the S3 buckets with creation dates as JSON."}},
+	{[]string{"instance", "ec2", "server", "vm"}, suggestion{"aws ec2 describe-instances", 0.9, "Describe the EC2 instances in the Region."}},
+	{[]string{"region"}, suggestion{"aws ec2 describe-regions", 0.85, "List the Regions enabled for the account."}},
+	{[]string{"who", "identity", "account", "role"}, suggestion{"aws sts get-caller-identity", 0.8, "Show the identity the call runs as."}},
+}
+
+func suggestCommands(_ context.Context, _ *mcp.CallToolRequest, in suggestInput) (*mcp.CallToolResult, any, error) {
+	q := strings.ToLower(in.Query)
+	out := []suggestion{}
+	for _, s := range suggestions {
+		for _, k := range s.keywords {
+			if strings.Contains(q, k) {
+				out = append(out, s.suggestion)
+				break
+			}
+		}
+	}
+	return jsonResult(map[string]any{"suggestions": out}), nil, nil
+}
