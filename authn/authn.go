@@ -1,0 +1,428 @@
+package authn
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+)
+
+// maxTokenBytes bounds the compact token; identity provider tokens with
+// large group lists stay well below it, and Envoy's header limit is 60 KiB.
+const maxTokenBytes = 32 << 10
+
+// Input is what Authenticate needs from a request.
+type Input struct {
+	// Authorization is the raw Authorization header value.
+	Authorization string
+	// AuthorizationCount is how many Authorization headers arrived; more
+	// than one is rejected (which one would the signer and STS see?). Zero
+	// means one when Authorization is non-empty, none otherwise.
+	AuthorizationCount int
+	// Metadata is Envoy's filter_metadata["envoy.filters.http.jwt_authn"]
+	// as a map (structpb.Struct.AsMap), nil when absent. Used only in
+	// envoy_metadata mode.
+	Metadata map[string]any
+}
+
+// Authenticator validates bearer tokens for one issuer. It is safe for
+// concurrent use; the hot path reads an immutable key-set snapshot.
+type Authenticator struct {
+	o            Options
+	log          *slog.Logger
+	algs         map[string]bool
+	validateOpts []jwt.ValidateOption
+	cache        *tokenCache
+
+	prm     []byte
+	prmURL  string
+	prmPath string
+
+	keys       atomic.Pointer[keySet]
+	discovered atomic.Pointer[string]
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	inflight    *fetchCall
+	lastAttempt time.Time
+	closed      bool
+
+	// verifications counts signature verifications, so tests can prove
+	// that cached tokens skip the crypto.
+	verifications atomic.Int64
+}
+
+// New validates o and starts fetching the issuer's key set in the
+// background, tied to ctx (and Close). It does not fail when the issuer is
+// unreachable: Ready turns true once a key set has been fetched, and until
+// then Authenticate answers jwks_unavailable.
+func New(ctx context.Context, o Options) (*Authenticator, error) {
+	o, err := o.normalize()
+	if err != nil {
+		return nil, err
+	}
+	a := &Authenticator{o: o, log: o.Logger, algs: map[string]bool{}, cache: newTokenCache(o.CacheSize)}
+	for _, alg := range o.AllowedAlgorithms {
+		a.algs[alg] = true
+	}
+	a.validateOpts = []jwt.ValidateOption{
+		jwt.WithClock(jwt.ClockFunc(o.Now)),
+		jwt.WithAcceptableSkew(o.ClockSkew),
+		jwt.WithIssuer(o.Issuer),
+		jwt.WithRequiredClaim(jwt.ExpirationKey),
+		jwt.WithRequiredClaim(jwt.SubjectKey),
+		jwt.WithValidator(jwt.ValidatorFunc(a.validateAudience)),
+		jwt.WithValidator(jwt.ValidatorFunc(validateExpNonZero)),
+	}
+	if o.Resource != "" {
+		if a.prmURL, a.prmPath, err = resourceMetadataURL(o.Resource); err != nil {
+			return nil, fmt.Errorf("invalid authn options: %w", err)
+		}
+		if a.prm, err = buildResourceMetadata(o); err != nil {
+			return nil, err
+		}
+	}
+	if o.TokenSource == SourceHeader {
+		a.ctx, a.cancel = context.WithCancel(ctx)
+		a.wg.Add(1)
+		go a.refreshLoop()
+	}
+	return a, nil
+}
+
+// Ready reports whether a key set has been fetched (always true in
+// envoy_metadata mode, which needs none), for readiness probes.
+func (a *Authenticator) Ready() bool {
+	return a.o.TokenSource == SourceEnvoyMetadata || a.keys.Load() != nil
+}
+
+// Refresh fetches the key set now, ignoring the rate limit, for operators
+// (signal handlers) and tests. On failure the previous keys stay in use.
+func (a *Authenticator) Refresh(ctx context.Context) error {
+	if a.o.TokenSource != SourceHeader {
+		return nil
+	}
+	c := a.startFetch(false)
+	if c == nil {
+		return errors.New("refresh jwks: authenticator closed")
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return fmt.Errorf("refresh jwks: %w", ctx.Err())
+	}
+}
+
+// Close stops background refreshes and waits for them to end.
+func (a *Authenticator) Close() {
+	if a.cancel == nil {
+		return
+	}
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	a.cancel()
+	a.wg.Wait()
+}
+
+// Authenticate validates the request's credentials and returns the caller's
+// identity. Every error is a *mcpguard.Error of KindUnauthenticated whose
+// Reason is one of Reasons().
+func (a *Authenticator) Authenticate(ctx context.Context, in Input) (*Identity, error) {
+	raw, err := bearerToken(in)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256([]byte(raw))
+	if a.o.TokenSource == SourceEnvoyMetadata {
+		return a.fromMetadata(raw, digest, in.Metadata)
+	}
+	if id := a.cache.get(digest, a.o.Now(), a.keys.Load()); id != nil {
+		return id, nil
+	}
+	id, key, err := a.verify(ctx, raw, digest)
+	if err != nil {
+		return nil, err
+	}
+	a.cache.put(id, key.kid, key.thumb)
+	return id, nil
+}
+
+// bearerToken extracts the token of "Bearer <token>" (RFC 6750 §2.1, the
+// scheme case-insensitive), insisting on exactly one Authorization header
+// and the base64url-and-dots alphabet of a compact JWS.
+func bearerToken(in Input) (string, error) {
+	n := in.AuthorizationCount
+	if n == 0 && in.Authorization != "" {
+		n = 1
+	}
+	switch {
+	case n == 0 || strings.TrimSpace(in.Authorization) == "":
+		return "", fail(ReasonMissing, "missing bearer token", nil)
+	case n > 1 || strings.Contains(in.Authorization, ","):
+		return "", fail(ReasonMalformed, "multiple authorization headers", nil)
+	case len(in.Authorization) > maxTokenBytes+64:
+		return "", fail(ReasonMalformed, "bearer token too large", nil)
+	}
+	scheme, rest, _ := strings.Cut(in.Authorization, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", fail(ReasonMissing, "bearer token required", nil)
+	}
+	tok := strings.TrimLeft(rest, " ")
+	if tok == "" {
+		return "", fail(ReasonMalformed, "malformed bearer token", nil)
+	}
+	dots := 0
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		case c == '.':
+			dots++
+		default:
+			return "", fail(ReasonMalformed, "malformed bearer token", nil)
+		}
+	}
+	if dots != 2 {
+		return "", fail(ReasonMalformed, "bearer token is not a JWT", nil)
+	}
+	return tok, nil
+}
+
+// verify checks the token's signature against the issuer's key set and
+// validates its claims. It returns the key that verified it.
+func (a *Authenticator) verify(ctx context.Context, raw string, digest [sha256.Size]byte) (*Identity, *verKey, error) {
+	msg, err := jws.Parse([]byte(raw), jws.WithCompact())
+	if err != nil {
+		return nil, nil, fail(ReasonMalformed, "malformed token", fmt.Errorf("parse jws: %w", err))
+	}
+	sigs := msg.Signatures()
+	if len(sigs) != 1 {
+		return nil, nil, fail(ReasonMalformed, "malformed token", errors.New("want exactly one signature"))
+	}
+	hdr := sigs[0].ProtectedHeaders()
+	alg := hdr.Algorithm().String()
+	if !a.algs[alg] {
+		return nil, nil, fail(ReasonBadAlgorithm, "token algorithm not accepted", fmt.Errorf("alg %q not allowed", truncate(alg)))
+	}
+	// RFC 7515 §4.1.11: a crit extension we do not understand makes the
+	// token invalid. We understand none; b64=false (RFC 7797) changes what
+	// is signed, so it is refused even without crit.
+	if _, ok := hdr.Get(jws.CriticalKey); ok {
+		return nil, nil, fail(ReasonBadHeader, "token has unsupported critical header", nil)
+	}
+	if _, ok := hdr.Get("b64"); ok {
+		return nil, nil, fail(ReasonBadHeader, "token has unsupported critical header", errors.New("b64 header"))
+	}
+	keys, err := a.keysFor(ctx, hdr.KeyID(), alg)
+	if err != nil {
+		return nil, nil, err
+	}
+	verifier, err := jws.NewVerifier(jwa.SignatureAlgorithm(alg))
+	if err != nil {
+		return nil, nil, fail(ReasonBadAlgorithm, "token algorithm not accepted", err)
+	}
+	signingInput := []byte(raw[:strings.LastIndexByte(raw, '.')])
+	var used *verKey
+	var verr error
+	for _, k := range keys {
+		a.verifications.Add(1)
+		if verr = verifier.Verify(signingInput, sigs[0].Signature(), k.raw); verr == nil {
+			used = k
+			break
+		}
+	}
+	if used == nil {
+		return nil, nil, fail(ReasonBadSignature, "token signature invalid", verr)
+	}
+	claims, tok, err := decodeClaims(msg.Payload())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := a.validate(tok); err != nil {
+		return nil, nil, err
+	}
+	return a.identity(raw, digest, claims, tok), used, nil
+}
+
+// keysFor finds the verification keys for kid/alg. An unknown kid, or no
+// key set at all, triggers one rate-limited refetch: issuers publish new
+// keys before signing with them, so a fresh fetch finds a rotated key.
+func (a *Authenticator) keysFor(ctx context.Context, kid, alg string) ([]*verKey, error) {
+	ks := a.keys.Load()
+	if ks == nil {
+		a.refetch(ctx)
+		if ks = a.keys.Load(); ks == nil {
+			return nil, fail(ReasonJWKSUnavailable, "signing keys unavailable", errors.New("no key set fetched yet"))
+		}
+	}
+	keys, known := ks.find(kid, alg)
+	if len(keys) == 0 && !known && a.refetch(ctx) {
+		keys, known = a.keys.Load().find(kid, alg)
+	}
+	switch {
+	case len(keys) > 0:
+		return keys, nil
+	case known:
+		return nil, fail(ReasonBadAlgorithm, "token algorithm does not match its key", fmt.Errorf("kid %q cannot verify %s", truncate(kid), alg))
+	case kid == "":
+		return nil, fail(ReasonUnknownKey, "token has no key id", nil)
+	default:
+		return nil, fail(ReasonUnknownKey, "token signed by unknown key", fmt.Errorf("kid %q not in key set", truncate(kid)))
+	}
+}
+
+// decodeClaims decodes a JSON object payload twice: into plain JSON types
+// for Identity.Claims, and into a jwt.Token for jwx's validators.
+func decodeClaims(payload []byte) (map[string]any, jwt.Token, error) {
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil || claims == nil {
+		if err == nil {
+			err = errors.New("payload is null")
+		}
+		return nil, nil, fail(ReasonMalformed, "malformed token claims", fmt.Errorf("decode claims: %w", err))
+	}
+	tok := jwt.New()
+	if err := json.Unmarshal(payload, tok); err != nil {
+		return nil, nil, fail(ReasonMalformed, "malformed token claims", fmt.Errorf("decode registered claims: %w", err))
+	}
+	return claims, tok, nil
+}
+
+// validate applies the time, issuer, audience and required-claim checks.
+func (a *Authenticator) validate(tok jwt.Token) error {
+	err := jwt.Validate(tok, a.validateOpts...)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jwt.ErrTokenExpired()):
+		return fail(ReasonExpired, "token expired", err)
+	case errors.Is(err, jwt.ErrTokenNotYetValid()):
+		return fail(ReasonNotYetValid, "token not yet valid", err)
+	case errors.Is(err, jwt.ErrInvalidIssuedAt()):
+		return fail(ReasonNotYetValid, "token issued in the future", err)
+	case errors.Is(err, jwt.ErrInvalidIssuer()):
+		return fail(ReasonBadIssuer, "token issuer not accepted", err)
+	case errors.Is(err, jwt.ErrInvalidAudience()):
+		return fail(ReasonBadAudience, "token audience not accepted", err)
+	case errors.Is(err, jwt.ErrRequiredClaim()):
+		return fail(ReasonMissingClaim, "token lacks a required claim", err)
+	default:
+		return fail(ReasonMalformed, "token claims invalid", err)
+	}
+}
+
+// validateAudience accepts a token whose aud contains any configured audience.
+func (a *Authenticator) validateAudience(_ context.Context, tok jwt.Token) jwt.ValidationError {
+	for _, got := range tok.Audience() {
+		for _, want := range a.o.Audiences {
+			if got == want {
+				return nil
+			}
+		}
+	}
+	return jwt.ErrInvalidAudience()
+}
+
+// validateExpNonZero closes a gap in jwx, which treats exp = 0 as absent
+// and so would accept such a token forever.
+func validateExpNonZero(_ context.Context, tok jwt.Token) jwt.ValidationError {
+	if tok.Expiration().Unix() <= 0 {
+		return jwt.ErrTokenExpired()
+	}
+	return nil
+}
+
+func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims map[string]any, tok jwt.Token) *Identity {
+	email, _ := claims["email"].(string)
+	return &Identity{
+		Subject:     tok.Subject(),
+		Issuer:      tok.Issuer(),
+		Email:       email,
+		Groups:      GroupsFromClaims(claims, a.o.GroupClaim),
+		Claims:      claims,
+		ExpiresAt:   tok.Expiration(),
+		Token:       Token(raw),
+		TokenDigest: digest,
+	}
+}
+
+// fromMetadata builds the identity from claims that Envoy's jwt_authn
+// filter verified (payload_in_metadata). The raw token must still be in
+// the Authorization header — STS needs the signed JWT, not its claims — and
+// its unverified payload must carry the same iss, sub and exp as the
+// metadata. That binding matters because nothing else ties the two: with
+// allow_missing_or_failed rules, several providers, or a token taken from
+// another header or parameter, the header could hold a different token than
+// the one Envoy verified, and we would authorize one identity while
+// exchanging another's token for AWS credentials. iss, aud and exp are
+// checked against our own options too, so a permissive jwt_authn provider
+// cannot widen what mcpguard accepts.
+func (a *Authenticator) fromMetadata(raw string, digest [sha256.Size]byte, md map[string]any) (*Identity, error) {
+	mdClaims, _ := md[a.o.MetadataKey].(map[string]any)
+	if mdClaims == nil {
+		return nil, fail(ReasonMetadataMissing, "verified identity missing", errors.New("no jwt_authn payload in metadata"))
+	}
+	payload, err := json.Marshal(mdClaims)
+	if err != nil {
+		return nil, fail(ReasonMalformed, "malformed identity metadata", fmt.Errorf("encode metadata claims: %w", err))
+	}
+	claims, tok, err := decodeClaims(payload)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := jws.Parse([]byte(raw), jws.WithCompact())
+	if err != nil {
+		return nil, fail(ReasonMalformed, "malformed token", fmt.Errorf("parse jws: %w", err))
+	}
+	var hdrClaims map[string]any
+	if err := json.Unmarshal(msg.Payload(), &hdrClaims); err != nil {
+		return nil, fail(ReasonMalformed, "malformed token claims", fmt.Errorf("decode claims: %w", err))
+	}
+	for _, c := range []string{jwt.IssuerKey, jwt.SubjectKey, jwt.ExpirationKey} {
+		mv, ok1 := claims[c]
+		hv, ok2 := hdrClaims[c]
+		if !ok1 || !ok2 || !sameScalar(mv, hv) {
+			return nil, fail(ReasonMetadataMismatch, "token does not match verified identity", fmt.Errorf("claim %q differs", c))
+		}
+	}
+	if err := a.validate(tok); err != nil {
+		return nil, err
+	}
+	return a.identity(raw, digest, claims, tok), nil
+}
+
+// sameScalar compares two decoded JSON scalars (string or number).
+func sameScalar(x, y any) bool {
+	switch xv := x.(type) {
+	case string:
+		yv, ok := y.(string)
+		return ok && xv == yv
+	case float64:
+		yv, ok := y.(float64)
+		return ok && xv == yv
+	}
+	return false
+}
+
+// truncate bounds attacker-chosen header values before they reach a log.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

@@ -1,0 +1,28 @@
+// Package authn turns a request's bearer token into an Identity. It
+// validates JWTs against the issuer's JWKS (found by OIDC discovery or
+// configured), keeps that key set fresh in the background, caches verified
+// tokens until they expire, and speaks the OAuth side of a 401: the
+// WWW-Authenticate challenge and the protected-resource metadata document
+// that tells MCP clients where to get a token.
+//
+// Two token sources are supported. In "header" mode mcpguard verifies the
+// token itself. In "envoy_metadata" mode Envoy's jwt_authn filter has
+// verified it and handed mcpguard the claims as dynamic metadata; mcpguard
+// still needs the raw token (STS exchanges it) and binds the two together.
+//
+// Security posture: only asymmetric algorithms from the configured list are
+// accepted (never "none" or HMAC, whatever the key set holds); keys come only
+// from the configured key set, selected by kid and checked against the
+// algorithm — jku, x5u, x5c and embedded jwk headers are never followed;
+// tokens carrying crit (or b64) headers are rejected because no extension is
+// understood. Every failure is a *mcpguard.Error of KindUnauthenticated with
+// a client-safe message and a Reason from a fixed set (see the Reason
+// constants). Tokens never appear in errors or logs.
+//
+// This package must not import extproc, go-control-plane or any other
+// domain package; it imports the standard library, jwx and package mcpguard.
+//
+// Specs: RFC 7515 (JWS), RFC 7517 (JWK), RFC 7519 (JWT), RFC 8725 (JWT best
+// current practice), RFC 6750 (bearer tokens, WWW-Authenticate), RFC 9728
+// (OAuth protected resource metadata), OpenID Connect Discovery 1.0.
+package authn

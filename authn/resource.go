@@ -1,0 +1,132 @@
+package authn
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/mcpguard/mcpguard"
+)
+
+// WellKnownPath is the RFC 9728 well-known path of protected resource
+// metadata; MCP clients fetch it after a 401 to find the authorization server.
+const WellKnownPath = "/.well-known/oauth-protected-resource"
+
+// IsMetadataPath reports whether an HTTP request path (query allowed) asks
+// for protected resource metadata: WellKnownPath alone or followed by a
+// resource path (RFC 9728 §3.1), so the pipeline can answer it before
+// authentication.
+func IsMetadataPath(path string) bool {
+	path, _, _ = strings.Cut(path, "?")
+	return path == WellKnownPath || strings.HasPrefix(path, WellKnownPath+"/")
+}
+
+// resourceMetadataURL derives the metadata URL of a resource identifier
+// (RFC 9728 §3.1): the well-known path goes between the host and the
+// resource's path; a path of just "/" is dropped; a query stays at the end.
+// It returns the full URL and its path.
+func resourceMetadataURL(resource string) (full, path string, err error) {
+	u, err := url.Parse(resource)
+	if err != nil {
+		return "", "", fmt.Errorf("parse resource: %w", err)
+	}
+	p := u.EscapedPath()
+	if p == "/" {
+		p = ""
+	}
+	path = WellKnownPath + p
+	full = u.Scheme + "://" + u.Host + path
+	if u.RawQuery != "" {
+		full += "?" + u.RawQuery
+	}
+	return full, path, nil
+}
+
+// buildResourceMetadata renders the RFC 9728 §2 document once at startup.
+func buildResourceMetadata(o Options) ([]byte, error) {
+	doc := struct {
+		Resource               string   `json:"resource"`
+		AuthorizationServers   []string `json:"authorization_servers"`
+		ScopesSupported        []string `json:"scopes_supported,omitempty"`
+		BearerMethodsSupported []string `json:"bearer_methods_supported"`
+	}{
+		Resource:               o.Resource,
+		AuthorizationServers:   []string{o.Issuer},
+		ScopesSupported:        o.ScopesSupported,
+		BearerMethodsSupported: []string{"header"},
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode resource metadata: %w", err)
+	}
+	return b, nil
+}
+
+// ProtectedResourceMetadata returns the RFC 9728 JSON document to serve at
+// MetadataPath (Content-Type application/json), or nil when no Resource is
+// configured (answer 404 then). The caller owns the returned slice.
+func (a *Authenticator) ProtectedResourceMetadata() []byte {
+	return slices.Clone(a.prm)
+}
+
+// MetadataPath is the request path at which ProtectedResourceMetadata is
+// advertised, "" when no Resource is configured.
+func (a *Authenticator) MetadataPath() string { return a.prmPath }
+
+// Challenge renders the WWW-Authenticate value for a 401 caused by err.
+// A missing token gets no error code (RFC 6750 §3.1); anything else gets
+// error="invalid_token" with the safe message. resource_metadata
+// (RFC 9728 §5.1) is added when a Resource is configured, so MCP clients can
+// discover where to log in.
+func (a *Authenticator) Challenge(err error) string {
+	var b strings.Builder
+	b.WriteString("Bearer")
+	sep := " "
+	if mcpguard.ReasonOf(err) != ReasonMissing {
+		b.WriteString(` error="invalid_token", error_description=`)
+		b.WriteString(quote(errorDescription(mcpguard.SafeMessage(err))))
+		sep = ", "
+	}
+	if a.prmURL != "" {
+		b.WriteString(sep)
+		b.WriteString("resource_metadata=")
+		b.WriteString(quote(a.prmURL))
+	}
+	return b.String()
+}
+
+// errorDescription keeps only the characters RFC 6750 §3 allows in
+// error_description (%x20-21 / %x23-5B / %x5D-7E), bounded in length.
+func errorDescription(s string) string {
+	out := make([]byte, 0, min(len(s), 200))
+	for i := 0; i < len(s) && len(out) < 200; i++ {
+		c := s[i]
+		if c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}
+
+// quote renders an RFC 9110 quoted-string, escaping '"' and '\' and
+// dropping control characters that may not appear in a header value.
+func quote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 && c != '\t', c == 0x7f:
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
