@@ -1,0 +1,530 @@
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/mcpguard/mcpguard"
+	"github.com/mcpguard/mcpguard/authn"
+	"github.com/mcpguard/mcpguard/mcp"
+)
+
+// Options configures an Authorizer; it mirrors authz_config with paths
+// already resolved.
+type Options struct {
+	// PolicyFiles are paths or globs of .cedar files, re-expanded on every
+	// reload.
+	PolicyFiles []string
+	// EntitiesFile optionally holds extra entities (group hierarchies, tool
+	// categories) in Cedar's JSON entity format.
+	EntitiesFile string
+	// ServerHost names the upstream in Server::"<host>", the resource of
+	// every request that is not about a tool, prompt or resource.
+	ServerHost string
+	// GroupClaim, when set, reads the principal's groups from this claim
+	// instead of Identity.Groups.
+	GroupClaim string
+	// ReloadInterval is how often the policy files are polled for changes;
+	// 0 disables polling (Reload still works).
+	ReloadInterval time.Duration
+	// Logger receives reload outcomes; nil discards them.
+	Logger *slog.Logger
+	// OnReload, when set, is called after every reload attempt (Reload, or a
+	// poll that saw changed files), so metrics and audit can count failures.
+	// It runs on the reloading goroutine and must not block.
+	OnReload func(ok bool, err error)
+}
+
+// Request is what the pipeline knows about one HTTP request.
+type Request struct {
+	// HTTPMethod decides the action of a bodyless request: GET is
+	// mcp:stream, DELETE is mcp:terminate.
+	HTTPMethod string
+	// Body is the parsed JSON-RPC body, nil for a bodyless GET or DELETE.
+	Body *mcp.Body
+	// SourceIP is Envoy's source.address (never X-Forwarded-For); a port is
+	// allowed and dropped.
+	SourceIP string
+	// RequestID and SessionID (Mcp-Session-Id) are exposed to policies.
+	RequestID string
+	SessionID string
+	// Time is the request time; zero means now.
+	Time time.Time
+}
+
+// EvalError is a policy that could not be evaluated for a request, for
+// example because it read an attribute the request lacks.
+type EvalError struct {
+	PolicyID string `json:"policy"`
+	Message  string `json:"message"`
+}
+
+// ItemDecision is the decision for one JSON-RPC message (or the bodyless
+// request).
+type ItemDecision struct {
+	// Action is the Cedar action ID: the JSON-RPC method, or mcp:stream,
+	// mcp:terminate, mcp:response.
+	Action string `json:"action"`
+	// Resource is the Cedar resource UID, e.g. Tool::"aws___call_aws".
+	Resource string `json:"resource"`
+	Allow    bool   `json:"allow"`
+	// Policies are the determining policies: the permits that allowed, or
+	// the forbids (matching or erroring) that denied. Empty on a default
+	// deny.
+	Policies []string    `json:"policies,omitempty"`
+	Errors   []EvalError `json:"errors,omitempty"`
+}
+
+// Decision is the outcome for a whole request. A batch is allowed only when
+// every message is.
+type Decision struct {
+	Allow bool `json:"allow"`
+	// Items has one entry per message, in body order, or one for a bodyless
+	// request.
+	Items []ItemDecision `json:"items"`
+	// Policies are the determining policies of the allowed items when the
+	// request is allowed, else of the denied items; sorted, unique.
+	Policies []string    `json:"policies,omitempty"`
+	Errors   []EvalError `json:"errors,omitempty"`
+}
+
+// maxReasonResource bounds the resource text quoted in a denial message.
+const maxReasonResource = 200
+
+// Reason is the client-safe explanation of a denial: it names the action and
+// resource of the first denied message and never the policy text. It is ""
+// when the request is allowed.
+func (d Decision) Reason() string {
+	if d.Allow {
+		return ""
+	}
+	for i, it := range d.Items {
+		if it.Allow {
+			continue
+		}
+		res := it.Resource
+		if len(res) > maxReasonResource {
+			// The resource ID comes from the client; keep the message short.
+			res = strings.ToValidUTF8(res[:maxReasonResource], "") + "…"
+		}
+		msg := fmt.Sprintf("action %q on %s is not permitted", it.Action, res)
+		if len(d.Items) > 1 {
+			msg += " (batch element " + strconv.Itoa(i) + ")"
+		}
+		return msg
+	}
+	return "request is not permitted"
+}
+
+// Err is the error the pipeline answers a denial with: KindForbidden (403,
+// JSON-RPC -32003) carrying Reason as its client-safe message. It is nil
+// when the request is allowed.
+func (d Decision) Err() error {
+	if d.Allow {
+		return nil
+	}
+	return &mcpguard.Error{Kind: mcpguard.KindForbidden, Msg: d.Reason(), Reason: "policy_denied"}
+}
+
+// Authorizer decides MCP requests with Cedar. It is safe for concurrent use;
+// decisions read an immutable snapshot that reloads replace atomically.
+type Authorizer struct {
+	opts   Options
+	log    *slog.Logger
+	server types.EntityUID
+	snap   atomic.Pointer[snapshot]
+
+	reloadMu   sync.Mutex        // serialises reloads; never held by Authorize
+	lastFailed [sha256.Size]byte // hash of the last rejected set (or read error), to report it once
+	hasFailed  bool
+	pending    []fileStat // changed stats seen on the previous tick
+}
+
+// New loads and compiles the policy set and, when ReloadInterval is set,
+// watches it until ctx ends. A set that does not load is an error: mcpguard
+// must not start without its policies.
+func New(ctx context.Context, opts Options) (*Authorizer, error) {
+	if opts.ServerHost == "" {
+		return nil, errors.New("authz: server host is required")
+	}
+	a := &Authorizer{
+		opts:   opts,
+		log:    opts.Logger,
+		server: types.NewEntityUID(typeServer, types.String(opts.ServerHost)),
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	src, err := readSources(&a.opts)
+	if err != nil {
+		return nil, fmt.Errorf("load policies: %w", err)
+	}
+	s, err := buildSnapshot(src)
+	if err != nil {
+		return nil, fmt.Errorf("load policies: %w", err)
+	}
+	a.snap.Store(s)
+	a.log.Info("authz policies loaded", "policies", len(s.sorted), "files", len(src.policyPaths))
+	if opts.ReloadInterval > 0 {
+		go a.watch(ctx, opts.ReloadInterval)
+	}
+	return a, nil
+}
+
+// PolicyIDs lists the IDs of the policies in force, sorted.
+func (a *Authorizer) PolicyIDs() []string {
+	s := a.snap.Load()
+	ids := make([]string, len(s.sorted))
+	for i, e := range s.sorted {
+		ids[i] = string(e.id)
+	}
+	return ids
+}
+
+// Reload re-reads and re-parses every policy source and swaps the new set in
+// when it is complete and valid; otherwise the set in force stays and the
+// error is returned. Reload has already logged the outcome and passed it to
+// OnReload, so the caller (the SIGHUP handler) need not log it again.
+func (a *Authorizer) Reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	src, err := readSources(&a.opts)
+	if err != nil {
+		a.reloaded(nil, err)
+		return fmt.Errorf("reload policies: %w", err)
+	}
+	return a.apply(src)
+}
+
+// apply builds a snapshot from src and swaps it in. reloadMu must be held.
+func (a *Authorizer) apply(src *source) error {
+	s, err := buildSnapshot(src)
+	if err != nil {
+		a.lastFailed, a.hasFailed = src.hash, true
+		a.reloaded(nil, err)
+		return fmt.Errorf("reload policies: %w", err)
+	}
+	a.hasFailed = false
+	a.snap.Store(s)
+	a.reloaded(s, nil)
+	return nil
+}
+
+func (a *Authorizer) reloaded(s *snapshot, err error) {
+	if err != nil {
+		a.log.Error("authz policy reload rejected; keeping the policies in force", "error", err)
+	} else {
+		a.log.Info("authz policies reloaded", "policies", len(s.sorted))
+	}
+	if a.opts.OnReload != nil {
+		a.opts.OnReload(err == nil, err)
+	}
+}
+
+// watch polls the policy sources every interval until ctx ends.
+func (a *Authorizer) watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.poll()
+		}
+	}
+}
+
+// poll reloads when the files changed: a stat fingerprint (names, sizes,
+// mtimes) that must be the same on two ticks in a row, then a content hash,
+// so a touched but unchanged file costs one read and no reload. A broken set
+// is reported once, not every tick.
+func (a *Authorizer) poll() {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	cur := a.snap.Load()
+	stats, err := statSources(&a.opts)
+	if err == nil {
+		if equalStats(stats, cur.files) {
+			a.pending = nil
+			return
+		}
+		// Wait until the files hold still for one interval, so a file
+		// caught half-written is not parsed.
+		if !equalStats(stats, a.pending) {
+			a.pending = stats
+			return
+		}
+	}
+	src, rerr := readSources(&a.opts)
+	if rerr != nil {
+		h := sha256.Sum256([]byte(rerr.Error()))
+		if !a.hasFailed || a.lastFailed != h {
+			a.lastFailed, a.hasFailed = h, true
+			a.reloaded(nil, rerr)
+		}
+		return
+	}
+	if src.hash == cur.hash {
+		// Same content: remember the new stats so the next tick is cheap.
+		next := *cur
+		next.files = src.stats
+		a.snap.Store(&next)
+		a.hasFailed = false
+		return
+	}
+	if a.hasFailed && a.lastFailed == src.hash {
+		return
+	}
+	_ = a.apply(src)
+}
+
+// Authorize decides one HTTP request. The error is for requests that cannot
+// be decided at all (malformed params: KindInvalidRequest); a denial is a
+// Decision with Allow false and a nil error.
+func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Request) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, mcpguard.E(mcpguard.KindInternal, "authorization cancelled", err)
+	}
+	if id == nil {
+		return Decision{}, mcpguard.E(mcpguard.KindInternal, "internal error", errors.New("authorize: no identity"))
+	}
+	if id.Subject == "" {
+		return Decision{}, mcpguard.E(mcpguard.KindUnauthenticated, "token has no subject", nil)
+	}
+	s := a.snap.Load()
+	groups := id.Groups
+	if a.opts.GroupClaim != "" {
+		groups = authn.GroupsFromClaims(id.Claims, a.opts.GroupClaim)
+	}
+	now := req.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ents := &requestEntities{base: s.entities, principal: mergeBase(s.entities, principalEntity(id, groups))}
+	ctxMap := baseContext(&req, now)
+	baseCtx := types.NewRecord(ctxMap)
+
+	var items []ItemDecision
+	if req.Body == nil {
+		action := ""
+		switch req.HTTPMethod {
+		case "GET":
+			action = ActionStream
+		case "DELETE":
+			action = ActionTerminate
+		default:
+			return Decision{}, mcpguard.Ef(mcpguard.KindInvalidRequest, "%s request has no JSON-RPC body", safeMethod(req.HTTPMethod))
+		}
+		ents.resource = mergeBase(s.entities, types.Entity{UID: a.server})
+		items = []ItemDecision{a.decide(s, ents, action, baseCtx)}
+	} else {
+		if len(req.Body.Messages) == 0 {
+			return Decision{}, mcpguard.E(mcpguard.KindInvalidRequest, "empty JSON-RPC batch", nil)
+		}
+		items = make([]ItemDecision, 0, len(req.Body.Messages))
+		for i, m := range req.Body.Messages {
+			if err := ctx.Err(); err != nil {
+				return Decision{}, mcpguard.E(mcpguard.KindInternal, "authorization cancelled", err)
+			}
+			action, res, awsCLI, err := a.mapMessage(m)
+			if err != nil {
+				return Decision{}, messageError(err, req.Body.Batch, i)
+			}
+			ents.resource = mergeBase(s.entities, res)
+			c := baseCtx
+			if awsCLI != nil {
+				c = types.NewRecord(withAWSCLI(ctxMap, *awsCLI))
+			}
+			items = append(items, a.decide(s, ents, action, c))
+		}
+	}
+	return combine(items), nil
+}
+
+func withAWSCLI(base types.RecordMap, rec types.Record) types.RecordMap {
+	m := make(types.RecordMap, len(base)+1)
+	for k, v := range base {
+		m[k] = v
+	}
+	m["aws_cli"] = rec
+	return m
+}
+
+// safeMethod keeps an unexpected HTTP method printable and short in a client
+// message.
+func safeMethod(m string) string {
+	if m == "" {
+		return "bodyless"
+	}
+	if len(m) > 16 {
+		m = m[:16]
+	}
+	return strconv.Quote(m)
+}
+
+// mapMessage turns one JSON-RPC message into its action, its resource
+// entity and, for a tools/call with a cli_command argument, the aws_cli
+// context record.
+func (a *Authorizer) mapMessage(m *mcp.Message) (string, types.Entity, *types.Record, error) {
+	server := types.Entity{UID: a.server}
+	switch m.Type {
+	case mcp.TypeResponse:
+		return ActionResponse, server, nil, nil
+	case mcp.TypeRequest, mcp.TypeNotification:
+	default:
+		return "", types.Entity{}, nil, mcpguard.E(mcpguard.KindInvalidRequest,
+			"invalid request: message is neither a request, a notification nor a response", nil)
+	}
+	if m.Method == "" {
+		return "", types.Entity{}, nil, mcpguard.E(mcpguard.KindInvalidRequest, "invalid request: method is empty", nil)
+	}
+	switch m.Method {
+	case mcp.MethodToolsCall:
+		tc, err := m.ToolCall()
+		if err != nil {
+			return "", types.Entity{}, nil, err
+		}
+		rec, err := argumentsRecord(tc.Arguments)
+		if err != nil {
+			return "", types.Entity{}, nil, err
+		}
+		var awsCLI *types.Record
+		if v, ok := tc.Arguments["cli_command"]; ok {
+			r := awsCLIRecord(v)
+			awsCLI = &r
+		}
+		return m.Method, types.Entity{
+			UID: types.NewEntityUID(typeTool, types.String(tc.Name)),
+			Attributes: types.NewRecord(types.RecordMap{
+				"tool_name": types.String(tc.Name),
+				"arguments": rec,
+			}),
+		}, awsCLI, nil
+	case mcp.MethodPromptsGet:
+		pg, err := m.PromptGet()
+		if err != nil {
+			return "", types.Entity{}, nil, err
+		}
+		rec, err := argumentsRecord(pg.Arguments)
+		if err != nil {
+			return "", types.Entity{}, nil, err
+		}
+		return m.Method, types.Entity{
+			UID: types.NewEntityUID(typePrompt, types.String(pg.Name)),
+			Attributes: types.NewRecord(types.RecordMap{
+				"prompt_name": types.String(pg.Name),
+				"arguments":   rec,
+			}),
+		}, nil, nil
+	case mcp.MethodResourcesRead:
+		rr, err := m.ResourceRead()
+		if err != nil {
+			return "", types.Entity{}, nil, err
+		}
+		return m.Method, types.Entity{
+			UID:        types.NewEntityUID(typeResource, types.String(rr.URI)),
+			Attributes: types.NewRecord(types.RecordMap{"uri": types.String(rr.URI)}),
+		}, nil, nil
+	}
+	return m.Method, server, nil, nil
+}
+
+// argumentsRecord converts tool or prompt arguments (nil when absent) to
+// the arguments record.
+func argumentsRecord(args map[string]any) (types.Record, error) {
+	rec, err := toRecord(args, 1)
+	if err != nil {
+		return types.Record{}, mcpguard.E(mcpguard.KindInvalidRequest, "invalid request: params.arguments: "+err.Error(), err)
+	}
+	return rec, nil
+}
+
+// messageError keeps the classification mcp gave a malformed message and
+// names the batch element, so the client can find it.
+func messageError(err error, batch bool, i int) error {
+	var me *mcpguard.Error
+	if !errors.As(err, &me) {
+		me = mcpguard.E(mcpguard.KindInvalidRequest, "invalid request", err)
+	}
+	if !batch {
+		return me
+	}
+	return &mcpguard.Error{Kind: me.Kind, Msg: fmt.Sprintf("batch element %d: %s", i, me.Msg), Err: err, Reason: me.Reason}
+}
+
+// decide evaluates one message. Cedar's own semantics apply (default deny,
+// a matching forbid overrides any permit, an erroring permit does not
+// apply), with one addition: a forbid that errors denies, because a guard
+// rail that cannot be evaluated must not be skipped.
+func (a *Authorizer) decide(s *snapshot, ents *requestEntities, action string, ctx types.Record) ItemDecision {
+	actionUID := types.NewEntityUID(typeAction, types.String(action))
+	cands := s.index.candidates(actionUID, ents.resource.UID)
+	dec, diag := cedar.Authorize(&cands, ents, cedar.Request{
+		Principal: ents.principal.UID,
+		Action:    actionUID,
+		Resource:  ents.resource.UID,
+		Context:   ctx,
+	})
+	it := ItemDecision{Action: action, Resource: ents.resource.UID.String(), Allow: dec == cedar.Allow}
+	var failedForbids []string
+	for _, e := range diag.Errors {
+		it.Errors = append(it.Errors, EvalError{PolicyID: string(e.PolicyID), Message: e.Message})
+		if p := s.byID[e.PolicyID]; p != nil && p.forbid {
+			failedForbids = append(failedForbids, string(e.PolicyID))
+		}
+	}
+	if len(failedForbids) > 0 {
+		it.Allow = false
+		if dec == cedar.Allow {
+			// The permits did not determine this outcome.
+			diag.Reasons = nil
+		}
+	}
+	for _, r := range diag.Reasons {
+		it.Policies = append(it.Policies, string(r.PolicyID))
+	}
+	it.Policies = append(it.Policies, failedForbids...)
+	slices.Sort(it.Policies)
+	slices.SortFunc(it.Errors, func(x, y EvalError) int {
+		if x.PolicyID < y.PolicyID {
+			return -1
+		}
+		if x.PolicyID > y.PolicyID {
+			return 1
+		}
+		return 0
+	})
+	return it
+}
+
+// combine folds per-message decisions into the request's decision.
+func combine(items []ItemDecision) Decision {
+	d := Decision{Allow: true, Items: items}
+	for _, it := range items {
+		if !it.Allow {
+			d.Allow = false
+		}
+		d.Errors = append(d.Errors, it.Errors...)
+	}
+	for _, it := range items {
+		if it.Allow == d.Allow {
+			d.Policies = append(d.Policies, it.Policies...)
+		}
+	}
+	slices.Sort(d.Policies)
+	d.Policies = slices.Compact(d.Policies)
+	return d
+}

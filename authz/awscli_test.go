@@ -1,0 +1,193 @@
+package authz
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseAWSCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		cmd     string
+		want    awsCommand
+		wantErr string // substring; "" means success
+	}{
+		{name: "simple", cmd: "aws s3 ls", want: awsCommand{Service: "s3", Operation: "ls"}},
+		{name: "bucket and region", cmd: "aws s3 ls s3://b --region eu-west-1",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--region"}, Region: "eu-west-1"}},
+		{name: "region with equals", cmd: "aws ec2 describe-instances --region=us-west-2 --max-items 5",
+			want: awsCommand{Service: "ec2", Operation: "describe-instances", Flags: []string{"--region", "--max-items"}, Region: "us-west-2"}},
+		{name: "global options before service", cmd: "aws --region us-east-1 --output json --debug s3api list-buckets",
+			want: awsCommand{Service: "s3api", Operation: "list-buckets", Flags: []string{"--region", "--output", "--debug"}, Region: "us-east-1"}},
+		{name: "extra spaces and tabs", cmd: "  aws\ts3   ls  ", want: awsCommand{Service: "s3", Operation: "ls"}},
+		{name: "double quotes", cmd: `aws s3api get-object --bucket "my bucket" --key "a;b|c" out`,
+			want: awsCommand{Service: "s3api", Operation: "get-object", Flags: []string{"--bucket", "--key"}}},
+		{name: "single quotes keep everything literal", cmd: "aws ec2 describe-instances --query 'Reservations[?State==`running`]|[0]'",
+			want: awsCommand{Service: "ec2", Operation: "describe-instances", Flags: []string{"--query"}}},
+		{name: "quoted service", cmd: `aws "s3" 'ls'`, want: awsCommand{Service: "s3", Operation: "ls"}},
+		{name: "escaped space", cmd: `aws s3 ls s3://my\ bucket`, want: awsCommand{Service: "s3", Operation: "ls"}},
+		{name: "escaped semicolon is literal", cmd: `aws s3 ls s3://b/a\;b`, want: awsCommand{Service: "s3", Operation: "ls"}},
+		{name: "escaped dollar in double quotes", cmd: `aws s3 ls "s3://b/\$x"`, want: awsCommand{Service: "s3", Operation: "ls"}},
+		{name: "hash inside word", cmd: `aws s3 ls s3://b/a#b`, want: awsCommand{Service: "s3", Operation: "ls"}},
+		{name: "endpoint-url flag is visible", cmd: "aws s3 ls --endpoint-url https://evil.example",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--endpoint-url"}}},
+		{name: "endpoint-url as global option", cmd: "aws --endpoint-url=https://evil.example s3 ls",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--endpoint-url"}}},
+		{name: "profile flag is visible", cmd: "aws --profile admin s3 ls",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--profile"}}},
+
+		{name: "semicolon", cmd: "aws s3 ls; aws iam list-users", wantErr: "operator"},
+		{name: "semicolon no space", cmd: "aws s3 ls;rm -rf /", wantErr: "operator"},
+		{name: "pipe", cmd: "aws s3 ls | sh", wantErr: "operator"},
+		{name: "and", cmd: "aws s3 ls && aws iam list-users", wantErr: "operator"},
+		{name: "or", cmd: "aws s3 ls || true", wantErr: "operator"},
+		{name: "background", cmd: "aws s3 ls &", wantErr: "operator"},
+		{name: "redirect out", cmd: "aws s3 ls > /tmp/x", wantErr: "operator"},
+		{name: "redirect in", cmd: "aws s3 cp - s3://b/k < /etc/passwd", wantErr: "operator"},
+		{name: "command substitution", cmd: "aws s3 ls $(whoami)", wantErr: "expansion"},
+		{name: "substitution in double quotes", cmd: `aws s3 ls "$(whoami)"`, wantErr: "expansion"},
+		{name: "parameter expansion", cmd: "aws s3 ls ${HOME}", wantErr: "expansion"},
+		{name: "variable", cmd: "aws s3 ls $BUCKET", wantErr: "expansion"},
+		{name: "backticks", cmd: "aws s3 ls `whoami`", wantErr: "backtick"},
+		{name: "backticks in double quotes", cmd: "aws s3 ls \"`whoami`\"", wantErr: "backtick"},
+		{name: "newline", cmd: "aws s3 ls\naws iam list-users", wantErr: "newline"},
+		{name: "newline in quotes", cmd: "aws s3 ls 's3://b\n'", wantErr: "newline"},
+		{name: "carriage return", cmd: "aws s3 ls\r", wantErr: "newline"},
+		{name: "escaped newline", cmd: "aws s3 ls \\\naws iam list-users", wantErr: "newline"},
+		{name: "nul byte", cmd: "aws s3 ls \x00", wantErr: "control"},
+		{name: "two aws invocations", cmd: "aws s3 ls aws iam list-users", wantErr: "more than one"},
+		{name: "subshell", cmd: "aws s3 ls (x)", wantErr: "operator"},
+		{name: "brace expansion", cmd: "aws s3 ls --{endpoint-url,x}=http://e", wantErr: "operator"},
+		{name: "comment", cmd: "aws s3 ls #--region x", wantErr: "comment"},
+		{name: "not aws", cmd: "gcloud storage ls", wantErr: "does not start"},
+		{name: "path to aws", cmd: "/usr/bin/aws s3 ls", wantErr: "does not start"},
+		{name: "empty", cmd: "   ", wantErr: "empty"},
+		{name: "missing service", cmd: "aws", wantErr: "missing service"},
+		{name: "missing operation", cmd: "aws s3", wantErr: "missing operation"},
+		{name: "empty quoted service", cmd: `aws "" ls`, wantErr: "missing service"},
+		{name: "empty quoted operation", cmd: `aws s3 ''`, wantErr: "missing operation"},
+		{name: "flag instead of operation", cmd: "aws s3 --region x", wantErr: "missing operation"},
+		{name: "unknown global option", cmd: "aws --frobnicate s3 ls", wantErr: "unknown option"},
+		{name: "global option without value", cmd: "aws --output", wantErr: "no value"},
+		{name: "region twice", cmd: "aws s3 ls --region a --region b", wantErr: "more than once"},
+		{name: "region without value", cmd: "aws s3 ls --region", wantErr: "no value"},
+		{name: "region empty", cmd: "aws s3 ls --region=", wantErr: "no value"},
+		{name: "bare double dash", cmd: "aws s3 ls -- x", wantErr: "--"},
+		{name: "unterminated single", cmd: "aws s3 ls 'abc", wantErr: "unterminated"},
+		{name: "unterminated double", cmd: `aws s3 ls "abc`, wantErr: "unterminated"},
+		{name: "trailing backslash", cmd: `aws s3 ls \`, wantErr: "backslash"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseAWSCommand(tt.cmd)
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("parse %q = %+v, want error containing %q", tt.cmd, got, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %q does not contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parse %q: %v", tt.cmd, err)
+			}
+			if got.Service != tt.want.Service || got.Operation != tt.want.Operation || got.Region != tt.want.Region ||
+				!slices.Equal(got.Flags, tt.want.Flags) {
+				t.Fatalf("parse %q = %+v, want %+v", tt.cmd, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestShellWords(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{`a b`, []string{"a", "b"}},
+		{`a "b c" 'd e'`, []string{"a", "b c", "d e"}},
+		{`a"b"'c'`, []string{"abc"}},
+		{`""`, []string{""}},
+		{`a\ b`, []string{"a b"}},
+		{`"a\"b"`, []string{`a"b`}},
+		{`"a\nb"`, []string{`a\nb`}},
+		{`'a\b'`, []string{`a\b`}},
+		{`"a|b;c&d"`, []string{"a|b;c&d"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := shellWords(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzParseAWSCommand checks that the parser never panics and that whatever
+// it accepts is one plain aws command: no newline, no unquoted operator, a
+// service and an operation, and only long options in Flags.
+func FuzzParseAWSCommand(f *testing.F) {
+	for _, s := range []string{
+		"aws s3 ls", "aws s3 ls s3://b --region eu-west-1", `aws s3 ls "a b" 'c;d'`,
+		"aws s3 ls; aws iam list-users", "aws s3 ls $(id)", "aws s3 ls `id`", "aws s3 ls\nx",
+		"aws --profile p --region=r ec2 describe-instances --filters Name=x,Values=y",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, cmd string) {
+		c, err := parseAWSCommand(cmd)
+		if err != nil {
+			return
+		}
+		if strings.ContainsAny(cmd, "\n\r\x00") {
+			t.Fatalf("accepted a command with a newline or NUL: %q", cmd)
+		}
+		if c.Service == "" || c.Operation == "" {
+			t.Fatalf("accepted %q without service or operation: %+v", cmd, c)
+		}
+		for _, fl := range c.Flags {
+			if !strings.HasPrefix(fl, "--") || strings.Contains(fl, "=") {
+				t.Fatalf("flag %q from %q", fl, cmd)
+			}
+		}
+		words, err := shellWords(cmd)
+		if err != nil {
+			t.Fatalf("parse accepted %q but shellWords failed: %v", cmd, err)
+		}
+		if words[0] != "aws" {
+			t.Fatalf("accepted %q", cmd)
+		}
+		for _, w := range words[1:] {
+			if w == "aws" {
+				t.Fatalf("accepted a second aws invocation: %q", cmd)
+			}
+		}
+		// Outside single quotes no operator or expansion character survives.
+		inSingle, inDouble := false, false
+		for i := 0; i < len(cmd); i++ {
+			ch := cmd[i]
+			switch {
+			case inSingle:
+				if ch == '\'' {
+					inSingle = false
+				}
+			case ch == '\\':
+				i++
+			case ch == '\'' && !inDouble:
+				inSingle = true
+			case ch == '"':
+				inDouble = !inDouble
+			case ch == '$' || ch == '`':
+				t.Fatalf("accepted expansion in %q", cmd)
+			case !inDouble && strings.IndexByte(";|&<>(){}", ch) >= 0:
+				t.Fatalf("accepted operator %q in %q", ch, cmd)
+			}
+		}
+	})
+}

@@ -1,0 +1,43 @@
+// Package authz decides every MCP request with Cedar policies, down to tool
+// arguments.
+//
+// Entity model (policies are written against it):
+//
+//   - principal User::"<sub>" with attributes sub, iss, email (when
+//     present) and claims (a record of every claim that converts); its
+//     parents are Group::"<g>" for each group of the identity.
+//   - action Action::"<JSON-RPC method>" for every request and notification
+//     (tools/call, initialize, notifications/initialized, …);
+//     Action::"mcp:stream" for a bodyless GET, Action::"mcp:terminate" for a
+//     bodyless DELETE, and Action::"mcp:response" for a JSON-RPC response
+//     the client sends to answer a server request (sampling, elicitation).
+//   - resource Tool::"<name>" with tool_name and arguments for tools/call;
+//     Prompt::"<name>" with prompt_name and arguments for prompts/get;
+//     Resource::"<uri>" with uri for resources/read; Server::"<upstream
+//     host>" for everything else.
+//   - context: time (epoch seconds, Long), request_id, mcp_session_id (when
+//     present), source_ip (an ipaddr from Envoy's source.address, never from
+//     X-Forwarded-For, so isInRange works), and aws_cli for a tools/call with
+//     a cli_command argument: {service, operation, args (Set of flags),
+//     region} or {parse_error}.
+//
+// JSON values become Cedar values as follows: string → String, bool → Bool,
+// an integer literal in int64 range → Long, any other number → decimal when
+// it is exact with four fractional digits, else the String of its literal;
+// array → Set, object → Record, null → absent. Entities from the entities
+// file with the principal's or resource's UID contribute parents and
+// attributes.
+//
+// Decisions follow Cedar (default deny, forbid overrides permit, a permit
+// that errors does not apply) with one rule added: a forbid that errors
+// denies. A batch is allowed only when every message is.
+//
+// Policies are compiled at load and indexed by action and resource scope.
+// Reloads (polling or Reload) build a complete new set and swap it
+// atomically; a set that fails to load is rejected and the last good one
+// stays.
+//
+// authz must not import extproc or go-control-plane. It follows the Cedar
+// policy language (cedar-go v1.9.1), JSON-RPC 2.0 and the MCP
+// specification's method names.
+package authz
