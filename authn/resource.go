@@ -44,7 +44,7 @@ func resourceMetadataURL(resource string) (full, path string, err error) {
 	return full, path, nil
 }
 
-// buildResourceMetadata renders the RFC 9728 §2 document once at startup.
+// buildResourceMetadata renders the RFC 9728 §2 document for o.Resource.
 func buildResourceMetadata(o Options) ([]byte, error) {
 	doc := struct {
 		Resource               string   `json:"resource"`
@@ -75,12 +75,70 @@ func (a *Authenticator) ProtectedResourceMetadata() []byte {
 // advertised, "" when no Resource is configured.
 func (a *Authenticator) MetadataPath() string { return a.prmPath }
 
+// ResourceFor returns the protected resource identifier for a request: the
+// configured Resource when there is one, else the URL the client called
+// (scheme, authority and the MCP endpoint path). A request for the metadata
+// document itself names its resource in the path suffix (RFC 9728 §3.1).
+func (a *Authenticator) ResourceFor(scheme, authority, path string) string {
+	if a.o.Resource != "" {
+		return a.o.Resource
+	}
+	if authority == "" {
+		return ""
+	}
+	if scheme != "http" {
+		scheme = "https"
+	}
+	path, _, _ = strings.Cut(path, "?")
+	if IsMetadataPath(path) {
+		path = strings.TrimPrefix(path, WellKnownPath)
+	}
+	return scheme + "://" + authority + path
+}
+
+// MetadataFor returns the RFC 9728 document for resource, which should come
+// from ResourceFor: the document built at startup when a Resource is
+// configured, else one built for the resource the client called. It returns
+// nil when resource is empty or not a URL.
+func (a *Authenticator) MetadataFor(resource string) []byte {
+	if a.prm != nil {
+		return slices.Clone(a.prm)
+	}
+	if resource == "" {
+		return nil
+	}
+	o := a.o
+	o.Resource = resource
+	doc, err := buildResourceMetadata(o)
+	if err != nil {
+		return nil
+	}
+	return doc
+}
+
+// ChallengeFor is Challenge for a request whose resource identifier is
+// resource (from ResourceFor), so the resource_metadata URL is present even
+// when no Resource is configured.
+func (a *Authenticator) ChallengeFor(err error, resource string) string {
+	u := a.prmURL
+	if u == "" && resource != "" {
+		if full, _, perr := resourceMetadataURL(resource); perr == nil {
+			u = full
+		}
+	}
+	return challenge(err, u)
+}
+
 // Challenge renders the WWW-Authenticate value for a 401 caused by err.
 // A missing token gets no error code (RFC 6750 §3.1); anything else gets
 // error="invalid_token" with the safe message. resource_metadata
 // (RFC 9728 §5.1) is added when a Resource is configured, so MCP clients can
 // discover where to log in.
 func (a *Authenticator) Challenge(err error) string {
+	return challenge(err, a.prmURL)
+}
+
+func challenge(err error, metadataURL string) string {
 	var b strings.Builder
 	b.WriteString("Bearer")
 	sep := " "
@@ -89,10 +147,10 @@ func (a *Authenticator) Challenge(err error) string {
 		b.WriteString(quote(errorDescription(mcpguard.SafeMessage(err))))
 		sep = ", "
 	}
-	if a.prmURL != "" {
+	if metadataURL != "" {
 		b.WriteString(sep)
 		b.WriteString("resource_metadata=")
-		b.WriteString(quote(a.prmURL))
+		b.WriteString(quote(metadataURL))
 	}
 	return b.String()
 }

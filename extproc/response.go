@@ -1,0 +1,155 @@
+package extproc
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+
+	"github.com/mcpguard/mcpguard"
+	"github.com/mcpguard/mcpguard/mcp"
+	"github.com/mcpguard/mcpguard/sts"
+)
+
+// errorMapping is what a client receives for one kind of failure.
+type errorMapping struct {
+	status int
+	code   int // JSON-RPC error code
+}
+
+// errorTable is the single mapping from error kind to HTTP status and
+// JSON-RPC error code. JSON-RPC reserves -32768..-32000; -32700 and -32600
+// are the standard parse and invalid-request codes, the others are in the
+// implementation-defined server range.
+var errorTable = map[mcpguard.Kind]errorMapping{
+	mcpguard.KindUnauthenticated:        {401, -32001},
+	mcpguard.KindForbidden:              {403, -32003},
+	mcpguard.KindParseError:             {400, -32700},
+	mcpguard.KindInvalidRequest:         {400, -32600},
+	mcpguard.KindUnsupportedMediaType:   {415, -32600},
+	mcpguard.KindTooLarge:               {413, -32600},
+	mcpguard.KindCredentialsUnavailable: {503, -32005},
+	mcpguard.KindInternal:               {500, -32603},
+}
+
+// mappingFor returns the table entry for kind, falling back to internal so an
+// unknown kind can never produce a success status.
+func mappingFor(kind mcpguard.Kind) errorMapping {
+	if m, ok := errorTable[kind]; ok {
+		return m
+	}
+	return errorTable[mcpguard.KindInternal]
+}
+
+// defaultRetryAfter is sent with 503 when the failing stage gave no hint.
+const defaultRetryAfter = 5 * time.Second
+
+// denial describes an ImmediateResponse that ends a request.
+type denial struct {
+	err       error
+	jsonrpcID json.RawMessage
+	requestID string
+	challenge string // WWW-Authenticate value for 401
+}
+
+// immediate builds the ImmediateResponse for a failed request: explicit
+// status (Envoy would default an unset status to 200), a JSON-RPC error body
+// carrying the request's id and data.request_id, and content-type JSON.
+func immediate(d denial) *extprocv3.ProcessingResponse {
+	kind := mcpguard.KindOf(d.err)
+	m := mappingFor(kind)
+	data := map[string]any{"kind": kind.String()}
+	if d.requestID != "" {
+		data["request_id"] = d.requestID
+	}
+	body := mcp.ErrorBody(d.jsonrpcID, m.code, mcpguard.SafeMessage(d.err), data)
+
+	headers := []*corev3.HeaderValueOption{
+		setHeader("content-type", "application/json"),
+		setHeader("cache-control", "no-store"),
+	}
+	if m.status == 401 && d.challenge != "" {
+		headers = append(headers, setHeader("www-authenticate", d.challenge))
+	}
+	if m.status == 503 {
+		ra := sts.RetryAfter(d.err)
+		if ra <= 0 {
+			ra = defaultRetryAfter
+		}
+		secs := int((ra + time.Second - 1) / time.Second)
+		headers = append(headers, setHeader("retry-after", strconv.Itoa(secs)))
+	}
+	return immediateResponse(m.status, headers, body, "mcpguard_"+kind.String())
+}
+
+// immediateResponse wraps a local reply for Envoy.
+func immediateResponse(status int, headers []*corev3.HeaderValueOption, body []byte, details string) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_ImmediateResponse{
+			ImmediateResponse: &extprocv3.ImmediateResponse{
+				Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
+				Headers: &extprocv3.HeaderMutation{SetHeaders: headers},
+				Body:    body,
+				Details: details,
+			},
+		},
+	}
+}
+
+// setHeader is a header mutation that replaces any existing value. Only
+// raw_value is set: Envoy reads raw_value and rejects a HeaderValue that sets
+// both fields.
+func setHeader(key, value string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: key, RawValue: []byte(value)},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
+}
+
+// continueHeaders answers a headers message without changes.
+func continueRequestHeaders(mut *extprocv3.HeaderMutation) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_RequestHeaders{
+			RequestHeaders: &extprocv3.HeadersResponse{Response: &extprocv3.CommonResponse{HeaderMutation: mut}},
+		},
+	}
+}
+
+func continueRequestBody(mut *extprocv3.HeaderMutation) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_RequestBody{
+			RequestBody: &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{HeaderMutation: mut}},
+		},
+	}
+}
+
+func continueResponseHeaders() *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_ResponseHeaders{
+			ResponseHeaders: &extprocv3.HeadersResponse{Response: &extprocv3.CommonResponse{}},
+		},
+	}
+}
+
+func continueResponseBody() *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_ResponseBody{
+			ResponseBody: &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{}},
+		},
+	}
+}
+
+func continueRequestTrailers() *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}},
+	}
+}
+
+func continueResponseTrailers() *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}},
+	}
+}

@@ -1,0 +1,551 @@
+package extproc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mcpguard/mcpguard"
+	"github.com/mcpguard/mcpguard/authn"
+	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/mcp"
+	"github.com/mcpguard/mcpguard/sigv4"
+	"github.com/mcpguard/mcpguard/sts"
+	"github.com/mcpguard/mcpguard/telemetry"
+)
+
+// Authenticator verifies the caller of a request.
+type Authenticator interface {
+	Authenticate(ctx context.Context, in authn.Input) (*authn.Identity, error)
+	// ResourceFor names the protected resource a request addresses
+	// (RFC 9728), for the challenge and the metadata document.
+	ResourceFor(scheme, authority, path string) string
+	// ChallengeFor is the WWW-Authenticate value for a failed
+	// authentication of a request to resource.
+	ChallengeFor(err error, resource string) string
+	// MetadataFor is the RFC 9728 protected resource document for
+	// resource, so MCP clients can discover where to log in.
+	MetadataFor(resource string) []byte
+}
+
+// Authorizer decides whether an authenticated identity may make a request.
+type Authorizer interface {
+	Authorize(ctx context.Context, id *authn.Identity, req authz.Request) (authz.Decision, error)
+}
+
+// CredentialSource returns the AWS role and temporary credentials to sign
+// an authorized request with.
+type CredentialSource interface {
+	Credentials(ctx context.Context, id *authn.Identity) (*sts.Grant, error)
+}
+
+// Signer computes the SigV4 headers for the request that will leave Envoy.
+type Signer interface {
+	Sign(ctx context.Context, r sigv4.Request, clientHeaders []string) (sigv4.Result, error)
+}
+
+// Upstream is where Envoy's route sends authorized requests; mcpguard signs
+// for this host, never for the incoming :authority.
+type Upstream struct {
+	Host    string
+	Region  string
+	Service string
+	// Path, when set, replaces :path (mcpguard sets it and signs it).
+	Path string
+}
+
+// Options are the stages and settings of a Server. Authn, Creds and Signer
+// are required; a nil Authz denies every authenticated request, because
+// mcpguard never lets through a request it has not authorized.
+type Options struct {
+	Authn    Authenticator
+	Authz    Authorizer
+	Creds    CredentialSource
+	Signer   Signer
+	Upstream Upstream
+	// MaxBodyBytes bounds a request body; larger bodies get 413.
+	MaxBodyBytes int
+	Logger       *slog.Logger
+	Metrics      *telemetry.Metrics
+	Now          func() time.Time
+}
+
+// Server implements envoy.service.ext_proc.v3.ExternalProcessor.
+type Server struct {
+	extprocv3.UnimplementedExternalProcessorServer
+	o Options
+}
+
+// New checks the options and returns a Server.
+func New(o Options) (*Server, error) {
+	if o.Authn == nil {
+		return nil, errors.New("extproc: an authenticator is required")
+	}
+	if o.Upstream.Host == "" || o.Upstream.Region == "" || o.Upstream.Service == "" {
+		return nil, errors.New("extproc: upstream host, region and service are required")
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Server{o: o}, nil
+}
+
+// phase is where a stream is in the request flow.
+type phase int
+
+const (
+	expectRequestHeaders phase = iota
+	expectRequestBody
+	requestDone // request authorized and signed (or answered)
+)
+
+// exchange is the per-stream state: one HTTP request.
+type exchange struct {
+	s     *Server
+	ctx   context.Context
+	log   *slog.Logger
+	start time.Time
+	phase phase
+
+	hdr      requestHeaders
+	sourceIP string
+	id       *authn.Identity
+
+	method    string // MCP method for metrics: known method, "batch", "other" or the HTTP verb form
+	jsonrpcID json.RawMessage
+	outcome   string // success, denied, failure, error, upstream_error
+	status    int
+	answered  bool // an ImmediateResponse was sent
+}
+
+// Process serves one ext_proc stream, that is one HTTP request. It never
+// returns nil before the request has been either answered or fully
+// processed: a clean close would let Envoy forward the request untouched.
+func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err error) {
+	s.o.Metrics.StreamOpened()
+	defer s.o.Metrics.StreamClosed()
+	x := &exchange{s: s, ctx: stream.Context(), log: s.o.Logger, start: s.o.Now()}
+	defer x.finish()
+
+	for {
+		req, rerr := stream.Recv()
+		if rerr != nil {
+			return x.recvEnded(rerr)
+		}
+		resp, perr := x.handleSafely(req)
+		if perr != nil {
+			return perr
+		}
+		if serr := stream.Send(resp); serr != nil {
+			x.log.Warn("send ext_proc response", "error", serr)
+			return status.Error(codes.Unavailable, "send ext_proc response")
+		}
+		if x.answered {
+			// Envoy closes the stream after a local reply; nothing else
+			// of this request will pass through it.
+			return nil
+		}
+	}
+}
+
+// recvEnded decides how to end the stream when Envoy stops sending.
+func (x *exchange) recvEnded(err error) error {
+	if errors.Is(err, io.EOF) && x.phase == requestDone {
+		return nil
+	}
+	if x.outcome == "" {
+		x.outcome = "error"
+	}
+	if errors.Is(err, io.EOF) {
+		x.log.Warn("ext_proc stream ended before the request was processed", "request_id", x.hdr.requestID)
+		return status.Error(codes.Aborted, "stream ended before the request was processed")
+	}
+	if s, ok := status.FromError(err); ok && s.Code() == codes.Canceled || errors.Is(err, context.Canceled) {
+		return status.Error(codes.Canceled, "stream cancelled")
+	}
+	x.log.Warn("receive ext_proc message", "error", err, "request_id", x.hdr.requestID)
+	return status.Error(codes.Unavailable, "receive ext_proc message")
+}
+
+// handleSafely turns a panic in any stage into an explicit 500 for this
+// request instead of a crashed server or a clean close.
+func (x *exchange) handleSafely(req *extprocv3.ProcessingRequest) (resp *extprocv3.ProcessingResponse, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			x.log.Error("panic while processing request", "panic", fmt.Sprint(r), "stack", string(debug.Stack()), "request_id", x.hdr.requestID)
+			resp, err = x.fail(mcpguard.E(mcpguard.KindInternal, "internal error", nil)), nil
+		}
+	}()
+	return x.handle(req)
+}
+
+func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.ProcessingResponse, error) {
+	if req.GetObservabilityMode() {
+		// In observability mode Envoy does not wait for answers, so no
+		// decision of ours could hold a request back.
+		x.log.Error("ext_proc filter is in observability_mode; mcpguard cannot enforce anything, refusing the stream")
+		return nil, status.Error(codes.FailedPrecondition, "observability_mode is not supported")
+	}
+	switch r := req.GetRequest().(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		if x.phase != expectRequestHeaders {
+			return nil, x.outOfOrder("request_headers")
+		}
+		return x.requestHeaders(req, r.RequestHeaders), nil
+	case *extprocv3.ProcessingRequest_RequestBody:
+		if x.phase != expectRequestBody {
+			return nil, x.outOfOrder("request_body")
+		}
+		return x.requestBody(r.RequestBody), nil
+	case *extprocv3.ProcessingRequest_RequestTrailers:
+		return continueRequestTrailers(), nil
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		if x.phase != requestDone {
+			return nil, x.outOfOrder("response_headers")
+		}
+		x.responseHeaders(r.ResponseHeaders)
+		return continueResponseHeaders(), nil
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		if x.phase != requestDone {
+			return nil, x.outOfOrder("response_body")
+		}
+		return continueResponseBody(), nil
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		return continueResponseTrailers(), nil
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "unsupported ext_proc message %T", r)
+	}
+}
+
+func (x *exchange) outOfOrder(what string) error {
+	x.outcome = "error"
+	x.log.Error("ext_proc message out of order", "message", what, "phase", int(x.phase), "request_id", x.hdr.requestID)
+	return status.Errorf(codes.FailedPrecondition, "unexpected %s message", what)
+}
+
+// requestHeaders authenticates the request. Bodyless requests (MCP GET
+// stream, DELETE session) are authorized and signed here; the others wait
+// for the buffered body.
+func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
+	start := x.s.o.Now()
+	defer func() { x.s.o.Metrics.Phase("headers", x.s.o.Now().Sub(start)) }()
+
+	x.hdr = parseRequestHeaders(h.GetHeaders())
+	if x.hdr.requestID == "" {
+		x.hdr.requestID = attributeString(req.GetAttributes(), "request.id")
+	}
+	x.sourceIP = sourceIP(req.GetAttributes())
+	x.log = x.s.o.Logger.With("request_id", x.hdr.requestID)
+	x.method = "http:" + strings.ToLower(x.hdr.method)
+	x.phase = expectRequestBody
+
+	if pc := req.GetProtocolConfig(); pc != nil && !h.GetEndOfStream() &&
+		pc.GetRequestBodyMode().String() != "BUFFERED" {
+		return x.fail(mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: request body mode must be BUFFERED", nil))
+	}
+
+	if doc := x.metadataDocument(); doc != nil {
+		x.method = "oauth-protected-resource"
+		x.outcome = "success"
+		x.status = 200
+		x.answered = true
+		x.phase = requestDone
+		return immediateResponse(200, []*corev3.HeaderValueOption{
+			setHeader("content-type", "application/json"),
+			setHeader("cache-control", "max-age=3600"),
+		}, doc, "mcpguard_protected_resource_metadata")
+	}
+
+	switch x.hdr.method {
+	case http.MethodPost, http.MethodGet, http.MethodDelete:
+	default:
+		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "HTTP method %s is not allowed for MCP", sanitize(x.hdr.method)))
+	}
+
+	id, err := x.authenticate(req)
+	if err != nil {
+		return x.fail(err)
+	}
+	x.id = id
+	x.log = x.log.With("sub", id.Subject)
+
+	if h.GetEndOfStream() {
+		if x.hdr.method == http.MethodPost {
+			return x.fail(mcpguard.E(mcpguard.KindInvalidRequest, "POST without a JSON-RPC body", nil))
+		}
+		mut, err := x.authorizeAndSign(nil, nil)
+		if err != nil {
+			return x.fail(err)
+		}
+		x.phase = requestDone
+		return continueRequestHeaders(mut)
+	}
+
+	if x.hdr.method != http.MethodPost {
+		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "%s requests must not have a body", x.hdr.method))
+	}
+	if !isJSONContentType(x.hdr.contentType) {
+		return x.fail(mcpguard.E(mcpguard.KindUnsupportedMediaType, "content-type must be application/json", nil))
+	}
+	if enc := strings.TrimSpace(x.hdr.contentEnc); enc != "" && !strings.EqualFold(enc, "identity") {
+		// Authorizing compressed bytes would mean deciding on one thing
+		// and forwarding another.
+		return x.fail(mcpguard.E(mcpguard.KindUnsupportedMediaType, "compressed request bodies are not accepted", nil))
+	}
+	if cl := x.hdr.contentLength; cl != "" {
+		n, err := strconv.ParseInt(cl, 10, 64)
+		if err != nil || n < 0 {
+			return x.fail(mcpguard.E(mcpguard.KindInvalidRequest, "invalid content-length", nil))
+		}
+		if n > int64(x.s.o.MaxBodyBytes) {
+			return x.fail(mcpguard.Ef(mcpguard.KindTooLarge, "request body larger than %d bytes", x.s.o.MaxBodyBytes))
+		}
+	}
+	return continueRequestHeaders(nil)
+}
+
+// metadataDocument returns the RFC 9728 document when this request asks
+// for it; it is public, so it is answered before authentication.
+func (x *exchange) metadataDocument() []byte {
+	if x.hdr.method != http.MethodGet || !authn.IsMetadataPath(x.hdr.path) {
+		return nil
+	}
+	return x.s.o.Authn.MetadataFor(x.resource())
+}
+
+// resource is the protected resource identifier this request addresses.
+func (x *exchange) resource() string {
+	return x.s.o.Authn.ResourceFor(x.hdr.scheme, x.hdr.authority, x.hdr.path)
+}
+
+func (x *exchange) authenticate(req *extprocv3.ProcessingRequest) (*authn.Identity, error) {
+	in := authn.Input{AuthorizationCount: len(x.hdr.authorization)}
+	if len(x.hdr.authorization) > 0 {
+		in.Authorization = x.hdr.authorization[0]
+	}
+	if md := req.GetMetadataContext().GetFilterMetadata()[jwtAuthnNamespace]; md != nil {
+		in.Metadata = md.AsMap()
+	}
+	return x.s.o.Authn.Authenticate(x.ctx, in)
+}
+
+// jwtAuthnNamespace is the dynamic metadata namespace Envoy's jwt_authn
+// filter writes verified payloads to.
+const jwtAuthnNamespace = "envoy.filters.http.jwt_authn"
+
+// requestBody parses, authorizes and signs a buffered POST body.
+func (x *exchange) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	start := x.s.o.Now()
+	defer func() { x.s.o.Metrics.Phase("body", x.s.o.Now().Sub(start)) }()
+
+	if !b.GetEndOfStream() {
+		// Only BUFFERED delivers the whole body in one message, and only
+		// then do header mutations in the body response still apply.
+		return x.fail(mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: request body mode must be BUFFERED", nil))
+	}
+	body := b.GetBody()
+	if len(body) > x.s.o.MaxBodyBytes {
+		return x.fail(mcpguard.Ef(mcpguard.KindTooLarge, "request body larger than %d bytes", x.s.o.MaxBodyBytes))
+	}
+	parsed, err := mcp.Parse(body, mcp.Limits{MaxBytes: x.s.o.MaxBodyBytes})
+	if err != nil {
+		return x.fail(err)
+	}
+	x.noteMessages(parsed)
+	mut, err := x.authorizeAndSign(parsed, body)
+	if err != nil {
+		return x.fail(err)
+	}
+	x.phase = requestDone
+	return continueRequestBody(mut)
+}
+
+// noteMessages records the method and id used for metrics and error bodies.
+func (x *exchange) noteMessages(b *mcp.Body) {
+	if b.Batch {
+		x.method = "batch"
+		return
+	}
+	m := b.Messages[0]
+	x.jsonrpcID = m.ID
+	switch {
+	case m.Type == mcp.TypeResponse:
+		x.method = "response"
+	case mcp.KnownMethod(m.Method):
+		x.method = m.Method
+	default:
+		x.method = "other"
+	}
+}
+
+// authorizeAndSign runs the policy decision, obtains credentials for the
+// identity's role and returns the header mutation that signs the request.
+func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.HeaderMutation, error) {
+	if x.s.o.Authz == nil {
+		return nil, mcpguard.E(mcpguard.KindForbidden, "no authorization policy is configured; every request is denied", nil)
+	}
+	dec, err := x.s.o.Authz.Authorize(x.ctx, x.id, authz.Request{
+		HTTPMethod: x.hdr.method,
+		Body:       body,
+		SourceIP:   x.sourceIP,
+		RequestID:  x.hdr.requestID,
+		SessionID:  x.hdr.sessionID,
+		Time:       x.s.o.Now(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	x.s.o.Metrics.AuthzDecision(x.method, dec.Allow)
+	if err := dec.Err(); err != nil {
+		x.log.Info("request denied by policy", "reason", dec.Reason(), "policies", dec.Policies, "errors", len(dec.Errors))
+		return nil, err
+	}
+	if x.s.o.Creds == nil || x.s.o.Signer == nil {
+		return nil, mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: no credential source or signer", nil)
+	}
+	grant, err := x.s.o.Creds.Credentials(x.ctx, x.id)
+	if err != nil {
+		return nil, err
+	}
+	path := x.hdr.path
+	if x.s.o.Upstream.Path != "" {
+		path = x.s.o.Upstream.Path
+	}
+	res, err := x.s.o.Signer.Sign(x.ctx, sigv4.Request{
+		Method:      x.hdr.method,
+		Host:        x.s.o.Upstream.Host,
+		Path:        path,
+		Body:        raw,
+		ContentType: x.hdr.contentType,
+		Credentials: grant.Credentials.AWS(),
+		Region:      x.s.o.Upstream.Region,
+		Service:     x.s.o.Upstream.Service,
+		Time:        x.s.o.Now(),
+	}, x.hdr.names)
+	if err != nil {
+		return nil, mcpguard.E(mcpguard.KindInternal, "could not sign the request", fmt.Errorf("sign request: %w", err))
+	}
+	x.log.Debug("request authorized and signed", "role_arn", grant.RoleARN, "policies", dec.Policies)
+	return x.signingMutation(res, path), nil
+}
+
+// signingMutation sets the signature headers and removes every client-sent
+// AWS or mcpguard header. Envoy applies removals before sets.
+func (x *exchange) signingMutation(res sigv4.Result, path string) *extprocv3.HeaderMutation {
+	mut := &extprocv3.HeaderMutation{}
+	set := make(map[string]struct{}, len(res.Set))
+	for _, h := range res.Set {
+		mut.SetHeaders = append(mut.SetHeaders, setHeader(h.Name, h.Value))
+		set[h.Name] = struct{}{}
+	}
+	for _, n := range res.Remove {
+		if _, ok := set[n]; !ok {
+			mut.RemoveHeaders = append(mut.RemoveHeaders, n)
+		}
+	}
+	for _, n := range x.hdr.names {
+		if _, ok := set[n]; !ok && removableHeader(n) && !slices.Contains(mut.RemoveHeaders, n) {
+			mut.RemoveHeaders = append(mut.RemoveHeaders, n)
+		}
+	}
+	if path != x.hdr.path {
+		mut.SetHeaders = append(mut.SetHeaders, setHeader(":path", path))
+	}
+	return mut
+}
+
+// responseHeaders records the upstream's answer for logs and metrics.
+func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		if strings.EqualFold(hv.GetKey(), ":status") {
+			x.status, _ = strconv.Atoi(headerValue(hv))
+		}
+	}
+	if x.status >= 200 && x.status < 400 {
+		x.outcome = "success"
+	} else {
+		x.outcome = "upstream_error"
+	}
+}
+
+// fail answers the request with the ImmediateResponse for err and logs it
+// once, here, where it is handled.
+func (x *exchange) fail(err error) *extprocv3.ProcessingResponse {
+	kind := mcpguard.KindOf(err)
+	m := mappingFor(kind)
+	x.status = m.status
+	x.answered = true
+	x.phase = requestDone
+	switch {
+	case m.status == 401 || m.status == 403:
+		x.outcome = "denied"
+	case m.status >= 500:
+		x.outcome = "error"
+	default:
+		x.outcome = "failure"
+	}
+	d := denial{err: err, jsonrpcID: x.jsonrpcID, requestID: x.hdr.requestID}
+	if kind == mcpguard.KindUnauthenticated {
+		x.s.o.Metrics.AuthnFailure(mcpguard.ReasonOf(err))
+		d.challenge = x.s.o.Authn.ChallengeFor(err, x.resource())
+	}
+	level := slog.LevelInfo
+	if m.status >= 500 {
+		level = slog.LevelError
+	}
+	x.log.Log(x.ctx, level, "request refused", "status", m.status, "kind", kind.String(), "error", err)
+	return immediate(d)
+}
+
+// finish records the request's metrics when the stream ends.
+func (x *exchange) finish() {
+	if x.outcome == "" {
+		return
+	}
+	x.s.o.Metrics.Request(x.method, x.outcome)
+	x.s.o.Metrics.Phase("total", x.s.o.Now().Sub(x.start))
+}
+
+func pathOnly(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// sanitize bounds a client-supplied token before it appears in a message.
+func sanitize(s string) string {
+	const max = 32
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= max {
+			b.WriteString("…")
+			break
+		}
+		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
