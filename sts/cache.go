@@ -1,0 +1,153 @@
+package sts
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// cacheKey is SHA-256 of everything that decides which credentials a
+// request may use: issuer, subject, role ARN, session name, session
+// policies and the session-tag claims (see Broker.key).
+type cacheKey [sha256.Size]byte
+
+// CacheResult says how a request was served, for metrics.
+type CacheResult string
+
+// The cache results reported to Observer.OnCache.
+const (
+	// CacheHit: fresh cached credentials.
+	CacheHit CacheResult = "hit"
+	// CacheRefresh: cached credentials inside the refresh window; they
+	// were served while a background refresh runs (or backs off).
+	CacheRefresh CacheResult = "refresh"
+	// CacheMiss: no usable entry; the request waited for STS.
+	CacheMiss CacheResult = "miss"
+)
+
+// entry is one user's credentials for one role, linked into the LRU list.
+type entry struct {
+	key        cacheKey
+	grant      *Grant // Cached is true; shared, never modified
+	refreshing bool
+	failures   int
+	retryAt    time.Time
+	prev, next *entry
+}
+
+// cache is a bounded LRU of entries. One mutex guards the map and the
+// list: a hit holds it for a map lookup and two pointer swaps.
+type cache struct {
+	mu     sync.Mutex
+	max    int
+	margin time.Duration
+	m      map[cacheKey]*entry
+	root   entry // sentinel: root.next is the most recently used
+}
+
+func newCache(max int, margin time.Duration) *cache {
+	c := &cache{max: max, margin: margin, m: make(map[cacheKey]*entry)}
+	c.root.next, c.root.prev = &c.root, &c.root
+	return c
+}
+
+// get returns the credentials to serve for key at now, if any. When they are
+// inside the refresh window and a refresh may start (canRefresh, none
+// running, not backing off), it marks the entry as refreshing and reports
+// startRefresh: the caller then owns that refresh.
+func (c *cache) get(key cacheKey, now time.Time, canRefresh bool) (g *Grant, res CacheResult, startRefresh bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[key]
+	if e == nil || !now.Before(e.grant.NotAfter) {
+		return nil, CacheMiss, false
+	}
+	c.moveToFront(e)
+	if now.Before(e.grant.NotAfter.Add(-c.margin)) {
+		return e.grant, CacheHit, false
+	}
+	if canRefresh && !e.refreshing && !now.Before(e.retryAt) {
+		e.refreshing = true
+		startRefresh = true
+	}
+	return e.grant, CacheRefresh, startRefresh
+}
+
+// put stores fresh credentials for key and returns the number of entries.
+func (c *cache) put(key cacheKey, g *Grant) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[key]; e != nil {
+		if !g.NotAfter.Before(e.grant.NotAfter) {
+			e.grant = g
+		}
+		e.refreshing, e.failures, e.retryAt = false, 0, time.Time{}
+		c.moveToFront(e)
+		return len(c.m)
+	}
+	e := &entry{key: key, grant: g}
+	c.m[key] = e
+	c.pushFront(e)
+	for len(c.m) > c.max {
+		last := c.root.prev
+		c.unlink(last)
+		delete(c.m, last.key)
+	}
+	return len(c.m)
+}
+
+// refreshFailed ends a failed background refresh: the entry keeps serving
+// its still-valid credentials and the next refresh waits for a backoff that
+// doubles with each failure, from base up to max.
+func (c *cache) refreshFailed(key cacheKey, now time.Time, base, max time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[key]
+	if e == nil {
+		return
+	}
+	e.refreshing = false
+	e.failures++
+	d := base
+	for i := 1; i < e.failures && d < max; i++ {
+		d *= 2
+	}
+	e.retryAt = now.Add(min(d, max))
+}
+
+// dropExpired removes key when its credentials are no longer usable, after
+// a blocking STS call for it failed. It returns the number of entries.
+func (c *cache) dropExpired(key cacheKey, now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[key]; e != nil && !now.Before(e.grant.NotAfter) {
+		c.unlink(e)
+		delete(c.m, key)
+	}
+	return len(c.m)
+}
+
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+func (c *cache) pushFront(e *entry) {
+	e.prev, e.next = &c.root, c.root.next
+	c.root.next.prev = e
+	c.root.next = e
+}
+
+func (c *cache) unlink(e *entry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+func (c *cache) moveToFront(e *entry) {
+	if c.root.next == e {
+		return
+	}
+	c.unlink(e)
+	c.pushFront(e)
+}
