@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mcpguard/mcpguard/authn"
+	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/config"
+	"github.com/mcpguard/mcpguard/mcp"
+)
+
+// runAuthzCheck evaluates one request against the configured policies, so
+// operators can test a policy change before rolling it out.
+func runAuthzCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("authz check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "path to the mcpguard YAML configuration (required)")
+	claimsPath := fs.String("claims", "", "JSON file with the caller's token claims (required)")
+	requestPath := fs.String("request", "", "JSON-RPC request body file (for POST)")
+	method := fs.String("method", "POST", "HTTP method: POST (with --request), GET or DELETE")
+	if err := fs.Parse(args); err != nil {
+		return exitInvalid
+	}
+	*method = strings.ToUpper(*method)
+	switch {
+	case *configPath == "" || *claimsPath == "":
+		fmt.Fprintln(stderr, "mcpguard authz check: --config and --claims are required")
+		return exitInvalid
+	case *method == "POST" && *requestPath == "":
+		fmt.Fprintln(stderr, "mcpguard authz check: --request is required for POST")
+		return exitInvalid
+	case *method != "POST" && *method != "GET" && *method != "DELETE":
+		fmt.Fprintf(stderr, "mcpguard authz check: --method must be POST, GET or DELETE, not %q\n", *method)
+		return exitInvalid
+	case *method != "POST" && *requestPath != "":
+		fmt.Fprintf(stderr, "mcpguard authz check: %s requests have no body; drop --request\n", *method)
+		return exitInvalid
+	}
+
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		printProblems(stderr, *configPath, err)
+		return exitInvalid
+	}
+	if cfg.Authz == nil {
+		fmt.Fprintf(stderr, "%s: no authz_config: every request is denied\n", *configPath)
+		return exitInvalid
+	}
+	id, err := identityFromClaimsFile(*claimsPath, cfg.OIDC.GroupClaim)
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpguard authz check:", err)
+		return exitInvalid
+	}
+	req := authz.Request{HTTPMethod: *method, RequestID: "authz-check", Time: time.Now()}
+	if *requestPath != "" {
+		raw, err := os.ReadFile(*requestPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "mcpguard authz check:", err)
+			return exitInvalid
+		}
+		req.Body, err = mcp.Parse(raw, mcp.Limits{MaxBytes: int(cfg.Server.MaxRequestBodyBytes)})
+		if err != nil {
+			fmt.Fprintf(stderr, "mcpguard authz check: %s: %v\n", *requestPath, err)
+			return exitInvalid
+		}
+	}
+	az, err := authz.New(ctx, authzOptions(cfg))
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: policies: %v\n", *configPath, err)
+		return exitInvalid
+	}
+	dec, err := az.Authorize(ctx, id, req)
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpguard authz check:", err)
+		return exitInvalid
+	}
+	out := struct {
+		Decision string               `json:"decision"`
+		Reason   string               `json:"reason,omitempty"`
+		Policies []string             `json:"policies"`
+		Errors   []authz.EvalError    `json:"errors"`
+		Items    []authz.ItemDecision `json:"items"`
+	}{Decision: "deny", Reason: dec.Reason(), Policies: dec.Policies, Errors: dec.Errors, Items: dec.Items}
+	if dec.Allow {
+		out.Decision = "allow"
+	}
+	if out.Policies == nil {
+		out.Policies = []string{}
+	}
+	if out.Errors == nil {
+		out.Errors = []authz.EvalError{}
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		fmt.Fprintln(stderr, "mcpguard authz check:", err)
+		return exitInvalid
+	}
+	if !dec.Allow {
+		return exitDeny
+	}
+	return exitOK
+}
+
+// identityFromClaimsFile builds the identity a verified token with these
+// claims would produce.
+func identityFromClaimsFile(path, groupClaim string) (*authn.Identity, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var claims map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	if err := dec.Decode(&claims); err != nil {
+		return nil, fmt.Errorf("%s: claims must be a JSON object: %w", path, err)
+	}
+	sub, _ := claims["sub"].(string)
+	if sub == "" {
+		return nil, fmt.Errorf("%s: claims need a non-empty string \"sub\"", path)
+	}
+	iss, _ := claims["iss"].(string)
+	email, _ := claims["email"].(string)
+	return &authn.Identity{
+		Subject:     sub,
+		Issuer:      iss,
+		Email:       email,
+		Groups:      authn.GroupsFromClaims(claims, groupClaim),
+		Claims:      claims,
+		ExpiresAt:   time.Now().Add(time.Hour),
+		TokenDigest: sha256.Sum256(raw),
+	}, nil
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	exitOK      = 0
+	exitDeny    = 1 // authz check: the request is denied
+	exitInvalid = 2 // invalid input or configuration
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `mcpguard: an Envoy ext_proc security gateway for MCP servers on AWS
+
+Usage:
+  mcpguard serve    --config FILE [--log-level LEVEL] [--log-format json|text]
+  mcpguard validate --config FILE
+  mcpguard authz check --config FILE --claims FILE (--request FILE | --method GET|DELETE)
+  mcpguard version
+
+Exit codes: 0 success (authz check: allow), 1 deny (authz check), 2 invalid input or configuration.
+`
+
+// run executes one subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitInvalid
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "validate":
+		return runValidate(args[1:], stdout, stderr)
+	case "authz":
+		if len(args) < 2 || args[1] != "check" {
+			fmt.Fprint(stderr, "usage: mcpguard authz check --config FILE --claims FILE (--request FILE | --method GET|DELETE)\n")
+			return exitInvalid
+		}
+		return runAuthzCheck(ctx, args[2:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "mcpguard: unknown command %q\n\n%s", args[0], usage)
+		return exitInvalid
+	}
+}
+
+func versionString() string {
+	v := version
+	var parts []string
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		parts = append(parts, bi.GoVersion)
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				parts = append(parts, "rev "+s.Value[:12])
+			}
+		}
+	}
+	if len(parts) > 0 {
+		v += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return "mcpguard " + v
+}

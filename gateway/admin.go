@@ -1,0 +1,39 @@
+package gateway
+
+import (
+	"net/http"
+)
+
+// adminHandler serves probes, metrics and the RFC 9728 document. It is
+// meant for operators and the orchestrator, never for MCP clients.
+func (g *Gateway) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("content-type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("content-type", "text/plain; charset=utf-8")
+		if !g.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready: identity provider keys not loaded\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", g.metrics.Handler())
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource/", g.serveResourceMetadata)
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource", g.serveResourceMetadata)
+	return mux
+}
+
+func (g *Gateway) serveResourceMetadata(w http.ResponseWriter, r *http.Request) {
+	doc := g.authn.ProtectedResourceMetadata()
+	if doc == nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("content-type", "application/json")
+	w.Header().Set("cache-control", "max-age=3600")
+	w.Write(doc)
+}

@@ -1,0 +1,300 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/mcpguard/mcpguard/authn"
+	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/config"
+	"github.com/mcpguard/mcpguard/extproc"
+	"github.com/mcpguard/mcpguard/sigv4"
+	"github.com/mcpguard/mcpguard/sts"
+	"github.com/mcpguard/mcpguard/telemetry"
+)
+
+// Options carry what a configuration file cannot: injected dependencies.
+type Options struct {
+	// Logger receives every log line; nil discards them.
+	Logger *slog.Logger
+	// HTTPClient is used for OIDC discovery, JWKS and STS. Nil builds one
+	// with conservative timeouts.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway is one running mcpguard.
+type Gateway struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+
+	authn *authn.Authenticator
+	authz *authz.Authorizer // nil when no authz_config: every request is denied
+	creds *sts.Broker
+
+	grpc    *grpc.Server
+	health  *health.Server
+	admin   *http.Server
+	grpcLn  net.Listener
+	adminLn net.Listener
+
+	stop     context.CancelFunc // ends background work (JWKS refresh, policy watch)
+	stopOnce sync.Once
+}
+
+// serviceName is the health-checked service name besides "" (overall).
+const serviceName = "envoy.service.ext_proc.v3.ExternalProcessor"
+
+// New builds every stage from cfg and binds both listeners, so the
+// addresses are known (and a busy port is reported) before Run.
+func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	g = &Gateway{cfg: cfg, log: o.Logger, metrics: telemetry.NewMetrics(), stop: stop}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+
+	if err := g.buildStages(bg, o); err != nil {
+		return nil, err
+	}
+	if err := g.listen(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *Gateway) buildStages(bg context.Context, o Options) error {
+	cfg := g.cfg
+	var err error
+	g.authn, err = authn.New(bg, authn.Options{
+		Issuer:            cfg.OIDC.Issuer,
+		Audiences:         cfg.OIDC.Audiences,
+		JWKSURL:           cfg.OIDC.JWKSURL,
+		AllowedAlgorithms: cfg.OIDC.AllowedAlgorithms,
+		ClockSkew:         cfg.OIDC.ClockSkew,
+		GroupClaim:        cfg.OIDC.GroupClaim,
+		TokenSource:       string(cfg.OIDC.TokenSource),
+		MetadataKey:       cfg.OIDC.MetadataKey,
+		Resource:          cfg.OIDC.ResourceMetadata.Resource,
+		ScopesSupported:   cfg.OIDC.ResourceMetadata.ScopesSupported,
+		HTTPClient:        o.HTTPClient,
+		Logger:            g.log.With("stage", "authn"),
+		Now:               o.Now,
+		OnJWKSRefresh:     g.metrics.JWKSRefresh,
+	})
+	if err != nil {
+		return fmt.Errorf("build authenticator: %w", err)
+	}
+
+	if a := cfg.Authz; a != nil {
+		g.authz, err = authz.New(bg, authz.Options{
+			PolicyFiles:    a.PolicyFiles,
+			EntitiesFile:   a.EntitiesFile,
+			ServerHost:     cfg.Upstream.Host,
+			GroupClaim:     a.GroupClaim,
+			ReloadInterval: 2 * time.Second,
+			Logger:         g.log.With("stage", "authz"),
+			OnReload: func(ok bool, err error) {
+				g.metrics.PolicyReload(ok)
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("load policies: %w", err)
+		}
+		g.metrics.PolicyReload(true)
+	} else {
+		g.log.Warn("no authz_config: every request will be denied until policies are configured")
+	}
+
+	g.creds, err = sts.New(stsOptions(cfg, o.HTTPClient, g.log.With("stage", "sts"), g.metrics, o.Now))
+	if err != nil {
+		return fmt.Errorf("build credential broker: %w", err)
+	}
+
+	srv, err := extproc.New(extproc.Options{
+		Authn:  g.authn,
+		Authz:  g.authorizer(),
+		Creds:  g.creds,
+		Signer: sigv4.New(sigv4.Options{}),
+		Upstream: extproc.Upstream{
+			Host:    cfg.Upstream.Host,
+			Region:  cfg.Upstream.Region,
+			Service: cfg.Upstream.Service,
+			Path:    cfg.Upstream.Path,
+		},
+		MaxBodyBytes: int(cfg.Server.MaxRequestBodyBytes),
+		Logger:       g.log.With("stage", "extproc"),
+		Metrics:      g.metrics,
+		Now:          o.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("build ext_proc server: %w", err)
+	}
+
+	// Envoy sends the whole buffered body in one message; allow it with
+	// room for headers and attributes.
+	maxMsg := max(4<<20, int(cfg.Server.MaxRequestBodyBytes)+(256<<10))
+	g.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxMsg),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	extprocv3.RegisterExternalProcessorServer(g.grpc, srv)
+	g.health = health.NewServer()
+	g.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	g.health.SetServingStatus(serviceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(g.grpc, g.health)
+
+	g.admin = &http.Server{
+		Handler:           g.adminHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	return nil
+}
+
+// authorizer returns the configured authorizer as the extproc interface,
+// keeping a nil *authz.Authorizer from becoming a non-nil interface.
+func (g *Gateway) authorizer() extproc.Authorizer {
+	if g.authz == nil {
+		return nil
+	}
+	return g.authz
+}
+
+func (g *Gateway) listen() error {
+	var err error
+	g.grpcLn, err = net.Listen("tcp", g.cfg.Server.GRPCListen)
+	if err != nil {
+		return fmt.Errorf("listen for gRPC on %s: %w", g.cfg.Server.GRPCListen, err)
+	}
+	g.adminLn, err = net.Listen("tcp", g.cfg.Server.AdminListen)
+	if err != nil {
+		return fmt.Errorf("listen for admin HTTP on %s: %w", g.cfg.Server.AdminListen, err)
+	}
+	return nil
+}
+
+// GRPCAddr is the bound address of the ext_proc server.
+func (g *Gateway) GRPCAddr() string { return g.grpcLn.Addr().String() }
+
+// AdminAddr is the bound address of the admin HTTP server.
+func (g *Gateway) AdminAddr() string { return g.adminLn.Addr().String() }
+
+// Metrics exposes the gateway's metrics (tests scrape them).
+func (g *Gateway) Metrics() *telemetry.Metrics { return g.metrics }
+
+// Ready reports whether every stage can serve: the JWKS has been fetched
+// and the policies are loaded.
+func (g *Gateway) Ready() bool {
+	return g.authn.Ready()
+}
+
+// Reload re-reads the policy files; a broken set keeps the last good one.
+func (g *Gateway) Reload() error {
+	if g.authz == nil {
+		return errors.New("no authz_config: nothing to reload")
+	}
+	return g.authz.Reload()
+}
+
+// Run serves until ctx is done, then stops accepting, lets in-flight
+// streams finish within server.shutdown_grace, and returns.
+func (g *Gateway) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- g.grpc.Serve(g.grpcLn) }()
+	go func() {
+		if err := g.admin.Serve(g.adminLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	go g.watchReadiness(ctx)
+	g.log.Info("mcpguard serving", "grpc", g.GRPCAddr(), "admin", g.AdminAddr(),
+		"upstream", g.cfg.Upstream.Host, "issuer", g.cfg.OIDC.Issuer)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		g.log.Error("server stopped unexpectedly", "error", runErr)
+	}
+	g.shutdown()
+	return runErr
+}
+
+// watchReadiness flips the gRPC health status to SERVING once every stage
+// is ready, so Envoy's health checks and Kubernetes probes agree.
+func (g *Gateway) watchReadiness(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if g.Ready() {
+			g.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+			g.health.SetServingStatus(serviceName, healthpb.HealthCheckResponse_SERVING)
+			g.log.Info("mcpguard ready")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (g *Gateway) shutdown() {
+	g.log.Info("shutting down", "grace", g.cfg.Server.ShutdownGrace)
+	g.health.Shutdown() // NOT_SERVING: Envoy stops sending new streams
+	done := make(chan struct{})
+	go func() { g.grpc.GracefulStop(); close(done) }()
+	t := time.NewTimer(g.cfg.Server.ShutdownGrace)
+	select {
+	case <-done:
+		t.Stop()
+	case <-t.C:
+		g.log.Warn("shutdown grace period over; closing remaining streams")
+		g.grpc.Stop()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = g.admin.Shutdown(sctx)
+	g.close()
+	g.log.Info("mcpguard stopped")
+}
+
+func (g *Gateway) close() {
+	g.stopOnce.Do(func() {
+		g.stop()
+		if g.grpcLn != nil {
+			g.grpcLn.Close()
+		}
+		if g.adminLn != nil {
+			g.adminLn.Close()
+		}
+	})
+}
