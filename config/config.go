@@ -20,6 +20,98 @@ type Config struct {
 	// authz_config section: there are no policies, and the server decides
 	// what that means.
 	Authz *Authz `yaml:"authz_config"`
+	// Upstreams lists named upstreams for deployments where Envoy routes to
+	// several signed MCP servers; Envoy names the one for each route in the
+	// x-mcpguard-upstream gRPC initial metadata. Optional; when empty the
+	// single Upstream is used for every request.
+	Upstreams []NamedUpstream `yaml:"upstreams"`
+	// Audit configures the audit trail.
+	Audit Audit `yaml:"audit_config"`
+	// Telemetry configures tracing.
+	Telemetry Telemetry `yaml:"telemetry_config"`
+}
+
+// NamedUpstream is one entry of upstreams. Host, Service and Region default
+// like Upstream's.
+type NamedUpstream struct {
+	// Name is what Envoy's per-route grpc_initial_metadata sends in
+	// x-mcpguard-upstream. Required, unique, [a-z0-9_-]+.
+	Name string `yaml:"name"`
+	// Host, Service, Region and Path mean what they mean in Upstream.
+	Host    string `yaml:"host"`
+	Service string `yaml:"service"`
+	Region  string `yaml:"region"`
+	Path    string `yaml:"path"`
+}
+
+// Audit configures the audit trail: one JSON record per line.
+type Audit struct {
+	// Enabled turns the audit trail on. Default true.
+	Enabled *bool `yaml:"enabled"`
+	// Output is "stdout" (default) or a file path, opened with O_APPEND.
+	Output string `yaml:"output"`
+	// Fsync is when a file output is synced to disk: "never" (default, the
+	// OS decides), "always" (after every record) or "interval" (every
+	// FsyncInterval).
+	Fsync string `yaml:"fsync"`
+	// FsyncInterval is the period of Fsync "interval". Default 1s.
+	FsyncInterval time.Duration `yaml:"fsync_interval"`
+	// IncludeArguments records tool and prompt arguments. Default true.
+	IncludeArguments *bool `yaml:"include_arguments"`
+	// RedactKeys are argument keys whose values are replaced by
+	// "[REDACTED]", matched case-insensitively at any depth. Default
+	// password, passwd, secret, token, key, authorization, credential,
+	// cookie, session.
+	RedactKeys []string `yaml:"redact_keys"`
+	// MaxArgumentBytes bounds each recorded argument value; longer values
+	// are truncated with a marker. Default 4096.
+	MaxArgumentBytes int `yaml:"max_argument_bytes"`
+	// EventTypes selects which event types are written.
+	EventTypes EventTypes `yaml:"event_types"`
+	// OnFailure is "deny" (default: a request whose record cannot be
+	// written is refused with 503) or "continue" (count the failure).
+	OnFailure string `yaml:"on_failure"`
+}
+
+// EventTypes filters audit events by type. An empty Include means every
+// type; Exclude always wins.
+type EventTypes struct {
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+}
+
+// AuditEnabled reports Audit.Enabled with its default.
+func (a *Audit) AuditEnabled() bool { return a.Enabled == nil || *a.Enabled }
+
+// ArgumentsIncluded reports Audit.IncludeArguments with its default.
+func (a *Audit) ArgumentsIncluded() bool { return a.IncludeArguments == nil || *a.IncludeArguments }
+
+// Telemetry configures OpenTelemetry tracing. Metrics are always served on
+// the admin listener's /metrics.
+type Telemetry struct {
+	// Tracing configures span export.
+	Tracing Tracing `yaml:"tracing"`
+}
+
+// Tracing configures the OTLP span exporter. The standard OTEL_* variables
+// (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...) apply too.
+type Tracing struct {
+	// Enabled turns tracing on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Exporter is "otlp_grpc" (default) or "otlp_http".
+	Exporter string `yaml:"exporter"`
+	// Endpoint is the collector address (host:port for gRPC, URL for
+	// HTTP). Default empty: the exporter's own default or OTEL_* variables.
+	Endpoint string `yaml:"endpoint"`
+	// Insecure disables TLS to the collector (loopback or sidecar
+	// collectors). Default false.
+	Insecure bool `yaml:"insecure"`
+	// SampleRatio is the parent-based sampling ratio for new traces.
+	// Default 1.0.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name resource attribute. Default
+	// "mcpguard".
+	ServiceName string `yaml:"service_name"`
 }
 
 // Server configures the process's listeners. Envoy talks to GRPCListen;
@@ -214,6 +306,19 @@ func Default() *Config {
 				ScopesSupported: []string{"openid", "email", "profile"},
 			},
 		},
+		Audit: Audit{
+			Output:           "stdout",
+			Fsync:            "never",
+			FsyncInterval:    time.Second,
+			RedactKeys:       []string{"password", "passwd", "secret", "token", "key", "authorization", "credential", "cookie", "session"},
+			MaxArgumentBytes: 4096,
+			OnFailure:        "deny",
+		},
+		Telemetry: Telemetry{Tracing: Tracing{
+			Exporter:    "otlp_grpc",
+			SampleRatio: 1,
+			ServiceName: "mcpguard",
+		}},
 		STS: STS{
 			RoleClaim:        "https://aws.amazon.com/tags/principal_tags/Groups",
 			SessionNameClaim: "email",
@@ -234,6 +339,18 @@ func (c *Config) fillDerived() {
 	}
 	if c.Upstream.Host == "" && c.Upstream.Region != "" {
 		c.Upstream.Host = "aws-mcp." + c.Upstream.Region + ".api.aws"
+	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		if u.Region == "" {
+			u.Region = c.Upstream.Region
+		}
+		if u.Service == "" {
+			u.Service = c.Upstream.Service
+		}
+		if u.Host == "" && u.Region != "" {
+			u.Host = "aws-mcp." + u.Region + ".api.aws"
+		}
 	}
 	if c.OIDC.GroupClaim == "" {
 		if c.STS.RoleClaim != "" {

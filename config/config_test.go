@@ -195,6 +195,26 @@ func TestLoadFull(t *testing.T) {
 			EntitiesFile: filepath.Join(dir, "entities.json"),
 			GroupClaim:   "cedar_groups",
 		},
+		Upstreams: []NamedUpstream{
+			{Name: "aws-eu", Host: "aws-mcp.eu-central-1.api.aws", Service: "aws-mcp", Region: "eu-central-1"},
+			{Name: "aws-us", Host: "aws-mcp.us-east-1.api.aws", Service: "aws-mcp", Region: "us-east-1", Path: "/mcp"},
+			{Name: "custom", Host: "mcp.internal.example.com", Service: "execute-api", Region: "eu-central-1"},
+		},
+		Audit: Audit{
+			Enabled:          ptrBool(true),
+			Output:           filepath.Join(dir, "audit/mcpguard-audit.log"),
+			Fsync:            "interval",
+			FsyncInterval:    500 * time.Millisecond,
+			IncludeArguments: ptrBool(false),
+			RedactKeys:       []string{"password", "api_key"},
+			MaxArgumentBytes: 1024,
+			EventTypes:       EventTypes{Include: []string{"mcp_tool_call", "authz_denied"}, Exclude: []string{"mcp_ping"}},
+			OnFailure:        "continue",
+		},
+		Telemetry: Telemetry{Tracing: Tracing{
+			Enabled: true, Exporter: "otlp_http", Endpoint: "http://127.0.0.1:4318", Insecure: true,
+			SampleRatio: 0.25, ServiceName: "mcpguard-edge",
+		}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("full config:\ngot  %+v\nwant %+v", c, want)
@@ -304,3 +324,5 @@ func TestProblemsError(t *testing.T) {
 		t.Error("empty Problems must convert to a nil error")
 	}
 }
+
+func ptrBool(b bool) *bool { return &b }

@@ -100,6 +100,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		}
 	case reflect.Int, reflect.Int64:
 		d.integer(n, v, path)
+	case reflect.Bool:
+		d.boolean(n, v, path)
+	case reflect.Float64:
+		d.float(n, v, path)
 	case reflect.Slice:
 		if v.Type().Elem().Kind() == reflect.String {
 			d.strings(n, v, path)
@@ -270,6 +274,35 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	v.SetInt(i)
+}
+
+// boolean decodes true or false; YAML 1.1 spellings such as "yes" are
+// strings in yaml.v3 and are refused rather than guessed at.
+func (d *decoder) boolean(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+		d.problems.add(path, "must be true or false, got %s", describe(n))
+		return
+	}
+	var b bool
+	if err := n.Decode(&b); err != nil {
+		d.problems.add(path, "must be true or false, got %q", n.Value)
+		return
+	}
+	v.SetBool(b)
+}
+
+// float decodes a number (integers are accepted).
+func (d *decoder) float(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") {
+		d.problems.add(path, "must be a number, got %s", describe(n))
+		return
+	}
+	var f float64
+	if err := n.Decode(&f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		d.problems.add(path, "must be a finite number, got %q", n.Value)
+		return
+	}
+	v.SetFloat(f)
 }
 
 // duration decodes a Go duration string such as "30s" or "1h30m".

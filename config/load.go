@@ -55,6 +55,9 @@ func Parse(data []byte, dir string) (*Config, error) {
 
 // resolvePaths makes every file path relative to dir.
 func (c *Config) resolvePaths(dir string) {
+	if c.Audit.Output != "" && c.Audit.Output != "stdout" {
+		c.Audit.Output = resolve(dir, c.Audit.Output)
+	}
 	if c.Authz == nil {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -42,7 +43,93 @@ func (c *Config) validate() Problems {
 	c.validateOIDC(&ps)
 	c.validateSTS(&ps)
 	c.validateAuthz(&ps)
+	c.validateUpstreams(&ps)
+	c.validateAudit(&ps)
+	c.validateTelemetry(&ps)
 	return ps
+}
+
+var upstreamNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func (c *Config) validateUpstreams(ps *Problems) {
+	seen := map[string]int{}
+	for i, u := range c.Upstreams {
+		p := index("upstreams", i)
+		if u.Name == "" {
+			ps.add(p+".name", "required")
+		} else if !upstreamNameRE.MatchString(u.Name) {
+			ps.add(p+".name", "%q is not a valid upstream name (lowercase letters, digits, _ and -; at most 63)", u.Name)
+		} else if j, dup := seen[u.Name]; dup {
+			ps.add(p+".name", "duplicate of upstreams[%d]", j)
+		} else {
+			seen[u.Name] = i
+		}
+		requireWith(ps, p+".host", u.Host, checkHost)
+		requireWith(ps, p+".region", u.Region, checkRegion)
+		if !serviceRE.MatchString(u.Service) {
+			ps.add(p+".service", "%q is not a SigV4 service name (lowercase letters, digits and -)", u.Service)
+		}
+		if u.Path != "" && !strings.HasPrefix(u.Path, "/") {
+			ps.add(p+".path", "must start with \"/\"")
+		}
+	}
+}
+
+func (c *Config) validateAudit(ps *Problems) {
+	a := &c.Audit
+	if a.Output == "" {
+		ps.add("audit_config.output", "must be \"stdout\" or a file path")
+	}
+	switch a.Fsync {
+	case "never", "always", "interval":
+	default:
+		ps.add("audit_config.fsync", "must be never, always or interval, got %q", a.Fsync)
+	}
+	if a.FsyncInterval <= 0 {
+		ps.add("audit_config.fsync_interval", "must be positive")
+	}
+	if a.MaxArgumentBytes < 16 || a.MaxArgumentBytes > 1<<20 {
+		ps.add("audit_config.max_argument_bytes", "must be between 16 and 1048576, got %d", a.MaxArgumentBytes)
+	}
+	for i, k := range a.RedactKeys {
+		if strings.TrimSpace(k) == "" {
+			ps.add(index("audit_config.redact_keys", i), "must not be empty")
+		}
+	}
+	switch a.OnFailure {
+	case "deny", "continue":
+	default:
+		ps.add("audit_config.on_failure", "must be deny or continue, got %q", a.OnFailure)
+	}
+	for i, t := range a.EventTypes.Include {
+		if !eventTypeRE.MatchString(t) {
+			ps.add(index("audit_config.event_types.include", i), "%q is not an event type name", t)
+		}
+	}
+	for i, t := range a.EventTypes.Exclude {
+		if !eventTypeRE.MatchString(t) {
+			ps.add(index("audit_config.event_types.exclude", i), "%q is not an event type name", t)
+		}
+	}
+}
+
+// eventTypeRE is the shape of audit event type names (mcp_tool_call,
+// authz_denied, ...); the audit package knows the exact list.
+var eventTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
+
+func (c *Config) validateTelemetry(ps *Problems) {
+	t := &c.Telemetry.Tracing
+	switch t.Exporter {
+	case "otlp_grpc", "otlp_http":
+	default:
+		ps.add("telemetry_config.tracing.exporter", "must be otlp_grpc or otlp_http, got %q", t.Exporter)
+	}
+	if t.SampleRatio < 0 || t.SampleRatio > 1 {
+		ps.add("telemetry_config.tracing.sample_ratio", "must be between 0 and 1, got %g", t.SampleRatio)
+	}
+	if t.ServiceName == "" {
+		ps.add("telemetry_config.tracing.service_name", "must not be empty")
+	}
 }
 
 func (c *Config) validateServer(ps *Problems) {
