@@ -55,10 +55,10 @@ type Authenticator struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu          sync.Mutex
-	inflight    *fetchCall
-	lastAttempt time.Time
-	closed      bool
+	mu           sync.Mutex
+	inflight     *fetchCall
+	lastOnDemand time.Time // last fetch triggered by an unknown kid (rate-limited)
+	closed       bool
 
 	// verifications counts signature verifications, so tests can prove
 	// that cached tokens skip the crypto.

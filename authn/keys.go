@@ -167,8 +167,10 @@ type fetchCall struct {
 }
 
 // startFetch begins a key-set fetch, or joins the one in flight. When
-// limited, it starts nothing (returns nil) if the last attempt was less than
-// MinRefetchInterval ago.
+// limited (an on-demand fetch for an unknown kid), it starts nothing
+// (returns nil) if the last on-demand fetch was less than MinRefetchInterval
+// ago. Scheduled and startup fetches do not count against that limit: a key
+// rotated in just after a scheduled fetch must still be found at once.
 func (a *Authenticator) startFetch(limited bool) *fetchCall {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -176,13 +178,15 @@ func (a *Authenticator) startFetch(limited bool) *fetchCall {
 		return a.inflight
 	}
 	now := a.o.Now()
-	if limited && !a.lastAttempt.IsZero() && now.Sub(a.lastAttempt) < a.o.MinRefetchInterval {
+	if limited && !a.lastOnDemand.IsZero() && now.Sub(a.lastOnDemand) < a.o.MinRefetchInterval {
 		return nil
 	}
 	if a.closed {
 		return nil
 	}
-	a.lastAttempt = now
+	if limited {
+		a.lastOnDemand = now
+	}
 	c := &fetchCall{done: make(chan struct{})}
 	a.inflight = c
 	a.wg.Add(1)

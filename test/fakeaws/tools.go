@@ -134,6 +134,27 @@ func (s *Server) callAWS(_ context.Context, req *mcp.CallToolRequest, in callAWS
 			"Buckets": bs,
 			"Owner":   map[string]string{"DisplayName": "fakeaws", "ID": "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"},
 		}), nil, nil
+	case "s3:ListObjectsV2":
+		target := ""
+		for _, a := range args[3:] {
+			if strings.HasPrefix(a, "s3://") {
+				target = strings.TrimSuffix(strings.TrimPrefix(a, "s3://"), "/")
+				break
+			}
+		}
+		bucketName, _, _ := strings.Cut(target, "/")
+		if !slices.ContainsFunc(buckets, func(b bucket) bool { return b.Name == bucketName }) {
+			return textResult(true, "An error occurred (NoSuchBucket) when calling the ListObjectsV2 operation: The specified bucket does not exist"), nil, nil
+		}
+		var b strings.Builder
+		for _, o := range []struct {
+			date string
+			size int
+			key  string
+		}{{"2025-03-03 08:15:00", 1024, "report.csv"}, {"2025-03-04 10:00:00", 20480, "summary.parquet"}}[:min(limit, 2)] {
+			fmt.Fprintf(&b, "%s %10d %s\n", o.date, o.size, o.key)
+		}
+		return textResult(false, b.String()), nil, nil
 	case "ec2:DescribeInstances":
 		is := instances[:min(limit, len(instances))]
 		res := make([]map[string]any, 0, len(is))

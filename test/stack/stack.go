@@ -1,0 +1,316 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/mcpguard/mcpguard/config"
+	"github.com/mcpguard/mcpguard/gateway"
+	"github.com/mcpguard/mcpguard/test/envoysim"
+	"github.com/mcpguard/mcpguard/test/fakeaws"
+	"github.com/mcpguard/mcpguard/test/fakeidp"
+	"github.com/mcpguard/mcpguard/test/fakests"
+)
+
+// The AWS account and roles of the example deployment.
+const (
+	Account       = "123456789012"
+	S3Role        = "arn:aws:iam::123456789012:role/S3ReadOnlyMCPRole"
+	EC2Role       = "arn:aws:iam::123456789012:role/EC2ViewOnlyMCPRole"
+	DefaultRole   = "arn:aws:iam::123456789012:role/DefaultMCPRole"
+	groupsTagKey  = "https://aws.amazon.com/tags"
+	frontFixedURL = "127.0.0.1:18080"
+)
+
+// Options choose how the stack runs.
+type Options struct {
+	// ConfigPath is the mcpguard configuration to run (for example
+	// examples/quickstart/config.yaml).
+	ConfigPath string
+	// Ephemeral moves every component to a free loopback port and points
+	// the configuration at them, so tests can run in parallel. Without it
+	// the addresses in the configuration are used as they are.
+	Ephemeral bool
+	// Mutate, when set, adjusts the loaded configuration before mcpguard
+	// starts.
+	Mutate func(*config.Config)
+	// Logger receives mcpguard's logs; nil discards them.
+	Logger *slog.Logger
+	// FakeAWSJSON makes the fake AWS MCP Server answer POSTs with JSON
+	// instead of SSE.
+	FakeAWSJSON bool
+	// CredentialLifetime overrides how long fake STS credentials live.
+	CredentialLifetime time.Duration
+	// Filter overrides the Envoy ext_proc filter configuration; nil uses
+	// the one DESIGN.md prescribes (EnvoyFilter).
+	Filter *extprocfilterv3.ExternalProcessor
+	// Now is mcpguard's clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Stack is the running flow. Close stops everything.
+type Stack struct {
+	Config  *config.Config
+	IdP     *fakeidp.IdP
+	STS     *fakests.Server
+	AWS     *fakeaws.Server
+	Gateway *gateway.Gateway
+	Front   *envoysim.Front
+	Filter  *envoysim.Filter
+
+	conn   *grpc.ClientConn
+	cancel context.CancelFunc
+	done   chan error
+
+	mu        sync.Mutex
+	exchanges []*envoysim.Exchange
+}
+
+// EnvoyFilter is the ext_proc filter configuration of DESIGN.md's Envoy
+// contract.
+func EnvoyFilter() *extprocfilterv3.ExternalProcessor {
+	return &extprocfilterv3.ExternalProcessor{
+		ProcessingMode: &extprocfilterv3.ProcessingMode{
+			RequestHeaderMode:  extprocfilterv3.ProcessingMode_SEND,
+			RequestBodyMode:    extprocfilterv3.ProcessingMode_BUFFERED,
+			ResponseHeaderMode: extprocfilterv3.ProcessingMode_SEND,
+			ResponseBodyMode:   extprocfilterv3.ProcessingMode_NONE,
+		},
+		MessageTimeout:    durationpb.New(5 * time.Second),
+		MaxMessageTimeout: durationpb.New(10 * time.Second),
+		AllowModeOverride: true,
+		FailureModeAllow:  false,
+		RouteCacheAction:  extprocfilterv3.ExternalProcessor_RETAIN,
+		RequestAttributes: []string{"source.address", "request.id"},
+	}
+}
+
+// Start brings the stack up and waits until mcpguard is ready.
+func Start(ctx context.Context, o Options) (s *Stack, err error) {
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", o.ConfigPath, err)
+	}
+	s = &Stack{Config: cfg}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	idpAddr, stsAddr, awsAddr, frontAddr := "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	if !o.Ephemeral {
+		if idpAddr, err = hostPort(cfg.OIDC.Issuer); err != nil {
+			return nil, err
+		}
+		if stsAddr, err = hostPort(cfg.STS.STSEndpoint); err != nil {
+			return nil, err
+		}
+		awsAddr, frontAddr = "127.0.0.1:18402", frontFixedURL
+	}
+
+	if s.IdP, err = fakeidp.New(fakeidp.WithAddr(idpAddr)); err != nil {
+		return nil, fmt.Errorf("start identity provider: %w", err)
+	}
+	cfg.OIDC.Issuer = s.IdP.URL()
+
+	roles := map[string]fakests.Role{}
+	for _, arn := range []string{S3Role, EC2Role, DefaultRole} {
+		roles[arn] = fakests.Role{
+			TrustedIssuer:      s.IdP.URL(),
+			Audiences:          cfg.OIDC.Audiences,
+			AllowTagSession:    true,
+			MaxSessionDuration: 12 * time.Hour,
+		}
+	}
+	if s.STS, err = fakests.New(fakests.Options{
+		Addr: stsAddr, JWKSURL: s.IdP.JWKSURL(), Roles: roles, CredentialLifetime: o.CredentialLifetime,
+	}); err != nil {
+		return nil, fmt.Errorf("start STS: %w", err)
+	}
+	cfg.STS.STSEndpoint = s.STS.URL()
+
+	if s.AWS, err = fakeaws.New(fakeaws.Options{
+		Addr:    awsAddr,
+		Region:  cfg.Upstream.Region,
+		Service: cfg.Upstream.Service,
+		Path:    cfg.Upstream.Path,
+		Lookup: func(akid string) (fakeaws.Credential, bool) {
+			c, ok := s.STS.Issued(akid)
+			return fakeaws.Credential{
+				AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+				RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration,
+			}, ok
+		},
+		Permissions:  map[string][]string{S3Role: {"s3"}, EC2Role: {"ec2"}},
+		JSONResponse: o.FakeAWSJSON,
+	}); err != nil {
+		return nil, fmt.Errorf("start AWS MCP server: %w", err)
+	}
+
+	if o.Ephemeral {
+		cfg.Server.GRPCListen = "127.0.0.1:0"
+		cfg.Server.AdminListen = "127.0.0.1:0"
+		cfg.OIDC.ResourceMetadata.Resource = ""
+	}
+	if o.Mutate != nil {
+		o.Mutate(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration after overrides: %w", err)
+	}
+	if s.Gateway, err = gateway.New(ctx, cfg, gateway.Options{Logger: o.Logger, Now: o.Now}); err != nil {
+		return nil, fmt.Errorf("start mcpguard: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.done = make(chan error, 1)
+	go func() { s.done <- s.Gateway.Run(runCtx) }()
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
+	}
+
+	if s.conn, err = grpc.NewClient(s.Gateway.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		return nil, fmt.Errorf("dial mcpguard: %w", err)
+	}
+	filter := o.Filter
+	if filter == nil {
+		filter = EnvoyFilter()
+	}
+	if s.Filter, err = envoysim.New(s.conn, envoysim.Config{Filter: filter, BufferLimit: int(cfg.Server.MaxRequestBodyBytes)}); err != nil {
+		return nil, fmt.Errorf("configure envoy stand-in: %w", err)
+	}
+	awsURL, _ := url.Parse(s.AWS.URL())
+	if s.Front, err = envoysim.NewFront(envoysim.FrontConfig{
+		Addr:        frontAddr,
+		Filter:      s.Filter,
+		Upstream:    awsURL.Scheme + "://" + awsURL.Host,
+		HostRewrite: cfg.Upstream.Host,
+		OnExchange:  s.record,
+	}); err != nil {
+		return nil, fmt.Errorf("start envoy stand-in: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Stack) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.Gateway.Ready() {
+		if time.Now().After(deadline) {
+			return errors.New("mcpguard not ready after 10s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (s *Stack) record(ex *envoysim.Exchange) {
+	s.mu.Lock()
+	s.exchanges = append(s.exchanges, ex)
+	s.mu.Unlock()
+}
+
+// Exchanges returns every request the Envoy stand-in has answered so far.
+func (s *Stack) Exchanges() []*envoysim.Exchange {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*envoysim.Exchange(nil), s.exchanges...)
+}
+
+// MCPURL is the MCP endpoint clients use: the Envoy stand-in.
+func (s *Stack) MCPURL() string { return s.Front.URL() + s.Config.Upstream.Path }
+
+// Close stops every component, mcpguard first.
+func (s *Stack) Close() {
+	if s.Front != nil {
+		s.Front.Close()
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
+	if s.AWS != nil {
+		s.AWS.Close()
+	}
+	if s.STS != nil {
+		s.STS.Close()
+	}
+	if s.IdP != nil {
+		s.IdP.Close()
+	}
+}
+
+func hostPort(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%q is not a URL with a host", raw)
+	}
+	return u.Host, nil
+}
+
+// User is a person of the example company.
+type User struct {
+	Name   string
+	Groups []string
+}
+
+// The example's people.
+var (
+	Alice = User{Name: "alice", Groups: []string{"s3-readers", "Everyone"}}
+	Bob   = User{Name: "bob", Groups: []string{"ec2-viewers", "Everyone"}}
+	Dana  = User{Name: "dana", Groups: []string{"data-analysts", "Everyone"}}
+	Eve   = User{Name: "eve", Groups: []string{"Everyone"}}
+)
+
+// Claims are the claims the IdP puts in u's token: the groups travel as the
+// AWS principal tag Groups ("s3-readers:Everyone"), so the same value selects
+// the role in mcpguard and reaches AWS as a session tag.
+func (s *Stack) Claims(u User) map[string]any {
+	c := s.IdP.Claims(u.Name, s.Config.OIDC.Audiences[0])
+	c[groupsTagKey] = map[string]any{
+		"principal_tags":      map[string]any{"Groups": []any{strings.Join(u.Groups, ":")}},
+		"transitive_tag_keys": []any{"Groups"},
+	}
+	return c
+}
+
+// Token mints u's access token.
+func (s *Stack) Token(u User) (string, error) { return s.IdP.Mint(s.Claims(u)) }
+
+// HTTPClient returns a client that sends token as a bearer token, as an MCP
+// client does after logging in.
+func HTTPClient(token string) *http.Client {
+	return &http.Client{Transport: &bearer{token: token, next: http.DefaultTransport}, Timeout: 30 * time.Second}
+}
+
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if b.token != "" {
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return b.next.RoundTrip(r)
+}
