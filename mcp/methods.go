@@ -19,6 +19,9 @@ const (
 	MethodSamplingCreateMessage  = "sampling/createMessage"
 	MethodElicitationCreate      = "elicitation/create"
 	MethodRootsList              = "roots/list"
+	// MethodServerDiscover is the stateless capability discovery of
+	// SEP-2575, which newer clients try before initialize.
+	MethodServerDiscover = "server/discover"
 
 	MethodNotificationInitialized      = "notifications/initialized"
 	MethodNotificationCancelled        = "notifications/cancelled"
@@ -67,6 +70,8 @@ func knownMethod(b []byte) string {
 		return MethodSamplingCreateMessage
 	case MethodElicitationCreate:
 		return MethodElicitationCreate
+	case MethodServerDiscover:
+		return MethodServerDiscover
 	case MethodRootsList:
 		return MethodRootsList
 	case MethodNotificationInitialized:

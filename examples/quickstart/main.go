@@ -1,0 +1,239 @@
+// Command quickstart runs the whole mcpguard flow on loopback and shows the
+// brief's scenario: Alice (group s3-readers) may list S3 but not EC2, Bob
+// (group ec2-viewers) the reverse, and neither holds AWS credentials.
+//
+// It starts a fake OIDC identity provider, a fake AWS STS, a fake AWS MCP
+// Server that verifies SigV4 signatures like AWS, a real mcpguard with
+// config.yaml and the policies in ../policies, and an Envoy stand-in in
+// front; then it connects as Alice, Bob and Dana with the official MCP Go
+// SDK client and prints what happened. With --serve it keeps running and
+// prints tokens and a curl command for trying it by hand.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpguard/mcpguard/test/fakeaws"
+	"github.com/mcpguard/mcpguard/test/stack"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	configPath := fs.String("config", "examples/quickstart/config.yaml", "mcpguard configuration to run")
+	serve := fs.Bool("serve", false, "keep running after the scenario, on the fixed ports of the configuration")
+	verbose := fs.Bool("v", false, "print every mcpguard log line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	logs := &lineBuffer{}
+	var logW io.Writer = logs
+	if *verbose {
+		logW = io.MultiWriter(logs, os.Stderr)
+	}
+	logger := slog.New(slog.NewJSONHandler(logW, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s, err := stack.Start(startCtx, stack.Options{ConfigPath: *configPath, Ephemeral: !*serve, Logger: logger})
+	if err != nil {
+		if !*serve {
+			return err
+		}
+		return fmt.Errorf("%w (are the ports in %s free?)", err, *configPath)
+	}
+	defer s.Close()
+
+	fmt.Fprintf(out, "mcpguard quickstart — everything on loopback\n")
+	fmt.Fprintf(out, "  identity provider  %s\n  AWS STS            %s\n  AWS MCP Server     %s (signs as %s)\n  mcpguard ext_proc  %s   admin %s\n  Envoy stand-in     %s\n\n",
+		s.IdP.URL(), s.STS.URL(), s.AWS.URL(), s.Config.Upstream.Host, s.Gateway.GRPCAddr(), s.Gateway.AdminAddr(), s.MCPURL())
+
+	if err := seedMatrix(ctx, s, out); err != nil {
+		return err
+	}
+	if err := analystPolicy(ctx, s, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nWhat mcpguard recorded (one line per decision and per STS exchange):\n")
+	for _, l := range logs.matching("request refused", "request forwarded", "AssumeRoleWithWebIdentity") {
+		fmt.Fprintln(out, "  "+l)
+	}
+	fmt.Fprintf(out, "\nSTS calls: %d (one per user and role; later calls used cached credentials)\n", len(s.STS.Calls()))
+
+	if !*serve {
+		fmt.Fprintf(out, "\nRun `go run ./examples/quickstart --serve` to keep the stack up and try it by hand.\n")
+		return nil
+	}
+	return serveForever(ctx, s, out)
+}
+
+// seedMatrix connects as Alice and Bob and tries one S3 and one EC2 call each.
+func seedMatrix(ctx context.Context, s *stack.Stack, out io.Writer) error {
+	const s3Cmd, ec2Cmd = "aws s3 ls", "aws ec2 describe-instances"
+	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+	fmt.Fprintf(out, "The brief's scenario (%q and %q through aws___call_aws):\n\n", s3Cmd, ec2Cmd)
+	fmt.Fprintln(tw, "User\tIdP group\tS3 Access\tEC2 Access\tIAM role used\t")
+	for _, u := range []stack.User{stack.Alice, stack.Bob} {
+		cs, err := connect(ctx, s, u)
+		if err != nil {
+			return fmt.Errorf("%s: %w", u.Name, err)
+		}
+		s3 := outcome(callAWS(ctx, cs, s3Cmd))
+		ec2 := outcome(callAWS(ctx, cs, ec2Cmd))
+		cs.Close()
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", title(u.Name), u.Groups[0], s3, ec2, rolesUsedBy(s, u.Name))
+	}
+	return tw.Flush()
+}
+
+// analystPolicy shows the argument-level Cedar policy of the brief.
+func analystPolicy(ctx context.Context, s *stack.Stack, out io.Writer) error {
+	cs, err := connect(ctx, s, stack.Dana)
+	if err != nil {
+		return fmt.Errorf("dana: %w", err)
+	}
+	defer cs.Close()
+	fmt.Fprintf(out, "\nArgument-level policy: Dana (data-analysts) may run only `aws s3 ls`:\n\n")
+	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+	for _, c := range []string{"aws s3 ls", "aws s3 rm s3://mcpguard-demo-reports/report.csv", "aws s3 ls; aws iam list-users", "aws ec2 describe-instances"} {
+		fmt.Fprintf(tw, "  %s\t%s\t\n", c, outcome(callAWS(ctx, cs, c)))
+	}
+	return tw.Flush()
+}
+
+func connect(ctx context.Context, s *stack.Stack, u stack.User) (*mcp.ClientSession, error) {
+	tok, err := s.Token(u)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "quickstart-" + u.Name, Version: "1"}, nil)
+	return client.Connect(cctx, &mcp.StreamableClientTransport{
+		Endpoint: s.MCPURL(), HTTPClient: stack.HTTPClient(tok), DisableStandaloneSSE: true, MaxRetries: -1,
+	}, nil)
+}
+
+func callAWS(ctx context.Context, cs *mcp.ClientSession, command string) (*mcp.CallToolResult, error) {
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return cs.CallTool(cctx, &mcp.CallToolParams{Name: fakeaws.ToolCallAWS, Arguments: map[string]any{"cli_command": command}})
+}
+
+// outcome names what happened to a call: refused by mcpguard's policy,
+// refused by AWS IAM, or allowed.
+func outcome(res *mcp.CallToolResult, err error) string {
+	switch {
+	case err != nil && strings.Contains(err.Error(), "Forbidden"):
+		return "Denied"
+	case err != nil:
+		return "Error: " + err.Error()
+	case res.IsError:
+		return "Denied by AWS"
+	}
+	return "Allowed"
+}
+
+// rolesUsedBy lists the IAM roles AWS saw a user's requests signed with.
+func rolesUsedBy(s *stack.Stack, name string) string {
+	seen := map[string]bool{}
+	var roles []string
+	for _, r := range s.AWS.Requests() {
+		if strings.HasPrefix(r.SessionName, name) && !seen[r.RoleARN] {
+			seen[r.RoleARN] = true
+			roles = append(roles, r.RoleARN[strings.LastIndex(r.RoleARN, "/")+1:])
+		}
+	}
+	return strings.Join(roles, ", ")
+}
+
+func title(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
+
+func serveForever(ctx context.Context, s *stack.Stack, out io.Writer) error {
+	fmt.Fprintf(out, "\nThe stack keeps running. Tokens (valid one hour):\n")
+	for _, u := range []stack.User{stack.Alice, stack.Bob, stack.Dana} {
+		tok, err := s.Token(u)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  export %s_TOKEN=%s\n", strings.ToUpper(u.Name), tok)
+	}
+	fmt.Fprintf(out, `
+Try it:
+  curl -s %s \
+    -H "Authorization: Bearer $ALICE_TOKEN" \
+    -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
+
+  Metrics: curl -s http://%s/metrics | grep ^mcpguard_
+  Point any MCP client at %s with the header "Authorization: Bearer <token>".
+
+Press Ctrl-C to stop.
+`, s.MCPURL(), s.Gateway.AdminAddr(), s.MCPURL())
+	<-ctx.Done()
+	fmt.Fprintln(out, "\nstopping")
+	return nil
+}
+
+// lineBuffer keeps log lines for the summary at the end.
+type lineBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lineBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// matching returns the log lines whose msg is one of msgs, compacted to the
+// fields a reader cares about.
+func (l *lineBuffer) matching(msgs ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.buf.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		msg, _ := rec["msg"].(string)
+		for _, m := range msgs {
+			if msg == m {
+				delete(rec, "time")
+				delete(rec, "level")
+				b, err := json.Marshal(rec)
+				if err == nil {
+					out = append(out, string(b))
+				}
+			}
+		}
+	}
+	return out
+}
+
