@@ -236,4 +236,3 @@ func (l *lineBuffer) matching(msgs ...string) []string {
 	}
 	return out
 }
-
