@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpguard/mcpguard/test/fakeidp"
+)
+
+const quickstart = "../../examples/quickstart/config.yaml"
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	files, err := filepath.Glob("../../config/testdata/invalid/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no invalid configs: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			golden, err := os.ReadFile(strings.TrimSuffix(f, ".yaml") + ".golden")
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr := runCLI("validate", "--config", f)
+			if code != exitInvalid {
+				t.Fatalf("exit %d, want %d", code, exitInvalid)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(string(golden)), "\n") {
+				if !strings.Contains(stderr, line) {
+					t.Errorf("output lacks %q:\n%s", line, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateAcceptsTheQuickstart(t *testing.T) {
+	code, stdout, stderr := runCLI("validate", "--config", quickstart)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "configuration is valid") {
+		t.Errorf("stdout = %q", stdout)
+	}
+	if strings.Contains(stderr, "warning") {
+		t.Errorf("unexpected warnings: %s", stderr)
+	}
+}
+
+func TestValidateWarnsWithoutInitialize(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action == Action::"tools/call", resource);`), 0o600)
+	cfg := "oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
+		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n" +
+		"authz_config: {policy_files: [p.cedar]}\n"
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitOK || !strings.Contains(stderr, "initialize") {
+		t.Fatalf("exit %d, stderr %q: want a warning about initialize", code, stderr)
+	}
+}
+
+func TestValidatePolicyParseError(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte("permit(principal, action, resource)\nwhen { resource.name.startsWith(\"x\") };"), 0o600)
+	cfg := "oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
+		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n" +
+		"authz_config: {policy_files: [p.cedar]}\n"
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitInvalid || !strings.Contains(stderr, "p.cedar:2") || !strings.Contains(stderr, `like "`) {
+		t.Fatalf("exit %d, stderr %q: want file:line and the like hint", code, stderr)
+	}
+}
+
+func TestAuthzCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"alice may list s3", []string{"--claims", "testdata/alice.json", "--request", "testdata/s3-ls.json"}, exitOK, `"decision": "allow"`},
+		{"alice may not use ec2", []string{"--claims", "testdata/alice.json", "--request", "testdata/ec2.json"}, exitDeny, `"decision": "deny"`},
+		{"dana may ls", []string{"--claims", "testdata/dana.json", "--request", "testdata/s3-ls.json"}, exitOK, `data-analysts-s3-ls`},
+		{"dana may not rm", []string{"--claims", "testdata/dana.json", "--request", "testdata/s3-rm.json"}, exitDeny, `guardrail-destructive-cli-operations`},
+		{"chained commands", []string{"--claims", "testdata/dana.json", "--request", "testdata/chained.json"}, exitDeny, `baseline-forbid-unparsable-cli`},
+		{"stream", []string{"--claims", "testdata/alice.json", "--method", "GET"}, exitOK, `mcp:stream`},
+		{"terminate", []string{"--claims", "testdata/alice.json", "--method", "delete"}, exitOK, `mcp:terminate`},
+		{"duplicate key", []string{"--claims", "testdata/alice.json", "--request", "testdata/duplicate-key.json"}, exitInvalid, ""},
+		{"missing claims file", []string{"--claims", "testdata/nobody.json", "--request", "testdata/s3-ls.json"}, exitInvalid, ""},
+		{"PUT", []string{"--claims", "testdata/alice.json", "--method", "PUT"}, exitInvalid, ""},
+		{"POST without request", []string{"--claims", "testdata/alice.json"}, exitInvalid, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(append([]string{"authz", "check", "--config", quickstart}, tt.args...)...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout %s\nstderr %s", code, tt.code, stdout, stderr)
+			}
+			if tt.want != "" && !strings.Contains(stdout, tt.want) {
+				t.Errorf("stdout lacks %q:\n%s", tt.want, stdout)
+			}
+			if tt.code != exitInvalid {
+				var v map[string]any
+				if err := json.Unmarshal([]byte(stdout), &v); err != nil {
+					t.Errorf("stdout is not JSON: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	if code, out, _ := runCLI("version"); code != 0 || !strings.HasPrefix(out, "mcpguard ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	if code, _, _ := runCLI(); code != exitInvalid {
+		t.Errorf("no args: exit %d", code)
+	}
+	if code, _, errb := runCLI("frobnicate"); code != exitInvalid || !strings.Contains(errb, "unknown command") {
+		t.Errorf("unknown command: exit %d %q", code, errb)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeLifecycle starts serve, waits for readiness through the admin
+// server, then cancels (as SIGTERM does) and expects exit 0.
+func TestServeLifecycle(t *testing.T) {
+	idp, err := fakeidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
+	dir := t.TempDir()
+	admin := freePort(t)
+	cfg := fmt.Sprintf(`server: {grpc_listen: %q, admin_listen: %q, shutdown_grace: 2s}
+oidc_config: {issuer: %q, audience: aws-mcp}
+aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R', sts_endpoint: 'http://127.0.0.1:1'}
+authz_config: {policy_files: [%q]}
+`, freePort(t), admin, idp.URL(), filepath.Join(mustAbs(t, "../../examples/policies"), "*.cedar"))
+	path := filepath.Join(dir, "config.yaml")
+	os.WriteFile(path, []byte(cfg), 0o600)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve", "--config", path, "--log-level", "warn"}, &bytes.Buffer{}, &stderr) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("not ready: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, p := range []string{"/healthz", "/metrics"} {
+		resp, err := http.Get("http://" + admin + p)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s: %v %v", p, err, resp)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("serve exited %d:\n%s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	code, _, stderr := runCLI("serve", "--config", "../../config/testdata/invalid/alg-none.yaml")
+	if code != exitInvalid || !strings.Contains(stderr, "allowed_algorithms") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
