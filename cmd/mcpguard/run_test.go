@@ -168,7 +168,9 @@ authz_config: {policy_files: [%q]}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
-	go func() { done <- run(ctx, []string{"serve", "--config", path, "--log-level", "warn"}, &bytes.Buffer{}, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", path, "--log-level", "warn"}, &bytes.Buffer{}, &stderr)
+	}()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
