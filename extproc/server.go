@@ -17,6 +17,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/mcpguard/mcpguard"
@@ -72,11 +73,17 @@ type Upstream struct {
 // are required; a nil Authz denies every authenticated request, because
 // mcpguard never lets through a request it has not authorized.
 type Options struct {
-	Authn    Authenticator
-	Authz    Authorizer
-	Creds    CredentialSource
-	Signer   Signer
+	Authn  Authenticator
+	Authz  Authorizer
+	Creds  CredentialSource
+	Signer Signer
+	// Upstream is where requests go when no named upstreams are configured.
 	Upstream Upstream
+	// Upstreams are the named upstreams of a gateway that routes to several
+	// signed MCP servers. Envoy names the route's upstream in the stream's
+	// gRPC initial metadata (UpstreamMetadataKey); when Upstreams is not
+	// empty a missing or unknown name is a configuration error (500).
+	Upstreams map[string]Upstream
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
 	MaxBodyBytes int
 	Logger       *slog.Logger
@@ -97,6 +104,11 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Upstream.Host == "" || o.Upstream.Region == "" || o.Upstream.Service == "" {
 		return nil, errors.New("extproc: upstream host, region and service are required")
+	}
+	for name, u := range o.Upstreams {
+		if u.Host == "" || u.Region == "" || u.Service == "" {
+			return nil, fmt.Errorf("extproc: upstream %q needs host, region and service", name)
+		}
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
@@ -130,6 +142,7 @@ type exchange struct {
 	hdr      requestHeaders
 	sourceIP string
 	id       *authn.Identity
+	upstream Upstream
 
 	method    string // MCP method for metrics: known method, "batch", "other" or the HTTP verb form
 	jsonrpcID json.RawMessage
@@ -275,6 +288,12 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 			setHeader("cache-control", "max-age=3600"),
 		}, doc, "mcpguard_protected_resource_metadata")
 	}
+
+	up, err := x.s.upstreamFor(x.ctx)
+	if err != nil {
+		return x.fail(err)
+	}
+	x.upstream = up
 
 	switch x.hdr.method {
 	case http.MethodPost, http.MethodGet, http.MethodDelete:
@@ -428,24 +447,25 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 		return nil, err
 	}
 	path := x.hdr.path
-	if x.s.o.Upstream.Path != "" {
-		path = x.s.o.Upstream.Path
+	if x.upstream.Path != "" {
+		path = x.upstream.Path
 	}
 	res, err := x.s.o.Signer.Sign(x.ctx, sigv4.Request{
 		Method:      x.hdr.method,
-		Host:        x.s.o.Upstream.Host,
+		Host:        x.upstream.Host,
 		Path:        path,
 		Body:        raw,
 		ContentType: x.hdr.contentType,
 		Credentials: grant.Credentials.AWS(),
-		Region:      x.s.o.Upstream.Region,
-		Service:     x.s.o.Upstream.Service,
+		Region:      x.upstream.Region,
+		Service:     x.upstream.Service,
 		Time:        x.s.o.Now(),
 	}, x.hdr.names)
 	if err != nil {
 		return nil, mcpguard.E(mcpguard.KindInternal, "could not sign the request", fmt.Errorf("sign request: %w", err))
 	}
-	x.log.Debug("request authorized and signed", "role_arn", grant.RoleARN, "policies", dec.Policies)
+	x.log.Info("request forwarded", "role_arn", grant.RoleARN, "access_key_id", grant.Credentials.AccessKeyID,
+		"upstream", x.upstream.Host, "policies", dec.Policies, "cached_credentials", grant.Cached)
 	return x.signingMutation(res, path), nil
 }
 
@@ -472,6 +492,32 @@ func (x *exchange) signingMutation(res sigv4.Result, path string) *extprocv3.Hea
 		mut.SetHeaders = append(mut.SetHeaders, setHeader(":path", path))
 	}
 	return mut
+}
+
+// UpstreamMetadataKey is the gRPC initial metadata key in which Envoy's
+// per-route ExtProcPerRoute.overrides.grpc_initial_metadata names the
+// upstream of the route.
+const UpstreamMetadataKey = "x-mcpguard-upstream"
+
+// upstreamFor picks the upstream the stream's route names. Envoy sets the
+// metadata from route configuration, never from the client.
+func (s *Server) upstreamFor(ctx context.Context) (Upstream, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	names := md.Get(UpstreamMetadataKey)
+	if len(s.o.Upstreams) == 0 {
+		if len(names) > 0 {
+			return Upstream{}, mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: the route names an upstream but mcpguard has no upstreams list", nil)
+		}
+		return s.o.Upstream, nil
+	}
+	if len(names) != 1 {
+		return Upstream{}, mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: the route does not name its upstream (x-mcpguard-upstream)", nil)
+	}
+	u, ok := s.o.Upstreams[names[0]]
+	if !ok {
+		return Upstream{}, mcpguard.Ef(mcpguard.KindInternal, "gateway misconfigured: unknown upstream %q", sanitize(names[0]))
+	}
+	return u, nil
 }
 
 // responseHeaders records the upstream's answer for logs and metrics.

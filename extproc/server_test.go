@@ -503,3 +503,53 @@ func TestStreamedBodyModeFailsClosed(t *testing.T) {
 		t.Fatalf("a partial body got %v, want an immediate 500", resp)
 	}
 }
+
+func TestNamedUpstreams(t *testing.T) {
+	ups := map[string]Upstream{
+		"us": {Host: "aws-mcp.us-east-1.api.aws", Region: "us-east-1", Service: "aws-mcp"},
+		"eu": {Host: "aws-mcp.eu-central-1.api.aws", Region: "eu-central-1", Service: "aws-mcp", Path: "/mcp"},
+	}
+	tests := []struct {
+		name       string
+		upstreams  map[string]Upstream
+		metadata   map[string]string
+		status     int
+		wantRegion string
+	}{
+		{"chosen by the route", ups, map[string]string{"x-mcpguard-upstream": "eu"}, 0, "eu-central-1"},
+		{"other route", ups, map[string]string{"x-mcpguard-upstream": "us"}, 0, "us-east-1"},
+		{"missing name", ups, nil, 500, ""},
+		{"unknown name", ups, map[string]string{"x-mcpguard-upstream": "ap"}, 500, ""},
+		{"name without a list", nil, map[string]string{"x-mcpguard-upstream": "us"}, 500, ""},
+		{"single upstream", nil, nil, 0, "us-east-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, err := New(Options{Authn: fakeAuthn{}, Authz: &fakeAuthz{}, Creds: &fakeCreds{}, Signer: sigv4.New(sigv4.Options{}),
+				Upstream:  Upstream{Host: "aws-mcp.us-east-1.api.aws", Region: "us-east-1", Service: "aws-mcp"},
+				Upstreams: tt.upstreams})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := envoysim.New(serve(t, srv), envoysim.Config{Filter: envoyFilter(), GRPCInitialMetadata: tt.metadata})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := f.ProcessRequest(context.Background(), post(toolCall, "authorization", "Bearer alice"))
+			defer out.Close()
+			if tt.status != 0 {
+				if out.Immediate == nil || out.Immediate.Status != tt.status {
+					t.Fatalf("want %d, got %+v", tt.status, out)
+				}
+				return
+			}
+			if out.Immediate != nil {
+				t.Fatalf("answered locally: %d %s", out.Immediate.Status, out.Immediate.Body)
+			}
+			auth, _ := envoysim.Get(out.Request.Headers, "authorization")
+			if !strings.Contains(auth, "/"+tt.wantRegion+"/aws-mcp/aws4_request") {
+				t.Errorf("authorization %q not scoped to %s", auth, tt.wantRegion)
+			}
+		})
+	}
+}

@@ -147,6 +147,7 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 			Service: cfg.Upstream.Service,
 			Path:    cfg.Upstream.Path,
 		},
+		Upstreams:    namedUpstreams(cfg),
 		MaxBodyBytes: int(cfg.Server.MaxRequestBodyBytes),
 		Logger:       g.log.With("stage", "extproc"),
 		Metrics:      g.metrics,
@@ -174,6 +175,19 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	return nil
+}
+
+// namedUpstreams maps the upstreams list onto extproc's, nil when the single
+// upstream serves every route.
+func namedUpstreams(cfg *config.Config) map[string]extproc.Upstream {
+	if len(cfg.Upstreams) == 0 {
+		return nil
+	}
+	m := make(map[string]extproc.Upstream, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		m[u.Name] = extproc.Upstream{Host: u.Host, Region: u.Region, Service: u.Service, Path: u.Path}
+	}
+	return m
 }
 
 // authorizer returns the configured authorizer as the extproc interface,

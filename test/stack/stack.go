@@ -74,8 +74,9 @@ type Stack struct {
 	cancel context.CancelFunc
 	done   chan error
 
-	mu        sync.Mutex
-	exchanges []*envoysim.Exchange
+	mu          sync.Mutex
+	exchanges   []*envoysim.Exchange
+	extraFronts []*envoysim.Front
 }
 
 // EnvoyFilter is the ext_proc filter configuration of DESIGN.md's Envoy
@@ -143,17 +144,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	cfg.STS.STSEndpoint = s.STS.URL()
 
 	if s.AWS, err = fakeaws.New(fakeaws.Options{
-		Addr:    awsAddr,
-		Region:  cfg.Upstream.Region,
-		Service: cfg.Upstream.Service,
-		Path:    cfg.Upstream.Path,
-		Lookup: func(akid string) (fakeaws.Credential, bool) {
-			c, ok := s.STS.Issued(akid)
-			return fakeaws.Credential{
-				AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
-				RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration,
-			}, ok
-		},
+		Addr:         awsAddr,
+		Region:       cfg.Upstream.Region,
+		Service:      cfg.Upstream.Service,
+		Path:         cfg.Upstream.Path,
+		Lookup:       s.FakeAWSLookup,
 		Permissions:  map[string][]string{S3Role: {"s3"}, EC2Role: {"ec2"}},
 		JSONResponse: o.FakeAWSJSON,
 	}); err != nil {
@@ -205,6 +200,41 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	return s, nil
 }
 
+// Route is one more Envoy route in front of mcpguard: its own ext_proc
+// per-route gRPC initial metadata, upstream cluster and host rewrite.
+type Route struct {
+	GRPCInitialMetadata map[string]string
+	Upstream            string // http://host:port of the upstream cluster
+	HostRewrite         string
+}
+
+// AddRoute starts another Envoy stand-in front sharing mcpguard, for tests
+// of per-route upstreams. It is closed with the stack.
+func (s *Stack) AddRoute(r Route) (*envoysim.Front, error) {
+	f, err := envoysim.New(s.conn, envoysim.Config{Filter: EnvoyFilter(), GRPCInitialMetadata: r.GRPCInitialMetadata, BufferLimit: int(s.Config.Server.MaxRequestBodyBytes)})
+	if err != nil {
+		return nil, err
+	}
+	fr, err := envoysim.NewFront(envoysim.FrontConfig{Filter: f, Upstream: r.Upstream, HostRewrite: r.HostRewrite, OnExchange: s.record})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.extraFronts = append(s.extraFronts, fr)
+	s.mu.Unlock()
+	return fr, nil
+}
+
+// FakeAWSLookup resolves access keys the fake STS issued, for additional
+// fake AWS servers.
+func (s *Stack) FakeAWSLookup(akid string) (fakeaws.Credential, bool) {
+	c, ok := s.STS.Issued(akid)
+	return fakeaws.Credential{
+		AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+		RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration,
+	}, ok
+}
+
 func (s *Stack) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for !s.Gateway.Ready() {
@@ -240,6 +270,9 @@ func (s *Stack) MCPURL() string { return s.Front.URL() + s.Config.Upstream.Path 
 func (s *Stack) Close() {
 	if s.Front != nil {
 		s.Front.Close()
+	}
+	for _, f := range s.extraFronts {
+		f.Close()
 	}
 	if s.conn != nil {
 		s.conn.Close()
