@@ -242,11 +242,12 @@ func TestOneMCPSession(t *testing.T) {
 		}
 		json.Unmarshal(r.Body, &m)
 		methods = append(methods, m.Method)
-		if m.Method != "initialize" && r.Header.Get("Mcp-Session-Id") != sid {
+		// server/discover (SEP-2575) and initialize come before a session exists.
+		if m.Method != "initialize" && m.Method != "server/discover" && r.Header.Get("Mcp-Session-Id") != sid {
 			t.Errorf("%s carried session %q, want %q", m.Method, r.Header.Get("Mcp-Session-Id"), sid)
 		}
 	}
-	want := []string{"initialize", "notifications/initialized", "tools/list", "tools/call", "DELETE"}
+	want := []string{"server/discover", "initialize", "notifications/initialized", "tools/list", "tools/call", "DELETE"}
 	if strings.Join(methods, ",") != strings.Join(want, ",") {
 		t.Errorf("AWS saw %v, want %v", methods, want)
 	}
