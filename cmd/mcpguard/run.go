@@ -24,9 +24,11 @@ Usage:
   mcpguard serve    --config FILE [--log-level LEVEL] [--log-format json|text]
   mcpguard validate --config FILE
   mcpguard authz check --config FILE --claims FILE (--request FILE | --method GET|DELETE)
+  mcpguard audit verify FILE
   mcpguard version
 
-Exit codes: 0 success (authz check: allow), 1 deny (authz check), 2 invalid input or configuration.
+Exit codes: 0 success (authz check: allow; audit verify: intact), 1 deny (authz check) or
+broken chain (audit verify), 2 invalid input or configuration.
 `
 
 // run executes one subcommand and returns the process exit code.
@@ -46,6 +48,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitInvalid
 		}
 		return runAuthzCheck(ctx, args[2:], stdout, stderr)
+	case "audit":
+		if len(args) < 2 || args[1] != "verify" {
+			fmt.Fprint(stderr, "usage: mcpguard audit verify FILE\n")
+			return exitInvalid
+		}
+		return runAuditVerify(args[2:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK

@@ -1,0 +1,330 @@
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Redacted replaces every value mcpguard refuses to record.
+const Redacted = "[REDACTED]"
+
+// maxDepth bounds the recursion over argument values; deeper values are
+// replaced, so a hostile nesting cannot exhaust the stack.
+const maxDepth = 64
+
+// secretRE finds credentials embedded in free text: compact JWS/JWE tokens
+// (base64url segments starting with eyJ, the encoding of `{"`), bearer
+// credentials, AWS session tokens by their fixed prefixes, SigV4 signatures
+// and presigned-URL credential parameters. Group 1 is the part kept in front
+// of the redaction marker.
+var secretRE = regexp.MustCompile(
+	`eyJ[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2,4}` +
+		`|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}` +
+		`|(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|AQoDYXdz)[A-Za-z0-9/+=]+` +
+		`|((?i:x-amz-(?:signature|security-token|credential)|signature)=)[^&\s"',]+`)
+
+// redactor removes secrets from values before they are recorded. It is
+// immutable after newRedactor and safe for concurrent use.
+type redactor struct {
+	keys []redactKey
+	max  int
+}
+
+type redactKey struct {
+	raw   string
+	words []string
+}
+
+func newRedactor(keys []string, maxBytes int) *redactor {
+	r := &redactor{max: maxBytes}
+	for _, k := range keys {
+		r.keys = append(r.keys, redactKey{raw: k, words: keyWords(k)})
+	}
+	return r
+}
+
+// keyWords splits a key into lowercase words at non-alphanumerics and
+// camelCase boundaries: "awsSecretAccessKey", "AWS_SECRET_ACCESS_KEY" and
+// "aws-secret-access-key" all give [aws secret access key].
+func keyWords(k string) []string {
+	var words []string
+	rs := []rune(k)
+	start := -1
+	flush := func(end int) {
+		if start >= 0 && end > start {
+			words = append(words, strings.ToLower(string(rs[start:end])))
+		}
+		start = -1
+	}
+	for i, c := range rs {
+		if !unicode.IsLetter(c) && !unicode.IsDigit(c) {
+			flush(i)
+			continue
+		}
+		if start < 0 {
+			start = i
+			continue
+		}
+		prev := rs[i-1]
+		switch {
+		case unicode.IsUpper(c) && unicode.IsLower(prev):
+			flush(i)
+			start = i
+		case unicode.IsUpper(c) && unicode.IsUpper(prev) && i+1 < len(rs) && unicode.IsLower(rs[i+1]):
+			flush(i)
+			start = i
+		}
+	}
+	flush(len(rs))
+	return words
+}
+
+// sensitiveKey reports whether a key names a secret: it equals a redact
+// key case-insensitively, or its words contain the redact key's words in
+// order (so "key" covers "api_key" and "KeyName", not "keyboard").
+func (r *redactor) sensitiveKey(k string) bool {
+	if len(r.keys) == 0 {
+		return false
+	}
+	var words []string
+	for _, rk := range r.keys {
+		if strings.EqualFold(k, rk.raw) {
+			return true
+		}
+		if len(rk.words) == 0 {
+			continue
+		}
+		if words == nil {
+			words = keyWords(k)
+		}
+		if containsRun(words, rk.words) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsRun(words, run []string) bool {
+	for i := 0; i+len(run) <= len(words); i++ {
+		match := true
+		for j := range run {
+			if words[i+j] != run[j] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+// scrub replaces every credential-shaped substring of s. It never fails
+// and returns s itself when nothing matched.
+func scrub(s string) string {
+	if !mayMatchSecretRE(s) {
+		return scrubSecretKeys(s)
+	}
+	if ms := secretRE.FindAllStringSubmatchIndex(s, -1); ms != nil {
+		var b strings.Builder
+		last := 0
+		for _, m := range ms {
+			b.WriteString(s[last:m[0]])
+			if m[2] >= 0 {
+				b.WriteString(s[m[2]:m[3]])
+			}
+			b.WriteString(Redacted)
+			last = m[1]
+		}
+		b.WriteString(s[last:])
+		s = b.String()
+	}
+	return scrubSecretKeys(s)
+}
+
+// mayMatchSecretRE is a cheap necessary condition for a secretRE match:
+// every alternative needs "eyJ", "=", "bearer" in any case, or a session
+// token prefix. Most recorded strings fail it, which keeps the regexp off
+// the hot path.
+func mayMatchSecretRE(s string) bool {
+	if strings.Contains(s, "eyJ") || strings.IndexByte(s, '=') >= 0 ||
+		strings.Contains(s, "IQoJ") || strings.Contains(s, "FwoG") || strings.Contains(s, "AQoD") {
+		return true
+	}
+	for i := 0; i+6 <= len(s); i++ {
+		if (s[i] == 'b' || s[i] == 'B') && strings.EqualFold(s[i:i+6], "bearer") {
+			return true
+		}
+	}
+	return false
+}
+
+func isB64(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '/' || c == '+'
+}
+
+// scrubSecretKeys replaces runs that look like an AWS secret access key:
+// exactly 40 characters of [A-Za-z0-9/+] (not part of a longer base64
+// run or padding) with upper case, lower case and digits all present, which
+// leaves hex digests, words and identifiers alone.
+func scrubSecretKeys(s string) string {
+	if len(s) < 40 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); {
+		if !isB64(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isB64(s[j]) {
+			j++
+		}
+		if j-i == 40 && (j == len(s) || s[j] != '=') && mixedClasses(s[i:j]) {
+			b.WriteString(s[last:i])
+			b.WriteString(Redacted)
+			last = j
+		}
+		i = j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func mixedClasses(s string) bool {
+	var up, low, dig bool
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			up = true
+		case c >= 'a' && c <= 'z':
+			low = true
+		case c >= '0' && c <= '9':
+			dig = true
+		}
+	}
+	return up && low && dig
+}
+
+// truncate bounds s to max bytes (at a UTF-8 boundary) and appends a
+// marker with the original length. max <= 0 means no bound.
+func truncate(s string, max int) string {
+	if max <= 0 || len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "...[truncated " + strconv.Itoa(len(s)) + " bytes]"
+}
+
+// text scrubs and bounds one free-text string.
+func (r *redactor) text(s string) string { return truncate(scrub(s), r.max) }
+
+// arguments returns a redacted deep copy of args: values under sensitive
+// keys become Redacted, credential-shaped strings are scrubbed, strings
+// longer than the bound are truncated, and a top-level value whose JSON
+// encoding exceeds the bound is recorded as its truncated JSON text. The
+// caller's map is never modified.
+func (r *redactor) arguments(args map[string]any) map[string]any {
+	if args == nil {
+		return nil
+	}
+	out := r.object(args, 0)
+	if r.max <= 0 {
+		return out
+	}
+	for k, v := range out {
+		switch v.(type) {
+		case map[string]any, []any:
+			b, err := json.Marshal(v)
+			if err != nil {
+				out[k] = Redacted
+			} else if len(b) > r.max {
+				out[k] = truncate(string(b), r.max)
+			}
+		}
+	}
+	return out
+}
+
+func (r *redactor) object(m map[string]any, depth int) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		key := r.text(k)
+		for n := 2; ; n++ {
+			if _, dup := out[key]; !dup {
+				break
+			}
+			key = fmt.Sprintf("%s#%d", r.text(k), n)
+		}
+		if r.sensitiveKey(k) {
+			out[key] = Redacted
+			continue
+		}
+		out[key] = r.value(v, depth+1)
+	}
+	return out
+}
+
+func (r *redactor) value(v any, depth int) any {
+	if depth > maxDepth {
+		return "[TOO DEEP]"
+	}
+	switch x := v.(type) {
+	case nil, bool, int, int64, int32, uint, uint64, uint32:
+		return x
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return strconv.FormatFloat(x, 'g', -1, 64)
+		}
+		return x
+	case json.Number:
+		if x == "" || !(x[0] == '-' || x[0] >= '0' && x[0] <= '9') || !json.Valid([]byte(x)) {
+			return r.text(string(x))
+		}
+		return x
+	case string:
+		return r.text(x)
+	case map[string]any:
+		return r.object(x, depth)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = r.value(e, depth+1)
+		}
+		return out
+	case []string:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = r.text(e)
+		}
+		return out
+	default:
+		// Any other Go value is normalised through its JSON form so the
+		// same rules apply to what it would have encoded as.
+		b, err := json.Marshal(x)
+		if err != nil {
+			return Redacted
+		}
+		var g any
+		if err := json.Unmarshal(b, &g); err != nil {
+			return Redacted
+		}
+		return r.value(g, depth)
+	}
+}
