@@ -32,6 +32,15 @@
 // that errors does not apply) with one rule added: a forbid that errors
 // denies. A batch is allowed only when every message is.
 //
+// Lists are filtered by Visible: an item of tools/list, prompts/list,
+// resources/list or resources/templates/list stays when some request that
+// uses it (tools/call, prompts/get, resources/read) could be permitted for
+// this principal. Values a list cannot know (tool and prompt arguments,
+// context.aws_cli, context.time, a template's resource) are left unknown and
+// each candidate policy is partially evaluated (cedar-go x/exp/eval); an
+// item is visible when some permit can still be true and no forbid is
+// certain to match or to error. See Visible and examples/policies/README.md.
+//
 // Policies are compiled at load and indexed by action and resource scope.
 // Reloads (polling or Reload) build a complete new set and swap it
 // atomically; a set that fails to load is rejected and the last good one

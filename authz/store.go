@@ -28,6 +28,9 @@ type policyEntry struct {
 	policy *cedar.Policy
 	forbid bool
 	pos    types.Position
+	// readsContext is true when a condition reads context; list
+	// visibility skips the variants of context for policies that do not.
+	readsContext bool
 }
 
 // snapshot is one complete, immutable policy set. Requests read it through
@@ -191,7 +194,7 @@ func buildSnapshot(src *source) (*snapshot, error) {
 					names[i], pos.Line, pos.Column, id, prev.pos.Filename, prev.pos.Line))
 				continue
 			}
-			e := &policyEntry{id: id, policy: p, forbid: p.Effect() == cedar.Forbid, pos: pos}
+			e := &policyEntry{id: id, policy: p, forbid: p.Effect() == cedar.Forbid, pos: pos, readsContext: readsContext(p)}
 			s.byID[id] = e
 			s.sorted = append(s.sorted, e)
 		}

@@ -25,6 +25,15 @@
 // by Limits.MaxDepth before it can exhaust the stack. Raw members of a
 // parsed message alias the input bytes, which are forwarded unchanged.
 //
+// Responses are read as strictly. FilterListResponse removes the items a
+// caller rejects from a tools/list, prompts/list, resources/list or
+// resources/templates/list result, in application/json or in a
+// text/event-stream body (ParseSSE and WriteSSE follow the WHATWG HTML
+// "server-sent events" interpretation,
+// https://html.spec.whatwg.org/multipage/server-sent-events.html), and fails
+// closed on anything it cannot read exactly. PinStore and ToolDigest pin
+// tool definitions so a changed definition is noticed.
+//
 // This package imports the standard library and the root mcpguard package
 // (for the error type) only; it must not import extproc, authz or any
 // package that imports it.
