@@ -21,6 +21,9 @@ const (
 	KindUnsupportedMediaType
 	KindTooLarge
 	KindCredentialsUnavailable
+	// KindUnavailable is a temporary failure of the gateway itself (the
+	// audit trail cannot be written): retry later.
+	KindUnavailable
 )
 
 var kindNames = [...]string{
@@ -32,6 +35,7 @@ var kindNames = [...]string{
 	KindUnsupportedMediaType:   "unsupported_media_type",
 	KindTooLarge:               "too_large",
 	KindCredentialsUnavailable: "credentials_unavailable",
+	KindUnavailable:            "unavailable",
 }
 
 // String returns the snake_case name used in logs, metrics and audit records.

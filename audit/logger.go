@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -81,6 +82,9 @@ type Logger struct {
 	now        func() time.Time
 	onWrite    func(Type, Outcome)
 	onFailure  func()
+
+	// broken is set while writes fail.
+	broken atomic.Bool
 
 	mu       sync.Mutex
 	seq      uint64
@@ -274,13 +278,22 @@ func (l *Logger) Record(_ context.Context, e *Event) error {
 		return fmt.Errorf("encode audit event %s: %w", e.Type, err)
 	}
 	if err := l.write(body); err != nil {
+		l.broken.Store(true)
 		l.failed()
 		return fmt.Errorf("write audit event %s: %w", e.Type, err)
 	}
+	l.broken.Store(false)
 	if l.onWrite != nil {
 		l.onWrite(e.Type, e.Outcome)
 	}
 	return nil
+}
+
+// Healthy reports whether the last write succeeded. Under on_failure: deny
+// the gateway refuses to forward requests while it is false; the next
+// successful write (the refusal's own record) makes it true again.
+func (l *Logger) Healthy() bool {
+	return l == nil || !l.enabled || !l.broken.Load()
 }
 
 func (l *Logger) failed() {

@@ -22,6 +22,7 @@ type requestHeaders struct {
 	sessionID     string
 	userAgent     string
 	traceparent   string
+	tracestate    string
 	authorization []string
 	// names lists every header name once, in arrival order, for the
 	// removal of client-sent x-amz-* and x-mcpguard-* headers.
@@ -70,6 +71,8 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 			rh.userAgent = v
 		case "traceparent":
 			rh.traceparent = v
+		case "tracestate":
+			rh.tracestate = v
 		case "authorization":
 			rh.authorization = append(rh.authorization, v)
 		}

@@ -32,6 +32,7 @@ var errorTable = map[mcpguard.Kind]errorMapping{
 	mcpguard.KindUnsupportedMediaType:   {415, -32600},
 	mcpguard.KindTooLarge:               {413, -32600},
 	mcpguard.KindCredentialsUnavailable: {503, -32005},
+	mcpguard.KindUnavailable:            {503, -32000},
 	mcpguard.KindInternal:               {500, -32603},
 }
 

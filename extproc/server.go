@@ -16,6 +16,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -86,9 +88,13 @@ type Options struct {
 	Upstreams map[string]Upstream
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
 	MaxBodyBytes int
-	Logger       *slog.Logger
-	Metrics      *telemetry.Metrics
-	Now          func() time.Time
+	// Audit receives one record per request; nil records nothing.
+	Audit Recorder
+	// Tracer creates the per-request spans; nil disables tracing.
+	Tracer  trace.TracerProvider
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics
+	Now     func() time.Time
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -118,6 +124,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider()
 	}
 	return &Server{o: o}, nil
 }
@@ -149,7 +158,17 @@ type exchange struct {
 	outcome   string // success, denied, failure, error, upstream_error
 	status    int
 	answered  bool // an ImmediateResponse was sent
+
+	// What the audit record and the span report.
+	span              trace.Span // nil until the request headers arrive
+	body              *mcp.Body
+	decision          *authz.Decision
+	grant             *sts.Grant
+	failure           error
+	upstreamRequestID string
 }
+
+func (x *exchange) tracer() trace.Tracer { return x.s.o.Tracer.Tracer(telemetry.TracerName) }
 
 // Process serves one ext_proc stream, that is one HTTP request. It never
 // returns nil before the request has been either answered or fully
@@ -268,7 +287,11 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		x.hdr.requestID = attributeString(req.GetAttributes(), "request.id")
 	}
 	x.sourceIP = sourceIP(req.GetAttributes())
+	x.ctx, x.span = telemetry.StartStreamSpan(x.ctx, x.s.o.Tracer, x.hdr.traceparent, x.hdr.tracestate)
 	x.log = x.s.o.Logger.With("request_id", x.hdr.requestID)
+	if sc := x.span.SpanContext(); sc.IsValid() {
+		x.log = x.log.With("trace_id", sc.TraceID().String())
+	}
 	x.method = "http:" + strings.ToLower(x.hdr.method)
 	x.phase = expectRequestBody
 
@@ -301,7 +324,9 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "HTTP method %s is not allowed for MCP", sanitize(x.hdr.method)))
 	}
 
-	id, err := x.authenticate(req)
+	id, err := stage(x, telemetry.SpanAuthn, func(ctx context.Context) (*authn.Identity, error) {
+		return x.authenticate(ctx, req)
+	})
 	if err != nil {
 		return x.fail(err)
 	}
@@ -357,7 +382,7 @@ func (x *exchange) resource() string {
 	return x.s.o.Authn.ResourceFor(x.hdr.scheme, x.hdr.authority, x.hdr.path)
 }
 
-func (x *exchange) authenticate(req *extprocv3.ProcessingRequest) (*authn.Identity, error) {
+func (x *exchange) authenticate(ctx context.Context, req *extprocv3.ProcessingRequest) (*authn.Identity, error) {
 	in := authn.Input{AuthorizationCount: len(x.hdr.authorization)}
 	if len(x.hdr.authorization) > 0 {
 		in.Authorization = x.hdr.authorization[0]
@@ -365,7 +390,7 @@ func (x *exchange) authenticate(req *extprocv3.ProcessingRequest) (*authn.Identi
 	if md := req.GetMetadataContext().GetFilterMetadata()[jwtAuthnNamespace]; md != nil {
 		in.Metadata = md.AsMap()
 	}
-	return x.s.o.Authn.Authenticate(x.ctx, in)
+	return x.s.o.Authn.Authenticate(ctx, in)
 }
 
 // jwtAuthnNamespace is the dynamic metadata namespace Envoy's jwt_authn
@@ -390,6 +415,7 @@ func (x *exchange) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespo
 	if err != nil {
 		return x.fail(err)
 	}
+	x.body = parsed
 	x.noteMessages(parsed)
 	mut, err := x.authorizeAndSign(parsed, body)
 	if err != nil {
@@ -423,17 +449,20 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	if x.s.o.Authz == nil {
 		return nil, mcpguard.E(mcpguard.KindForbidden, "no authorization policy is configured; every request is denied", nil)
 	}
-	dec, err := x.s.o.Authz.Authorize(x.ctx, x.id, authz.Request{
-		HTTPMethod: x.hdr.method,
-		Body:       body,
-		SourceIP:   x.sourceIP,
-		RequestID:  x.hdr.requestID,
-		SessionID:  x.hdr.sessionID,
-		Time:       x.s.o.Now(),
+	dec, err := stage(x, telemetry.SpanAuthz, func(ctx context.Context) (authz.Decision, error) {
+		return x.s.o.Authz.Authorize(ctx, x.id, authz.Request{
+			HTTPMethod: x.hdr.method,
+			Body:       body,
+			SourceIP:   x.sourceIP,
+			RequestID:  x.hdr.requestID,
+			SessionID:  x.hdr.sessionID,
+			Time:       x.s.o.Now(),
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
+	x.decision = &dec
 	x.s.o.Metrics.AuthzDecision(x.method, dec.Allow)
 	if err := dec.Err(); err != nil {
 		x.log.Info("request denied by policy", "reason", dec.Reason(), "policies", dec.Policies, "errors", len(dec.Errors))
@@ -442,27 +471,35 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	if x.s.o.Creds == nil || x.s.o.Signer == nil {
 		return nil, mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: no credential source or signer", nil)
 	}
-	grant, err := x.s.o.Creds.Credentials(x.ctx, x.id)
+	grant, err := stage(x, telemetry.SpanCredentials, func(ctx context.Context) (*sts.Grant, error) {
+		return x.s.o.Creds.Credentials(ctx, x.id)
+	})
 	if err != nil {
 		return nil, err
 	}
+	x.grant = grant
 	path := x.hdr.path
 	if x.upstream.Path != "" {
 		path = x.upstream.Path
 	}
-	res, err := x.s.o.Signer.Sign(x.ctx, sigv4.Request{
-		Method:      x.hdr.method,
-		Host:        x.upstream.Host,
-		Path:        path,
-		Body:        raw,
-		ContentType: x.hdr.contentType,
-		Credentials: grant.Credentials.AWS(),
-		Region:      x.upstream.Region,
-		Service:     x.upstream.Service,
-		Time:        x.s.o.Now(),
-	}, x.hdr.names)
+	res, err := stage(x, telemetry.SpanSign, func(ctx context.Context) (sigv4.Result, error) {
+		return x.s.o.Signer.Sign(ctx, sigv4.Request{
+			Method:      x.hdr.method,
+			Host:        x.upstream.Host,
+			Path:        path,
+			Body:        raw,
+			ContentType: x.hdr.contentType,
+			Credentials: grant.Credentials.AWS(),
+			Region:      x.upstream.Region,
+			Service:     x.upstream.Service,
+			Time:        x.s.o.Now(),
+		}, x.hdr.names)
+	})
 	if err != nil {
 		return nil, mcpguard.E(mcpguard.KindInternal, "could not sign the request", fmt.Errorf("sign request: %w", err))
+	}
+	if x.s.auditBlocked() {
+		return nil, errAuditUnavailable
 	}
 	x.log.Info("request forwarded", "role_arn", grant.RoleARN, "access_key_id", grant.Credentials.AccessKeyID,
 		"upstream", x.upstream.Host, "policies", dec.Policies, "cached_credentials", grant.Cached)
@@ -523,8 +560,11 @@ func (s *Server) upstreamFor(ctx context.Context) (Upstream, error) {
 // responseHeaders records the upstream's answer for logs and metrics.
 func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 	for _, hv := range h.GetHeaders().GetHeaders() {
-		if strings.EqualFold(hv.GetKey(), ":status") {
+		switch strings.ToLower(hv.GetKey()) {
+		case ":status":
 			x.status, _ = strconv.Atoi(headerValue(hv))
+		case "x-amzn-requestid":
+			x.upstreamRequestID = headerValue(hv)
 		}
 	}
 	if x.status >= 200 && x.status < 400 {
@@ -542,6 +582,7 @@ func (x *exchange) fail(err error) *extprocv3.ProcessingResponse {
 	x.status = m.status
 	x.answered = true
 	x.phase = requestDone
+	x.failure = err
 	switch {
 	case m.status == 401 || m.status == 403:
 		x.outcome = "denied"
@@ -563,10 +604,17 @@ func (x *exchange) fail(err error) *extprocv3.ProcessingResponse {
 	return immediate(d)
 }
 
-// finish records the request's metrics when the stream ends.
+// finish records the request's audit event, metrics and span when the
+// stream ends.
 func (x *exchange) finish() {
+	if x.span != nil {
+		defer x.endSpan()
+	}
 	if x.outcome == "" {
 		return
+	}
+	if x.audited() {
+		x.s.record(x.ctx, x.auditEvent())
 	}
 	x.s.o.Metrics.Request(x.method, x.outcome)
 	x.s.o.Metrics.Phase("total", x.s.o.Now().Sub(x.start))

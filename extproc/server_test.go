@@ -42,6 +42,7 @@ func TestErrorTable(t *testing.T) {
 		{mcpguard.KindUnsupportedMediaType, 415, -32600},
 		{mcpguard.KindTooLarge, 413, -32600},
 		{mcpguard.KindCredentialsUnavailable, 503, -32005},
+		{mcpguard.KindUnavailable, 503, -32000},
 		{mcpguard.KindInternal, 500, -32603},
 		{mcpguard.Kind(99), 500, -32603},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,11 +12,13 @@ import (
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/config"
@@ -34,6 +37,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AuditWriter, when set, receives the audit trail instead of
+	// audit_config.output (embedding and tests).
+	AuditWriter io.Writer
+	// ConfigPath is reported in the config_loaded audit record.
+	ConfigPath string
 }
 
 // Gateway is one running mcpguard.
@@ -45,6 +53,10 @@ type Gateway struct {
 	authn *authn.Authenticator
 	authz *authz.Authorizer // nil when no authz_config: every request is denied
 	creds *sts.Broker
+	audit *audit.Logger
+
+	tracer         trace.TracerProvider
+	tracerShutdown func(context.Context) error
 
 	grpc    *grpc.Server
 	health  *health.Server
@@ -79,13 +91,59 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 		}
 	}()
 
+	if err := g.buildAudit(o); err != nil {
+		return nil, err
+	}
+	if err := g.buildTracing(bg); err != nil {
+		return nil, err
+	}
 	if err := g.buildStages(bg, o); err != nil {
 		return nil, err
 	}
 	if err := g.listen(); err != nil {
 		return nil, err
 	}
+	g.auditConfigLoaded(o.ConfigPath)
 	return g, nil
+}
+
+func (g *Gateway) buildAudit(o Options) error {
+	a := g.cfg.Audit
+	var err error
+	g.audit, err = audit.New(audit.Options{
+		Enabled:          a.AuditEnabled(),
+		Output:           a.Output,
+		Writer:           o.AuditWriter,
+		Fsync:            a.Fsync,
+		FsyncInterval:    a.FsyncInterval,
+		IncludeArguments: a.ArgumentsIncluded(),
+		RedactKeys:       a.RedactKeys,
+		MaxArgumentBytes: a.MaxArgumentBytes,
+		Include:          a.EventTypes.Include,
+		Exclude:          a.EventTypes.Exclude,
+		OnFailure:        a.OnFailure,
+		Logger:           g.log.With("stage", "audit"),
+		Now:              o.Now,
+		OnWrite:          func(t audit.Type, oc audit.Outcome) { g.metrics.AuditEvent(string(t), string(oc)) },
+		OnWriteFailure:   g.metrics.AuditWriteFailure,
+	})
+	if err != nil {
+		return fmt.Errorf("open audit trail: %w", err)
+	}
+	return nil
+}
+
+func (g *Gateway) buildTracing(ctx context.Context) error {
+	t := g.cfg.Telemetry.Tracing
+	tp, shutdown, err := telemetry.NewTracerProvider(ctx, telemetry.TracingOptions{
+		Enabled: t.Enabled, Exporter: t.Exporter, Endpoint: t.Endpoint, Insecure: t.Insecure,
+		SampleRatio: t.SampleRatio, ServiceName: t.ServiceName,
+	})
+	if err != nil {
+		return fmt.Errorf("set up tracing: %w", err)
+	}
+	g.tracer, g.tracerShutdown = tp, shutdown
+	return nil
 }
 
 func (g *Gateway) buildStages(bg context.Context, o Options) error {
@@ -119,9 +177,7 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 			GroupClaim:     a.GroupClaim,
 			ReloadInterval: 2 * time.Second,
 			Logger:         g.log.With("stage", "authz"),
-			OnReload: func(ok bool, err error) {
-				g.metrics.PolicyReload(ok)
-			},
+			OnReload:       g.policyReloaded,
 		})
 		if err != nil {
 			return fmt.Errorf("load policies: %w", err)
@@ -131,7 +187,7 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		g.log.Warn("no authz_config: every request will be denied until policies are configured")
 	}
 
-	g.creds, err = sts.New(stsOptions(cfg, o.HTTPClient, g.log.With("stage", "sts"), g.metrics, o.Now))
+	g.creds, err = sts.New(stsOptions(cfg, o.HTTPClient, g.log.With("stage", "sts"), g.metrics, g.audit, o.Now))
 	if err != nil {
 		return fmt.Errorf("build credential broker: %w", err)
 	}
@@ -149,6 +205,8 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		},
 		Upstreams:    namedUpstreams(cfg),
 		MaxBodyBytes: int(cfg.Server.MaxRequestBodyBytes),
+		Audit:        g.audit,
+		Tracer:       g.tracer,
 		Logger:       g.log.With("stage", "extproc"),
 		Metrics:      g.metrics,
 		Now:          o.Now,
@@ -161,6 +219,7 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 	// room for headers and attributes.
 	maxMsg := max(4<<20, int(cfg.Server.MaxRequestBodyBytes)+(256<<10))
 	g.grpc = grpc.NewServer(
+		telemetry.GRPCServerOption(g.tracer),
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
@@ -248,6 +307,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		errc <- nil
 	}()
 	go g.watchReadiness(ctx)
+	g.auditServer(audit.TypeServerStart)
 	g.log.Info("mcpguard serving", "grpc", g.GRPCAddr(), "admin", g.AdminAddr(),
 		"upstream", g.cfg.Upstream.Host, "issuer", g.cfg.OIDC.Issuer)
 
@@ -297,13 +357,25 @@ func (g *Gateway) shutdown() {
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = g.admin.Shutdown(sctx)
+	g.auditServer(audit.TypeServerStop)
 	g.close()
+	if err := g.tracerShutdown(sctx); err != nil {
+		g.log.Warn("flush traces", "error", err)
+	}
 	g.log.Info("mcpguard stopped")
 }
 
 func (g *Gateway) close() {
 	g.stopOnce.Do(func() {
 		g.stop()
+		if g.creds != nil {
+			g.creds.Close()
+		}
+		if g.audit != nil {
+			if err := g.audit.Close(); err != nil {
+				g.log.Error("close audit trail", "error", err)
+			}
+		}
 		if g.grpcLn != nil {
 			g.grpcLn.Close()
 		}

@@ -44,6 +44,10 @@ func startStack(t *testing.T, o stack.Options) (*stack.Stack, *logBuffer) {
 	o.ConfigPath = quickstartConfig
 	o.Ephemeral = true
 	o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.AuditWriter == nil && o.Mutate == nil {
+		// Tests that read the trail set a writer or an output file.
+		o.AuditWriter = io.Discard
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := stack.Start(ctx, o)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -58,6 +59,9 @@ type Options struct {
 	Filter *extprocfilterv3.ExternalProcessor
 	// Now is mcpguard's clock; nil means time.Now.
 	Now func() time.Time
+	// AuditWriter receives mcpguard's audit trail instead of the
+	// configured output.
+	AuditWriter io.Writer
 }
 
 // Stack is the running flow. Close stops everything.
@@ -77,6 +81,7 @@ type Stack struct {
 	mu          sync.Mutex
 	exchanges   []*envoysim.Exchange
 	extraFronts []*envoysim.Front
+	closed      bool
 }
 
 // EnvoyFilter is the ext_proc filter configuration of DESIGN.md's Envoy
@@ -166,7 +171,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration after overrides: %w", err)
 	}
-	if s.Gateway, err = gateway.New(ctx, cfg, gateway.Options{Logger: o.Logger, Now: o.Now}); err != nil {
+	if s.Gateway, err = gateway.New(ctx, cfg, gateway.Options{Logger: o.Logger, Now: o.Now, AuditWriter: o.AuditWriter, ConfigPath: o.ConfigPath}); err != nil {
 		return nil, fmt.Errorf("start mcpguard: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -266,8 +271,16 @@ func (s *Stack) Exchanges() []*envoysim.Exchange {
 // MCPURL is the MCP endpoint clients use: the Envoy stand-in.
 func (s *Stack) MCPURL() string { return s.Front.URL() + s.Config.Upstream.Path }
 
-// Close stops every component, mcpguard first.
+// Close stops every component, mcpguard first. It may be called more than
+// once (a test may stop the stack early to read what it flushed).
 func (s *Stack) Close() {
+	s.mu.Lock()
+	closed := s.closed
+	s.closed = true
+	s.mu.Unlock()
+	if closed {
+		return
+	}
 	if s.Front != nil {
 		s.Front.Close()
 	}
