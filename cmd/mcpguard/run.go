@@ -24,6 +24,9 @@ Usage:
   mcpguard serve    --config FILE [--log-level LEVEL] [--log-format json|text]
   mcpguard validate --config FILE
   mcpguard authz check --config FILE --claims FILE (--request FILE | --method GET|DELETE)
+  mcpguard envoy bootstrap --config FILE [flags]   (prints an Envoy bootstrap)
+  mcpguard envoy validate FILE                    (checks an Envoy bootstrap)
+  mcpguard tools approve --store FILE (--name TOOL [--digest D] | --all)
   mcpguard audit verify FILE
   mcpguard version
 
@@ -48,6 +51,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitInvalid
 		}
 		return runAuthzCheck(ctx, args[2:], stdout, stderr)
+	case "envoy":
+		return runEnvoy(args[1:], stdout, stderr)
+	case "tools":
+		if len(args) < 2 || args[1] != "approve" {
+			fmt.Fprint(stderr, "usage: mcpguard tools approve --store FILE (--name TOOL [--digest D] | --all)\n")
+			return exitInvalid
+		}
+		return runToolsApprove(args[2:], stdout, stderr)
 	case "audit":
 		if len(args) < 2 || args[1] != "verify" {
 			fmt.Fprint(stderr, "usage: mcpguard audit verify FILE\n")

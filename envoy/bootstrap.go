@@ -1,0 +1,664 @@
+package envoy
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/mcpguard/mcpguard/config"
+)
+
+// Defaults of BootstrapOptions.
+const (
+	DefaultListen          = "0.0.0.0:8080"
+	DefaultAdminAddress    = "127.0.0.1:9901"
+	DefaultMCPGuardAddress = "127.0.0.1:9002"
+	DefaultUpstreamPort    = 443
+	DefaultRoutePrefix     = "/mcp"
+	DefaultCAFile          = "/etc/ssl/certs/ca-certificates.crt"
+)
+
+// Names of the resources Bootstrap generates. Operators see them in Envoy's
+// stats and logs, so they are stable.
+const (
+	ListenerName       = "mcpguard_ingress"
+	RouteConfigName    = "mcpguard_routes"
+	ExtProcClusterName = "mcpguard_ext_proc"
+	UpstreamCluster    = "mcp_upstream"
+	JWKSClusterName    = "oidc_jwks"
+	JWTProviderName    = "mcpguard_oidc"
+)
+
+// Settings of the ext_proc filter that follow from how mcpguard works; the
+// validator enforces the security-relevant ones on any bootstrap.
+const (
+	// messageTimeout covers an STS round trip on a cold credential cache;
+	// Envoy's default of 200 ms does not.
+	messageTimeout = 5 * time.Second
+	// maxMessageTimeout lets mcpguard extend one message's deadline with
+	// override_message_timeout when STS is slow.
+	maxMessageTimeout = 10 * time.Second
+	// minBufferLimit is Envoy's own default per-connection buffer limit;
+	// the generator never lowers it.
+	minBufferLimit = 1 << 20
+	// extProcMaxRequests bounds concurrent ext_proc streams per Envoy. Each
+	// HTTP request, including a long-lived SSE stream, holds one, so
+	// Envoy's default of 1024 would refuse requests (fail closed, 503)
+	// long before mcpguard is saturated.
+	extProcMaxRequests = 65536
+)
+
+// BootstrapOptions are the deployment facts a mcpguard configuration does
+// not hold: where Envoy listens, where mcpguard runs, certificates.
+type BootstrapOptions struct {
+	// Listen is the host:port of Envoy's MCP listener. Default 0.0.0.0:8080.
+	Listen string
+	// AdminAddress is the host:port of Envoy's admin interface. Default
+	// 127.0.0.1:9901: the admin interface can raise log levels and dump
+	// configuration, so it stays on loopback.
+	AdminAddress string
+	// MCPGuardAddress is the host:port of mcpguard's gRPC server. Default
+	// server.grpc_listen when it names a host that is not a wildcard,
+	// otherwise 127.0.0.1 with its port. A DNS name (a Kubernetes Service)
+	// makes Envoy balance ext_proc streams over every address it resolves.
+	MCPGuardAddress string
+	// TLSCertFile and TLSKeyFile, both or neither, are PEM file paths that
+	// make the listener terminate TLS.
+	TLSCertFile string
+	TLSKeyFile  string
+	// UpstreamPort is the port of the signed upstreams whose host has none.
+	// Default 443.
+	UpstreamPort int
+	// UpstreamPlainHTTP drops upstream TLS. Only for tests that put a
+	// plain HTTP server on loopback in place of AWS.
+	UpstreamPlainHTTP bool
+	// UpstreamAddress, when set, is the host:port every upstream cluster
+	// connects to instead of its host (tests, VPC endpoints). The route
+	// still rewrites Host to the signing host.
+	UpstreamAddress string
+	// RoutePrefix is the path prefix routed to the single upstream.
+	// Default /mcp. Named upstreams are routed by /<name> instead.
+	RoutePrefix string
+	// JWTAuthn puts Envoy's jwt_authn filter before ext_proc. It is forced
+	// on when oidc_config.token_source is envoy_metadata, and then
+	// oidc_config.jwks_url is required: Envoy's remote_jwks fetches a JWKS
+	// URI and does not perform OIDC discovery.
+	JWTAuthn bool
+	// CAFile is the PEM bundle that verifies upstream and JWKS servers.
+	// Default /etc/ssl/certs/ca-certificates.crt.
+	CAFile string
+}
+
+// upstreamRoute is one signed destination: a route, its cluster, and the
+// name Envoy sends to mcpguard (empty for the single upstream).
+type upstreamRoute struct {
+	name    string // x-mcpguard-upstream value; "" for the single upstream
+	prefix  string
+	cluster string
+	host    string // signing host, maybe with a port
+}
+
+// Bootstrap builds the complete Envoy bootstrap for cfg: one listener whose
+// connection manager runs [jwt_authn,] ext_proc and the router; routes that
+// rewrite Host to the signing host; TLS clusters for the upstreams with SNI
+// and SAN verification; an HTTP/2 cluster for mcpguard. The result has
+// passed protoc-gen-validate and every rule Validate applies; an error means
+// cfg and o cannot produce a safe bootstrap.
+func Bootstrap(cfg *config.Config, o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
+	if cfg == nil {
+		return nil, errors.New("generate bootstrap: no configuration")
+	}
+	if err := o.fill(cfg); err != nil {
+		return nil, fmt.Errorf("generate bootstrap: %w", err)
+	}
+	jwt := o.JWTAuthn || cfg.OIDC.TokenSource == config.TokenSourceEnvoyMetadata
+	if jwt && cfg.OIDC.JWKSURL == "" {
+		return nil, errors.New("generate bootstrap: oidc_config.jwks_url is required for Envoy's jwt_authn filter (Envoy fetches a JWKS URI and does not perform OIDC discovery)")
+	}
+	ups, err := upstreamRoutes(cfg, o)
+	if err != nil {
+		return nil, fmt.Errorf("generate bootstrap: %w", err)
+	}
+
+	var clusters []*clusterv3.Cluster
+	ext, err := extProcCluster(o.MCPGuardAddress)
+	if err != nil {
+		return nil, fmt.Errorf("generate bootstrap: %w", err)
+	}
+	clusters = append(clusters, ext)
+	for _, u := range ups {
+		c, err := upstreamCluster(u, o)
+		if err != nil {
+			return nil, fmt.Errorf("generate bootstrap: %w", err)
+		}
+		clusters = append(clusters, c)
+	}
+
+	var filters []*hcmv3.HttpFilter
+	if jwt {
+		jf, jc, err := jwtAuthn(cfg, o)
+		if err != nil {
+			return nil, fmt.Errorf("generate bootstrap: %w", err)
+		}
+		filters = append(filters, jf)
+		clusters = append(clusters, jc)
+	}
+	filters = append(filters,
+		httpFilter(FilterExtProc, extProcFilter(cfg)),
+		httpFilter(FilterRouter, &routerv3.Router{SuppressEnvoyHeaders: true}),
+	)
+
+	ln, err := listener(cfg, o, filters, routeConfig(ups))
+	if err != nil {
+		return nil, fmt.Errorf("generate bootstrap: %w", err)
+	}
+	admin, err := socketAddress(o.AdminAddress)
+	if err != nil {
+		return nil, fmt.Errorf("generate bootstrap: admin address: %w", err)
+	}
+	b := &bootstrapv3.Bootstrap{
+		Node:  &corev3.Node{Id: "mcpguard-envoy", Cluster: "mcpguard"},
+		Admin: &bootstrapv3.Admin{Address: admin},
+		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
+			Listeners: []*listenerv3.Listener{ln},
+			Clusters:  clusters,
+		},
+	}
+	if err := validateTree(b); err != nil {
+		return nil, fmt.Errorf("generate bootstrap: %w", err)
+	}
+	if ps := CheckBootstrap(b, ValidateOptions{Config: cfg}); len(ps) > 0 {
+		return nil, fmt.Errorf("generate bootstrap: %w", Problems(ps))
+	}
+	return b, nil
+}
+
+// fill applies the defaults and checks the options that are plain syntax.
+func (o *BootstrapOptions) fill(cfg *config.Config) error {
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	if o.AdminAddress == "" {
+		o.AdminAddress = DefaultAdminAddress
+	}
+	if o.MCPGuardAddress == "" {
+		o.MCPGuardAddress = DefaultMCPGuardAddress
+		if host, port, err := net.SplitHostPort(cfg.Server.GRPCListen); err == nil {
+			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+				host = "127.0.0.1"
+			}
+			o.MCPGuardAddress = net.JoinHostPort(host, port)
+		}
+	}
+	if o.UpstreamPort == 0 {
+		o.UpstreamPort = DefaultUpstreamPort
+	}
+	if o.UpstreamPort < 1 || o.UpstreamPort > 65535 {
+		return fmt.Errorf("upstream port %d is not between 1 and 65535", o.UpstreamPort)
+	}
+	if o.RoutePrefix == "" {
+		o.RoutePrefix = DefaultRoutePrefix
+	}
+	if !strings.HasPrefix(o.RoutePrefix, "/") || strings.ContainsAny(o.RoutePrefix, "?#") {
+		return fmt.Errorf("route prefix %q must start with / and hold no query or fragment", o.RoutePrefix)
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return errors.New("listener TLS needs both a certificate and a key file")
+	}
+	if o.CAFile == "" {
+		o.CAFile = DefaultCAFile
+	}
+	return nil
+}
+
+// upstreamRoutes lists the signed destinations. With named upstreams every
+// route carries its name, and the single upstream gets no route: mcpguard
+// refuses a request that names no upstream when several are configured, so
+// a nameless route could only fail.
+func upstreamRoutes(cfg *config.Config, o BootstrapOptions) ([]upstreamRoute, error) {
+	if len(cfg.Upstreams) == 0 {
+		if cfg.Upstream.Host == "" {
+			return nil, errors.New("upstream.host is empty")
+		}
+		return []upstreamRoute{{prefix: o.RoutePrefix, cluster: UpstreamCluster, host: cfg.Upstream.Host}}, nil
+	}
+	ups := make([]upstreamRoute, 0, len(cfg.Upstreams))
+	for i, u := range cfg.Upstreams {
+		// The router may not rewrite the path: it would do so after
+		// mcpguard signed it. mcpguard sets :path to the upstream's path
+		// and signs that, so the path must be known.
+		if u.Path == "" {
+			return nil, fmt.Errorf("upstreams[%d] (%s): path is required: Envoy routes /%s to it, and mcpguard must set and sign the upstream path because a router rewrite after signing would break the signature", i, u.Name, u.Name)
+		}
+		ups = append(ups, upstreamRoute{name: u.Name, prefix: "/" + u.Name, cluster: UpstreamCluster + "_" + u.Name, host: u.Host})
+	}
+	return ups, nil
+}
+
+func routeConfig(ups []upstreamRoute) *routev3.RouteConfiguration {
+	routes := []*routev3.Route{{
+		// mcpguard answers RFC 9728 metadata requests itself; should it
+		// not, nothing is forwarded.
+		Name:  "oauth_protected_resource",
+		Match: pathPrefix(MetadataPath),
+		Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
+			Status: 404,
+		}},
+	}}
+	for _, u := range ups {
+		name := "mcp"
+		if u.name != "" {
+			name = "upstream_" + u.name
+		}
+		r := &routev3.Route{
+			Name:  name,
+			Match: pathPrefix(u.prefix),
+			Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: u.cluster},
+				// mcpguard signs this host; ext_proc cannot set Host, the
+				// router does after the filters ran.
+				HostRewriteSpecifier: &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: u.host},
+				// MCP responses may be SSE streams of any length.
+				Timeout: durationpb.New(0),
+			}},
+		}
+		if u.name != "" {
+			r.TypedPerFilterConfig = map[string]*anypb.Any{
+				FilterExtProc: mustAny(&extprocfilterv3.ExtProcPerRoute{
+					Override: &extprocfilterv3.ExtProcPerRoute_Overrides{Overrides: &extprocfilterv3.ExtProcOverrides{
+						GrpcInitialMetadata: []*corev3.HeaderValue{{Key: UpstreamMetadataKey, Value: u.name}},
+					}},
+				}),
+			}
+		}
+		routes = append(routes, r)
+	}
+	return &routev3.RouteConfiguration{
+		Name: RouteConfigName,
+		VirtualHosts: []*routev3.VirtualHost{{
+			Name:    "mcp",
+			Domains: []string{"*"},
+			Routes:  routes,
+		}},
+	}
+}
+
+// pathPrefix matches p and everything below it at a segment boundary, so
+// /mcp does not also match /mcpx.
+func pathPrefix(p string) *routev3.RouteMatch {
+	p = strings.TrimRight(p, "/")
+	if p == "" {
+		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+	}
+	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: p}}
+}
+
+// extProcFilter is the ext_proc configuration DESIGN.md's Envoy contract
+// describes.
+func extProcFilter(cfg *config.Config) *extprocfilterv3.ExternalProcessor {
+	ep := &extprocfilterv3.ExternalProcessor{
+		GrpcService: &corev3.GrpcService{
+			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: ExtProcClusterName}},
+		},
+		FailureModeAllow: false,
+		ProcessingMode: &extprocfilterv3.ProcessingMode{
+			RequestHeaderMode:   extprocfilterv3.ProcessingMode_SEND,
+			RequestBodyMode:     extprocfilterv3.ProcessingMode_BUFFERED,
+			RequestTrailerMode:  extprocfilterv3.ProcessingMode_SKIP,
+			ResponseHeaderMode:  extprocfilterv3.ProcessingMode_SEND,
+			ResponseBodyMode:    extprocfilterv3.ProcessingMode_NONE,
+			ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
+		},
+		AllowModeOverride: true,
+		RequestAttributes: []string{"source.address", "request.id"},
+		MessageTimeout:    durationpb.New(messageTimeout),
+		MaxMessageTimeout: durationpb.New(maxMessageTimeout),
+		StatPrefix:        "mcpguard",
+		RouteCacheAction:  extprocfilterv3.ExternalProcessor_RETAIN,
+		MutationRules:     &mutationrulesv3.HeaderMutationRules{DisallowIsError: wrapperspb.Bool(true)},
+	}
+	if cfg.OIDC.TokenSource == config.TokenSourceEnvoyMetadata {
+		ep.MetadataOptions = &extprocfilterv3.MetadataOptions{
+			ForwardingNamespaces: &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: []string{FilterJWTAuthn}},
+		}
+	}
+	return ep
+}
+
+func jwtAuthn(cfg *config.Config, o BootstrapOptions) (*hcmv3.HttpFilter, *clusterv3.Cluster, error) {
+	u, err := url.Parse(cfg.OIDC.JWKSURL)
+	if err != nil || u.Hostname() == "" {
+		return nil, nil, fmt.Errorf("oidc_config.jwks_url %q is not an absolute URL", cfg.OIDC.JWKSURL)
+	}
+	tls := u.Scheme == "https"
+	port := 80
+	if tls {
+		port = 443
+	}
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil {
+			return nil, nil, fmt.Errorf("oidc_config.jwks_url port %q: %w", p, err)
+		}
+	}
+	c := &clusterv3.Cluster{
+		Name:           JWKSClusterName,
+		ConnectTimeout: durationpb.New(5 * time.Second),
+		LoadAssignment: loadAssignment(JWKSClusterName, u.Hostname(), u.Hostname(), port),
+	}
+	setDiscovery(c, u.Hostname(), clusterv3.Cluster_LOGICAL_DNS)
+	if tls {
+		c.TransportSocket = transportSocket(upstreamTLS(u.Hostname(), o.CAFile, nil))
+	}
+	skew := cfg.OIDC.ClockSkew / time.Second
+	ja := &jwtauthnv3.JwtAuthentication{
+		Providers: map[string]*jwtauthnv3.JwtProvider{JWTProviderName: {
+			Issuer:    cfg.OIDC.Issuer,
+			Audiences: cfg.OIDC.Audiences,
+			// mcpguard needs the token itself: STS AssumeRoleWithWebIdentity
+			// takes the signed JWT, not its claims. mcpguard overwrites
+			// Authorization with the SigV4 value, so the token never
+			// reaches AWS.
+			Forward:           true,
+			PayloadInMetadata: cfg.OIDC.MetadataKey,
+			ClockSkewSeconds:  uint32(skew),
+			JwksSourceSpecifier: &jwtauthnv3.JwtProvider_RemoteJwks{RemoteJwks: &jwtauthnv3.RemoteJwks{
+				HttpUri: &corev3.HttpUri{
+					Uri:              cfg.OIDC.JWKSURL,
+					HttpUpstreamType: &corev3.HttpUri_Cluster{Cluster: JWKSClusterName},
+					Timeout:          durationpb.New(5 * time.Second),
+				},
+				CacheDuration: durationpb.New(5 * time.Minute),
+				AsyncFetch:    &jwtauthnv3.JwksAsyncFetch{},
+			}},
+		}},
+		Rules: []*jwtauthnv3.RequirementRule{
+			// Clients fetch the metadata that tells them where to log in
+			// before they have a token.
+			{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: MetadataPath}}},
+			{
+				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+				RequirementType: &jwtauthnv3.RequirementRule_Requires{Requires: &jwtauthnv3.JwtRequirement{
+					RequiresType: &jwtauthnv3.JwtRequirement_ProviderName{ProviderName: JWTProviderName},
+				}},
+			},
+		},
+	}
+	if cfg.OIDC.MetadataKey == "" {
+		ja.Providers[JWTProviderName].PayloadInMetadata = "jwt_payload"
+	}
+	return httpFilter(FilterJWTAuthn, ja), c, nil
+}
+
+func listener(cfg *config.Config, o BootstrapOptions, filters []*hcmv3.HttpFilter, rc *routev3.RouteConfiguration) (*listenerv3.Listener, error) {
+	addr, err := socketAddress(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen address: %w", err)
+	}
+	hcm := &hcmv3.HttpConnectionManager{
+		CodecType:      hcmv3.HttpConnectionManager_AUTO,
+		StatPrefix:     "mcpguard",
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: rc},
+		HttpFilters:    filters,
+		// Envoy is the edge: the peer address is the client, and
+		// x-request-id is generated here, not trusted from the client.
+		UseRemoteAddress: wrapperspb.Bool(true),
+		// The default access log format holds no Authorization or
+		// x-amz-* header.
+		AccessLog: []*accesslogv3.AccessLog{{
+			Name:       "envoy.access_loggers.stdout",
+			ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: mustAny(&streamv3.StdoutAccessLog{})},
+		}},
+	}
+	// BUFFERED bodies above the buffer limit get 413 from Envoy; mcpguard
+	// must be the one that decides up to its own limit.
+	limit := max(cfg.Server.MaxRequestBodyBytes, minBufferLimit)
+	if limit > 1<<32-1 {
+		return nil, fmt.Errorf("server.max_request_body_bytes %d exceeds Envoy's buffer limit range", cfg.Server.MaxRequestBodyBytes)
+	}
+	fc := &listenerv3.FilterChain{
+		Filters: []*listenerv3.Filter{{
+			Name:       FilterHCM,
+			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
+		}},
+	}
+	if o.TLSCertFile != "" {
+		fc.TransportSocket = transportSocket(&tlsv3.DownstreamTlsContext{
+			CommonTlsContext: &tlsv3.CommonTlsContext{
+				TlsParams:     &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
+				AlpnProtocols: []string{"h2", "http/1.1"},
+				TlsCertificates: []*tlsv3.TlsCertificate{{
+					CertificateChain: fileSource(o.TLSCertFile),
+					PrivateKey:       fileSource(o.TLSKeyFile),
+				}},
+			},
+		})
+	}
+	return &listenerv3.Listener{
+		Name:                          ListenerName,
+		Address:                       addr,
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(uint32(limit)),
+		FilterChains:                  []*listenerv3.FilterChain{fc},
+	}, nil
+}
+
+// extProcCluster reaches mcpguard over HTTP/2 (gRPC), health-checks it with
+// the gRPC health protocol and keeps connections alive with pings.
+func extProcCluster(addr string) (*clusterv3.Cluster, error) {
+	host, port, err := splitHostPort(addr, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mcpguard address: %w", err)
+	}
+	c := &clusterv3.Cluster{
+		Name:           ExtProcClusterName,
+		ConnectTimeout: durationpb.New(time.Second),
+		LbPolicy:       clusterv3.Cluster_ROUND_ROBIN,
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{
+			HTTPProtocolOptionsKey: mustAny(&httpv3.HttpProtocolOptions{
+				UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+					ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{
+						ConnectionKeepalive: &corev3.KeepaliveSettings{
+							Interval: durationpb.New(30 * time.Second),
+							Timeout:  durationpb.New(5 * time.Second),
+						},
+					}},
+				}},
+			}),
+		},
+		CircuitBreakers: &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
+			MaxRequests: wrapperspb.UInt32(extProcMaxRequests),
+		}}},
+		HealthChecks: []*corev3.HealthCheck{{
+			Timeout:            durationpb.New(time.Second),
+			Interval:           durationpb.New(5 * time.Second),
+			UnhealthyThreshold: wrapperspb.UInt32(2),
+			HealthyThreshold:   wrapperspb.UInt32(1),
+			HealthChecker: &corev3.HealthCheck_GrpcHealthCheck_{GrpcHealthCheck: &corev3.HealthCheck_GrpcHealthCheck{
+				ServiceName: ExtProcServiceName,
+			}},
+		}},
+		LoadAssignment: loadAssignment(ExtProcClusterName, "", host, port),
+	}
+	// Every replica behind a DNS name gets streams, not just the first.
+	setDiscovery(c, host, clusterv3.Cluster_STRICT_DNS)
+	return c, nil
+}
+
+// upstreamCluster connects to one signed upstream: TLS with the AWS host as
+// SNI and as the only accepted certificate name.
+func upstreamCluster(u upstreamRoute, o BootstrapOptions) (*clusterv3.Cluster, error) {
+	host, port, err := splitHostPort(u.host, o.UpstreamPort)
+	if err != nil {
+		return nil, fmt.Errorf("upstream host %q: %w", u.host, err)
+	}
+	dialHost, dialPort := host, port
+	if o.UpstreamAddress != "" {
+		if dialHost, dialPort, err = splitHostPort(o.UpstreamAddress, 0); err != nil {
+			return nil, fmt.Errorf("upstream address: %w", err)
+		}
+	}
+	c := &clusterv3.Cluster{
+		Name:            u.cluster,
+		ConnectTimeout:  durationpb.New(5 * time.Second),
+		DnsLookupFamily: clusterv3.Cluster_V4_PREFERRED,
+		LoadAssignment:  loadAssignment(u.cluster, host, dialHost, dialPort),
+	}
+	setDiscovery(c, dialHost, clusterv3.Cluster_LOGICAL_DNS)
+	if o.UpstreamPlainHTTP {
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+			HTTPProtocolOptionsKey: mustAny(&httpv3.HttpProtocolOptions{
+				UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+					ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}},
+				}},
+			}),
+		}
+		return c, nil
+	}
+	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+		HTTPProtocolOptionsKey: mustAny(&httpv3.HttpProtocolOptions{
+			UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_AutoConfig{AutoConfig: &httpv3.HttpProtocolOptions_AutoHttpConfig{
+				HttpProtocolOptions:  &corev3.Http1ProtocolOptions{},
+				Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
+			}},
+		}),
+	}
+	c.TransportSocket = transportSocket(upstreamTLS(host, o.CAFile, []string{"h2", "http/1.1"}))
+	return c, nil
+}
+
+func upstreamTLS(host, caFile string, alpn []string) *tlsv3.UpstreamTlsContext {
+	return &tlsv3.UpstreamTlsContext{
+		Sni: host,
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsParams:     &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
+			AlpnProtocols: alpn,
+			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				TrustedCa: fileSource(caFile),
+				MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{
+					SanType: tlsv3.SubjectAltNameMatcher_DNS,
+					Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: host}},
+				}},
+			}},
+		},
+	}
+}
+
+// setDiscovery makes c STATIC for an IP address and dnsType otherwise.
+func setDiscovery(c *clusterv3.Cluster, host string, dnsType clusterv3.Cluster_DiscoveryType) {
+	t := dnsType
+	if net.ParseIP(host) != nil {
+		t = clusterv3.Cluster_STATIC
+	}
+	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: t}
+}
+
+func loadAssignment(cluster, hostname, host string, port int) *endpointv3.ClusterLoadAssignment {
+	return &endpointv3.ClusterLoadAssignment{
+		ClusterName: cluster,
+		Endpoints: []*endpointv3.LocalityLbEndpoints{{
+			LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+					Address:  tcpAddress(host, port),
+					Hostname: hostname,
+				}},
+			}},
+		}},
+	}
+}
+
+func socketAddress(hostport string) (*corev3.Address, error) {
+	host, port, err := splitHostPort(hostport, 0)
+	if err != nil {
+		return nil, err
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return tcpAddress(host, port), nil
+}
+
+func tcpAddress(host string, port int) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Protocol:      corev3.SocketAddress_TCP,
+		Address:       host,
+		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(port)},
+	}}}
+}
+
+// splitHostPort splits host[:port]; defPort 0 makes the port required.
+func splitHostPort(s string, defPort int) (string, int, error) {
+	host, portText, err := net.SplitHostPort(s)
+	if err != nil {
+		if defPort == 0 {
+			return "", 0, fmt.Errorf("%q is not host:port", s)
+		}
+		return strings.Trim(s, "[]"), defPort, nil
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: port must be a number from 0 to 65535", s)
+	}
+	return host, port, nil
+}
+
+func httpFilter(name string, m proto.Message) *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(m)}}
+}
+
+func transportSocket(m proto.Message) *corev3.TransportSocket {
+	return &corev3.TransportSocket{Name: TransportSocketTLS, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(m)}}
+}
+
+func fileSource(path string) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+}
+
+// mustAny packs a message built in this package. Marshalling a generated
+// message the package just built cannot fail short of a protobuf bug.
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(fmt.Sprintf("pack %T: %v", m, err))
+	}
+	return a
+}
+
+// RegisterFlags binds the options an operator sets on the command line to
+// fs, with the defaults shown in help. The options meant for tests only
+// (plain HTTP upstreams, address overrides) have no flag.
+func (o *BootstrapOptions) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.TLSCertFile, "tls-cert", "", "PEM certificate chain file the listener serves (with --tls-key)")
+	fs.StringVar(&o.TLSKeyFile, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&o.Listen, "listen", DefaultListen, "host:port Envoy listens on for MCP clients")
+	fs.StringVar(&o.MCPGuardAddress, "mcpguard-address", "", "host:port of mcpguard's gRPC server (default server.grpc_listen, with 127.0.0.1 for a wildcard host)")
+	fs.StringVar(&o.AdminAddress, "admin-address", DefaultAdminAddress, "host:port of Envoy's admin interface")
+	fs.StringVar(&o.RoutePrefix, "route-prefix", DefaultRoutePrefix, "path prefix routed to the single upstream")
+	fs.StringVar(&o.CAFile, "ca-file", DefaultCAFile, "PEM CA bundle that verifies the upstream and JWKS servers")
+	fs.IntVar(&o.UpstreamPort, "upstream-port", DefaultUpstreamPort, "port of upstream hosts that name none")
+	fs.BoolVar(&o.JWTAuthn, "jwt-authn", false, "verify JWTs in Envoy's jwt_authn filter too (always on with token_source: envoy_metadata)")
+}
