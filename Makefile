@@ -7,7 +7,7 @@ COUNT     ?= 6
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build test vet fmt-check unit demo bench fuzz fuzz-seed clean
+.PHONY: help build test vet fmt-check unit demo bench fuzz fuzz-seed soak clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 			$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$dir; \
 		done; \
 	done
+
+soak: ## Run 50 users of mixed traffic through a real mcpguard for SOAK_DURATION (default 10m); fails on leaks or unexpected answers.
+	SOAK_DURATION=$(or $(SOAK_DURATION),10m) $(GO) test -count=1 -v -run '^TestSoak$$' -timeout 0 ./test/soak/
 
 clean: ## Remove build output.
 	rm -rf bin

@@ -1,0 +1,491 @@
+package soak
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/mcpguard/mcpguard/test/envoysim"
+	"github.com/mcpguard/mcpguard/test/fakeaws"
+	"github.com/mcpguard/mcpguard/test/fakeidp"
+	"github.com/mcpguard/mcpguard/test/fakests"
+	"github.com/mcpguard/mcpguard/test/stack"
+)
+
+const (
+	users        = 50
+	upstreamHost = "aws-mcp.us-east-1.api.aws"
+	audience     = "aws-mcp"
+	groupsTag    = "https://aws.amazon.com/tags"
+)
+
+// settings come from the environment so make soak and a smoke run share
+// the test.
+type settings struct {
+	duration time.Duration // SOAK_DURATION
+	interval time.Duration // SOAK_INTERVAL: each user's pause between requests
+	warmup   time.Duration
+	window   time.Duration // how long each measurement samples
+}
+
+func loadSettings(t *testing.T) settings {
+	raw := os.Getenv("SOAK_DURATION")
+	if raw == "" {
+		t.Skip("soak test: set SOAK_DURATION (make soak, or SOAK_DURATION=30s for a smoke run)")
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d < 20*time.Second {
+		t.Fatalf("SOAK_DURATION=%q: want a duration of at least 20s", raw)
+	}
+	s := settings{duration: d, interval: time.Second}
+	if v := os.Getenv("SOAK_INTERVAL"); v != "" {
+		if s.interval, err = time.ParseDuration(v); err != nil || s.interval <= 0 {
+			t.Fatalf("SOAK_INTERVAL=%q: %v", v, err)
+		}
+	}
+	s.warmup = max(5*time.Second, d/10)
+	s.window = max(5*time.Second, d/20)
+	return s
+}
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// flow is the soak's environment: the fakes in this process, mcpguard in
+// its own.
+type flow struct {
+	idp   *fakeidp.IdP
+	sts   *fakests.Server
+	aws   *fakeaws.Server
+	front *envoysim.Front
+	admin string
+	mcp   string
+}
+
+func mcpguardBinary(t *testing.T) string {
+	if bin := os.Getenv("MCPGUARD_BIN"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(t.TempDir(), "mcpguard")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/mcpguard/mcpguard/cmd/mcpguard").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build mcpguard: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startFlow(t *testing.T) *flow {
+	f := &flow{}
+	var err error
+	if f.idp, err = fakeidp.New(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.idp.Close() })
+	roles := map[string]fakests.Role{}
+	for _, arn := range []string{stack.S3Role, stack.EC2Role} {
+		roles[arn] = fakests.Role{TrustedIssuer: f.idp.URL(), Audiences: []string{audience}, AllowTagSession: true, MaxSessionDuration: 12 * time.Hour}
+	}
+	if f.sts, err = fakests.New(fakests.Options{JWKSURL: f.idp.JWKSURL(), Roles: roles}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.sts.Close() })
+	lookup := func(akid string) (fakeaws.Credential, bool) {
+		c, ok := f.sts.Issued(akid)
+		return fakeaws.Credential{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+			RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration}, ok
+	}
+	if f.aws, err = fakeaws.New(fakeaws.Options{Addr: "127.0.0.1:0", Lookup: lookup, JSONResponse: true,
+		Permissions: map[string][]string{stack.S3Role: {"s3"}, stack.EC2Role: {"ec2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.aws.Close() })
+
+	policies, err := filepath.Abs("../../examples/policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcAddr, adminAddr := freeAddr(t), freeAddr(t)
+	cfg := fmt.Sprintf(`server:
+  grpc_listen: %s
+  admin_listen: %s
+upstream:
+  host: %s
+  service: aws-mcp
+  path: /mcp
+oidc_config:
+  issuer: %s
+  audience: %s
+aws_sts_config:
+  region: us-east-1
+  sts_endpoint: %s
+  role_claim: https://aws.amazon.com/tags/principal_tags/Groups
+  role_mappings:
+    - claim: s3-readers
+      role_arn: %s
+      priority: 10
+    - claim: ec2-viewers
+      role_arn: %s
+      priority: 20
+    - claim: data-analysts
+      role_arn: %s
+authz_config:
+  policy_files: [%s/*.cedar]
+  entities_file: %s/entities.json
+`, grpcAddr, adminAddr, upstreamHost, f.idp.URL(), audience, f.sts.URL(), stack.S3Role, stack.EC2Role, stack.S3Role, policies, policies)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "mcpguard.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(mcpguardBinary(t), "serve", "--config", cfgPath, "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Logf("mcpguard log (warn and above):\n%s", tailString(string(b), 3000))
+		}
+	})
+	f.admin = "http://" + adminAddr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(f.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mcpguard not ready after 30s (last error %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	filter, err := envoysim.New(conn, envoysim.Config{Filter: stack.EnvoyFilter(), BufferLimit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awsHost := strings.TrimSuffix(strings.TrimPrefix(f.aws.URL(), "http://"), "/mcp")
+	if f.front, err = envoysim.NewFront(envoysim.FrontConfig{Filter: filter, Upstream: "http://" + awsHost, HostRewrite: upstreamHost}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.front.Close() })
+	f.mcp = f.front.URL() + "/mcp"
+	return f
+}
+
+// metrics reads mcpguard's /metrics and sums each metric over its labels.
+func (f *flow) metrics() (map[string]float64, error) {
+	resp, err := http.Get(f.admin + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		name := line[:i]
+		if j := strings.IndexByte(name, '{'); j >= 0 {
+			name = name[:j]
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[name] += v
+	}
+	return out, sc.Err()
+}
+
+// sample is mcpguard's resource use over one measurement window: the
+// median goroutine count and the median heap goal (which the runtime
+// derives from the live heap at the last GC, so it does not swing with
+// the allocation cycle), plus the lowest heap seen.
+type sample struct {
+	goroutines float64
+	heapGoal   float64
+	heapMin    float64
+}
+
+func (f *flow) measure(t *testing.T, window time.Duration) sample {
+	var gs, goals []float64
+	heapMin := -1.0
+	for end := time.Now().Add(window); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		m, err := f.metrics()
+		if err != nil {
+			t.Errorf("scrape metrics: %v", err)
+			continue
+		}
+		gs = append(gs, m["go_goroutines"])
+		goals = append(goals, m["go_memstats_next_gc_bytes"])
+		if h := m["go_memstats_heap_alloc_bytes"]; heapMin < 0 || h < heapMin {
+			heapMin = h
+		}
+	}
+	return sample{goroutines: median(gs), heapGoal: median(goals), heapMin: heapMin}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// op is one request a user makes and the answer it must get.
+type op struct {
+	name   string
+	body   string
+	status int
+	badJWT bool
+}
+
+func callAWS(cli string) string {
+	return `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"aws___call_aws","arguments":{"cli_command":"` + cli + `"}}}`
+}
+
+const (
+	toolsList = `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	ping      = `{"jsonrpc":"2.0","id":4,"method":"ping"}`
+)
+
+// profiles are the three kinds of user, each with a mix of allowed and
+// denied requests, and one request with a forged token.
+var profiles = []struct {
+	groups []string
+	ops    []op
+}{
+	{[]string{"s3-readers", "Everyone"}, []op{
+		{"s3 ls", callAWS("aws s3 ls"), 200, false},
+		{"ec2 denied", callAWS("aws ec2 describe-instances"), 403, false},
+		{"tools/list", toolsList, 200, false},
+		{"chained denied", callAWS("aws s3 ls; aws iam list-users"), 403, false},
+		{"ping", ping, 200, false},
+		{"forged token", ping, 401, true},
+	}},
+	{[]string{"ec2-viewers", "Everyone"}, []op{
+		{"ec2 describe", callAWS("aws ec2 describe-instances"), 200, false},
+		{"s3 denied", callAWS("aws s3 ls"), 403, false},
+		{"tools/list", toolsList, 200, false},
+		{"terminate denied", callAWS("aws ec2 terminate-instances --instance-ids i-1"), 403, false},
+	}},
+	{[]string{"data-analysts", "Everyone"}, []op{
+		{"s3 ls", callAWS("aws s3 ls"), 200, false},
+		{"rm denied", callAWS("aws s3 rm s3://mcpguard-demo-reports/report.csv"), 403, false},
+		{"ec2 denied", callAWS("aws ec2 describe-instances"), 403, false},
+		{"tools/list", toolsList, 200, false},
+	}},
+}
+
+type counters struct {
+	requests, unexpected atomic.Int64
+	mu                   sync.Mutex
+	firstErrors          []string
+}
+
+func (c *counters) fail(msg string) {
+	c.unexpected.Add(1)
+	c.mu.Lock()
+	if len(c.firstErrors) < 10 {
+		c.firstErrors = append(c.firstErrors, msg)
+	}
+	c.mu.Unlock()
+}
+
+// user runs one simulated person until ctx ends.
+func (f *flow) user(ctx context.Context, t *testing.T, i int, s settings, client *http.Client, c *counters) {
+	p := profiles[i%len(profiles)]
+	name := fmt.Sprintf("soak-%02d", i)
+	claims := f.idp.Claims(name, audience)
+	claims[groupsTag] = map[string]any{
+		"principal_tags":      map[string]any{"Groups": []any{strings.Join(p.groups, ":")}},
+		"transitive_tag_keys": []any{"Groups"},
+	}
+	tok, err := f.idp.Mint(claims)
+	if err != nil {
+		c.fail(name + ": mint: " + err.Error())
+		return
+	}
+	forged, _ := f.idp.Mint(claims, fakeidp.WithForeignKey())
+
+	send := func(body, token, sid string) (int, string, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.mcp, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+token)
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Mcp-Session-Id"), nil
+	}
+
+	// Spread the users over the interval, then open a session.
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(time.Duration(i) * s.interval / users):
+	}
+	st, sid, err := send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"soak","version":"1"}}}`, tok, "")
+	c.requests.Add(1)
+	if err != nil || st != 200 || sid == "" {
+		c.fail(fmt.Sprintf("%s initialize: %d %v", name, st, err))
+		return
+	}
+	st, _, err = send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, tok, sid)
+	c.requests.Add(1)
+	if err != nil || st != 202 {
+		c.fail(fmt.Sprintf("%s initialized: %d %v", name, st, err))
+		return
+	}
+
+	tick := time.NewTicker(s.interval)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		o := p.ops[n%len(p.ops)]
+		token := tok
+		if o.badJWT {
+			token = forged
+		}
+		st, _, err := send(o.body, token, sid)
+		if ctx.Err() != nil {
+			return // the run ended mid-request
+		}
+		c.requests.Add(1)
+		if err != nil || st != o.status {
+			c.fail(fmt.Sprintf("%s %s: status %d, want %d (%v)", name, o.name, st, o.status, err))
+		}
+	}
+}
+
+// TestSoak drives 50 users through the Envoy stand-in into a real mcpguard
+// process for SOAK_DURATION and fails on any unexpected answer, or when
+// mcpguard's goroutines or heap grow more than 10% between the end of the
+// warm-up and the end of the run.
+func TestSoak(t *testing.T) {
+	s := loadSettings(t)
+	f := startFlow(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: users * 2}, Timeout: 30 * time.Second}
+	c := &counters{}
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.user(ctx, t, i, s, client, c)
+		}()
+	}
+
+	time.Sleep(s.warmup)
+	reqStart := c.requests.Load()
+	start := f.measure(t, s.window)
+	if rest := s.duration - time.Since(begin) - s.window; rest > 0 {
+		time.Sleep(rest)
+	}
+	end := f.measure(t, s.window)
+	cancel()
+	wg.Wait()
+	elapsed := time.Since(begin)
+
+	m, err := f.metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := c.requests.Load()
+	t.Logf("soak: %s, %d users, one request each per %s", elapsed.Round(time.Second), users, s.interval)
+	t.Logf("requests: %d (%.1f/s), unexpected answers: %d", total, float64(total)/elapsed.Seconds(), c.unexpected.Load())
+	t.Logf("STS calls: %d at the fake STS, %.0f counted by mcpguard", len(f.sts.Calls()), m["mcpguard_sts_requests_total"])
+	t.Logf("goroutines: %.0f after warm-up, %.0f at the end", start.goroutines, end.goroutines)
+	t.Logf("heap goal: %.1f MiB after warm-up, %.1f MiB at the end (lowest heap seen %.1f / %.1f MiB)",
+		start.heapGoal/(1<<20), end.heapGoal/(1<<20), start.heapMin/(1<<20), end.heapMin/(1<<20))
+	t.Logf("requests measured after warm-up: %d", total-reqStart)
+
+	if n := c.unexpected.Load(); n > 0 {
+		t.Errorf("%d unexpected answers; first: %v", n, c.firstErrors)
+	}
+	if end.goroutines > start.goroutines*1.10 {
+		t.Errorf("goroutines grew from %.0f to %.0f (more than 10%%)", start.goroutines, end.goroutines)
+	}
+	if end.heapGoal > start.heapGoal*1.10 {
+		t.Errorf("heap goal grew from %.0f to %.0f bytes (more than 10%%)", start.heapGoal, end.heapGoal)
+	}
+	if len(f.sts.Calls()) > users {
+		t.Errorf("%d STS calls for %d users: credentials are not being cached", len(f.sts.Calls()), users)
+	}
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
