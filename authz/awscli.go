@@ -36,6 +36,35 @@ var globalFlagOptions = map[string]bool{
 	"--v2-debug": true,
 }
 
+// canonicalOption maps a long option to the global option it stands for.
+// The AWS CLI parses options with Python's argparse, which accepts any
+// unambiguous prefix of a long option ("--endpoint" for "--endpoint-url",
+// "--prof" for "--profile"), so a guard rail on the full name must see the
+// abbreviation as that name. A prefix of several global options is refused:
+// its meaning depends on the CLI version. Options that are not prefixes of a
+// global option are command options and stay as written.
+func canonicalOption(name string) (string, error) {
+	if globalValueOptions[name] || globalFlagOptions[name] || !strings.HasPrefix(name, "--") || len(name) <= 2 {
+		return name, nil
+	}
+	match := ""
+	for _, set := range []map[string]bool{globalValueOptions, globalFlagOptions} {
+		for g := range set {
+			if !strings.HasPrefix(g, name) {
+				continue
+			}
+			if match != "" {
+				return "", fmt.Errorf("option %q is an ambiguous abbreviation of AWS CLI global options", name)
+			}
+			match = g
+		}
+	}
+	if match == "" {
+		return name, nil
+	}
+	return match, nil
+}
+
 // parseAWSCommand splits an AWS CLI command line with POSIX shell word rules
 // and extracts service, operation, flags and region. It refuses, rather than
 // interprets, anything a shell would treat as more than one simple command
@@ -59,6 +88,9 @@ func parseAWSCommand(cmd string) (awsCommand, error) {
 		name, value, hasValue := strings.Cut(w, "=")
 		if name == "--" {
 			return 0, errors.New(`bare "--" is not supported`)
+		}
+		if name, err = canonicalOption(name); err != nil {
+			return 0, err
 		}
 		c.Flags = append(c.Flags, name)
 		if name != "--region" {
@@ -90,6 +122,9 @@ func parseAWSCommand(cmd string) (awsCommand, error) {
 	for i < len(words) && strings.HasPrefix(words[i], "-") {
 		w := words[i]
 		name, _, hasValue := strings.Cut(w, "=")
+		if name, err = canonicalOption(name); err != nil {
+			return awsCommand{}, err
+		}
 		switch {
 		case globalValueOptions[name]:
 			n, err := addFlag(w, words[i+1:])

@@ -14,6 +14,19 @@ func TestParseAWSCommand(t *testing.T) {
 		wantErr string // substring; "" means success
 	}{
 		{name: "simple", cmd: "aws s3 ls", want: awsCommand{Service: "s3", Operation: "ls"}},
+		// The AWS CLI accepts unambiguous prefixes of long options, so
+		// guard rails must see the full global option name.
+		{name: "abbreviated endpoint-url", cmd: "aws s3 ls --endpoint https://attacker.example",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--endpoint-url"}}},
+		{name: "abbreviated profile before service", cmd: "aws --prof admin s3 ls",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--profile"}}},
+		{name: "abbreviated no-sign-request", cmd: "aws s3 ls --no-sign",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--no-sign-request"}}},
+		{name: "abbreviated region", cmd: "aws ec2 describe-instances --reg=eu-west-1",
+			want: awsCommand{Service: "ec2", Operation: "describe-instances", Flags: []string{"--region"}, Region: "eu-west-1"}},
+		{name: "ambiguous abbreviation", cmd: "aws s3 ls --no", wantErr: "ambiguous"},
+		{name: "command option kept", cmd: "aws s3 ls s3://b --recursive",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--recursive"}}},
 		{name: "bucket and region", cmd: "aws s3 ls s3://b --region eu-west-1",
 			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--region"}, Region: "eu-west-1"}},
 		{name: "region with equals", cmd: "aws ec2 describe-instances --region=us-west-2 --max-items 5",

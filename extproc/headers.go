@@ -24,6 +24,11 @@ type requestHeaders struct {
 	traceparent   string
 	tracestate    string
 	authorization []string
+	// contentTypes and contentEncodings count the header lines: an
+	// upstream reads the first of repeated headers, so mcpguard must not
+	// decide on any one of several.
+	contentTypes     int
+	contentEncodings int
 	// names lists every header name once, in arrival order, for the
 	// removal of client-sent x-amz-* and x-mcpguard-* headers.
 	names []string
@@ -59,8 +64,10 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 			rh.scheme = v
 		case "content-type":
 			rh.contentType = v
+			rh.contentTypes++
 		case "content-encoding":
 			rh.contentEnc = v
+			rh.contentEncodings++
 		case "content-length":
 			rh.contentLength = v
 		case "x-request-id":

@@ -348,6 +348,9 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	if x.hdr.method != http.MethodPost {
 		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "%s requests must not have a body", x.hdr.method))
 	}
+	if x.hdr.contentTypes > 1 || x.hdr.contentEncodings > 1 {
+		return x.fail(mcpguard.E(mcpguard.KindUnsupportedMediaType, "repeated content-type or content-encoding headers are not accepted", nil))
+	}
 	if !isJSONContentType(x.hdr.contentType) {
 		return x.fail(mcpguard.E(mcpguard.KindUnsupportedMediaType, "content-type must be application/json", nil))
 	}
