@@ -29,6 +29,20 @@ type Config struct {
 	Audit Audit `yaml:"audit_config"`
 	// Telemetry configures tracing.
 	Telemetry Telemetry `yaml:"telemetry_config"`
+	// ToolPinning guards against an upstream silently changing what a tool
+	// does.
+	ToolPinning ToolPinning `yaml:"tool_pinning"`
+}
+
+// ToolPinning records a digest of each tool definition (name, description,
+// input schema, annotations) the first time tools/list shows it.
+type ToolPinning struct {
+	// Mode is "off" (default), "warn" (a changed definition is logged and
+	// audited) or "enforce" (a changed tool is removed from lists and its
+	// calls are denied until `mcpguard tools approve`).
+	Mode string `yaml:"mode"`
+	// Store is the JSON file holding the pins; required unless Mode is off.
+	Store string `yaml:"store"`
 }
 
 // NamedUpstream is one entry of upstreams. Host, Service and Region default
@@ -314,6 +328,7 @@ func Default() *Config {
 			MaxArgumentBytes: 4096,
 			OnFailure:        "deny",
 		},
+		ToolPinning: ToolPinning{Mode: "off"},
 		Telemetry: Telemetry{Tracing: Tracing{
 			Exporter:    "otlp_grpc",
 			SampleRatio: 1,

@@ -211,6 +211,7 @@ func TestLoadFull(t *testing.T) {
 			EventTypes:       EventTypes{Include: []string{"mcp_tool_call", "authz_denied"}, Exclude: []string{"mcp_ping"}},
 			OnFailure:        "continue",
 		},
+		ToolPinning: ToolPinning{Mode: "enforce", Store: filepath.Join(dir, "state/tool-pins.json")},
 		Telemetry: Telemetry{Tracing: Tracing{
 			Enabled: true, Exporter: "otlp_http", Endpoint: "http://127.0.0.1:4318", Insecure: true,
 			SampleRatio: 0.25, ServiceName: "mcpguard-edge",

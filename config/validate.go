@@ -46,7 +46,21 @@ func (c *Config) validate() Problems {
 	c.validateUpstreams(&ps)
 	c.validateAudit(&ps)
 	c.validateTelemetry(&ps)
+	c.validateToolPinning(&ps)
 	return ps
+}
+
+func (c *Config) validateToolPinning(ps *Problems) {
+	p := &c.ToolPinning
+	switch p.Mode {
+	case "off":
+	case "warn", "enforce":
+		if p.Store == "" {
+			ps.add("tool_pinning.store", "required when mode is %s", p.Mode)
+		}
+	default:
+		ps.add("tool_pinning.mode", "must be off, warn or enforce, got %q", p.Mode)
+	}
 }
 
 var upstreamNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -103,6 +103,23 @@ func (x *exchange) auditEvent() *audit.Event {
 			Region: x.upstream.Region, Service: x.upstream.Service, UpstreamRequestID: x.upstreamRequestID,
 		}
 	}
+	if l := x.list; l != nil {
+		d := map[string]any{}
+		if l.stats != nil {
+			d["items_returned"] = l.stats.Returned
+			d["items_removed"] = l.stats.Removed
+		}
+		for event, names := range l.pinEvents {
+			d[event] = names
+		}
+		if len(d) > 0 {
+			ev.Details = d
+		}
+		if l.failed != nil && x.failure == nil {
+			ev.Outcome = audit.OutcomeError
+			ev.Error = &audit.Error{Kind: mcpguard.KindOf(l.failed).String(), Reason: mcpguard.ReasonOf(l.failed), Message: mcpguard.SafeMessage(l.failed)}
+		}
+	}
 	if x.failure != nil {
 		kind := mcpguard.KindOf(x.failure)
 		ev.Error = &audit.Error{Kind: kind.String(), Reason: mcpguard.ReasonOf(x.failure), Message: mcpguard.SafeMessage(x.failure)}

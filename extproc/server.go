@@ -88,6 +88,10 @@ type Options struct {
 	Upstreams map[string]Upstream
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
 	MaxBodyBytes int
+	// Pins and PinMode configure tool-definition pinning; nil Pins turns
+	// it off.
+	Pins    Pins
+	PinMode mcp.PinMode
 	// Audit receives one record per request; nil records nothing.
 	Audit Recorder
 	// Tracer creates the per-request spans; nil disables tracing.
@@ -164,6 +168,7 @@ type exchange struct {
 	body              *mcp.Body
 	decision          *authz.Decision
 	grant             *sts.Grant
+	list              *listExchange // set for list requests, whose responses are filtered
 	failure           error
 	upstreamRequestID string
 }
@@ -256,10 +261,13 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 			return nil, x.outOfOrder("response_headers")
 		}
 		x.responseHeaders(r.ResponseHeaders)
-		return continueResponseHeaders(), nil
+		return x.responseHeadersAnswer(), nil
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		if x.phase != requestDone {
 			return nil, x.outOfOrder("response_body")
+		}
+		if x.list != nil {
+			return x.filterListBody(r.ResponseBody), nil
 		}
 		return continueResponseBody(), nil
 	case *extprocv3.ProcessingRequest_ResponseTrailers:
@@ -420,6 +428,9 @@ func (x *exchange) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespo
 	}
 	x.body = parsed
 	x.noteMessages(parsed)
+	if err := x.noteList(parsed); err != nil {
+		return x.fail(err)
+	}
 	mut, err := x.authorizeAndSign(parsed, body)
 	if err != nil {
 		return x.fail(err)
@@ -469,6 +480,9 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	x.s.o.Metrics.AuthzDecision(x.method, dec.Allow)
 	if err := dec.Err(); err != nil {
 		x.log.Info("request denied by policy", "reason", dec.Reason(), "policies", dec.Policies, "errors", len(dec.Errors))
+		return nil, err
+	}
+	if err := x.checkPinnedCalls(body); err != nil {
 		return nil, err
 	}
 	if x.s.o.Creds == nil || x.s.o.Signer == nil {
@@ -531,6 +545,11 @@ func (x *exchange) signingMutation(res sigv4.Result, path string) *extprocv3.Hea
 	if path != x.hdr.path {
 		mut.SetHeaders = append(mut.SetHeaders, setHeader(":path", path))
 	}
+	if x.list != nil && slices.Contains(x.hdr.names, "accept-encoding") {
+		// The list response must come back uncompressed to be filtered;
+		// accept-encoding is not signed, so removing it is safe.
+		mut.RemoveHeaders = append(mut.RemoveHeaders, "accept-encoding")
+	}
 	return mut
 }
 
@@ -568,6 +587,17 @@ func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 			x.status, _ = strconv.Atoi(headerValue(hv))
 		case "x-amzn-requestid":
 			x.upstreamRequestID = headerValue(hv)
+		case "content-type":
+			if x.list != nil {
+				x.list.contentType = headerValue(hv)
+			}
+		case "content-encoding":
+			if x.list != nil {
+				if x.list.encoding != "" {
+					x.list.encoding += ", " // repeated headers: never identity
+				}
+				x.list.encoding += headerValue(hv)
+			}
 		}
 	}
 	if x.status >= 200 && x.status < 400 {

@@ -23,6 +23,7 @@ import (
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/config"
 	"github.com/mcpguard/mcpguard/extproc"
+	"github.com/mcpguard/mcpguard/mcp"
 	"github.com/mcpguard/mcpguard/sigv4"
 	"github.com/mcpguard/mcpguard/sts"
 	"github.com/mcpguard/mcpguard/telemetry"
@@ -192,6 +193,15 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		return fmt.Errorf("build credential broker: %w", err)
 	}
 
+	var pins extproc.Pins
+	if mode := mcp.PinMode(cfg.ToolPinning.Mode); mode != mcp.PinOff {
+		store, err := mcp.OpenPinStore(cfg.ToolPinning.Store, o.Now)
+		if err != nil {
+			return fmt.Errorf("open tool pin store: %w", err)
+		}
+		pins = store
+	}
+
 	srv, err := extproc.New(extproc.Options{
 		Authn:  g.authn,
 		Authz:  g.authorizer(),
@@ -207,6 +217,8 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		MaxBodyBytes: int(cfg.Server.MaxRequestBodyBytes),
 		Audit:        g.audit,
 		Tracer:       g.tracer,
+		Pins:         pins,
+		PinMode:      mcp.PinMode(cfg.ToolPinning.Mode),
 		Logger:       g.log.With("stage", "extproc"),
 		Metrics:      g.metrics,
 		Now:          o.Now,

@@ -72,6 +72,8 @@ type Options struct {
 	// JSONResponse makes POST responses application/json instead of
 	// text/event-stream; the AWS MCP Server may answer either way.
 	JSONResponse bool
+	// ExtraTools are listed and callable besides the AWS MCP Server's own.
+	ExtraTools []ExtraTool
 	// Clock is the server clock for the x-amz-date check; default time.Now.
 	Clock func() time.Time
 	// MaxSkew is the accepted distance between x-amz-date and the server

@@ -56,6 +56,22 @@ func (s *Server) addTools(srv *mcp.Server) {
 		Description: "List the AWS Regions.",
 		Annotations: readOnly,
 	}, listRegions)
+	for _, t := range s.opts.ExtraTools {
+		mcp.AddTool(srv, &mcp.Tool{
+			Name:        t.Name,
+			Description: t.Description,
+			Annotations: readOnly,
+		}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return textResult(false, t.Name+" ran"), nil, nil
+		})
+	}
+}
+
+// ExtraTool is an additional tool the server lists and answers with a fixed
+// text, for tests of what a server with service-specific tools shows whom.
+type ExtraTool struct {
+	Name        string
+	Description string
 }
 
 func textResult(isError bool, text string) *mcp.CallToolResult {

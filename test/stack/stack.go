@@ -62,6 +62,8 @@ type Options struct {
 	// AuditWriter receives mcpguard's audit trail instead of the
 	// configured output.
 	AuditWriter io.Writer
+	// ExtraTools are more tools the fake AWS MCP Server offers.
+	ExtraTools []fakeaws.ExtraTool
 }
 
 // Stack is the running flow. Close stops everything.
@@ -156,6 +158,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		Lookup:       s.FakeAWSLookup,
 		Permissions:  map[string][]string{S3Role: {"s3"}, EC2Role: {"ec2"}},
 		JSONResponse: o.FakeAWSJSON,
+		ExtraTools:   o.ExtraTools,
 	}); err != nil {
 		return nil, fmt.Errorf("start AWS MCP server: %w", err)
 	}

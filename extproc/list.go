@@ -1,0 +1,209 @@
+package extproc
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/mcpguard/mcpguard"
+	"github.com/mcpguard/mcpguard/authn"
+	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/mcp"
+)
+
+// Visibility tells which listed items a caller could use, so list responses
+// show only those.
+type Visibility interface {
+	Visible(ctx context.Context, id *authn.Identity, req authz.VisibilityRequest) (authz.VisibleFunc, error)
+}
+
+// Pins is the tool-definition pinning store.
+type Pins interface {
+	Refresh() error
+	Digest(raw json.RawMessage) (string, error)
+	Check(name, digest string) mcp.PinStatus
+	Blocked(name string) bool
+	Record(pins ...mcp.ToolPin) error
+}
+
+// listExchange is the state of a list request whose response is filtered.
+type listExchange struct {
+	method      string
+	id          json.RawMessage
+	contentType string
+	encoding    string
+	stats       *mcp.ListStats
+	pinEvents   map[string][]string // event → tool names
+	failed      error
+}
+
+// noteList remembers a list request so its response can be filtered. A
+// list request inside a batch is refused: its answer would be an array
+// element mcpguard could not tie to the filtering decision.
+func (x *exchange) noteList(b *mcp.Body) error {
+	for _, m := range b.Messages {
+		if m.Type != mcp.TypeRequest || !mcp.ListMethod(m.Method) {
+			continue
+		}
+		if b.Batch {
+			return mcpguard.Ef(mcpguard.KindInvalidRequest, "%s cannot be sent in a batch", m.Method)
+		}
+		x.list = &listExchange{method: m.Method, id: m.ID}
+	}
+	return nil
+}
+
+// listModeOverride asks Envoy for the whole response body. A mode override
+// replaces the processing mode for the rest of the request, so it restates
+// every other mode unchanged. Envoy honours it only in answer to a headers
+// message, which is why it is sent here, once the method is known.
+func listModeOverride() *extprocfilterv3.ProcessingMode {
+	return &extprocfilterv3.ProcessingMode{
+		RequestHeaderMode:   extprocfilterv3.ProcessingMode_SEND,
+		ResponseHeaderMode:  extprocfilterv3.ProcessingMode_SEND,
+		RequestBodyMode:     extprocfilterv3.ProcessingMode_BUFFERED,
+		ResponseBodyMode:    extprocfilterv3.ProcessingMode_BUFFERED,
+		RequestTrailerMode:  extprocfilterv3.ProcessingMode_SKIP,
+		ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
+	}
+}
+
+// responseHeadersAnswer continues the response, asking for the body when a
+// list must be filtered.
+func (x *exchange) responseHeadersAnswer() *extprocv3.ProcessingResponse {
+	resp := continueResponseHeaders()
+	if x.list != nil {
+		resp.ModeOverride = listModeOverride()
+	}
+	return resp
+}
+
+// filterListBody rewrites a buffered list response to what the caller may
+// use. Anything that cannot be filtered (a compressed or unparseable body,
+// a missing response) is replaced by a JSON-RPC error: an unfiltered list
+// never reaches the client.
+func (x *exchange) filterListBody(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	l := x.list
+	body := b.GetBody()
+	out, err := x.filteredList(l, body, b.GetEndOfStream())
+	if err != nil {
+		l.failed = err
+		x.outcome = "error"
+		x.log.Error("list response refused", "method", l.method, "error", err)
+		ct := l.contentType
+		if !strings.Contains(strings.ToLower(ct), "text/event-stream") {
+			ct = "application/json"
+		}
+		out = mcp.ListErrorBody(ct, l.id, -32603, "the server's list response could not be filtered", map[string]any{"request_id": x.hdr.requestID})
+		return replaceResponseBody(out, true, ct)
+	}
+	if l.stats.Removed == 0 {
+		return continueResponseBody() // FilterListResponse returned the body as it was
+	}
+	return replaceResponseBody(out, false, "")
+}
+
+func (x *exchange) filteredList(l *listExchange, body []byte, end bool) ([]byte, error) {
+	switch {
+	case !end:
+		return nil, mcpguard.E(mcpguard.KindInternal, "list response was not buffered whole", nil)
+	case l.encoding != "" && !strings.EqualFold(l.encoding, "identity"):
+		return nil, mcpguard.Ef(mcpguard.KindInternal, "list response is compressed (%s)", sanitize(l.encoding))
+	case len(body) == 0:
+		return nil, mcpguard.E(mcpguard.KindInternal, "list response is empty", nil)
+	}
+	vis, ok := x.s.o.Authz.(Visibility)
+	if !ok {
+		return nil, mcpguard.E(mcpguard.KindInternal, "no visibility decision available", nil)
+	}
+	visible, err := vis.Visible(x.ctx, x.id, authz.VisibilityRequest{SourceIP: x.sourceIP, SessionID: x.hdr.sessionID, RequestID: x.hdr.requestID})
+	if err != nil {
+		return nil, err
+	}
+	keep := visible
+	var pins []mcp.ToolPin
+	if p := x.s.o.Pins; p != nil && l.method == mcp.MethodToolsList {
+		if err := p.Refresh(); err != nil {
+			return nil, mcpguard.E(mcpguard.KindInternal, "tool pin store unreadable", err)
+		}
+		l.pinEvents = map[string][]string{}
+		keep = func(it mcp.ListItem) bool {
+			digest, err := p.Digest(it.Raw)
+			if err != nil {
+				return false
+			}
+			st := p.Check(it.Name, digest)
+			if st != mcp.PinSame {
+				pins = append(pins, mcp.ToolPin{Name: it.Name, Digest: digest})
+			}
+			pinKeep, event := mcp.Decide(x.s.o.PinMode, st)
+			if event != "" {
+				l.pinEvents[event] = append(l.pinEvents[event], it.Name)
+			}
+			return pinKeep && visible(it)
+		}
+	}
+	out, stats, err := mcp.FilterListResponse(body, l.contentType, l.id, l.method, keep)
+	if err != nil {
+		return nil, err
+	}
+	if len(pins) > 0 {
+		if err := x.s.o.Pins.Record(pins...); err != nil {
+			return nil, mcpguard.E(mcpguard.KindInternal, "tool pins not recorded", err)
+		}
+		for event, names := range l.pinEvents {
+			x.log.Warn("tool definitions", "event", event, "tools", names)
+		}
+	}
+	l.stats = &stats
+	return out, nil
+}
+
+// replaceResponseBody answers a buffered response body with new bytes and
+// the content-length that matches them (Envoy refuses a mismatch).
+func replaceResponseBody(body []byte, asError bool, contentType string) *extprocv3.ProcessingResponse {
+	mut := &extprocv3.HeaderMutation{
+		SetHeaders:    []*corev3.HeaderValueOption{setHeader("content-length", strconv.Itoa(len(body)))},
+		RemoveHeaders: []string{"content-encoding"},
+	}
+	if asError {
+		mut.SetHeaders = append(mut.SetHeaders, setHeader("content-type", contentType))
+	}
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_ResponseBody{
+			ResponseBody: &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{
+				HeaderMutation: mut,
+				BodyMutation:   &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: body}},
+			}},
+		},
+	}
+}
+
+// checkPinnedCalls denies calls to tools whose definition changed and awaits
+// an operator's approval (tool_pinning mode enforce).
+func (x *exchange) checkPinnedCalls(b *mcp.Body) error {
+	if x.s.o.Pins == nil || x.s.o.PinMode != mcp.PinEnforce || b == nil {
+		return nil
+	}
+	if err := x.s.o.Pins.Refresh(); err != nil {
+		return mcpguard.E(mcpguard.KindInternal, "tool pin store unreadable", err)
+	}
+	for _, m := range b.Messages {
+		if m.Method != mcp.MethodToolsCall {
+			continue
+		}
+		tc, err := m.ToolCall()
+		if err != nil {
+			return err
+		}
+		if x.s.o.Pins.Blocked(tc.Name) {
+			return mcpguard.Ef(mcpguard.KindForbidden, "tool %q changed its definition and awaits an operator's approval", sanitize(tc.Name))
+		}
+	}
+	return nil
+}
