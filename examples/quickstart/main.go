@@ -50,16 +50,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 
-	logs := &lineBuffer{}
-	var logW io.Writer = logs
+	var logW io.Writer = io.Discard
 	if *verbose {
-		logW = io.MultiWriter(logs, os.Stderr)
+		logW = os.Stderr
 	}
 	logger := slog.New(slog.NewJSONHandler(logW, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	trail := &lineBuffer{}
 
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s, err := stack.Start(startCtx, stack.Options{ConfigPath: *configPath, Ephemeral: !*serve, Logger: logger})
+	s, err := stack.Start(startCtx, stack.Options{ConfigPath: *configPath, Ephemeral: !*serve, Logger: logger, AuditWriter: trail})
 	if err != nil {
 		if !*serve {
 			return err
@@ -78,10 +78,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := analystPolicy(ctx, s, out); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nWhat mcpguard recorded (one line per decision and per STS exchange):\n")
-	for _, l := range logs.matching("request refused", "request forwarded", "AssumeRoleWithWebIdentity") {
-		fmt.Fprintln(out, "  "+l)
+	fmt.Fprintf(out, "\nThe audit trail of the run (abridged; the full records are JSON lines with a hash chain):\n\n")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  type\toutcome\tuser\ttool / command\tIAM role\taccess key\tstatus\t")
+	for _, r := range trail.records() {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Type, r.Outcome, r.user(), r.what(), r.role(), r.key(), r.status())
 	}
+	tw.Flush()
 	fmt.Fprintf(out, "\nSTS calls: %d (one per user and role; later calls used cached credentials)\n", len(s.STS.Calls()))
 
 	if !*serve {
@@ -199,7 +202,7 @@ Press Ctrl-C to stop.
 	return nil
 }
 
-// lineBuffer keeps log lines for the summary at the end.
+// lineBuffer keeps the audit trail for the summary at the end.
 type lineBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -211,28 +214,85 @@ func (l *lineBuffer) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
-// matching returns the log lines whose msg is one of msgs, compacted to the
-// fields a reader cares about.
-func (l *lineBuffer) matching(msgs ...string) []string {
+// auditLine is the part of an audit record the summary shows.
+type auditLine struct {
+	Type    string `json:"type"`
+	Outcome string `json:"outcome"`
+	User    *struct {
+		Sub string `json:"sub"`
+	} `json:"user"`
+	MCP *struct {
+		Method    string         `json:"method"`
+		Tool      string         `json:"tool"`
+		Arguments map[string]any `json:"arguments"`
+	} `json:"mcp"`
+	AWS *struct {
+		RoleARN     string `json:"role_arn"`
+		AccessKeyID string `json:"access_key_id"`
+	} `json:"aws"`
+	HTTP *struct {
+		Status int `json:"status"`
+	} `json:"http"`
+}
+
+func (r auditLine) user() string {
+	if r.User == nil {
+		return "-"
+	}
+	return r.User.Sub
+}
+
+func (r auditLine) what() string {
+	switch {
+	case r.MCP == nil:
+		return "-"
+	case r.MCP.Tool != "":
+		if c, ok := r.MCP.Arguments["cli_command"].(string); ok {
+			return c
+		}
+		return r.MCP.Tool
+	case r.MCP.Method != "":
+		return r.MCP.Method
+	}
+	return "-"
+}
+
+func (r auditLine) role() string {
+	if r.AWS == nil || r.AWS.RoleARN == "" {
+		return "-"
+	}
+	return r.AWS.RoleARN[strings.LastIndex(r.AWS.RoleARN, "/")+1:]
+}
+
+func (r auditLine) key() string {
+	if r.AWS == nil || r.AWS.AccessKeyID == "" {
+		return "-"
+	}
+	return r.AWS.AccessKeyID
+}
+
+func (r auditLine) status() string {
+	if r.HTTP == nil || r.HTTP.Status == 0 {
+		return "-"
+	}
+	return fmt.Sprint(r.HTTP.Status)
+}
+
+// records parses the trail, skipping the server lifecycle records.
+func (l *lineBuffer) records() []auditLine {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []string
+	var out []auditLine
 	for _, line := range strings.Split(l.buf.String(), "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) != nil {
+		var r auditLine
+		if json.Unmarshal([]byte(line), &r) != nil || r.Type == "" {
 			continue
 		}
-		msg, _ := rec["msg"].(string)
-		for _, m := range msgs {
-			if msg == m {
-				delete(rec, "time")
-				delete(rec, "level")
-				b, err := json.Marshal(rec)
-				if err == nil {
-					out = append(out, string(b))
-				}
-			}
+		switch r.Type {
+		case "server_start", "server_stop", "config_loaded":
+			continue
 		}
+		out = append(out, r)
 	}
 	return out
 }
