@@ -43,6 +43,11 @@ type Message struct {
 	// Result and Error are the raw members of a response.
 	Result json.RawMessage
 	Error  json.RawMessage
+
+	// The decoded tools/call params, computed on first use.
+	toolCall     *ToolCall
+	toolCallErr  error
+	toolCallDone bool
 }
 
 // Body is a whole HTTP request or response body: one message, or a batch.

@@ -121,7 +121,19 @@ func objectMember(method, member string, raw []byte) (map[string]any, error) {
 
 // ToolCall decodes the params of a tools/call message. Calling it on any
 // other method is a programming error and yields KindInternal.
+//
+// The result is decoded once per message and shared by every caller
+// (policy, pinning, audit, tracing), so callers must not modify it. A
+// Message belongs to one request and is not used concurrently.
 func (m *Message) ToolCall() (*ToolCall, error) {
+	if !m.toolCallDone {
+		m.toolCall, m.toolCallErr = m.decodeToolCall()
+		m.toolCallDone = true
+	}
+	return m.toolCall, m.toolCallErr
+}
+
+func (m *Message) decodeToolCall() (*ToolCall, error) {
 	v, err := m.params(MethodToolsCall, "name", "arguments", "_meta")
 	if err != nil {
 		return nil, err
