@@ -15,6 +15,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/mcpguard/mcpguard"
 )
 
 // maxTokenBytes bounds the compact token; identity provider tokens with
@@ -68,7 +70,7 @@ type Authenticator struct {
 // New validates o and starts fetching the issuer's key set in the
 // background, tied to ctx (and Close). It does not fail when the issuer is
 // unreachable: Ready turns true once a key set has been fetched, and until
-// then Authenticate answers jwks_unavailable.
+// then Authenticate answers jwks_unavailable (KindUnavailable: 503).
 func New(ctx context.Context, o Options) (*Authenticator, error) {
 	o, err := o.normalize()
 	if err != nil {
@@ -267,7 +269,14 @@ func (a *Authenticator) keysFor(ctx context.Context, kid, alg string) ([]*verKey
 	if ks == nil {
 		a.refetch(ctx)
 		if ks = a.keys.Load(); ks == nil {
-			return nil, fail(ReasonJWKSUnavailable, "signing keys unavailable", errors.New("no key set fetched yet"))
+			// Not the client's fault: a 401 would send it to log in
+			// again for nothing. 503 with Retry-After says wait.
+			return nil, &mcpguard.Error{
+				Kind:   mcpguard.KindUnavailable,
+				Msg:    "the identity provider's signing keys are not available yet; try again later",
+				Err:    errors.New("no key set fetched yet"),
+				Reason: ReasonJWKSUnavailable,
+			}
 		}
 	}
 	keys, known := ks.find(kid, alg)

@@ -348,7 +348,9 @@ func TestIdPDownAtStart(t *testing.T) {
 	tok, _ := idp.Mint(idp.Claims("alice", testAudience))
 	in := Input{Authorization: "Bearer " + tok}
 	_, err = a.Authenticate(context.Background(), in)
-	wantReason(t, err, ReasonJWKSUnavailable)
+	if mcpguard.KindOf(err) != mcpguard.KindUnavailable || mcpguard.ReasonOf(err) != ReasonJWKSUnavailable {
+		t.Fatalf("want unavailable/jwks_unavailable, got %v (%v)", mcpguard.KindOf(err), err)
+	}
 	if a.Ready() {
 		t.Error("ready without keys")
 	}

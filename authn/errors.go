@@ -32,7 +32,8 @@ const (
 	ReasonBadAudience = "bad_audience"
 	// ReasonMissingClaim: exp or sub is absent.
 	ReasonMissingClaim = "missing_claim"
-	// ReasonJWKSUnavailable: no key set could be fetched yet.
+	// ReasonJWKSUnavailable: no key set could be fetched yet. The only
+	// reason that comes with KindUnavailable rather than KindUnauthenticated.
 	ReasonJWKSUnavailable = "jwks_unavailable"
 	// ReasonMetadataMissing: envoy_metadata mode and no jwt_authn claims.
 	ReasonMetadataMissing = "metadata_missing"

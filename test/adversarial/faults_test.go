@@ -107,9 +107,9 @@ func eventually(d time.Duration, cond func() bool) bool {
 }
 
 // TestFaultJWKSDownAtStart: mcpguard starts while the IdP's JWKS endpoint
-// is down. It cannot verify anything, so it refuses every request (401
-// jwks_unavailable, not a pass-through), and recovers on its own once the
-// IdP is back.
+// is down. It cannot verify anything, so it refuses every request (503
+// with Retry-After, jwks_unavailable, not a pass-through), and recovers on
+// its own once the IdP is back.
 func TestFaultJWKSDownAtStart(t *testing.T) {
 	t.Parallel()
 	s, _ := startStack(t, stack.Options{})
@@ -125,7 +125,10 @@ func TestFaultJWKSDownAtStart(t *testing.T) {
 	tok := token(t, s, stack.Alice)
 	before, stsBefore := upstreamCount(s), len(s.STS.Calls())
 	r := post(t, s, tok, initializeBody, "")
-	failedClosed(t, s, r, before, 401, 503)
+	failedClosed(t, s, r, before, 503)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
 	if len(s.STS.Calls()) != stsBefore {
 		t.Error("STS was called for an unverified token")
 	}
