@@ -1,7 +1,6 @@
 package envoy_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	"github.com/mcpguard/mcpguard/test/fakeaws"
 	"github.com/mcpguard/mcpguard/test/fakeidp"
 	"github.com/mcpguard/mcpguard/test/fakests"
+	teststack "github.com/mcpguard/mcpguard/test/stack"
 )
 
 const (
@@ -34,24 +33,6 @@ const (
 	s3Role      = "arn:aws:iam::123456789012:role/S3ReadOnlyMCPRole"
 	ec2Role     = "arn:aws:iam::123456789012:role/EC2ViewOnlyMCPRole"
 )
-
-// lockedBuffer collects a child process's output while tests read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -273,7 +254,7 @@ func TestRealEnvoy(t *testing.T) {
 	args[slices.Index(args, "--log-level")+1] = "debug"
 	args = append(args, "--disable-hot-restart", "--concurrency", "1")
 	cmd := exec.CommandContext(ctx, bin, args...)
-	var envoyLog lockedBuffer
+	var envoyLog teststack.Buffer
 	cmd.Stdout, cmd.Stderr = &envoyLog, &envoyLog
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start envoy: %v", err)

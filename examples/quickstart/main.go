@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -21,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -55,7 +53,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		logW = os.Stderr
 	}
 	logger := slog.New(slog.NewJSONHandler(logW, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	trail := &lineBuffer{}
+	trail := &stack.Buffer{}
 
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -81,7 +79,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "\nThe audit trail of the run (abridged; the full records are JSON lines with a hash chain):\n\n")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  type\toutcome\tuser\ttool / command\tIAM role\taccess key\tstatus\t")
-	for _, r := range trail.records() {
+	for _, r := range auditRecords(trail) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Type, r.Outcome, r.user(), r.what(), r.role(), r.key(), r.status())
 	}
 	tw.Flush()
@@ -202,18 +200,6 @@ Press Ctrl-C to stop.
 	return nil
 }
 
-// lineBuffer keeps the audit trail for the summary at the end.
-type lineBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lineBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
 // auditLine is the part of an audit record the summary shows.
 type auditLine struct {
 	Type    string `json:"type"`
@@ -278,12 +264,10 @@ func (r auditLine) status() string {
 	return fmt.Sprint(r.HTTP.Status)
 }
 
-// records parses the trail, skipping the server lifecycle records.
-func (l *lineBuffer) records() []auditLine {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// auditRecords parses the trail, skipping the server lifecycle records.
+func auditRecords(trail *stack.Buffer) []auditLine {
 	var out []auditLine
-	for _, line := range strings.Split(l.buf.String(), "\n") {
+	for _, line := range strings.Split(trail.String(), "\n") {
 		var r auditLine
 		if json.Unmarshal([]byte(line), &r) != nil || r.Type == "" {
 			continue

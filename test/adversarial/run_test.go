@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,29 +27,11 @@ const quickstartConfig = "../../examples/quickstart/config.yaml"
 
 const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"adversarial","version":"1"}}}`
 
-// logBuffer keeps mcpguard's log lines so a failing case can show them.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // startStack runs the quickstart configuration on ephemeral loopback ports
 // with the fake AWS MCP Server answering JSON, so answers can be read.
-func startStack(t testing.TB, o stack.Options) (*stack.Stack, *logBuffer) {
+func startStack(t testing.TB, o stack.Options) (*stack.Stack, *stack.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &stack.Buffer{}
 	o.ConfigPath = quickstartConfig
 	o.Ephemeral = true
 	o.FakeAWSJSON = true

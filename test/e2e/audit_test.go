@@ -144,8 +144,8 @@ func TestAuditFailureDeniesRequests(t *testing.T) {
 // line, audit record and metric for the token, the AWS secret key, the
 // session token and the signatures.
 func TestNoSecretsAnywhere(t *testing.T) {
-	var trail bytes.Buffer
-	s, logs := startStack(t, stack.Options{AuditWriter: &syncWriter{w: &trail}})
+	trail := &stack.Buffer{}
+	s, logs := startStack(t, stack.Options{AuditWriter: trail})
 	var tokens []string
 	for _, u := range []stack.User{stack.Alice, stack.Bob, stack.Dana} {
 		cs := connect(t, s, u)

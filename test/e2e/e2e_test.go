@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,27 +19,9 @@ import (
 
 const quickstartConfig = "../../examples/quickstart/config.yaml"
 
-// logBuffer collects mcpguard's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func startStack(t *testing.T, o stack.Options) (*stack.Stack, *logBuffer) {
+func startStack(t *testing.T, o stack.Options) (*stack.Stack, *stack.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &stack.Buffer{}
 	o.ConfigPath = quickstartConfig
 	o.Ephemeral = true
 	o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -3,10 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 
 	"github.com/mcpguard/mcpguard/test/envoysim"
@@ -58,16 +56,4 @@ func sendUpstream(t *testing.T, s *stack.Stack, fwd *envoysim.Request, body []by
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
-}
-
-// syncWriter makes a buffer safe for the audit logger and the test.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

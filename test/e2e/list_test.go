@@ -35,7 +35,7 @@ func listStack(t *testing.T, jsonMode bool) *stack.Stack {
 	}
 	s, _ := startStack(t, stack.Options{
 		FakeAWSJSON: jsonMode,
-		AuditWriter: &syncWriter{w: &bytes.Buffer{}},
+		AuditWriter: &stack.Buffer{},
 		ExtraTools: []fakeaws.ExtraTool{
 			{Name: "aws___s3_list_buckets", Description: "List S3 buckets."},
 			{Name: "aws___ec2_describe_instances", Description: "Describe EC2 instances."},
@@ -128,7 +128,7 @@ func TestOnlyListsAreBuffered(t *testing.T) {
 // compressed or malformed body gets its answer replaced by a JSON-RPC
 // error, never passed through.
 func TestUnfilterableListsFailClosed(t *testing.T) {
-	s, _ := startStack(t, stack.Options{AuditWriter: &syncWriter{w: &bytes.Buffer{}}})
+	s, _ := startStack(t, stack.Options{AuditWriter: &stack.Buffer{}})
 	list := `{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"secret_internal_tool","inputSchema":{"type":"object"}}]}}`
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
