@@ -300,7 +300,7 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	if sc := x.span.SpanContext(); sc.IsValid() {
 		x.log = x.log.With("trace_id", sc.TraceID().String())
 	}
-	x.method = "http:" + strings.ToLower(x.hdr.method)
+	x.method = httpMethodLabel(x.hdr.method)
 	x.phase = expectRequestBody
 
 	if pc := req.GetProtocolConfig(); pc != nil && !h.GetEndOfStream() &&
@@ -653,11 +653,18 @@ func (x *exchange) finish() {
 	x.s.o.Metrics.Phase("total", x.s.o.Now().Sub(x.start))
 }
 
-func pathOnly(p string) string {
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		return p[:i]
+// httpMethodLabel is the metric label of a request before (or without) its
+// JSON-RPC body: one of a fixed set, whatever method the client sent.
+func httpMethodLabel(m string) string {
+	switch m {
+	case http.MethodGet:
+		return "http:get"
+	case http.MethodDelete:
+		return "http:delete"
+	case http.MethodPost:
+		return "http:post"
 	}
-	return p
+	return "other"
 }
 
 // sanitize bounds a client-supplied token before it appears in a message.
