@@ -313,9 +313,18 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 	if now.IsZero() {
 		now = time.Now()
 	}
-	ents := &requestEntities{base: s.entities, principal: mergeBase(s.entities, principalEntity(id, groups))}
+	ents := &requestEntities{base: s.entities, principal: s.principal(id, groups)}
 	ctxMap := baseContext(&req, now)
-	baseCtx := types.NewRecord(ctxMap)
+	// The shared context record is built on first use: a single
+	// aws___call_aws message needs only its own, with aws_cli added.
+	var baseCtx types.Record
+	baseBuilt := false
+	shared := func() types.Record {
+		if !baseBuilt {
+			baseCtx, baseBuilt = types.NewRecord(ctxMap), true
+		}
+		return baseCtx
+	}
 
 	var items []ItemDecision
 	if req.Body == nil {
@@ -329,7 +338,7 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 			return Decision{}, mcpguard.Ef(mcpguard.KindInvalidRequest, "%s request has no JSON-RPC body", safeMethod(req.HTTPMethod))
 		}
 		ents.resource = mergeBase(s.entities, types.Entity{UID: a.server})
-		items = []ItemDecision{a.decide(s, ents, action, baseCtx)}
+		items = []ItemDecision{a.decide(s, ents, action, shared())}
 	} else {
 		if len(req.Body.Messages) == 0 {
 			return Decision{}, mcpguard.E(mcpguard.KindInvalidRequest, "empty JSON-RPC batch", nil)
@@ -344,9 +353,11 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 				return Decision{}, messageError(err, req.Body.Batch, i)
 			}
 			ents.resource = mergeBase(s.entities, res)
-			c := baseCtx
+			var c types.Record
 			if awsCLI != nil {
 				c = types.NewRecord(withAWSCLI(ctxMap, *awsCLI))
+			} else {
+				c = shared()
 			}
 			items = append(items, a.decide(s, ents, action, c))
 		}
@@ -478,7 +489,7 @@ func (a *Authorizer) decide(s *snapshot, ents *requestEntities, action string, c
 		Resource:  ents.resource.UID,
 		Context:   ctx,
 	})
-	it := ItemDecision{Action: action, Resource: ents.resource.UID.String(), Allow: dec == cedar.Allow}
+	it := ItemDecision{Action: action, Resource: uidString(ents.resource.UID), Allow: dec == cedar.Allow}
 	var failedForbids []string
 	for _, e := range diag.Errors {
 		it.Errors = append(it.Errors, EvalError{PolicyID: string(e.PolicyID), Message: e.Message})
@@ -508,6 +519,20 @@ func (a *Authorizer) decide(s *snapshot, ents *requestEntities, action string, c
 		return 0
 	})
 	return it
+}
+
+// uidString is uid.String() without its escaping pass when the ID holds
+// only printable ASCII that Cedar's escaping leaves as it is (everything
+// but the quote, the apostrophe and the backslash), which is every tool
+// name in practice.
+func uidString(uid types.EntityUID) string {
+	id := string(uid.ID)
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '\'' {
+			return uid.String()
+		}
+	}
+	return string(uid.Type) + "::\"" + id + "\""
 }
 
 // combine folds per-message decisions into the request's decision.

@@ -40,8 +40,11 @@ type snapshot struct {
 	sorted   []*policyEntry // by ID, for reports
 	index    policyIndex
 	entities types.EntityMap
-	files    []fileStat
-	hash     [sha256.Size]byte
+	// principals caches principal entities by token digest; nil disables
+	// caching.
+	principals *principalCache
+	files      []fileStat
+	hash       [sha256.Size]byte
 }
 
 // fileStat is the cheap fingerprint of one source file; polling compares it
@@ -163,7 +166,7 @@ func readSources(opts *Options) (*source, error) {
 // file is reported, so a broken set can be fixed in one pass.
 func buildSnapshot(src *source) (*snapshot, error) {
 	names := displayNames(src.policyPaths)
-	s := &snapshot{byID: map[types.PolicyID]*policyEntry{}, hash: src.hash, files: src.stats}
+	s := &snapshot{byID: map[types.PolicyID]*policyEntry{}, hash: src.hash, files: src.stats, principals: newPrincipalCache()}
 	var errs []error
 	for i := range src.policyPaths {
 		list, err := cedar.NewPolicyListFromBytes(names[i], src.policyData[i])

@@ -135,6 +135,7 @@ type Broker struct {
 	now            func() time.Time
 	obs            Observer
 	cache          *cache
+	resolved       resolver
 	flight         singleflight.Group
 
 	ctx    context.Context
@@ -298,18 +299,11 @@ func (b *Broker) Credentials(ctx context.Context, id *authn.Identity) (*Grant, e
 		e.Reason = "expired"
 		return nil, e
 	}
-	r, err := b.roles.selectRole(id)
+	rs, err := b.resolve(id)
 	if err != nil {
 		return nil, err
 	}
-	name, err := sessionName(id, b.sessionClaim)
-	if err != nil {
-		return nil, err
-	}
-	key, err := b.key(id, r, name)
-	if err != nil {
-		return nil, internalError("cache_key", err)
-	}
+	r, name, key := rs.role, rs.name, rs.key
 	// A token may start a refresh only if it outlives the refresh window;
 	// otherwise the new entry would expire with it at once.
 	canRefresh := id.ExpiresAt.Sub(now) > b.margin

@@ -26,12 +26,16 @@ const (
 )
 
 // entry is one user's credentials for one role, linked into the LRU list.
+// There is one per cached user, so its fields are kept small: 72 bytes
+// (an 80-byte allocation) besides the map slot and the Grant.
 type entry struct {
-	key        cacheKey
-	grant      *Grant // Cached is true; shared, never modified
+	key   cacheKey
+	grant *Grant // Cached is true; shared, never modified
+	// retryAt is when the next background refresh may start after a
+	// failed one, in Unix nanoseconds; 0 means at once.
+	retryAt    int64
+	failures   int32
 	refreshing bool
-	failures   int
-	retryAt    time.Time
 	prev, next *entry
 }
 
@@ -66,7 +70,7 @@ func (c *cache) get(key cacheKey, now time.Time, canRefresh bool) (g *Grant, res
 	if now.Before(e.grant.NotAfter.Add(-c.margin)) {
 		return e.grant, CacheHit, false
 	}
-	if canRefresh && !e.refreshing && !now.Before(e.retryAt) {
+	if canRefresh && !e.refreshing && now.UnixNano() >= e.retryAt {
 		e.refreshing = true
 		startRefresh = true
 	}
@@ -79,13 +83,13 @@ func (c *cache) put(key cacheKey, g *Grant) int {
 	defer c.mu.Unlock()
 	if e := c.m[key]; e != nil {
 		if !g.NotAfter.Before(e.grant.NotAfter) {
-			e.grant = g
+			e.grant = g.packed()
 		}
-		e.refreshing, e.failures, e.retryAt = false, 0, time.Time{}
+		e.refreshing, e.failures, e.retryAt = false, 0, 0
 		c.moveToFront(e)
 		return len(c.m)
 	}
-	e := &entry{key: key, grant: g}
+	e := &entry{key: key, grant: g.packed()}
 	c.m[key] = e
 	c.pushFront(e)
 	for len(c.m) > c.max {
@@ -109,10 +113,10 @@ func (c *cache) refreshFailed(key cacheKey, now time.Time, base, max time.Durati
 	e.refreshing = false
 	e.failures++
 	d := base
-	for i := 1; i < e.failures && d < max; i++ {
+	for i := int32(1); i < e.failures && d < max; i++ {
 		d *= 2
 	}
-	e.retryAt = now.Add(min(d, max))
+	e.retryAt = now.Add(min(d, max)).UnixNano()
 }
 
 // dropExpired removes key when its credentials are no longer usable, after
