@@ -4,10 +4,12 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 COUNT     ?= 6
+BENCH     ?= .
+LOADFLAGS ?=
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build test vet fmt-check unit demo bench fuzz fuzz-seed soak clean
+.PHONY: help build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,8 +32,11 @@ unit:
 demo: ## Run the local quickstart: IdP, STS, AWS MCP server, mcpguard and an Envoy stand-in on loopback.
 	$(GO) run ./examples/quickstart
 
-bench: ## Run every benchmark COUNT times (feed the output to benchstat).
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) $(PKGS)
+bench: ## Run every benchmark (or those matching BENCH) COUNT times; feed the output to benchstat.
+	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) $(PKGS)
+
+loadtest: ## Open-loop load through envoysim into mcpguard serve vs. no ext_proc and a bare ext_proc server; writes bench/load/ (LOADFLAGS for more).
+	$(GO) run ./test/load -out bench/load $(LOADFLAGS)
 
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \

@@ -3,6 +3,7 @@
 package deps
 
 import (
+	_ "github.com/HdrHistogram/hdrhistogram-go"
 	_ "github.com/aws/aws-sdk-go-v2/aws"
 	_ "github.com/aws/aws-sdk-go-v2/aws/retry"
 	_ "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -28,6 +29,9 @@ import (
 	_ "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	_ "go.opentelemetry.io/otel/sdk/trace"
 	_ "golang.org/x/sync/singleflight"
+	_ "gonum.org/v1/plot"
+	_ "gonum.org/v1/plot/plotter"
+	_ "gonum.org/v1/plot/vg"
 	_ "google.golang.org/grpc"
 	_ "google.golang.org/grpc/health"
 	_ "google.golang.org/grpc/health/grpc_health_v1"

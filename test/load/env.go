@@ -1,0 +1,642 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/mcpguard/mcpguard/sigv4"
+	"github.com/mcpguard/mcpguard/test/envoysim"
+	"github.com/mcpguard/mcpguard/test/fakeaws"
+	"github.com/mcpguard/mcpguard/test/fakeidp"
+	"github.com/mcpguard/mcpguard/test/fakests"
+	"github.com/mcpguard/mcpguard/test/stack"
+)
+
+const (
+	upstreamHost    = "aws-mcp.us-east-1.api.aws"
+	region          = "us-east-1"
+	audience        = "aws-mcp"
+	groupsTag       = "https://aws.amazon.com/tags"
+	protocolVersion = "2025-06-18"
+)
+
+// The three ways a request can reach the upstream.
+const (
+	modeDirect   = "direct"
+	modeBare     = "bare"
+	modeMCPGuard = "mcpguard"
+)
+
+var modes = []string{modeDirect, modeBare, modeMCPGuard}
+
+// profile is one kind of user: their IdP groups, a command their policies
+// allow and one they deny.
+type profile struct {
+	groups  []string
+	allowed string
+	denied  string
+}
+
+var profiles = []profile{
+	{[]string{"s3-readers", "Everyone"}, "aws s3 ls", "aws ec2 describe-instances"},
+	{[]string{"ec2-viewers", "Everyone"}, "aws ec2 describe-instances", "aws s3 ls"},
+	{[]string{"data-analysts", "Everyone"}, "aws s3 ls", "aws s3 rm s3://mcpguard-demo-reports/report.csv"},
+}
+
+// The request kinds of the traffic mix.
+const (
+	kindAllowed = "allowed" // a tools/call the user's policies permit
+	kindDenied  = "denied"  // a tools/call they forbid (403 from mcpguard)
+	kindList    = "list"    // tools/list
+)
+
+var kinds = []string{kindAllowed, kindDenied, kindList}
+
+func callAWS(id int64, cli string) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"aws___call_aws","arguments":{"cli_command":%q}}}`, id, cli)
+}
+
+// user is one simulated developer with a token and an MCP session.
+type user struct {
+	name    string
+	profile profile
+	token   string
+	session string
+	creds   aws.Credentials
+}
+
+// body is u's request of kind with JSON-RPC id: ids are unique within a
+// session, as the MCP server requires of requests in flight.
+func (u *user) body(kind string, id int64) string {
+	switch kind {
+	case kindAllowed:
+		return callAWS(id, u.profile.allowed)
+	case kindDenied:
+		return callAWS(id, u.profile.denied)
+	}
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`, id)
+}
+
+// process is a child process whose resource use is measured.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+	err  error
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+func (p *process) usage() (procUsage, error) { return readProc(p.pid()) }
+
+// stop interrupts the process and waits for it.
+func (p *process) stop() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	if p.log != nil {
+		p.log.Close()
+	}
+}
+
+// tail is the end of the process's log, for error reports.
+func (p *process) tail() string {
+	if p == nil || p.log == nil {
+		return ""
+	}
+	b, _ := os.ReadFile(p.log.Name())
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// env is the running flow.
+type env struct {
+	s      settings
+	dir    string
+	idp    *fakeidp.IdP
+	sts    *fakests.Server
+	aws    *fakeaws.Server
+	guard  *process
+	bare   *process
+	admin  string // mcpguard admin base URL
+	conns  []*grpc.ClientConn
+	fronts map[string]*envoysim.Front
+	// filters are the ext_proc clients of the bare and mcpguard fronts,
+	// driven directly by the exchange phase.
+	filters map[string]*envoysim.Filter
+	client  *http.Client
+	signer  *sigv4.Signer
+	users   []*user
+	ids     atomic.Int64 // JSON-RPC ids, unique over the run
+
+	startup       time.Duration // mcpguard serve to /readyz
+	policyCount   int
+	configPath    string
+	auditPath     string
+	mcpguardBin   string
+	mcpguardStart time.Time
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// start brings the whole flow up and opens every user's MCP session.
+func start(ctx context.Context, s settings) (e *env, err error) {
+	e = &env{s: s, fronts: map[string]*envoysim.Front{}, filters: map[string]*envoysim.Filter{}, signer: sigv4.New(sigv4.Options{})}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	if e.dir, err = os.MkdirTemp("", "mcpguard-load-"); err != nil {
+		return nil, err
+	}
+	if e.idp, err = fakeidp.New(); err != nil {
+		return nil, fmt.Errorf("start identity provider: %w", err)
+	}
+	roles := map[string]fakests.Role{}
+	for _, arn := range []string{stack.S3Role, stack.EC2Role} {
+		roles[arn] = fakests.Role{TrustedIssuer: e.idp.URL(), Audiences: []string{audience}, AllowTagSession: true, MaxSessionDuration: 12 * time.Hour}
+	}
+	if e.sts, err = fakests.New(fakests.Options{JWKSURL: e.idp.JWKSURL(), Roles: roles}); err != nil {
+		return nil, fmt.Errorf("start STS: %w", err)
+	}
+	lookup := func(akid string) (fakeaws.Credential, bool) {
+		c, ok := e.sts.Issued(akid)
+		return fakeaws.Credential{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+			RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration}, ok
+	}
+	if e.aws, err = fakeaws.New(fakeaws.Options{Lookup: lookup, JSONResponse: true,
+		Permissions: map[string][]string{stack.S3Role: {"s3"}, stack.EC2Role: {"ec2"}}}); err != nil {
+		return nil, fmt.Errorf("start AWS MCP server: %w", err)
+	}
+	if err := e.startMCPGuard(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.startBare(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.startFronts(); err != nil {
+		return nil, err
+	}
+	e.client = &http.Client{
+		Transport: &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConns: 0, MaxIdleConnsPerHost: s.maxInflight, IdleConnTimeout: time.Minute},
+		Timeout:   30 * time.Second,
+	}
+	return e, nil
+}
+
+// writePolicies writes n policies scoped to tools and actions no request
+// of the run uses, so the run's decisions are taken with a policy set of
+// realistic size, and returns their glob.
+func writePolicies(dir string, n int) (string, error) {
+	pdir := filepath.Join(dir, "policies")
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for i := range n {
+		switch i % 3 {
+		case 0:
+			fmt.Fprintf(&b, "@id(\"other-tool-%d\")\npermit (principal in Group::\"team-%d\", action == Action::\"tools/call\", resource == Tool::\"tool_%d\")\nwhen { resource.arguments has limit && resource.arguments.limit < %d };\n\n", i, i, i, i+10)
+		case 1:
+			fmt.Fprintf(&b, "@id(\"other-prompt-%d\")\npermit (principal in Group::\"team-%d\", action == Action::\"prompts/get\", resource == Prompt::\"prompt_%d\");\n\n", i, i, i)
+		default:
+			fmt.Fprintf(&b, "@id(\"other-forbid-%d\")\nforbid (principal, action == Action::\"tools/call\", resource == Tool::\"dangerous_%d\")\nunless { principal in Group::\"admins-%d\" };\n\n", i, i, i)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(pdir, "generated.cedar"), []byte(b.String()), 0o644); err != nil {
+		return "", err
+	}
+	return filepath.Join(pdir, "*.cedar"), nil
+}
+
+func (e *env) writeConfig(grpcAddr, adminAddr string) error {
+	examples, err := filepath.Abs(filepath.Join(e.s.root, "examples", "policies"))
+	if err != nil {
+		return err
+	}
+	files := []string{filepath.Join(examples, "*.cedar")}
+	if e.s.extraPolicies > 0 {
+		g, err := writePolicies(e.dir, e.s.extraPolicies)
+		if err != nil {
+			return fmt.Errorf("write policies: %w", err)
+		}
+		files = append(files, g)
+	}
+	e.auditPath = e.s.audit
+	if e.auditPath == "" {
+		e.auditPath = filepath.Join(e.dir, "audit.log")
+	}
+	cfg := fmt.Sprintf(`server:
+  grpc_listen: %s
+  admin_listen: %s
+upstream:
+  host: %s
+  service: aws-mcp
+  path: /mcp
+oidc_config:
+  issuer: %s
+  audience: %s
+aws_sts_config:
+  region: %s
+  sts_endpoint: %s
+  role_claim: https://aws.amazon.com/tags/principal_tags/Groups
+  role_mappings:
+    - claim: s3-readers
+      role_arn: %s
+      priority: 10
+    - claim: ec2-viewers
+      role_arn: %s
+      priority: 20
+    - claim: data-analysts
+      role_arn: %s
+  cache:
+    max_entries: %d
+authz_config:
+  policy_files: [%s]
+  entities_file: %s
+audit_config:
+  output: %s
+`, grpcAddr, adminAddr, upstreamHost, e.idp.URL(), audience, region, e.sts.URL(),
+		stack.S3Role, stack.EC2Role, stack.S3Role, max(10000, e.s.memUsers+e.s.users+1000),
+		quoteAll(files), filepath.Join(examples, "entities.json"), e.auditPath)
+	e.configPath = filepath.Join(e.dir, "config.yaml")
+	return os.WriteFile(e.configPath, []byte(cfg), 0o600)
+}
+
+// quoteAll renders paths as the items of a YAML flow sequence.
+func quoteAll(paths []string) string {
+	q := make([]string, len(paths))
+	for i, p := range paths {
+		q[i] = strconv.Quote(p)
+	}
+	return strings.Join(q, ", ")
+}
+
+// buildMCPGuard builds cmd/mcpguard unless -mcpguard names a binary.
+func (e *env) buildMCPGuard(ctx context.Context) error {
+	if e.s.mcpguardBin != "" {
+		e.mcpguardBin = e.s.mcpguardBin
+		return nil
+	}
+	e.mcpguardBin = filepath.Join(e.dir, "mcpguard")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", e.mcpguardBin, "./cmd/mcpguard")
+	cmd.Dir = e.s.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build mcpguard: %w\n%s", err, out)
+	}
+	return nil
+}
+
+func startProcess(name, logPath string, env []string, bin string, args ...string) (*process, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	p := &process{name: name, log: logFile, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// startMCPGuard runs mcpguard serve and times it from exec to /readyz
+// answering 200. The identity provider is already up, so the JWKS fetch
+// is a loopback round trip.
+func (e *env) startMCPGuard(ctx context.Context) error {
+	if err := e.buildMCPGuard(ctx); err != nil {
+		return err
+	}
+	grpcAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	adminAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	if err := e.writeConfig(grpcAddr, adminAddr); err != nil {
+		return err
+	}
+	e.admin = "http://" + adminAddr
+	e.mcpguardStart = time.Now()
+	if e.guard, err = startProcess("mcpguard", filepath.Join(e.dir, "mcpguard.log"), e.s.mcpguardEnv, e.mcpguardBin,
+		"serve", "--config", e.configPath, "--log-level", "warn"); err != nil {
+		return err
+	}
+	probe := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := probe.Get(e.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-e.guard.done:
+			return fmt.Errorf("mcpguard exited: %v\n%s", e.guard.err, e.guard.tail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mcpguard not ready after 30s (%v)\n%s", err, e.guard.tail())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	e.startup = time.Since(e.mcpguardStart)
+	e.policyCount = e.s.extraPolicies
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial mcpguard: %w", err)
+	}
+	e.conns = append(e.conns, conn)
+	return nil
+}
+
+// startBare runs this program's bare subcommand as its own process.
+func (e *env) startBare(ctx context.Context) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	logFile, err := os.Create(filepath.Join(e.dir, "bare.log"))
+	if err != nil {
+		w.Close()
+		return err
+	}
+	p := &process{name: "bare", log: logFile, done: make(chan struct{})}
+	p.cmd = exec.Command(self, "bare", "-listen", "127.0.0.1:0")
+	p.cmd.Stdout, p.cmd.Stderr = w, logFile
+	if err := p.cmd.Start(); err != nil {
+		w.Close()
+		logFile.Close()
+		return fmt.Errorf("start bare server: %w", err)
+	}
+	w.Close()
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	e.bare = p
+	addr := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		addr <- strings.TrimSpace(line)
+	}()
+	var a string
+	select {
+	case a = <-addr:
+	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if a == "" {
+		return fmt.Errorf("bare server did not report its address\n%s", p.tail())
+	}
+	conn, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial bare server: %w", err)
+	}
+	e.conns = append(e.conns, conn)
+	return nil
+}
+
+// startFronts starts one Envoy stand-in per mode, all in front of the same
+// fake AWS MCP Server.
+func (e *env) startFronts() error {
+	upstream := strings.TrimSuffix(e.aws.URL(), "/mcp")
+	transport := func() *http.Client {
+		return &http.Client{
+			Transport: &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: e.s.maxInflight},
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		}
+	}
+	var err error
+	if e.fronts[modeDirect], err = envoysim.NewFront(envoysim.FrontConfig{Direct: true, Upstream: upstream, HostRewrite: upstreamHost, Client: transport()}); err != nil {
+		return fmt.Errorf("start direct front: %w", err)
+	}
+	for i, m := range []string{modeMCPGuard, modeBare} {
+		f, err := envoysim.New(e.conns[i], envoysim.Config{Filter: stack.EnvoyFilter(), BufferLimit: 1 << 20})
+		if err != nil {
+			return fmt.Errorf("configure %s filter: %w", m, err)
+		}
+		e.filters[m] = f
+		if e.fronts[m], err = envoysim.NewFront(envoysim.FrontConfig{Filter: f, Upstream: upstream, HostRewrite: upstreamHost, Client: transport()}); err != nil {
+			return fmt.Errorf("start %s front: %w", m, err)
+		}
+	}
+	return nil
+}
+
+func (e *env) close() {
+	for _, f := range e.fronts {
+		f.Close()
+	}
+	for _, c := range e.conns {
+		c.Close()
+	}
+	e.guard.stop()
+	e.bare.stop()
+	if e.aws != nil {
+		e.aws.Close()
+	}
+	if e.sts != nil {
+		e.sts.Close()
+	}
+	if e.idp != nil {
+		e.idp.Close()
+	}
+	if e.dir != "" && !e.s.keep {
+		os.RemoveAll(e.dir)
+	}
+}
+
+// newUser mints a token for user i of the given name prefix.
+func (e *env) newUser(prefix string, i int, opts ...fakeidp.MintOption) (*user, error) {
+	p := profiles[i%len(profiles)]
+	u := &user{name: fmt.Sprintf("%s-%06d", prefix, i), profile: p}
+	claims := e.idp.Claims(u.name, audience)
+	claims["exp"] = time.Now().Add(e.s.tokenLifetime).Unix()
+	claims[groupsTag] = map[string]any{
+		"principal_tags":      map[string]any{"Groups": []any{strings.Join(p.groups, ":")}},
+		"transitive_tag_keys": []any{"Groups"},
+	}
+	tok, err := e.idp.Mint(claims, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("mint token: %w", err)
+	}
+	u.token = tok
+	return u, nil
+}
+
+// post sends one MCP POST through mode's front and returns the status.
+// sid is the MCP session; signed, when set, replaces the bearer token with
+// precomputed SigV4 headers (the baseline modes).
+func (e *env) post(ctx context.Context, mode string, u *user, body string, signed []sigv4.Header) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.fronts[mode].URL()+"/mcp", strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if u.session != "" {
+		req.Header.Set("Mcp-Session-Id", u.session)
+		req.Header.Set("Mcp-Protocol-Version", protocolVersion)
+	}
+	if signed != nil {
+		for _, h := range signed {
+			req.Header.Set(h.Name, h.Value)
+		}
+	} else {
+		req.Header.Set("Authorization", "Bearer "+u.token)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var head [160]byte
+	n, _ := io.ReadFull(resp.Body, head[:])
+	if _, err = io.Copy(io.Discard, resp.Body); err != nil {
+		return resp.StatusCode, "", err
+	}
+	if resp.StatusCode >= 300 {
+		// Unexpected answers are reported with the start of their body.
+		return resp.StatusCode, "", &answerError{status: resp.StatusCode, body: string(head[:n])}
+	}
+	return resp.StatusCode, resp.Header.Get("Mcp-Session-Id"), nil
+}
+
+// answerError carries the start of a refused request's body, so a report
+// of unexpected answers says what they were.
+type answerError struct {
+	status int
+	body   string
+}
+
+func (a *answerError) Error() string { return fmt.Sprintf("status %d: %q", a.status, a.body) }
+
+// transportFailed reports whether err is a failure to get any answer, as
+// opposed to an answer with an error status.
+func transportFailed(err error) bool {
+	var ae *answerError
+	return err != nil && !errors.As(err, &ae)
+}
+
+// open starts u's MCP session through mcpguard, which also makes
+// mcpguard obtain and cache u's AWS credentials.
+func (e *env) open(ctx context.Context, u *user) error {
+	st, sid, err := e.post(ctx, modeMCPGuard, u, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+protocolVersion+`","capabilities":{},"clientInfo":{"name":"load","version":"1"}}}`, nil)
+	if err != nil || st != http.StatusOK || sid == "" {
+		return fmt.Errorf("%s initialize: status %d, session %q, %v", u.name, st, sid, err)
+	}
+	u.session = sid
+	st, _, err = e.post(ctx, modeMCPGuard, u, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil)
+	if err != nil || st != http.StatusAccepted {
+		return fmt.Errorf("%s initialized: status %d, %v", u.name, st, err)
+	}
+	return nil
+}
+
+// openUsers creates and opens the traffic's users, then looks up the
+// credentials the fake STS issued to each for the baseline signatures.
+func (e *env) openUsers(ctx context.Context) error {
+	e.users = make([]*user, e.s.users)
+	var wg sync.WaitGroup
+	errs := make([]error, e.s.users)
+	sem := make(chan struct{}, 16)
+	for i := range e.s.users {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			u, err := e.newUser("user", i)
+			if err == nil {
+				err = e.open(ctx, u)
+			}
+			e.users[i], errs[i] = u, err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	bySubject := map[string]string{}
+	for _, c := range e.sts.Calls() {
+		if c.ErrorCode == "" && c.AccessKeyID != "" {
+			bySubject[c.Subject] = c.AccessKeyID
+		}
+	}
+	for _, u := range e.users {
+		akid, ok := bySubject[u.name]
+		if !ok {
+			return fmt.Errorf("%s: no credentials issued by the fake STS", u.name)
+		}
+		c, ok := e.sts.Issued(akid)
+		if !ok {
+			return fmt.Errorf("%s: credentials %s unknown to the fake STS", u.name, akid)
+		}
+		u.creds = aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+			CanExpire: true, Expires: c.Expiration}
+	}
+	return nil
+}
+
+// signBaseline computes the SigV4 headers the baseline modes send for
+// body as u. AWS accepts a signature for five minutes, longer than any
+// step, so requests are signed before their step starts.
+func (e *env) signBaseline(ctx context.Context, u *user, body string, now time.Time) ([]sigv4.Header, error) {
+	res, err := e.signer.Sign(ctx, sigv4.Request{
+		Method: http.MethodPost, Host: upstreamHost, Path: "/mcp", Body: []byte(body),
+		ContentType: "application/json", Credentials: u.creds, Region: region, Service: "aws-mcp", Time: now,
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sign baseline request: %w", err)
+	}
+	return res.Set, nil
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+func TestParseStatCPU(t *testing.T) {
+	tests := []struct {
+		name    string
+		stat    string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"plain", "4242 (mcpguard) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 8 0 100 0 0", 3 * time.Second, false},
+		{"name with spaces and parens", "7 (a b) c)) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 5 0 0", 30 * time.Millisecond, false},
+		{"truncated", "7 (x) R 1 7", 0, true},
+		{"no name", "garbage", 0, true},
+		{"bad number", "7 (x) R 1 7 7 0 -1 0 0 0 0 0 x 2 0", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseStatCPU([]byte(tc.stat))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("cpu = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStatusKB(t *testing.T) {
+	status := "Name:\tmcpguard\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nThreads:\t8\n"
+	tests := []struct {
+		key     string
+		want    int64
+		wantErr bool
+	}{
+		{"VmHWM:", 51200 << 10, false},
+		{"VmRSS:", 40960 << 10, false},
+		{"Threads:", 0, true},
+		{"VmSwap:", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key, func(t *testing.T) {
+			got, err := statusKB([]byte(status), tc.key)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("statusKB = %d, %v; want %d, error %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestReadProcSelf(t *testing.T) {
+	u, err := readProc(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	if u.RSS <= 0 || u.PeakRSS < u.RSS {
+		t.Errorf("rss %d, peak %d", u.RSS, u.PeakRSS)
+	}
+}
+
+func TestMixKindOf(t *testing.T) {
+	counts := map[string]int{}
+	for i := range 2000 {
+		counts[mixed.kindOf(i)]++
+	}
+	want := map[string]int{kindAllowed: 1400, kindDenied: 300, kindList: 300}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("%s: %d of 2000, want %d", k, counts[k], n)
+		}
+	}
+	for i := range 100 {
+		if k := allowedOnly.kindOf(i); k != kindAllowed {
+			t.Fatalf("allowedOnly request %d is %s", i, k)
+		}
+	}
+}
+
+func TestSaturated(t *testing.T) {
+	s := settings{maxErrorRate: 0.01, maxP99: 50 * time.Millisecond}
+	ok := &Step{OfferedRate: 1000, AchievedRate: 990, Latency: map[string]Summary{"all": {P99: 3}}}
+	tests := []struct {
+		name string
+		st   *Step
+		stop bool
+	}{
+		{"keeps up", ok, false},
+		{"errors", &Step{OfferedRate: 1000, AchievedRate: 990, ErrorRate: 0.02, Latency: ok.Latency}, true},
+		{"slow", &Step{OfferedRate: 1000, AchievedRate: 990, Latency: map[string]Summary{"all": {P99: 51}}}, true},
+		{"falls behind", &Step{OfferedRate: 1000, AchievedRate: 800, Latency: ok.Latency}, true},
+		{"missing", nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := saturated(s, tc.st); (got != "") != tc.stop {
+				t.Errorf("saturated = %q, want stop %v", got, tc.stop)
+			}
+		})
+	}
+}
+
+func TestParseRates(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{"500,1000, 2000", 3, false},
+		{"", 0, true},
+		{"100,-5", 0, true},
+		{"abc", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseRates(tc.in)
+			if (err != nil) != tc.wantErr || len(got) != tc.want {
+				t.Errorf("parseRates(%q) = %v, %v", tc.in, got, err)
+			}
+		})
+	}
+}
