@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -230,11 +231,19 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 	// Envoy sends the whole buffered body in one message; allow it with
 	// room for headers and attributes.
 	maxMsg := max(4<<20, int(cfg.Server.MaxRequestBodyBytes)+(256<<10))
-	g.grpc = grpc.NewServer(
-		telemetry.GRPCServerOption(g.tracer),
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
+		// A fixed pool of stream workers reuses goroutines (and their
+		// grown stacks) instead of starting one per ext_proc stream.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+	}
+	if cfg.Telemetry.Tracing.Enabled {
+		// The gRPC stats handler costs allocations on every stream; only
+		// pay for it when spans are exported.
+		opts = append(opts, telemetry.GRPCServerOption(g.tracer))
+	}
+	g.grpc = grpc.NewServer(opts...)
 	extprocv3.RegisterExternalProcessorServer(g.grpc, srv)
 	g.health = health.NewServer()
 	g.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
