@@ -62,6 +62,9 @@ type Request struct {
 	SessionID string
 	// Time is the request time; zero means now.
 	Time time.Time
+	// ServerHost is the upstream this request goes to when a gateway
+	// serves several (Server::"<host>"); empty means Options.ServerHost.
+	ServerHost string
 }
 
 // EvalError is a policy that could not be evaluated for a request, for
@@ -337,18 +340,19 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 		default:
 			return Decision{}, mcpguard.Ef(mcpguard.KindInvalidRequest, "%s request has no JSON-RPC body", safeMethod(req.HTTPMethod))
 		}
-		ents.resource = mergeBase(s.entities, types.Entity{UID: a.server})
+		ents.resource = mergeBase(s.entities, types.Entity{UID: a.serverFor(req)})
 		items = []ItemDecision{a.decide(s, ents, action, shared())}
 	} else {
 		if len(req.Body.Messages) == 0 {
 			return Decision{}, mcpguard.E(mcpguard.KindInvalidRequest, "empty JSON-RPC batch", nil)
 		}
 		items = make([]ItemDecision, 0, len(req.Body.Messages))
+		serverUID := a.serverFor(req)
 		for i, m := range req.Body.Messages {
 			if err := ctx.Err(); err != nil {
 				return Decision{}, mcpguard.E(mcpguard.KindInternal, "authorization cancelled", err)
 			}
-			action, res, awsCLI, err := a.mapMessage(m)
+			action, res, awsCLI, err := a.mapMessage(m, serverUID)
 			if err != nil {
 				return Decision{}, messageError(err, req.Body.Batch, i)
 			}
@@ -386,11 +390,19 @@ func safeMethod(m string) string {
 	return strconv.Quote(m)
 }
 
+// serverFor is the Server entity of the request's upstream.
+func (a *Authorizer) serverFor(req Request) types.EntityUID {
+	if req.ServerHost == "" || req.ServerHost == a.opts.ServerHost {
+		return a.server
+	}
+	return types.NewEntityUID(typeServer, types.String(req.ServerHost))
+}
+
 // mapMessage turns one JSON-RPC message into its action, its resource
 // entity and, for a tools/call with a cli_command argument, the aws_cli
 // context record.
-func (a *Authorizer) mapMessage(m *mcp.Message) (string, types.Entity, *types.Record, error) {
-	server := types.Entity{UID: a.server}
+func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID) (string, types.Entity, *types.Record, error) {
+	server := types.Entity{UID: serverUID}
 	switch m.Type {
 	case mcp.TypeResponse:
 		return ActionResponse, server, nil, nil

@@ -3,6 +3,8 @@ package authz
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -385,5 +387,36 @@ func TestEntitiesFile(t *testing.T) {
 				t.Fatalf("allow = %v, want %v (%+v)", d.Allow, tt.allow, d)
 			}
 		})
+	}
+}
+
+// TestServerHostPerRequest: a gateway with several upstreams names the one
+// a request goes to, so policies on Server::"<host>" see the right host.
+func TestServerHostPerRequest(t *testing.T) {
+	dir := t.TempDir()
+	policy := `permit (principal, action == Action::"initialize", resource == Server::"aws-mcp.eu-central-1.api.aws");`
+	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), Options{PolicyFiles: []string{filepath.Join(dir, "p.cedar")}, ServerHost: "aws-mcp.us-east-1.api.aws"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := mcp.Parse([]byte(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`), mcp.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := &authn.Identity{Subject: "alice"}
+	for _, tt := range []struct {
+		host  string
+		allow bool
+	}{{"", false}, {"aws-mcp.us-east-1.api.aws", false}, {"aws-mcp.eu-central-1.api.aws", true}} {
+		d, err := a.Authorize(context.Background(), id, Request{HTTPMethod: "POST", Body: body, ServerHost: tt.host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allow != tt.allow {
+			t.Errorf("host %q: allow = %v, want %v", tt.host, d.Allow, tt.allow)
+		}
 	}
 }

@@ -471,6 +471,7 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 			RequestID:  x.hdr.requestID,
 			SessionID:  x.hdr.sessionID,
 			Time:       x.s.o.Now(),
+			ServerHost: x.upstream.Host,
 		})
 	})
 	if err != nil {
