@@ -143,6 +143,10 @@ type Server struct {
 	// ShutdownGrace is how long in-flight streams may finish after a
 	// shutdown signal. Default 15s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the admin
+	// listener, for profiling a running gateway. Default false: profiles
+	// reveal internals, so the admin port must stay private when it is on.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Upstream identifies the remote MCP server. mcpguard signs for this host and

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"net/http/pprof"
 )
 
 // adminHandler serves probes, metrics and the RFC 9728 document. It is
@@ -24,6 +25,13 @@ func (g *Gateway) adminHandler() http.Handler {
 	mux.Handle("GET /metrics", g.metrics.Handler())
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/", g.serveResourceMetadata)
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource", g.serveResourceMetadata)
+	if g.cfg.Server.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
