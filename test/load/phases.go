@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mcpguard/mcpguard/test/fakeidp"
+	"github.com/mcpguard/mcpguard/test/stack"
 )
 
 // Stampede is the outcome of many simultaneous first requests of one user.
@@ -135,37 +132,7 @@ func (e *env) memory(ctx context.Context, n int, w io.Writer) (Memory, error) {
 	return m, nil
 }
 
-// metrics reads mcpguard's /metrics and sums each metric over its labels.
+// metrics reads mcpguard's /metrics, each metric summed over its labels.
 func (e *env) metrics() (map[string]float64, error) {
-	resp, err := http.Get(e.admin + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics: status %d", resp.StatusCode)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		name := line[:i]
-		if j := strings.IndexByte(name, '{'); j >= 0 {
-			name = name[:j]
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[name] += v
-	}
-	return out, sc.Err()
+	return stack.Metrics(e.admin + "/metrics")
 }
