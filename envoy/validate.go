@@ -42,8 +42,9 @@ const (
 	// CheckFailClosed: failure_mode_allow is false, also in per-route
 	// overrides.
 	CheckFailClosed Check = "failure_mode_allow"
-	// CheckProcessingMode: request headers are sent and the request body is
-	// BUFFERED, and ext_proc is not in observability mode.
+	// CheckProcessingMode: request headers are sent, the request body is
+	// BUFFERED, response headers are sent, mode overrides are allowed (for
+	// list filtering), and ext_proc is not in observability mode.
 	CheckProcessingMode Check = "processing_mode"
 	// CheckMessageTimeout: message_timeout is at least 1s.
 	CheckMessageTimeout Check = "message_timeout"
@@ -253,6 +254,12 @@ func CheckExtProc(where string, ep *extprocfilterv3.ExternalProcessor) []Problem
 	}
 	if m := processingProblem(ep.GetProcessingMode()); m != "" {
 		add(CheckProcessingMode, "%s", m)
+	}
+	if ep.GetProcessingMode().GetResponseHeaderMode() == extprocfilterv3.ProcessingMode_SKIP {
+		add(CheckProcessingMode, "processing_mode.response_header_mode is SKIP: mcpguard cannot filter list responses nor record the upstream's status and request id")
+	}
+	if !ep.GetAllowModeOverride() {
+		add(CheckProcessingMode, "allow_mode_override is not true: mcpguard cannot ask for list response bodies, so tools/list, prompts/list and resource lists would reach clients unfiltered")
 	}
 	switch t := ep.GetMessageTimeout(); {
 	case t == nil:

@@ -7,8 +7,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/mcp"
@@ -135,4 +138,59 @@ func TestCompressedListIsReplaced(t *testing.T) {
 	if enc, ok := envoysim.Get(ro.Headers, "content-encoding"); ok {
 		t.Errorf("content-encoding %q kept on the replacement", enc)
 	}
+}
+
+// TestIgnoredModeOverrideIsReported: with allow_mode_override off Envoy never
+// sends a list body; mcpguard cannot filter it and records the failure.
+func TestIgnoredModeOverrideIsReported(t *testing.T) {
+	rec := &memRecorder{}
+	h := newHarness(t, func(o *Options) { o.Audit = rec })
+	f := envoyFilter()
+	f.AllowModeOverride = false
+	filter, err := envoysim.New(h.conn, envoysim.Config{Filter: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filter.ProcessRequest(context.Background(), post(toolsList, "authorization", "Bearer alice"))
+	body := listResponse("hidden_admin")
+	ro := out.ProcessResponse(context.Background(), &envoysim.Response{Status: 200,
+		Headers: []envoysim.Header{{Key: "content-type", Value: "application/json"}}, Body: strings.NewReader(body)})
+	io.ReadAll(ro.Body)
+	out.Close()
+	ev := rec.wait(t)
+	if ev.Outcome != "error" || ev.Error == nil || !strings.Contains(ev.Error.Message, "allow_mode_override") {
+		t.Fatalf("audit = %+v, want an error naming allow_mode_override", ev)
+	}
+}
+
+// memRecorder keeps audit events in memory.
+type memRecorder struct {
+	mu     sync.Mutex
+	events []*audit.Event
+}
+
+func (r *memRecorder) Record(_ context.Context, e *audit.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *memRecorder) FailClosed() bool { return true }
+func (r *memRecorder) Healthy() bool    { return true }
+
+// wait returns the first event, which the server records when the stream
+// ends (after the client side has closed it).
+func (r *memRecorder) wait(t *testing.T) *audit.Event {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		r.mu.Lock()
+		n := len(r.events)
+		r.mu.Unlock()
+		if n > 0 {
+			return r.events[0]
+		}
+	}
+	t.Fatal("no audit event recorded")
+	return nil
 }

@@ -647,6 +647,14 @@ func (x *exchange) finish() {
 	if x.outcome == "" {
 		return
 	}
+	if l := x.list; l != nil && x.failure == nil && x.status != 0 && l.stats == nil && l.failed == nil {
+		// The response went by without its body reaching mcpguard: Envoy
+		// ignored the mode override (allow_mode_override is off), so the
+		// list was not filtered. Nothing can be undone now; make it loud.
+		l.failed = mcpguard.E(mcpguard.KindInternal, "list response passed unfiltered: Envoy did not send its body (allow_mode_override must be true)", nil)
+		x.outcome = "error"
+		x.log.Error("list response passed unfiltered; set allow_mode_override: true on the ext_proc filter", "method", l.method)
+	}
 	if x.audited() {
 		x.s.record(x.ctx, x.auditEvent())
 	}

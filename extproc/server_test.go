@@ -178,6 +178,7 @@ func (f *fakeCreds) Credentials(context.Context, *authn.Identity) (*sts.Grant, e
 }
 
 type harness struct {
+	conn   *grpc.ClientConn
 	filter *envoysim.Filter
 	authz  *fakeAuthz
 	creds  *fakeCreds
@@ -216,6 +217,7 @@ func newHarness(t *testing.T, mod func(*Options)) *harness {
 		t.Fatal(err)
 	}
 	conn := serve(t, srv)
+	h.conn = conn
 	h.filter, err = envoysim.New(conn, envoysim.Config{
 		Filter:     envoyFilter(),
 		Attributes: map[string]any{"source.address": "192.0.2.10:5555"},
