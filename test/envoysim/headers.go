@@ -119,10 +119,6 @@ func (m *headerMap) set(key, value string) {
 	m.add(key, value)
 }
 
-func (m *headerMap) clone() *headerMap {
-	return &headerMap{entries: append([]Header(nil), m.entries...)}
-}
-
 func (m *headerMap) byteSize() int {
 	n := 0
 	for _, e := range m.entries {
