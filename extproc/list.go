@@ -37,6 +37,7 @@ type listExchange struct {
 	id          json.RawMessage
 	contentType string
 	encoding    string
+	noBody      bool // the response ended with its headers: nothing to filter
 	stats       *mcp.ListStats
 	pinEvents   map[string][]string // event → tool names
 	failed      error

@@ -582,6 +582,9 @@ func (s *Server) upstreamFor(ctx context.Context) (Upstream, error) {
 
 // responseHeaders records the upstream's answer for logs and metrics.
 func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
+	if x.list != nil {
+		x.list.noBody = h.GetEndOfStream()
+	}
 	for _, hv := range h.GetHeaders().GetHeaders() {
 		switch strings.ToLower(hv.GetKey()) {
 		case ":status":
@@ -647,7 +650,7 @@ func (x *exchange) finish() {
 	if x.outcome == "" {
 		return
 	}
-	if l := x.list; l != nil && x.failure == nil && x.status != 0 && l.stats == nil && l.failed == nil {
+	if l := x.list; l != nil && x.failure == nil && x.status != 0 && !l.noBody && l.stats == nil && l.failed == nil {
 		// The response went by without its body reaching mcpguard: Envoy
 		// ignored the mode override (allow_mode_override is off), so the
 		// list was not filtered. Nothing can be undone now; make it loud.
