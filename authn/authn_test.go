@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -639,16 +640,46 @@ func TestOptionsValidation(t *testing.T) {
 }
 
 func TestCloseStopsBackgroundWork(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.RefreshInterval = 5 * time.Millisecond })
+	// Every fetch runs in a goroutine that Close waits for, and no fetch
+	// can start once Close has begun. The hook records any fetch that
+	// ends after Close returned; the structural checks below prove none
+	// can, without waiting to see "nothing happen".
+	var closed, late atomic.Bool
+	var fetches atomic.Int64
+	e := newEnv(t, func(o *Options) {
+		o.RefreshInterval = time.Millisecond
+		o.OnJWKSRefresh = func(bool) {
+			fetches.Add(1)
+			if closed.Load() {
+				late.Store(true)
+			}
+		}
+	})
 	e.waitReady(t)
-	e.a.Close()
-	n := e.idp.JWKSFetches()
-	time.Sleep(50 * time.Millisecond)
-	if got := e.idp.JWKSFetches(); got != n {
-		t.Errorf("fetches after Close: %d → %d", n, got)
+	// Let the refresh loop run several rounds so a fetch is likely in
+	// flight when Close is called.
+	for fetches.Load() < 3 {
+		runtime.Gosched()
 	}
-	if err := e.a.Refresh(context.Background()); err == nil {
+	e.a.Close()
+	closed.Store(true)
+	if c := e.a.startFetch(false); c != nil {
+		t.Error("a fetch started after Close")
+	}
+	if c := e.a.startFetch(true); c != nil {
+		t.Error("an on-demand fetch started after Close")
+	}
+	e.a.mu.Lock()
+	inflight := e.a.inflight
+	e.a.mu.Unlock()
+	if inflight != nil {
+		t.Error("Close returned with a fetch in flight")
+	}
+	if err := e.a.Refresh(t.Context()); err == nil {
 		t.Error("Refresh after Close succeeded")
+	}
+	if late.Load() {
+		t.Error("a fetch ended after Close returned")
 	}
 }
 
