@@ -34,12 +34,13 @@ type Config struct {
 	ToolPinning ToolPinning `yaml:"tool_pinning"`
 }
 
-// ToolPinning records a digest of each tool definition (name, description,
-// input schema, annotations) the first time tools/list shows it.
+// ToolPinning records each tool definition (the whole tool object) per
+// upstream the first time tools/list shows it (docs/tool-pinning.md).
 type ToolPinning struct {
 	// Mode is "off" (default), "warn" (a changed definition is logged and
 	// audited) or "enforce" (a changed tool is removed from lists and its
-	// calls are denied until `mcpguard tools approve`).
+	// calls are denied until `mcpguard tools approve`, and tools never
+	// listed cannot be called).
 	Mode string `yaml:"mode"`
 	// Store is the JSON file holding the pins; required unless Mode is off.
 	Store string `yaml:"store"`

@@ -88,10 +88,9 @@ type Options struct {
 	Upstreams map[string]Upstream
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
 	MaxBodyBytes int
-	// Pins and PinMode configure tool-definition pinning; nil Pins turns
-	// it off.
-	Pins    Pins
-	PinMode mcp.PinMode
+	// Pins checks tool definitions in lists and tool calls; nil turns
+	// pinning off (and the duplicate-name check with it).
+	Pins Pins
 	// Audit receives one record per request; nil records nothing.
 	Audit Recorder
 	// Tracer creates the per-request spans; nil disables tracing.

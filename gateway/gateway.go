@@ -24,10 +24,10 @@ import (
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/config"
 	"github.com/mcpguard/mcpguard/extproc"
-	"github.com/mcpguard/mcpguard/mcp"
 	"github.com/mcpguard/mcpguard/sigv4"
 	"github.com/mcpguard/mcpguard/sts"
 	"github.com/mcpguard/mcpguard/telemetry"
+	"github.com/mcpguard/mcpguard/toolpin"
 )
 
 // Options carry what a configuration file cannot: injected dependencies.
@@ -194,13 +194,16 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		return fmt.Errorf("build credential broker: %w", err)
 	}
 
-	var pins extproc.Pins
-	if mode := mcp.PinMode(cfg.ToolPinning.Mode); mode != mcp.PinOff {
-		store, err := mcp.OpenPinStore(cfg.ToolPinning.Store, o.Now)
-		if err != nil {
+	var store *toolpin.Store
+	mode := toolpin.Mode(cfg.ToolPinning.Mode)
+	if mode != toolpin.Off {
+		if store, err = toolpin.OpenStore(cfg.ToolPinning.Store, o.Now); err != nil {
 			return fmt.Errorf("open tool pin store: %w", err)
 		}
-		pins = store
+	}
+	pins, err := toolpin.NewGuard(mode, store)
+	if err != nil {
+		return fmt.Errorf("tool pinning: %w", err)
 	}
 
 	srv, err := extproc.New(extproc.Options{
@@ -219,7 +222,6 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		Audit:        g.audit,
 		Tracer:       g.tracer,
 		Pins:         pins,
-		PinMode:      mcp.PinMode(cfg.ToolPinning.Mode),
 		Logger:       g.log.With("stage", "extproc"),
 		Metrics:      g.metrics,
 		Now:          o.Now,

@@ -26,7 +26,7 @@ Usage:
   mcpguard authz check --config FILE --claims FILE (--request FILE | --method GET|DELETE)
   mcpguard envoy bootstrap --config FILE [flags]   (prints an Envoy bootstrap)
   mcpguard envoy validate FILE                    (checks an Envoy bootstrap)
-  mcpguard tools approve --store FILE (--name TOOL [--digest D] | --all)
+  mcpguard tools approve --store FILE [--upstream U] --name TOOL --digest D
   mcpguard audit verify FILE
   mcpguard version
 
@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runEnvoy(args[1:], stdout, stderr)
 	case "tools":
 		if len(args) < 2 || args[1] != "approve" {
-			fmt.Fprint(stderr, "usage: mcpguard tools approve --store FILE (--name TOOL [--digest D] | --all)\n")
+			fmt.Fprint(stderr, "usage: mcpguard tools approve --store FILE [--upstream U] --name TOOL --digest D\n")
 			return exitInvalid
 		}
 		return runToolsApprove(args[2:], stdout, stderr)
