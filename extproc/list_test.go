@@ -286,40 +286,65 @@ func TestIgnoredModeOverrideIsReported(t *testing.T) {
 		Headers: []envoysim.Header{{Key: "content-type", Value: "application/json"}}, Body: strings.NewReader(body)})
 	io.ReadAll(ro.Body)
 	out.Close()
-	ev := rec.wait(t)
+	ev := rec.waitType(t, audit.TypeMCPResponse)
 	if ev.Outcome != "error" || ev.Error == nil || !strings.Contains(ev.Error.Message, "allow_mode_override") {
 		t.Fatalf("audit = %+v, want an error naming allow_mode_override", ev)
 	}
 }
 
-// memRecorder keeps audit events in memory.
+// memRecorder keeps audit events in memory and signals each one.
 type memRecorder struct {
 	mu     sync.Mutex
 	events []*audit.Event
+	seq    uint64
+	added  chan struct{}
 }
 
-func (r *memRecorder) Record(_ context.Context, e *audit.Event) error {
+func (r *memRecorder) Append(_ context.Context, e *audit.Event) (uint64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
-	return nil
+	r.seq++
+	if r.added == nil {
+		r.added = make(chan struct{}, 1)
+	}
+	select {
+	case r.added <- struct{}{}:
+	default:
+	}
+	return r.seq, nil
 }
 
 func (r *memRecorder) FailClosed() bool { return true }
-func (r *memRecorder) Healthy() bool    { return true }
 
-// wait returns the first event, which the server records when the stream
-// ends (after the client side has closed it).
-func (r *memRecorder) wait(t *testing.T) *audit.Event {
+// snapshot returns the events recorded so far.
+func (r *memRecorder) snapshot() []*audit.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// waitType returns the first event of type typ, waiting for the server to
+// record it (it records the exchange's last event when the stream ends).
+func (r *memRecorder) waitType(t *testing.T, typ audit.Type) *audit.Event {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		r.mu.Lock()
-		n := len(r.events)
-		r.mu.Unlock()
-		if n > 0 {
-			return r.events[0]
+	r.mu.Lock()
+	if r.added == nil {
+		r.added = make(chan struct{}, 1)
+	}
+	added := r.added
+	r.mu.Unlock()
+	timeout := time.After(10 * time.Second)
+	for {
+		for _, e := range r.snapshot() {
+			if e.Type == typ {
+				return e
+			}
+		}
+		select {
+		case <-added:
+		case <-timeout:
+			t.Fatalf("no %s audit event recorded; got %d events", typ, len(r.snapshot()))
 		}
 	}
-	t.Fatal("no audit event recorded")
-	return nil
 }
