@@ -111,8 +111,17 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 
 func (g *Gateway) buildAudit(o Options) error {
 	a := g.cfg.Audit
+	var cp audit.CheckpointOptions
+	if a.AuditEnabled() && a.Checkpoints.KeyFile != "" {
+		key, err := audit.LoadPrivateKey(a.Checkpoints.KeyFile)
+		if err != nil {
+			return fmt.Errorf("open audit trail: %w", err)
+		}
+		cp = audit.CheckpointOptions{Key: key, File: a.Checkpoints.File, Interval: a.Checkpoints.Interval}
+	}
 	var err error
 	g.audit, err = audit.New(audit.Options{
+		Checkpoints:      cp,
 		Enabled:          a.AuditEnabled(),
 		Output:           a.Output,
 		Writer:           o.AuditWriter,
@@ -315,6 +324,12 @@ func (g *Gateway) Reload() error {
 		return errors.New("no authz_config: nothing to reload")
 	}
 	return g.authz.Reload()
+}
+
+// ReopenAudit reopens the audit log file by its path (SIGHUP after a
+// rotation); the new file's first record links to the previous head.
+func (g *Gateway) ReopenAudit() error {
+	return g.audit.Reopen()
 }
 
 // Run serves until ctx is done, then stops accepting, lets in-flight

@@ -27,7 +27,7 @@ Usage:
   mcpguard envoy bootstrap --config FILE [flags]   (prints an Envoy bootstrap)
   mcpguard envoy validate FILE                    (checks an Envoy bootstrap)
   mcpguard tools approve --store FILE [--upstream U] --name TOOL --digest D
-  mcpguard audit verify FILE
+  mcpguard audit verify [--pubkey FILE [--checkpoints FILE]] FILE...
   mcpguard version
 
 Exit codes: 0 success (authz check: allow; audit verify: intact), 1 deny (authz check) or
@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runToolsApprove(args[2:], stdout, stderr)
 	case "audit":
 		if len(args) < 2 || args[1] != "verify" {
-			fmt.Fprint(stderr, "usage: mcpguard audit verify FILE\n")
+			fmt.Fprint(stderr, "usage: mcpguard audit verify [--pubkey FILE [--checkpoints FILE]] FILE...\n")
 			return exitInvalid
 		}
 		return runAuditVerify(args[2:], stdout, stderr)
