@@ -177,7 +177,7 @@ func TestDocsExamplesVerify(t *testing.T) {
 	doc := readFile(t, filepath.Join("..", "docs", "audit.md"))
 	var chain bytes.Buffer
 	for _, line := range bytes.Split(doc, []byte("\n")) {
-		if bytes.HasPrefix(line, []byte(`{"schema":"`)) {
+		if bytes.HasPrefix(line, []byte(`{"schema":"`+Schema+`"`)) {
 			chain.Write(line)
 			chain.WriteByte('\n')
 		}
