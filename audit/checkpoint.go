@@ -70,7 +70,7 @@ func appendCheckpoint(dst []byte, c Checkpoint, key ed25519.PrivateKey) []byte {
 // pub and returns it.
 func parseCheckpoint(line []byte, pub ed25519.PublicKey) (Checkpoint, error) {
 	i := bytes.LastIndex(line, []byte(sigField))
-	if i < 0 || !bytes.HasSuffix(line, []byte(`"}`)) {
+	if i < 0 || i+len(sigField) > len(line)-2 || !bytes.HasSuffix(line, []byte(`"}`)) {
 		return Checkpoint{}, errors.New("not a checkpoint: no signature field")
 	}
 	sig, err := base64.StdEncoding.DecodeString(string(line[i+len(sigField) : len(line)-2]))

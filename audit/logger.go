@@ -339,6 +339,20 @@ func (l *Logger) Enabled(t Type) bool {
 	return l.include == nil || l.include[t]
 }
 
+// writes applies the type filter to a record about to be written: an
+// mcp_response follows the request it completes (the caller writes one
+// only when the request's record was written), so include does not apply
+// to it, exclude does; audit_log_damaged is never filtered out.
+func (l *Logger) writes(t Type) bool {
+	switch t {
+	case TypeAuditLogDamaged:
+		return true
+	case TypeMCPResponse:
+		return !l.exclude[t]
+	}
+	return l.Enabled(t)
+}
+
 // record is what is encoded for each event, before the chain fields.
 type record struct {
 	Schema  string    `json:"schema"`
@@ -373,7 +387,7 @@ func (l *Logger) Append(_ context.Context, e *Event) (uint64, error) {
 	if !e.Outcome.Valid() {
 		return 0, fmt.Errorf("record audit event %s: unknown outcome %q", e.Type, e.Outcome)
 	}
-	if !l.Enabled(e.Type) {
+	if !l.writes(e.Type) {
 		return 0, nil
 	}
 	body, err := json.Marshal(record{

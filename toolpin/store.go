@@ -153,42 +153,51 @@ func readStore(path string) (map[key]Entry, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("stat pin store: %w", err)
 	}
+	entries, err := parseStore(path, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return entries, fi, nil
+}
+
+// parseStore decodes and validates the store document read from path.
+func parseStore(path string, data []byte) (map[key]Entry, error) {
 	var probe struct {
 		Version int `json:"version"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, nil, fmt.Errorf("read pin store %s: %w", path, err)
+		return nil, fmt.Errorf("read pin store %s: %w", path, err)
 	}
 	switch probe.Version {
 	case fileVersion:
 	case 1:
-		return nil, nil, fmt.Errorf("read pin store %s: %w: it pinned only a tool's name, description, inputSchema "+
+		return nil, fmt.Errorf("read pin store %s: %w: it pinned only a tool's name, description, inputSchema "+
 			"and annotations and did not record the upstream, so it cannot be migrated; move it aside and let "+
 			"mcpguard pin every tool again on first sight (then review them with `mcpguard tools approve --store %s`)",
 			path, ErrOldFormat, path)
 	default:
-		return nil, nil, fmt.Errorf("read pin store %s: unsupported version %d", path, probe.Version)
+		return nil, fmt.Errorf("read pin store %s: unsupported version %d", path, probe.Version)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var doc storeFile
 	if err := dec.Decode(&doc); err != nil {
-		return nil, nil, fmt.Errorf("read pin store %s: %w", path, err)
+		return nil, fmt.Errorf("read pin store %s: %w", path, err)
 	}
 	entries := map[key]Entry{}
 	for up, tools := range doc.Upstreams {
 		if up == "" {
-			return nil, nil, fmt.Errorf("read pin store %s: empty upstream name", path)
+			return nil, fmt.Errorf("read pin store %s: empty upstream name", path)
 		}
 		for name, p := range tools {
 			e, err := entryOf(up, name, p)
 			if err != nil {
-				return nil, nil, fmt.Errorf("read pin store %s: upstream %q tool %q: %w", path, up, name, err)
+				return nil, fmt.Errorf("read pin store %s: upstream %q tool %q: %w", path, up, name, err)
 			}
 			entries[key{up, name}] = e
 		}
 	}
-	return entries, fi, nil
+	return entries, nil
 }
 
 func entryOf(up, name string, p *storeEntry) (Entry, error) {

@@ -460,3 +460,29 @@ func BenchmarkList200(b *testing.B) {
 		run()
 	}
 }
+
+// FuzzReadStore: any store file is either refused or read into entries
+// whose definitions hash to their digests.
+func FuzzReadStore(f *testing.F) {
+	a := `{"name":"a"}`
+	d, _ := Digest(json.RawMessage(a))
+	f.Add(`{"version":2,"upstreams":{"h":{"a":{"digest":"` + d + `","definition":` + a + `,"pinned_at":"2026-01-02T03:04:05Z"}}}}`)
+	f.Add(`{"version":1,"tools":{}}`)
+	f.Add(`{"version":2,"upstreams":{"h":{"a":{"digest":"` + d + `","definition":` + a + `,"pinned_at":"2026-01-02T03:04:05Z","pending":{"digest":"` + d + `","definition":{"name":"a"},"since":"2026-01-02T03:04:05Z"}}}}}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		entries, err := parseStore("pins.json", []byte(doc))
+		if err != nil {
+			return
+		}
+		for k, e := range entries {
+			for i, v := range []Version{e.Approved, e.Pending} {
+				if i == 1 && v.Digest == "" {
+					continue
+				}
+				if got, err := Digest(v.Definition); err != nil || got != v.Digest {
+					t.Fatalf("%v: definition does not hash to its digest: %v", k, err)
+				}
+			}
+		}
+	})
+}
