@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,5 +136,24 @@ func TestLineDiff(t *testing.T) {
 	}
 	if got := strings.Join(lineDiff(nil, []string{"x"}), "|"); got != "+ x" {
 		t.Errorf("lineDiff from nothing = %s", got)
+	}
+}
+
+// TestValidateChecksStateFiles: validate refuses what serve would refuse to
+// start on: a checkpoint key that is not an Ed25519 key, a version 1 pin
+// store.
+func TestValidateChecksStateFiles(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.pem")
+	store := filepath.Join(dir, "pins.json")
+	os.WriteFile(key, []byte("not a key\n"), 0o600)
+	os.WriteFile(store, []byte(`{"version":1,"tools":{}}`), 0o600)
+	cfg := serveConfig(t, "https://idp.example.com", "127.0.0.1:0", fmt.Sprintf(
+		"audit_config: {output: %q, checkpoints: {key_file: %q}}\ntool_pinning: {mode: enforce, store: %q}\n",
+		filepath.Join(dir, "audit.log"), key, store))
+	code, _, stderr := runCLI("validate", "--config", cfg)
+	if code != exitInvalid || !strings.Contains(stderr, "audit_config.checkpoints.key_file: read key") ||
+		!strings.Contains(stderr, "tool_pinning.store: read pin store") || !strings.Contains(stderr, "version 1") {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
