@@ -240,9 +240,10 @@ func VerifyLogs(logs []io.Reader, o VerifyOptions) (Report, error) {
 		total   int
 		lineNo  int
 	)
+	lastFileRecords := 0
 	for fi, r := range logs {
 		br := bufio.NewReaderSize(r, 64<<10)
-		lineNo = 0
+		lineNo, lastFileRecords = 0, 0
 		for {
 			line, complete, err := readLine(br)
 			if err != nil {
@@ -319,6 +320,7 @@ func VerifyLogs(logs []io.Reader, o VerifyOptions) (Report, error) {
 			}
 			prev, prevSeq = h, hdr.seq
 			total++
+			lastFileRecords++
 			rep.Records++
 			rep.LastSeq, rep.LastHash = hdr.seq, h
 		}
@@ -334,7 +336,10 @@ func VerifyLogs(logs []io.Reader, o VerifyOptions) (Report, error) {
 			rep.Later++
 		}
 	}
-	if rep.Later > 0 && rotatedAt[rep.LastSeq] != rep.LastHash {
+	// Checkpoints after the end are excused only when the last file given
+	// ends where a rotation ended a file: an emptied current file given
+	// after its predecessor is a deleted tail, not a rotation.
+	if rep.Later > 0 && (lastFileRecords == 0 || rotatedAt[rep.LastSeq] != rep.LastHash) {
 		var c Checkpoint
 		for seq, a := range anchors {
 			if seq > rep.LastSeq && seq > c.Seq {

@@ -273,6 +273,15 @@ func TestRotationContinuity(t *testing.T) {
 	if rep := verifyFiles(t, cps, old, cur); rep.BrokenAt == 0 {
 		t.Fatalf("a missing middle file went unnoticed: %+v", rep)
 	}
+	// Emptying the current file is a deleted tail, even though the file
+	// before it ends at a rotation.
+	emptied := filepath.Join(dir, "emptied.log")
+	if err := os.WriteFile(emptied, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyFiles(t, cps, old, mid, emptied); rep.BrokenAt == 0 || !strings.Contains(rep.Reason, "deleted from its tail") {
+		t.Fatalf("an emptied current file went unnoticed: %+v", rep)
+	}
 	// Deleting the head of the current file: its first record then links
 	// to no signed checkpoint.
 	lines := strings.SplitAfter(string(readFile(t, mid)), "\n")
