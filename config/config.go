@@ -34,12 +34,13 @@ type Config struct {
 	ToolPinning ToolPinning `yaml:"tool_pinning"`
 }
 
-// ToolPinning records a digest of each tool definition (name, description,
-// input schema, annotations) the first time tools/list shows it.
+// ToolPinning records each tool definition (the whole tool object) per
+// upstream the first time tools/list shows it (docs/tool-pinning.md).
 type ToolPinning struct {
 	// Mode is "off" (default), "warn" (a changed definition is logged and
 	// audited) or "enforce" (a changed tool is removed from lists and its
-	// calls are denied until `mcpguard tools approve`).
+	// calls are denied until `mcpguard tools approve`, and tools never
+	// listed cannot be called).
 	Mode string `yaml:"mode"`
 	// Store is the JSON file holding the pins; required unless Mode is off.
 	Store string `yaml:"store"`
@@ -82,9 +83,27 @@ type Audit struct {
 	MaxArgumentBytes int `yaml:"max_argument_bytes"`
 	// EventTypes selects which event types are written.
 	EventTypes EventTypes `yaml:"event_types"`
-	// OnFailure is "deny" (default: a request whose record cannot be
-	// written is refused with 503) or "continue" (count the failure).
+	// OnFailure is "deny" (default: a request whose own record cannot be
+	// written before it is forwarded is refused with 503) or "continue"
+	// (count the failure).
 	OnFailure string `yaml:"on_failure"`
+	// Checkpoints anchors the hash chain outside the log with signed
+	// checkpoints of its head (docs/audit.md).
+	Checkpoints AuditCheckpoints `yaml:"checkpoints"`
+}
+
+// AuditCheckpoints configures the signed checkpoints of the audit chain.
+type AuditCheckpoints struct {
+	// KeyFile is the Ed25519 private key (PEM, PKCS #8) that signs the
+	// checkpoints. Default empty: no checkpoints. Requires output to be a
+	// file.
+	KeyFile string `yaml:"key_file"`
+	// File is the sidecar file checkpoints are appended to. Default: the
+	// output path followed by ".checkpoints".
+	File string `yaml:"file"`
+	// Interval is how often the head is checkpointed when records were
+	// added. Default 1m.
+	Interval time.Duration `yaml:"interval"`
 }
 
 // EventTypes filters audit events by type. An empty Include means every
@@ -331,6 +350,7 @@ func Default() *Config {
 			RedactKeys:       []string{"password", "passwd", "secret", "token", "key", "authorization", "credential", "cookie", "session"},
 			MaxArgumentBytes: 4096,
 			OnFailure:        "deny",
+			Checkpoints:      AuditCheckpoints{Interval: time.Minute},
 		},
 		ToolPinning: ToolPinning{Mode: "off"},
 		Telemetry: Telemetry{Tracing: Tracing{

@@ -210,6 +210,11 @@ func TestLoadFull(t *testing.T) {
 			MaxArgumentBytes: 1024,
 			EventTypes:       EventTypes{Include: []string{"mcp_tool_call", "authz_denied"}, Exclude: []string{"mcp_ping"}},
 			OnFailure:        "continue",
+			Checkpoints: AuditCheckpoints{
+				KeyFile:  filepath.Join(dir, "keys", "audit-checkpoint.pem"),
+				File:     filepath.Join(dir, "audit", "mcpguard-audit.checkpoints"),
+				Interval: 30 * time.Second,
+			},
 		},
 		ToolPinning: ToolPinning{Mode: "enforce", Store: filepath.Join(dir, "state/tool-pins.json")},
 		Telemetry: Telemetry{Tracing: Tracing{

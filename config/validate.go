@@ -115,6 +115,19 @@ func (c *Config) validateAudit(ps *Problems) {
 	default:
 		ps.add("audit_config.on_failure", "must be deny or continue, got %q", a.OnFailure)
 	}
+	if cp := a.Checkpoints; cp.KeyFile != "" {
+		if a.Output == "stdout" {
+			ps.add("audit_config.checkpoints.key_file", "needs audit_config.output to be a file: on stdout each process starts a new chain")
+		}
+		if cp.File != "" && cp.File == a.Output {
+			ps.add("audit_config.checkpoints.file", "must not be the audit log itself")
+		}
+	} else if cp.File != "" {
+		ps.add("audit_config.checkpoints.file", "needs audit_config.checkpoints.key_file")
+	}
+	if a.Checkpoints.Interval < time.Second {
+		ps.add("audit_config.checkpoints.interval", "must be at least 1s, got %s", a.Checkpoints.Interval)
+	}
 	for i, t := range a.EventTypes.Include {
 		if !eventTypeRE.MatchString(t) {
 			ps.add(index("audit_config.event_types.include", i), "%q is not an event type name", t)

@@ -88,11 +88,13 @@ type Options struct {
 	Upstreams map[string]Upstream
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
 	MaxBodyBytes int
-	// Pins and PinMode configure tool-definition pinning; nil Pins turns
-	// it off.
-	Pins    Pins
-	PinMode mcp.PinMode
-	// Audit receives one record per request; nil records nothing.
+	// Pins checks tool definitions in lists and tool calls; nil turns
+	// pinning off (and the duplicate-name check with it).
+	Pins Pins
+	// Audit receives the records of every request: a forwarded request's
+	// record is written before it is forwarded (and refused when that
+	// fails under on_failure deny), an mcp_response completes it; nil
+	// records nothing.
 	Audit Recorder
 	// Tracer creates the per-request spans; nil disables tracing.
 	Tracer  trace.TracerProvider
@@ -170,6 +172,8 @@ type exchange struct {
 	grant             *sts.Grant
 	list              *listExchange // set for list requests, whose responses are filtered
 	failure           error
+	audit             auditState
+	auditSeq          uint64 // seq of the request's record written before forwarding
 	upstreamRequestID string
 }
 
@@ -516,8 +520,8 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	if err != nil {
 		return nil, mcpguard.E(mcpguard.KindInternal, "could not sign the request", fmt.Errorf("sign request: %w", err))
 	}
-	if x.s.auditBlocked() {
-		return nil, errAuditUnavailable
+	if err := x.recordForwarding(); err != nil {
+		return nil, err
 	}
 	x.log.Info("request forwarded", "role_arn", grant.RoleARN, "access_key_id", grant.Credentials.AccessKeyID,
 		"upstream", x.upstream.Host, "policies", dec.Policies, "cached_credentials", grant.Cached)
@@ -659,7 +663,7 @@ func (x *exchange) finish() {
 		x.log.Error("list response passed unfiltered; set allow_mode_override: true on the ext_proc filter", "method", l.method)
 	}
 	if x.audited() {
-		x.s.record(x.ctx, x.auditEvent())
+		x.recordFinished()
 	}
 	x.s.o.Metrics.Request(x.method, x.outcome)
 	x.s.o.Metrics.Phase("total", x.s.o.Now().Sub(x.start))

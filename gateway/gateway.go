@@ -24,10 +24,10 @@ import (
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/config"
 	"github.com/mcpguard/mcpguard/extproc"
-	"github.com/mcpguard/mcpguard/mcp"
 	"github.com/mcpguard/mcpguard/sigv4"
 	"github.com/mcpguard/mcpguard/sts"
 	"github.com/mcpguard/mcpguard/telemetry"
+	"github.com/mcpguard/mcpguard/toolpin"
 )
 
 // Options carry what a configuration file cannot: injected dependencies.
@@ -111,8 +111,17 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 
 func (g *Gateway) buildAudit(o Options) error {
 	a := g.cfg.Audit
+	var cp audit.CheckpointOptions
+	if a.AuditEnabled() && a.Checkpoints.KeyFile != "" {
+		key, err := audit.LoadPrivateKey(a.Checkpoints.KeyFile)
+		if err != nil {
+			return fmt.Errorf("open audit trail: %w", err)
+		}
+		cp = audit.CheckpointOptions{Key: key, File: a.Checkpoints.File, Interval: a.Checkpoints.Interval}
+	}
 	var err error
 	g.audit, err = audit.New(audit.Options{
+		Checkpoints:      cp,
 		Enabled:          a.AuditEnabled(),
 		Output:           a.Output,
 		Writer:           o.AuditWriter,
@@ -128,6 +137,11 @@ func (g *Gateway) buildAudit(o Options) error {
 		Now:              o.Now,
 		OnWrite:          func(t audit.Type, oc audit.Outcome) { g.metrics.AuditEvent(string(t), string(oc)) },
 		OnWriteFailure:   g.metrics.AuditWriteFailure,
+		// Logging each checkpoint puts the anchored head in a second place
+		// that log shipping usually carries off the host.
+		OnCheckpoint: func(c audit.Checkpoint) {
+			g.log.Info("audit checkpoint", "seq", c.Seq, "hash", c.Hash, "reason", c.Reason)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("open audit trail: %w", err)
@@ -194,13 +208,16 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		return fmt.Errorf("build credential broker: %w", err)
 	}
 
-	var pins extproc.Pins
-	if mode := mcp.PinMode(cfg.ToolPinning.Mode); mode != mcp.PinOff {
-		store, err := mcp.OpenPinStore(cfg.ToolPinning.Store, o.Now)
-		if err != nil {
+	var store *toolpin.Store
+	mode := toolpin.Mode(cfg.ToolPinning.Mode)
+	if mode != toolpin.Off {
+		if store, err = toolpin.OpenStore(cfg.ToolPinning.Store, o.Now); err != nil {
 			return fmt.Errorf("open tool pin store: %w", err)
 		}
-		pins = store
+	}
+	pins, err := toolpin.NewGuard(mode, store)
+	if err != nil {
+		return fmt.Errorf("tool pinning: %w", err)
 	}
 
 	srv, err := extproc.New(extproc.Options{
@@ -219,7 +236,6 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		Audit:        g.audit,
 		Tracer:       g.tracer,
 		Pins:         pins,
-		PinMode:      mcp.PinMode(cfg.ToolPinning.Mode),
 		Logger:       g.log.With("stage", "extproc"),
 		Metrics:      g.metrics,
 		Now:          o.Now,
@@ -313,6 +329,12 @@ func (g *Gateway) Reload() error {
 		return errors.New("no authz_config: nothing to reload")
 	}
 	return g.authz.Reload()
+}
+
+// ReopenAudit reopens the audit log file by its path (SIGHUP after a
+// rotation); the new file's first record links to the previous head.
+func (g *Gateway) ReopenAudit() error {
+	return g.audit.Reopen()
 }
 
 // Run serves until ctx is done, then stops accepting, lets in-flight

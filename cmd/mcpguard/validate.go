@@ -27,6 +27,12 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		printProblems(stderr, *configPath, err)
 		return exitInvalid
 	}
+	if ps := stateProblems(cfg); len(ps) > 0 {
+		for _, p := range ps {
+			fmt.Fprintf(stderr, "%s: %s\n", *configPath, p)
+		}
+		return exitInvalid
+	}
 	if cfg.Authz == nil {
 		fmt.Fprintf(stderr, "warning: no authz_config: mcpguard will deny every request until policies are configured\n")
 	} else {
