@@ -101,7 +101,8 @@ func TestLoadSeedDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"grpc_listen", c.Server.GRPCListen, ":9002"},
+		{"grpc_listen", c.Server.GRPCListen, "127.0.0.1:9002"},
+		{"grpc_socket_mode", c.Server.GRPCSocketMode, "0600"},
 		{"admin_listen", c.Server.AdminListen, ":9090"},
 		{"max_request_body_bytes", c.Server.MaxRequestBodyBytes, int64(1048576)},
 		{"shutdown_grace", c.Server.ShutdownGrace, 15 * time.Second},
@@ -142,6 +143,13 @@ func TestLoadFull(t *testing.T) {
 	want := &Config{
 		Server: Server{
 			GRPCListen:          "127.0.0.1:19002",
+			GRPCSocketMode:      "0660",
+			GRPCTLS: GRPCTLS{
+				CertFile:     filepath.Join(dir, "tls/server.pem"),
+				KeyFile:      filepath.Join(dir, "tls/server-key.pem"),
+				ClientCAFile: filepath.Join(dir, "tls/ca.pem"),
+				AllowedSANs:  []string{"spiffe://cluster.local/ns/mcpguard/sa/envoy", "envoy.mcpguard.svc.cluster.local"},
+			},
 			AdminListen:         "[::1]:19090",
 			MaxRequestBodyBytes: 2097152,
 			ShutdownGrace:       30 * time.Second,

@@ -56,6 +56,8 @@ func Parse(data []byte, dir string) (*Config, error) {
 // resolvePaths makes every file path relative to dir.
 func (c *Config) resolvePaths(dir string) {
 	c.ToolPinning.Store = resolve(dir, c.ToolPinning.Store)
+	t := &c.Server.GRPCTLS
+	t.CertFile, t.KeyFile, t.ClientCAFile = resolve(dir, t.CertFile), resolve(dir, t.KeyFile), resolve(dir, t.ClientCAFile)
 	if c.Audit.Output != "" && c.Audit.Output != "stdout" {
 		c.Audit.Output = resolve(dir, c.Audit.Output)
 	}

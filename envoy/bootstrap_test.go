@@ -41,6 +41,12 @@ var generatorCases = []struct {
 	{"eu", "eu.yaml", envoy.BootstrapOptions{}},
 	{"upstreams_tls", "upstreams.yaml", envoy.BootstrapOptions{TLSCertFile: "/etc/envoy/tls/tls.crt", TLSKeyFile: "/etc/envoy/tls/tls.key"}},
 	{"metadata", "metadata.yaml", envoy.BootstrapOptions{}},
+	{"mtls", "mtls.yaml", envoy.BootstrapOptions{
+		MCPGuardAddress:       "mcpguard.mcpguard.svc.cluster.local:9002",
+		ExtProcClientCertFile: "/etc/envoy/mcpguard-client/tls.crt",
+		ExtProcClientKeyFile:  "/etc/envoy/mcpguard-client/tls.key",
+		ExtProcCAFile:         "/etc/envoy/mcpguard-client/ca.crt",
+	}},
 	{"custom_port", "tls.yaml", envoy.BootstrapOptions{Listen: "[::]:8443", RoutePrefix: "/"}},
 	{"loopback", "eu.yaml", envoy.BootstrapOptions{
 		Listen: "127.0.0.1:18000", MCPGuardAddress: "127.0.0.1:19002",

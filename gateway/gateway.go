@@ -15,6 +15,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -243,6 +244,13 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		// pay for it when spans are exported.
 		opts = append(opts, telemetry.GRPCServerOption(g.tracer))
 	}
+	if t := cfg.Server.GRPCTLS; t.Enabled() {
+		peer, err := newPeerTLS(t, g.log.With("stage", "grpc_tls"), g.metrics.PeerRefused)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(peer.serverConfig())))
+	}
 	g.grpc = grpc.NewServer(opts...)
 	extprocv3.RegisterExternalProcessorServer(g.grpc, srv)
 	g.health = health.NewServer()
@@ -281,7 +289,15 @@ func (g *Gateway) authorizer() extproc.Authorizer {
 
 func (g *Gateway) listen() error {
 	var err error
-	g.grpcLn, err = net.Listen("tcp", g.cfg.Server.GRPCListen)
+	if path := g.cfg.Server.GRPCSocket(); path != "" {
+		mode, merr := g.cfg.Server.SocketMode()
+		if merr != nil {
+			return fmt.Errorf("server.grpc_socket_mode: %w", merr)
+		}
+		g.grpcLn, err = listenUnix(path, mode)
+	} else {
+		g.grpcLn, err = net.Listen("tcp", g.cfg.Server.GRPCListen)
+	}
 	if err != nil {
 		return fmt.Errorf("listen for gRPC on %s: %w", g.cfg.Server.GRPCListen, err)
 	}
@@ -292,8 +308,10 @@ func (g *Gateway) listen() error {
 	return nil
 }
 
-// GRPCAddr is the bound address of the ext_proc server.
-func (g *Gateway) GRPCAddr() string { return g.grpcLn.Addr().String() }
+// GRPCAddr is the bound address of the ext_proc server, spelled as
+// server.grpc_listen and gRPC targets accept it: host:port, or
+// unix:///path for a Unix socket.
+func (g *Gateway) GRPCAddr() string { return grpcAddr(g.grpcLn) }
 
 // AdminAddr is the bound address of the admin HTTP server.
 func (g *Gateway) AdminAddr() string { return g.adminLn.Addr().String() }

@@ -120,6 +120,7 @@ func (g *Gateway) auditConfigLoaded(path string) {
 	d := map[string]any{
 		"issuer": c.OIDC.Issuer, "upstream": c.Upstream.Host, "region": c.Upstream.Region,
 		"role_mappings": len(c.STS.RoleMappings), "default_role": c.STS.RoleARN != "",
+		"grpc_peer_auth": peerAuthMode(&c.Server),
 	}
 	if path != "" {
 		d["path"] = path
@@ -128,6 +129,18 @@ func (g *Gateway) auditConfigLoaded(path string) {
 		d["policies"] = len(g.authz.PolicyIDs())
 	}
 	g.record(&audit.Event{Type: audit.TypeConfigLoaded, Outcome: audit.OutcomeSuccess, Details: d})
+}
+
+// peerAuthMode names how the ext_proc peer is authenticated, so the audit
+// trail shows whether the peer could have been anyone.
+func peerAuthMode(s *config.Server) string {
+	switch {
+	case s.GRPCTLS.Enabled():
+		return "mtls"
+	case s.GRPCSocket() != "":
+		return "unix_socket"
+	}
+	return "none"
 }
 
 func (g *Gateway) auditServer(t audit.Type) {

@@ -27,6 +27,9 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		printProblems(stderr, *configPath, err)
 		return exitInvalid
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	if cfg.Authz == nil {
 		fmt.Fprintf(stderr, "warning: no authz_config: mcpguard will deny every request until policies are configured\n")
 	} else {
