@@ -16,30 +16,40 @@ import (
 	"github.com/mcpguard/mcpguard/test/testpki"
 )
 
-// handshake runs one TLS handshake of client against p over a pipe and
-// returns the server's error (nil: the peer was admitted).
+// handshake runs one TLS handshake of client against p over loopback TCP
+// (kernel buffers, so an alert and a flight in opposite directions cannot
+// block each other) and returns the server's error (nil: admitted).
 func handshake(t *testing.T, p *peerTLS, client *tls.Config) error {
 	t.Helper()
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	srv := tls.Server(a, p.serverConfig())
-	cli := tls.Client(b, client)
-	done := make(chan error, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srvErr := make(chan error, 1)
 	go func() {
-		err := cli.Handshake()
-		if err == nil {
-			// TLS 1.3 reports a refused client certificate on the first
-			// read; drain so the server's alert can be written.
-			_, _ = io.Copy(io.Discard, cli)
+		c, err := ln.Accept()
+		if err != nil {
+			srvErr <- err
+			return
 		}
-		done <- err
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		srvErr <- tls.Server(c, p.serverConfig()).Handshake()
 	}()
-	err := srv.Handshake()
-	srv.Close()
-	cli.Close()
-	<-done
-	return err
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	cli := tls.Client(c, client)
+	if cli.Handshake() == nil {
+		// TLS 1.3 reports a refused client certificate on the first
+		// read; drain until the server closes.
+		_, _ = io.Copy(io.Discard, cli)
+	}
+	return <-srvErr
 }
 
 func writeSet(t *testing.T, dir string) (srvCA, cliCA *testpki.CA, files testpki.Files) {
