@@ -349,6 +349,12 @@ type Authz struct {
 	// GroupClaim overrides oidc_config.group_claim for Cedar group
 	// membership. Default oidc_config.group_claim.
 	GroupClaim string `yaml:"group_claim"`
+	// AllowGuardrailRemoval accepts a policy set in which a policy file
+	// holds no policy, and a reload that drops every forbid the set in force
+	// had. Default false: an emptied or truncated guardrails file parses
+	// without error, so such a set is refused (startup fails; a reload keeps
+	// the last good set and records policy_reload_failed).
+	AllowGuardrailRemoval bool `yaml:"allow_guardrail_removal"`
 }
 
 // Default returns a configuration holding every static default. Parse starts

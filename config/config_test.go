@@ -142,8 +142,8 @@ func TestLoadFull(t *testing.T) {
 	}
 	want := &Config{
 		Server: Server{
-			GRPCListen:          "127.0.0.1:19002",
-			GRPCSocketMode:      "0660",
+			GRPCListen:     "127.0.0.1:19002",
+			GRPCSocketMode: "0660",
 			GRPCTLS: GRPCTLS{
 				CertFile:     filepath.Join(dir, "tls/server.pem"),
 				KeyFile:      filepath.Join(dir, "tls/server-key.pem"),
@@ -202,6 +202,8 @@ func TestLoadFull(t *testing.T) {
 			PolicyFiles:  []string{filepath.Join(dir, "policies/*.cedar"), filepath.Join(dir, "policies/base.cedar")},
 			EntitiesFile: filepath.Join(dir, "entities.json"),
 			GroupClaim:   "cedar_groups",
+			// Accepting it is the non-default value.
+			AllowGuardrailRemoval: true,
 		},
 		Upstreams: []NamedUpstream{
 			{Name: "aws-eu", Host: "aws-mcp.eu-central-1.api.aws", Service: "aws-mcp", Region: "eu-central-1"},

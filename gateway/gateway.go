@@ -179,8 +179,10 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 			ServerHost:     cfg.Upstream.Host,
 			GroupClaim:     a.GroupClaim,
 			ReloadInterval: 2 * time.Second,
-			Logger:         g.log.With("stage", "authz"),
-			OnReload:       g.policyReloaded,
+			// An emptied guardrails file must not silently drop its forbids.
+			AllowGuardrailRemoval: a.AllowGuardrailRemoval,
+			Logger:                g.log.With("stage", "authz"),
+			OnReload:              g.policyReloaded,
 		})
 		if err != nil {
 			return fmt.Errorf("load policies: %w", err)

@@ -54,5 +54,8 @@ func authzOptions(cfg *config.Config) authz.Options {
 		EntitiesFile: cfg.Authz.EntitiesFile,
 		ServerHost:   cfg.Upstream.Host,
 		GroupClaim:   cfg.Authz.GroupClaim,
+		// validate flags a policy file without policies unless the
+		// operator accepts it, as serve and every reload do.
+		AllowGuardrailRemoval: cfg.Authz.AllowGuardrailRemoval,
 	}
 }
