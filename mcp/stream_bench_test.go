@@ -50,8 +50,8 @@ func TestInspectStreamChunk(t *testing.T) {
 	pending := [][]byte{[]byte(`7`)}
 	for data, want := range map[string]bool{
 		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}`: false,
-		`{"jsonrpc":"2.0","id":7,"result":{"tools":[]}}`:                               true,
-		`{"jsonrpc":"2.0","id":"7","result":{"tools":[]}}`:                             false,
+		`{"jsonrpc":"2.0","id":7,"result":{"tools":[]}}`:                              true,
+		`{"jsonrpc":"2.0","id":"7","result":{"tools":[]}}`:                            false,
 	} {
 		got, err := inspectStreamChunk(streamEvent(data), pending)
 		if err != nil || got != want {
