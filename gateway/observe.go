@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/config"
 	"github.com/mcpguard/mcpguard/sts"
 	"github.com/mcpguard/mcpguard/telemetry"
@@ -108,7 +110,11 @@ func (g *Gateway) policyReloaded(ok bool, err error) {
 	if !ok {
 		ev.Type, ev.Outcome = audit.TypePolicyReloadFailed, audit.OutcomeError
 		if err != nil {
-			ev.Error = &audit.Error{Kind: "invalid_policy", Message: err.Error()}
+			kind := "invalid_policy"
+			if errors.Is(err, authz.ErrGuardrailRemoved) {
+				kind = "guardrail_removed"
+			}
+			ev.Error = &audit.Error{Kind: kind, Message: err.Error()}
 		}
 	}
 	g.record(ev)

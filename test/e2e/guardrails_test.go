@@ -49,8 +49,8 @@ func TestEmptiedGuardrailsAreNotReloaded(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "guardrails.cedar holds no policy") {
 		t.Fatalf("reload err = %v, want the emptied file refused", err)
 	}
-	if !strings.Contains(trail.String(), `"type":"policy_reload_failed"`) {
-		t.Error("no policy_reload_failed audit record")
+	if !strings.Contains(trail.String(), `"type":"policy_reload_failed"`) || !strings.Contains(trail.String(), `"kind":"guardrail_removed"`) {
+		t.Error("no policy_reload_failed audit record of kind guardrail_removed")
 	}
 	if _, err := callAWS(cs, destructive); err == nil {
 		t.Fatal("the forbid disappeared with the rejected reload")
