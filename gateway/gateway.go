@@ -350,7 +350,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go g.watchReadiness(ctx)
 	g.auditServer(audit.TypeServerStart)
 	g.log.Info("mcpguard serving", "grpc", g.GRPCAddr(), "admin", g.AdminAddr(),
+		"grpc_peer_auth", peerAuthMode(&g.cfg.Server),
 		"upstream", g.cfg.Upstream.Host, "issuer", g.cfg.OIDC.Issuer)
+	for _, w := range g.cfg.Warnings() {
+		g.log.Warn(w)
+	}
 
 	var runErr error
 	select {
