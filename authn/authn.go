@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,26 +98,23 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 			return nil, err
 		}
 	}
-	if o.TokenSource == SourceHeader {
-		a.ctx, a.cancel = context.WithCancel(ctx)
-		a.wg.Add(1)
-		go a.refreshLoop()
-	}
+	// Both token sources verify the bearer token against the issuer's
+	// keys: in envoy_metadata mode jwt_authn's payload is a hint that must
+	// agree with the verified token, never a substitute for it.
+	a.ctx, a.cancel = context.WithCancel(ctx)
+	a.wg.Add(1)
+	go a.refreshLoop()
 	return a, nil
 }
 
-// Ready reports whether a key set has been fetched (always true in
-// envoy_metadata mode, which needs none), for readiness probes.
+// Ready reports whether a key set has been fetched, for readiness probes.
 func (a *Authenticator) Ready() bool {
-	return a.o.TokenSource == SourceEnvoyMetadata || a.keys.Load() != nil
+	return a.keys.Load() != nil
 }
 
 // Refresh fetches the key set now, ignoring the rate limit, for operators
 // (signal handlers) and tests. On failure the previous keys stay in use.
 func (a *Authenticator) Refresh(ctx context.Context) error {
-	if a.o.TokenSource != SourceHeader {
-		return nil
-	}
 	c := a.startFetch(false)
 	if c == nil {
 		return errors.New("refresh jwks: authenticator closed")
@@ -150,17 +148,27 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (*Identity, 
 		return nil, err
 	}
 	digest := tokenDigest(raw)
+	var mdClaims map[string]any
 	if a.o.TokenSource == SourceEnvoyMetadata {
-		return a.fromMetadata(raw, digest, in.Metadata)
+		// Checked before the signature so that a request Envoy did not
+		// vouch for costs no verification.
+		if mdClaims, _ = in.Metadata[a.o.MetadataKey].(map[string]any); mdClaims == nil {
+			return nil, fail(ReasonMetadataMissing, "verified identity missing", errors.New("no jwt_authn payload in metadata"))
+		}
 	}
-	if id := a.cache.get(digest, a.o.Now(), a.keys.Load()); id != nil {
-		return id, nil
+	id := a.cache.get(digest, a.o.Now(), a.keys.Load())
+	if id == nil {
+		var key *verKey
+		if id, key, err = a.verify(ctx, raw, digest); err != nil {
+			return nil, err
+		}
+		a.cache.put(id, key.kid, key.thumb)
 	}
-	id, key, err := a.verify(ctx, raw, digest)
-	if err != nil {
-		return nil, err
+	if mdClaims != nil {
+		if err := agree(mdClaims, id.Claims); err != nil {
+			return nil, err
+		}
 	}
-	a.cache.put(id, key.kid, key.thumb)
 	return id, nil
 }
 
@@ -382,49 +390,52 @@ func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims ma
 	}
 }
 
-// fromMetadata builds the identity from claims that Envoy's jwt_authn
-// filter verified (payload_in_metadata). The raw token must still be in
-// the Authorization header — STS needs the signed JWT, not its claims — and
-// its unverified payload must carry the same iss, sub and exp as the
-// metadata. That binding matters because nothing else ties the two: with
-// allow_missing_or_failed rules, several providers, or a token taken from
-// another header or parameter, the header could hold a different token than
-// the one Envoy verified, and we would authorize one identity while
-// exchanging another's token for AWS credentials. iss, aud and exp are
-// checked against our own options too, so a permissive jwt_authn provider
-// cannot widen what mcpguard accepts.
-func (a *Authenticator) fromMetadata(raw string, digest [sha256.Size]byte, md map[string]any) (*Identity, error) {
-	mdClaims, _ := md[a.o.MetadataKey].(map[string]any)
-	if mdClaims == nil {
-		return nil, fail(ReasonMetadataMissing, "verified identity missing", errors.New("no jwt_authn payload in metadata"))
-	}
-	payload, err := json.Marshal(mdClaims)
-	if err != nil {
-		return nil, fail(ReasonMalformed, "malformed identity metadata", fmt.Errorf("encode metadata claims: %w", err))
-	}
-	claims, tok, err := decodeClaims(payload)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := jws.Parse([]byte(raw), jws.WithCompact())
-	if err != nil {
-		return nil, fail(ReasonMalformed, "malformed token", fmt.Errorf("parse jws: %w", err))
-	}
-	var hdrClaims map[string]any
-	if err := json.Unmarshal(msg.Payload(), &hdrClaims); err != nil {
-		return nil, fail(ReasonMalformed, "malformed token claims", fmt.Errorf("decode claims: %w", err))
-	}
+// agree checks that jwt_authn's payload (envoy_metadata mode) describes
+// the token mcpguard itself verified: the same iss, sub, aud and exp. The
+// identity always comes from the verified token; the metadata only has to
+// agree with it. Without the check a different token in the header than
+// the one Envoy verified (allow_missing_or_failed rules, several providers,
+// a token taken from another header) would go unnoticed, and a peer that
+// forges the metadata gains nothing it could not get from the token alone.
+func agree(md, verified map[string]any) error {
 	for _, c := range []string{jwt.IssuerKey, jwt.SubjectKey, jwt.ExpirationKey} {
-		mv, ok1 := claims[c]
-		hv, ok2 := hdrClaims[c]
+		mv, ok1 := md[c]
+		hv, ok2 := verified[c]
 		if !ok1 || !ok2 || !sameScalar(mv, hv) {
-			return nil, fail(ReasonMetadataMismatch, "token does not match verified identity", fmt.Errorf("claim %q differs", c))
+			return fail(ReasonMetadataMismatch, "token does not match verified identity", fmt.Errorf("claim %q differs", c))
 		}
 	}
-	if err := a.validate(tok); err != nil {
-		return nil, err
+	ma, ok1 := audiences(md[jwt.AudienceKey])
+	va, ok2 := audiences(verified[jwt.AudienceKey])
+	if !ok1 || !ok2 || !slices.Equal(ma, va) {
+		return fail(ReasonMetadataMismatch, "token does not match verified identity", errors.New(`claim "aud" differs`))
 	}
-	return a.identity(raw, digest, claims, tok), nil
+	return nil
+}
+
+// audiences reads aud (a string or an array of strings, RFC 7519 §4.1.3)
+// as a sorted, de-duplicated list, so ["a"] and "a" agree.
+func audiences(v any) ([]string, bool) {
+	var out []string
+	switch a := v.(type) {
+	case string:
+		out = []string{a}
+	case []any:
+		for _, e := range a {
+			s, ok := e.(string)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, s)
+		}
+	default:
+		return nil, false
+	}
+	if len(out) == 0 {
+		return nil, false
+	}
+	slices.Sort(out)
+	return slices.Compact(out), true
 }
 
 // sameScalar compares two decoded JSON scalars (string or number).

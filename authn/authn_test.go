@@ -535,9 +535,7 @@ func TestConcurrentAuthenticate(t *testing.T) {
 
 func TestEnvoyMetadataMode(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.TokenSource = SourceEnvoyMetadata })
-	if !e.a.Ready() {
-		t.Error("metadata mode needs no keys and is ready at once")
-	}
+	e.waitReady(t) // metadata mode verifies tokens too, so it needs the keys
 	claims := e.claims("g1")
 	tok := e.mint(t, claims)
 	// Envoy passes the verified payload through a protobuf Struct: numbers
@@ -557,6 +555,18 @@ func TestEnvoyMetadataMode(t *testing.T) {
 	wrongAud["aud"] = "elsewhere"
 	wrongExp := e.claims()
 	wrongExp["exp"] = claims["exp"].(int64) + 1
+	otherAud := e.claims("g1")
+	otherAud["aud"] = []string{testAudience, "elsewhere"}
+	otherIss := e.claims("g1")
+	otherIss["iss"] = "https://other.example.com"
+	// A peer that forges the metadata and signs a matching token with a key
+	// the issuer never published: the forgery the metadata used to hide.
+	forged := e.mint(t, claims, fakeidp.WithForeignKey())
+	forgedNoKid := e.mint(t, claims, fakeidp.WithForeignKey(), fakeidp.WithKid("attacker"))
+	unsigned, err := e.idp.MintNone(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []struct {
 		name   string
@@ -573,6 +583,11 @@ func TestEnvoyMetadataMode(t *testing.T) {
 		{"expired", Input{Authorization: "Bearer " + e.mint(t, expired), Metadata: md(expired)}, ReasonExpired},
 		{"wrong audience", Input{Authorization: "Bearer " + e.mint(t, wrongAud), Metadata: md(wrongAud)}, ReasonBadAudience},
 		{"header token garbage", Input{Authorization: "Bearer a.b.c", Metadata: md(claims)}, ReasonMalformed},
+		{"aud mismatch", Input{Authorization: "Bearer " + tok, Metadata: md(otherAud)}, ReasonMetadataMismatch},
+		{"iss mismatch", Input{Authorization: "Bearer " + tok, Metadata: md(otherIss)}, ReasonMetadataMismatch},
+		{"forged token, matching metadata", Input{Authorization: "Bearer " + forged, Metadata: md(claims)}, ReasonBadSignature},
+		{"forged token, unknown kid", Input{Authorization: "Bearer " + forgedNoKid, Metadata: md(claims)}, ReasonUnknownKey},
+		{"unsigned token, matching metadata", Input{Authorization: "Bearer " + unsigned, Metadata: md(claims)}, ReasonBadAlgorithm},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -589,8 +604,32 @@ func TestEnvoyMetadataMode(t *testing.T) {
 			}
 		})
 	}
-	if e.idp.JWKSFetches() != 0 {
-		t.Error("metadata mode fetched keys")
+	// A cached verification does not skip the agreement check.
+	if _, err := e.a.Authenticate(context.Background(), Input{Authorization: "Bearer " + tok, Metadata: md(claims)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.a.Authenticate(context.Background(), Input{Authorization: "Bearer " + tok, Metadata: md(other)})
+	wantReason(t, err, ReasonMetadataMismatch)
+}
+
+func TestAudiences(t *testing.T) {
+	cases := []struct {
+		in   any
+		want []string
+		ok   bool
+	}{
+		{"a", []string{"a"}, true},
+		{[]any{"b", "a", "b"}, []string{"a", "b"}, true},
+		{[]any{}, nil, false},
+		{[]any{"a", 1.0}, nil, false},
+		{nil, nil, false},
+		{1.0, nil, false},
+	}
+	for _, c := range cases {
+		got, ok := audiences(c.in)
+		if ok != c.ok || !slices.Equal(got, c.want) {
+			t.Errorf("audiences(%v) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
 	}
 }
 

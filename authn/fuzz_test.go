@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -77,6 +78,40 @@ func FuzzAuthenticateClaims(f *testing.F) {
 		}
 		if id.Subject == "" || !id.ExpiresAt.After(e.clk.Now()) || string(id.Token) != tok {
 			t.Fatalf("accepted bad identity %+v", id)
+		}
+	})
+}
+
+// FuzzMetadataAgreement: in envoy_metadata mode an arbitrary jwt_authn
+// payload next to a genuine token is either refused as unauthenticated or
+// agrees with the verified token, and the identity is always the verified
+// token's, never the payload's.
+func FuzzMetadataAgreement(f *testing.F) {
+	e := newEnv(f, func(o *Options) { o.TokenSource = SourceEnvoyMetadata })
+	e.waitReady(f)
+	claims := e.claims("g")
+	tok := e.mint(f, claims)
+	exp := claims["exp"].(int64)
+	good, _ := json.Marshal(map[string]any{"iss": claims["iss"], "sub": "alice", "aud": testAudience, "exp": exp})
+	f.Add(string(good))
+	f.Add(`{"iss":"` + e.idp.URL() + `","sub":"bob","aud":"mcp","exp":` + strconv.FormatInt(exp, 10) + `}`)
+	f.Add(`{"iss":"` + e.idp.URL() + `","sub":"alice","aud":["mcp","x"],"exp":` + strconv.FormatInt(exp, 10) + `}`)
+	f.Add(`{"sub":"alice"}`)
+	f.Add(`{}`)
+	f.Fuzz(func(t *testing.T, payload string) {
+		var md map[string]any
+		if json.Unmarshal([]byte(payload), &md) != nil {
+			return
+		}
+		id, err := e.a.Authenticate(context.Background(), Input{Authorization: "Bearer " + tok, Metadata: map[string]any{DefaultMetadataKey: md}})
+		if err != nil {
+			if k := mcpguard.KindOf(err); k != mcpguard.KindUnauthenticated {
+				t.Fatalf("kind %v: %v", k, err)
+			}
+			return
+		}
+		if id.Subject != "alice" || string(id.Token) != tok || md["sub"] != "alice" || md["iss"] != claims["iss"] {
+			t.Fatalf("payload %s accepted as %+v", payload, id)
 		}
 	})
 }

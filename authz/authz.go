@@ -39,6 +39,18 @@ type Options struct {
 	// ReloadInterval is how often the policy files are polled for changes;
 	// 0 disables polling (Reload still works).
 	ReloadInterval time.Duration
+	// ReloadTicks, when set, replaces the ReloadInterval ticker: each value
+	// received is one poll. Tests drive polls with it instead of sleeping.
+	ReloadTicks <-chan time.Time
+	// OnPoll, when set, is called after every poll (whether or not it
+	// reloaded), so tests can wait for a poll to finish.
+	OnPoll func()
+	// AllowGuardrailRemoval accepts a policy set in which a configured
+	// policy file holds no policy, and a reload that drops every forbid the
+	// set in force had. Default false: such a set is refused (at startup an
+	// error, on reload the last good set stays), because an emptied or
+	// truncated guardrails file parses without error.
+	AllowGuardrailRemoval bool
 	// Logger receives reload outcomes; nil discards them.
 	Logger *slog.Logger
 	// OnReload, when set, is called after every reload attempt (Reload, or a
@@ -178,10 +190,22 @@ func New(ctx context.Context, opts Options) (*Authorizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)
 	}
+	if !opts.AllowGuardrailRemoval {
+		if err := guardrails(nil, s); err != nil {
+			return nil, fmt.Errorf("load policies: %w", err)
+		}
+	}
 	a.snap.Store(s)
 	a.log.Info("authz policies loaded", "policies", len(s.sorted), "files", len(src.policyPaths))
-	if opts.ReloadInterval > 0 {
-		go a.watch(ctx, opts.ReloadInterval)
+	switch {
+	case opts.ReloadTicks != nil:
+		go a.watch(ctx, opts.ReloadTicks)
+	case opts.ReloadInterval > 0:
+		t := time.NewTicker(opts.ReloadInterval)
+		go func() {
+			defer t.Stop()
+			a.watch(ctx, t.C)
+		}()
 	}
 	return a, nil
 }
@@ -214,6 +238,9 @@ func (a *Authorizer) Reload() error {
 // apply builds a snapshot from src and swaps it in. reloadMu must be held.
 func (a *Authorizer) apply(src *source) error {
 	s, err := buildSnapshot(src)
+	if err == nil && !a.opts.AllowGuardrailRemoval {
+		err = guardrails(a.snap.Load(), s)
+	}
 	if err != nil {
 		a.lastFailed, a.hasFailed = src.hash, true
 		a.reloaded(nil, err)
@@ -236,16 +263,17 @@ func (a *Authorizer) reloaded(s *snapshot, err error) {
 	}
 }
 
-// watch polls the policy sources every interval until ctx ends.
-func (a *Authorizer) watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// watch polls the policy sources on every tick until ctx ends.
+func (a *Authorizer) watch(ctx context.Context, ticks <-chan time.Time) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-ticks:
 			a.poll()
+			if a.opts.OnPoll != nil {
+				a.opts.OnPoll()
+			}
 		}
 	}
 }

@@ -44,7 +44,10 @@
 // Policies are compiled at load and indexed by action and resource scope.
 // Reloads (polling or Reload) build a complete new set and swap it
 // atomically; a set that fails to load is rejected and the last good one
-// stays.
+// stays. So is a set that would silently drop guard rails (a policy file
+// that holds no policy, or a reload that loses every forbid), unless
+// Options.AllowGuardrailRemoval says otherwise. Polls are driven by a ticker
+// or, in tests, by Options.ReloadTicks.
 //
 // authz must not import extproc or go-control-plane. It follows the Cedar
 // policy language (cedar-go v1.9.1), JSON-RPC 2.0 and the MCP

@@ -150,9 +150,19 @@ type Tracing struct {
 // Server configures the process's listeners. Envoy talks to GRPCListen;
 // operators and probes talk to AdminListen.
 type Server struct {
-	// GRPCListen is the host:port of the ext_proc gRPC server.
-	// Default ":9002".
+	// GRPCListen is where the ext_proc gRPC server listens: host:port, or
+	// "unix:///absolute/path" for a Unix domain socket that only local
+	// processes with file access can reach. Default "127.0.0.1:9002":
+	// whoever reaches this port is trusted to speak for Envoy, so it is
+	// loopback unless the operator opens it (with grpc_tls).
 	GRPCListen string `yaml:"grpc_listen"`
+	// GRPCSocketMode is the file mode of the Unix socket, in octal.
+	// Default "0600" (only mcpguard's user; Envoy must run as it, or use
+	// "0660" and share a group).
+	GRPCSocketMode string `yaml:"grpc_socket_mode"`
+	// GRPCTLS authenticates the ext_proc peer with mutual TLS. Off unless
+	// cert_file is set.
+	GRPCTLS GRPCTLS `yaml:"grpc_tls"`
 	// AdminListen is the host:port of the admin HTTP server (health,
 	// metrics). Default ":9090". It must differ from GRPCListen.
 	AdminListen string `yaml:"admin_listen"`
@@ -166,6 +176,47 @@ type Server struct {
 	// listener, for profiling a running gateway. Default false: profiles
 	// reveal internals, so the admin port must stay private when it is on.
 	Pprof bool `yaml:"pprof"`
+}
+
+// GRPCTLS is mutual TLS on the ext_proc listener: mcpguard presents
+// CertFile and accepts only peers whose client certificate chains to
+// ClientCAFile and names one of AllowedSANs. The three files are re-read
+// when they change (checked at each new connection), so rotated
+// certificates need no restart.
+type GRPCTLS struct {
+	// CertFile is mcpguard's server certificate chain (PEM). Setting it
+	// turns TLS on; KeyFile, ClientCAFile and AllowedSANs are then
+	// required.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the private key of CertFile (PEM).
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile holds the CA certificates (PEM) that issue Envoy's
+	// client certificates.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// AllowedSANs lists the peers allowed to connect: an entry starting
+	// with "spiffe://" must equal a URI SAN of the client certificate (a
+	// SPIFFE ID), any other entry must equal one of its DNS SANs. A CA
+	// usually issues certificates to many workloads; the list narrows the
+	// peers to Envoy.
+	AllowedSANs []string `yaml:"allowed_sans"`
+}
+
+// Enabled reports whether mutual TLS is configured.
+func (t *GRPCTLS) Enabled() bool { return t.CertFile != "" }
+
+// GRPCSocket returns the socket path of a "unix://" GRPCListen, or "".
+func (s *Server) GRPCSocket() string {
+	if p, ok := strings.CutPrefix(s.GRPCListen, "unix://"); ok {
+		return p
+	}
+	return ""
+}
+
+// PeerAuthenticated reports whether only an authenticated peer can reach
+// the ext_proc listener: mutual TLS, or a Unix socket whose file mode
+// decides who may connect.
+func (s *Server) PeerAuthenticated() bool {
+	return s.GRPCTLS.Enabled() || s.GRPCSocket() != ""
 }
 
 // Upstream identifies the remote MCP server. mcpguard signs for this host and
@@ -317,6 +368,12 @@ type Authz struct {
 	// GroupClaim overrides oidc_config.group_claim for Cedar group
 	// membership. Default oidc_config.group_claim.
 	GroupClaim string `yaml:"group_claim"`
+	// AllowGuardrailRemoval accepts a policy set in which a policy file
+	// holds no policy, and a reload that drops every forbid the set in force
+	// had. Default false: an emptied or truncated guardrails file parses
+	// without error, so such a set is refused (startup fails; a reload keeps
+	// the last good set and records policy_reload_failed).
+	AllowGuardrailRemoval bool `yaml:"allow_guardrail_removal"`
 }
 
 // Default returns a configuration holding every static default. Parse starts
@@ -326,7 +383,8 @@ type Authz struct {
 func Default() *Config {
 	return &Config{
 		Server: Server{
-			GRPCListen:          ":9002",
+			GRPCListen:          "127.0.0.1:9002",
+			GRPCSocketMode:      "0600",
 			AdminListen:         ":9090",
 			MaxRequestBodyBytes: 1 << 20,
 			ShutdownGrace:       15 * time.Second,

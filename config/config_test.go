@@ -101,7 +101,8 @@ func TestLoadSeedDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"grpc_listen", c.Server.GRPCListen, ":9002"},
+		{"grpc_listen", c.Server.GRPCListen, "127.0.0.1:9002"},
+		{"grpc_socket_mode", c.Server.GRPCSocketMode, "0600"},
 		{"admin_listen", c.Server.AdminListen, ":9090"},
 		{"max_request_body_bytes", c.Server.MaxRequestBodyBytes, int64(1048576)},
 		{"shutdown_grace", c.Server.ShutdownGrace, 15 * time.Second},
@@ -141,7 +142,14 @@ func TestLoadFull(t *testing.T) {
 	}
 	want := &Config{
 		Server: Server{
-			GRPCListen:          "127.0.0.1:19002",
+			GRPCListen:     "127.0.0.1:19002",
+			GRPCSocketMode: "0660",
+			GRPCTLS: GRPCTLS{
+				CertFile:     filepath.Join(dir, "tls/server.pem"),
+				KeyFile:      filepath.Join(dir, "tls/server-key.pem"),
+				ClientCAFile: filepath.Join(dir, "tls/ca.pem"),
+				AllowedSANs:  []string{"spiffe://cluster.local/ns/mcpguard/sa/envoy", "envoy.mcpguard.svc.cluster.local"},
+			},
 			AdminListen:         "[::1]:19090",
 			MaxRequestBodyBytes: 2097152,
 			ShutdownGrace:       30 * time.Second,
@@ -194,6 +202,8 @@ func TestLoadFull(t *testing.T) {
 			PolicyFiles:  []string{filepath.Join(dir, "policies/*.cedar"), filepath.Join(dir, "policies/base.cedar")},
 			EntitiesFile: filepath.Join(dir, "entities.json"),
 			GroupClaim:   "cedar_groups",
+			// Accepting it is the non-default value.
+			AllowGuardrailRemoval: true,
 		},
 		Upstreams: []NamedUpstream{
 			{Name: "aws-eu", Host: "aws-mcp.eu-central-1.api.aws", Service: "aws-mcp", Region: "eu-central-1"},

@@ -60,6 +60,12 @@ const (
 	CheckGRPCCluster Check = "grpc_cluster"
 	// CheckJWTForward: every jwt_authn provider forwards the token.
 	CheckJWTForward Check = "jwt_authn_forward"
+	// CheckGRPCPeerAuth: the ext_proc cluster authenticates to mcpguard as
+	// the configuration demands: with server.grpc_tls it presents a client
+	// certificate, verifies mcpguard's server certificate by CA and SAN,
+	// and offers ALPN h2; with a unix:// listener every endpoint is that
+	// pipe.
+	CheckGRPCPeerAuth Check = "grpc_peer_auth"
 	// CheckJWTMetadata: with token_source envoy_metadata, jwt_authn runs
 	// before ext_proc, writes the payload under metadata_key, and ext_proc
 	// forwards that namespace.
@@ -301,6 +307,55 @@ func (v *checker) grpcCluster(where string, ep *extprocfilterv3.ExternalProcesso
 	}
 	if !http2(c) {
 		v.add(CheckGRPCCluster, fmt.Sprintf("cluster %q", c.GetName()), "gRPC needs HTTP/2, but the cluster does not set typed_extension_protocol_options[%q].explicit_http_config.http2_protocol_options", HTTPProtocolOptionsKey)
+	}
+	v.peerAuth(c)
+}
+
+// peerAuth checks the ext_proc cluster against server.grpc_listen and
+// server.grpc_tls. mcpguard enforces both itself (a peer without an allowed
+// client certificate fails the handshake), so a mismatch here means every
+// request fails closed; the check names the cause before Envoy starts.
+func (v *checker) peerAuth(c *clusterv3.Cluster) {
+	cfg := v.o.Config
+	if cfg == nil {
+		return
+	}
+	where := fmt.Sprintf("cluster %q", c.GetName())
+	if path := cfg.Server.GRPCSocket(); path != "" {
+		for _, lle := range c.GetLoadAssignment().GetEndpoints() {
+			for _, le := range lle.GetLbEndpoints() {
+				if got := le.GetEndpoint().GetAddress().GetPipe().GetPath(); got != path {
+					v.add(CheckGRPCPeerAuth, where, "mcpguard listens on the Unix socket %s (server.grpc_listen), but an endpoint of the cluster is not that pipe address", path)
+					return
+				}
+			}
+		}
+	}
+	if !cfg.Server.GRPCTLS.Enabled() {
+		return
+	}
+	tls := &tlsv3.UpstreamTlsContext{}
+	if !unpack(c.GetTransportSocket().GetTypedConfig(), tls) {
+		v.add(CheckGRPCPeerAuth, where, "server.grpc_tls is set, but the cluster has no UpstreamTlsContext transport socket: mcpguard refuses plaintext peers")
+		return
+	}
+	ctc := tls.GetCommonTlsContext()
+	if len(ctc.GetTlsCertificates()) == 0 && len(ctc.GetTlsCertificateSdsSecretConfigs()) == 0 && ctc.GetTlsCertificateProviderInstance() == nil {
+		v.add(CheckGRPCPeerAuth, where, "the UpstreamTlsContext presents no client certificate: mcpguard (server.grpc_tls) refuses a peer without one at the handshake")
+	}
+	if !slices.Contains(ctc.GetAlpnProtocols(), "h2") {
+		v.add(CheckGRPCPeerAuth, where, "the UpstreamTlsContext does not offer ALPN h2: gRPC servers refuse TLS connections that negotiate no protocol")
+	}
+	vc := ctc.GetValidationContext()
+	if cvc := ctc.GetCombinedValidationContext(); cvc != nil {
+		vc = cvc.GetDefaultValidationContext()
+	}
+	sds := ctc.GetValidationContextSdsSecretConfig() != nil || ctc.GetCombinedValidationContext().GetValidationContextSdsSecretConfig() != nil
+	switch {
+	case vc.GetTrustedCa() == nil && vc.GetCaCertificateProviderInstance() == nil && !sds:
+		v.add(CheckGRPCPeerAuth, where, "the UpstreamTlsContext does not verify mcpguard's server certificate (no trusted_ca): anyone on the path could play mcpguard and answer for it")
+	case len(vc.GetMatchTypedSubjectAltNames()) == 0 && !sds:
+		v.add(CheckGRPCPeerAuth, where, "the UpstreamTlsContext accepts any certificate its CA issued: set match_typed_subject_alt_names to mcpguard's name")
 	}
 }
 

@@ -348,3 +348,39 @@ func (r *memRecorder) waitType(t *testing.T, typ audit.Type) *audit.Event {
 		}
 	}
 }
+
+// TestAliasedListIDsAreReplaced: a list response whose id only resembles
+// the request's (a client that matches ids numerically would take it for
+// the answer) replaces the whole body with a JSON-RPC error carrying the
+// request's own id; the hidden tool never reaches the client.
+func TestAliasedListIDsAreReplaced(t *testing.T) {
+	cases := []struct {
+		name, reqID, contentType, body string
+	}{
+		{"string for number", `7`, "application/json", `{"jsonrpc":"2.0","id":"7","result":{"tools":[{"name":"hidden_admin"}]}}`},
+		{"number for string", `"7"`, "application/json", `{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"hidden_admin"}]}}`},
+		{"fraction", `7`, "application/json", `{"jsonrpc":"2.0","id":7.0,"result":{"tools":[{"name":"hidden_admin"}]}}`},
+		{"escaped string", `"7"`, "application/json", `{"jsonrpc":"2.0","id":"\u0037","result":{"tools":[{"name":"hidden_admin"}]}}`},
+		{"second answer in a batch", `7`, "application/json", `[{"jsonrpc":"2.0","id":7,"result":{"tools":[]}},{"jsonrpc":"2.0","id":"7","result":{"tools":[{"name":"hidden_admin"}]}}]`},
+		{"second event of a stream", `7`, "text/event-stream", "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"tools\":[]}}\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"7\",\"result\":{\"tools\":[{\"name\":\"hidden_admin\"}]}}\n\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			out := h.filter.ProcessRequest(context.Background(), post(`{"jsonrpc":"2.0","id":`+c.reqID+`,"method":"tools/list"}`, "authorization", "Bearer alice"))
+			defer out.Close()
+			if out.Immediate != nil {
+				t.Fatalf("answered locally: %d %s", out.Immediate.Status, out.Immediate.Body)
+			}
+			ro := out.ProcessResponse(context.Background(), &envoysim.Response{
+				Status:  200,
+				Headers: []envoysim.Header{{Key: "content-type", Value: c.contentType}, {Key: "content-length", Value: strconv.Itoa(len(c.body))}},
+				Body:    strings.NewReader(c.body),
+			})
+			got, _ := io.ReadAll(ro.Body)
+			if strings.Contains(string(got), "hidden_admin") || !strings.Contains(string(got), `"error"`) || !strings.Contains(string(got), `"id":`+c.reqID) {
+				t.Fatalf("body = %q, want a JSON-RPC error with id %s", got, c.reqID)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -192,8 +193,10 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 			ServerHost:     cfg.Upstream.Host,
 			GroupClaim:     a.GroupClaim,
 			ReloadInterval: 2 * time.Second,
-			Logger:         g.log.With("stage", "authz"),
-			OnReload:       g.policyReloaded,
+			// An emptied guardrails file must not silently drop its forbids.
+			AllowGuardrailRemoval: a.AllowGuardrailRemoval,
+			Logger:                g.log.With("stage", "authz"),
+			OnReload:              g.policyReloaded,
 		})
 		if err != nil {
 			return fmt.Errorf("load policies: %w", err)
@@ -259,6 +262,13 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		// pay for it when spans are exported.
 		opts = append(opts, telemetry.GRPCServerOption(g.tracer))
 	}
+	if t := cfg.Server.GRPCTLS; t.Enabled() {
+		peer, err := newPeerTLS(t, g.log.With("stage", "grpc_tls"), g.metrics.PeerRefused)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(peer.serverConfig())))
+	}
 	g.grpc = grpc.NewServer(opts...)
 	extprocv3.RegisterExternalProcessorServer(g.grpc, srv)
 	g.health = health.NewServer()
@@ -297,7 +307,15 @@ func (g *Gateway) authorizer() extproc.Authorizer {
 
 func (g *Gateway) listen() error {
 	var err error
-	g.grpcLn, err = net.Listen("tcp", g.cfg.Server.GRPCListen)
+	if path := g.cfg.Server.GRPCSocket(); path != "" {
+		mode, merr := g.cfg.Server.SocketMode()
+		if merr != nil {
+			return fmt.Errorf("server.grpc_socket_mode: %w", merr)
+		}
+		g.grpcLn, err = listenUnix(path, mode)
+	} else {
+		g.grpcLn, err = net.Listen("tcp", g.cfg.Server.GRPCListen)
+	}
 	if err != nil {
 		return fmt.Errorf("listen for gRPC on %s: %w", g.cfg.Server.GRPCListen, err)
 	}
@@ -308,8 +326,10 @@ func (g *Gateway) listen() error {
 	return nil
 }
 
-// GRPCAddr is the bound address of the ext_proc server.
-func (g *Gateway) GRPCAddr() string { return g.grpcLn.Addr().String() }
+// GRPCAddr is the bound address of the ext_proc server, spelled as
+// server.grpc_listen and gRPC targets accept it: host:port, or
+// unix:///path for a Unix socket.
+func (g *Gateway) GRPCAddr() string { return grpcAddr(g.grpcLn) }
 
 // AdminAddr is the bound address of the admin HTTP server.
 func (g *Gateway) AdminAddr() string { return g.adminLn.Addr().String() }
@@ -352,7 +372,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go g.watchReadiness(ctx)
 	g.auditServer(audit.TypeServerStart)
 	g.log.Info("mcpguard serving", "grpc", g.GRPCAddr(), "admin", g.AdminAddr(),
+		"grpc_peer_auth", peerAuthMode(&g.cfg.Server),
 		"upstream", g.cfg.Upstream.Host, "issuer", g.cfg.OIDC.Issuer)
+	for _, w := range g.cfg.Warnings() {
+		g.log.Warn(w)
+	}
 
 	var runErr error
 	select {

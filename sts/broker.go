@@ -432,15 +432,23 @@ func (b *Broker) exchange(ctx context.Context, key cacheKey, id *authn.Identity,
 }
 
 // key digests everything that must match for credentials to be reused:
-// issuer, subject, role, session name, session policies, every claim in
-// the https://aws.amazon.com/ namespace (session tags, nested or
-// flattened, transitive tag keys, source identity) and the role claim. A
-// new token with other tags or groups therefore gets new credentials.
+// issuer, subject, a digest of the verified token itself, role, session
+// name, session policies, every claim in the https://aws.amazon.com/
+// namespace (session tags, nested or flattened, transitive tag keys,
+// source identity) and the role claim. Cached credentials are thereby bound
+// to the token that obtained them: a request is only ever signed with
+// credentials STS issued for the very token it carries, so a token that
+// merely claims another user's issuer and subject (or a new token of the
+// same user) never reuses them. The digest is computed from the token here,
+// not taken from Identity.TokenDigest, so the binding holds even for an
+// Identity built elsewhere.
 func (b *Broker) key(id *authn.Identity, r *role, name string) (cacheKey, error) {
 	var stack [512]byte
 	buf := stack[:0]
 	buf = appendField(buf, id.Issuer)
 	buf = appendField(buf, id.Subject)
+	tokenDigest := sha256.Sum256([]byte(id.Token))
+	buf = append(buf, tokenDigest[:]...)
 	buf = appendField(buf, r.RoleARN)
 	buf = appendField(buf, name)
 	buf = append(buf, r.policyDigest[:]...)

@@ -77,6 +77,43 @@ func TestValidateWarnsWithoutInitialize(t *testing.T) {
 	}
 }
 
+func TestValidateWarnsOnPlaintextListener(t *testing.T) {
+	dir := t.TempDir()
+	cfg := "server: {grpc_listen: ':9002'}\n" +
+		"oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
+		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n"
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitOK || !strings.Contains(stderr, "warning: server.grpc_listen") {
+		t.Fatalf("exit %d, stderr %q: want a warning about the plaintext listener", code, stderr)
+	}
+	// envoy_metadata on the same listener is refused outright.
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(strings.Replace(cfg, "audience: aws-mcp", "audience: aws-mcp, token_source: envoy_metadata", 1)), 0o600)
+	code, _, stderr = runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitInvalid || !strings.Contains(stderr, "oidc_config.token_source") {
+		t.Fatalf("exit %d, stderr %q: want envoy_metadata refused", code, stderr)
+	}
+}
+
+func TestValidateFlagsEmptyPolicyFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action, resource);`), 0o600)
+	os.WriteFile(filepath.Join(dir, "guardrails.cedar"), nil, 0o600)
+	cfg := "oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
+		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n" +
+		"authz_config: {policy_files: ['*.cedar']}\n"
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitInvalid || !strings.Contains(stderr, "guardrails.cedar holds no policy") {
+		t.Fatalf("exit %d, stderr %q: want the empty policy file refused", code, stderr)
+	}
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(strings.Replace(cfg, "'*.cedar']", "'*.cedar'], allow_guardrail_removal: true", 1)), 0o600)
+	code, _, stderr = runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitOK || !strings.Contains(stderr, "warning: policy file guardrails.cedar holds no policy") {
+		t.Fatalf("exit %d, stderr %q: want a warning when the operator accepts it", code, stderr)
+	}
+}
+
 func TestValidatePolicyParseError(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte("permit(principal, action, resource)\nwhen { resource.name.startsWith(\"x\") };"), 0o600)

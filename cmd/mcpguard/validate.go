@@ -33,6 +33,9 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitInvalid
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	if cfg.Authz == nil {
 		fmt.Fprintf(stderr, "warning: no authz_config: mcpguard will deny every request until policies are configured\n")
 	} else {
@@ -57,5 +60,8 @@ func authzOptions(cfg *config.Config) authz.Options {
 		EntitiesFile: cfg.Authz.EntitiesFile,
 		ServerHost:   cfg.Upstream.Host,
 		GroupClaim:   cfg.Authz.GroupClaim,
+		// validate flags a policy file without policies unless the
+		// operator accepts it, as serve and every reload do.
+		AllowGuardrailRemoval: cfg.Authz.AllowGuardrailRemoval,
 	}
 }

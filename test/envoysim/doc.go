@@ -23,7 +23,9 @@
 // per_connection_buffer_limit_bytes (413/500). New rejects STREAMED,
 // BUFFERED_PARTIAL, FULL_DUPLEX_STREAMED and GRPC body modes, trailer SEND,
 // observability_mode, http_service and the extension hooks, rather than
-// silently doing something Envoy would not.
+// silently doing something Envoy would not. Dial opens the channel of the
+// ext_proc cluster, plaintext or with an UpstreamTlsContext's client
+// certificate and server verification.
 //
 // Envoy is event driven; the simulator is sequential. A message the processor
 // sends while no answer is outstanding is handled at the next point where the

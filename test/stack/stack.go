@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,6 @@ import (
 
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mcpguard/mcpguard/config"
@@ -64,6 +64,10 @@ type Options struct {
 	AuditWriter io.Writer
 	// ExtraTools are more tools the fake AWS MCP Server offers.
 	ExtraTools []fakeaws.ExtraTool
+	// GRPCTLS, when set, is the Envoy stand-in's UpstreamTlsContext to
+	// mcpguard (client certificate, server CA and name); nil dials
+	// plaintext. Set server.grpc_tls through Mutate to match.
+	GRPCTLS *tls.Config
 }
 
 // Stack is the running flow. Close stops everything.
@@ -185,8 +189,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 
-	if s.conn, err = grpc.NewClient(s.Gateway.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		return nil, fmt.Errorf("dial mcpguard: %w", err)
+	if s.conn, err = envoysim.Dial(s.Gateway.GRPCAddr(), o.GRPCTLS); err != nil {
+		return nil, err
 	}
 	filter := o.Filter
 	if filter == nil {
