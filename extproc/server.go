@@ -67,8 +67,11 @@ type Upstream struct {
 	Host    string
 	Region  string
 	Service string
-	// Path, when set, replaces :path (mcpguard sets it and signs it).
+	// Path, when set, replaces :path (mcpguard sets it and signs it), and
+	// is the only client path accepted besides "/<name>" (see checkPath).
 	Path string
+
+	name string // the upstreams key, "" for the single upstream
 }
 
 // Options are the stages and settings of a Server. Authn, Creds and Signer
@@ -331,6 +334,12 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	default:
 		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "HTTP method %s is not allowed for MCP", sanitize(x.hdr.method)))
 	}
+	if x.hdr.repeated != "" {
+		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "the %s header must appear at most once", x.hdr.repeated))
+	}
+	if err := checkPath(x.hdr.path, x.upstream); err != nil {
+		return x.fail(err)
+	}
 
 	id, err := stage(x, telemetry.SpanAuthn, func(ctx context.Context) (*authn.Identity, error) {
 		return x.authenticate(ctx, req)
@@ -577,6 +586,7 @@ func (s *Server) upstreamFor(ctx context.Context) (Upstream, error) {
 	if !ok {
 		return Upstream{}, mcpguard.Ef(mcpguard.KindInternal, "gateway misconfigured: unknown upstream %q", sanitize(names[0]))
 	}
+	u.name = names[0]
 	return u, nil
 }
 

@@ -319,7 +319,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{name: "missing token", req: post(toolCall), status: 401, code: -32001, id: "null", checkHdr: "www-authenticate"},
 		{name: "bad token", req: post(toolCall, "authorization", "Bearer mallory"), status: 401, code: -32001, id: "null", checkHdr: "www-authenticate"},
-		{name: "two authorization headers", req: post(toolCall, "authorization", "Bearer alice", "authorization", "Bearer alice"), status: 401, code: -32001, id: "null"},
+		{name: "two authorization headers", req: post(toolCall, "authorization", "Bearer alice", "authorization", "Bearer alice"), status: 400, code: -32600, id: "null"},
 		{name: "no authorizer denies", mod: func(o *Options) { o.Authz = nil }, req: post(toolCall, "authorization", "Bearer alice"), status: 403, code: -32003, id: "3", noCreds: true},
 		{name: "policy denies", req: post(`{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"forbidden"}}`, "authorization", "Bearer alice"), status: 403, code: -32003, id: `"a"`, noCreds: true},
 		{name: "batch with one denied", req: post(`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"forbidden"}}]`, "authorization", "Bearer alice"), status: 403, code: -32003, id: "null", noCreds: true},
@@ -413,7 +413,9 @@ func TestBodylessRequestsAreSignedInTheHeadersPhase(t *testing.T) {
 
 func TestUpstreamPathRewriteIsSigned(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Upstream.Path = "/mcp/v2" })
-	out := h.filter.ProcessRequest(context.Background(), post(toolCall, "authorization", "Bearer alice"))
+	req := post(toolCall, "authorization", "Bearer alice")
+	req.Path = "/mcp/v2?session=1"
+	out := h.filter.ProcessRequest(context.Background(), req)
 	defer out.Close()
 	if out.Immediate != nil {
 		t.Fatalf("answered locally: %d", out.Immediate.Status)
