@@ -308,9 +308,9 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 		return Decision{}, mcpguard.E(mcpguard.KindUnauthenticated, "token has no subject", nil)
 	}
 	s := a.snap.Load()
-	groups := id.Groups
-	if a.opts.GroupClaim != "" {
-		groups = authn.GroupsFromClaims(id.Claims, a.opts.GroupClaim)
+	groups, err := a.groups(id)
+	if err != nil {
+		return Decision{}, err
 	}
 	now := req.Time
 	if now.IsZero() {
@@ -367,6 +367,23 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 		}
 	}
 	return combine(items), nil
+}
+
+// groups are the Cedar groups of id: its authenticated groups, or those
+// of the authorizer's own group claim. A claim that does not read whole
+// denies (see authn.GroupsFromClaims): a policy must never decide on a
+// cut list.
+func (a *Authorizer) groups(id *authn.Identity) ([]string, error) {
+	if a.opts.GroupClaim == "" {
+		return id.Groups, nil
+	}
+	g, err := authn.GroupsFromClaims(id.Claims, a.opts.GroupClaim)
+	if err != nil {
+		e := mcpguard.E(mcpguard.KindForbidden, "token groups cannot be read whole", err)
+		e.Reason = authn.ReasonBadGroups
+		return nil, e
+	}
+	return g, nil
 }
 
 func withAWSCLI(base types.RecordMap, rec types.Record) types.RecordMap {

@@ -81,7 +81,7 @@ func TestConcurrentMissesMakeOneCall(t *testing.T) {
 func TestCacheKeyFollowsTokenContents(t *testing.T) {
 	e := newEnv(t, nil)
 	exp := e.clk.Now().Add(2 * time.Hour)
-	base := `"sub":"alice","email":"alice@example.com"`
+	base := `"sub":"alice","email_verified":true,"email":"alice@example.com"`
 	tests := []struct {
 		name    string
 		claims  string
@@ -94,8 +94,8 @@ func TestCacheKeyFollowsTokenContents(t *testing.T) {
 		{"nested tag value changed", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["b"]}}}`, true},
 		{"same nested tags, new token", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["b"]}},"iat":2}`, false},
 		{"other role", `{` + base + `,"` + groupsClaim + `":"ec2-viewers"}`, true},
-		{"other email, same sub", `{"sub":"alice","email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`, true},
-		{"other subject", `{"sub":"bob","email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`, true},
+		{"other email, same sub", `{"sub":"alice","email_verified":true,"email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`, true},
+		{"other subject", `{"sub":"bob","email_verified":true,"email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`, true},
 	}
 	calls := 0
 	for _, tt := range tests {
