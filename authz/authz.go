@@ -469,17 +469,37 @@ func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID) (stri
 				"arguments":   rec,
 			}),
 		}, nil, nil
-	case mcp.MethodResourcesRead:
-		rr, err := m.ResourceRead()
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		uri, err := m.ResourceURI()
 		if err != nil {
 			return "", types.Entity{}, nil, err
 		}
-		return m.Method, types.Entity{
-			UID:        types.NewEntityUID(typeResource, types.String(rr.URI)),
-			Attributes: types.NewRecord(types.RecordMap{"uri": types.String(rr.URI)}),
-		}, nil, nil
+		ent, err := resourceEntity(uri)
+		if err != nil {
+			return "", types.Entity{}, nil, err
+		}
+		return m.Method, ent, nil, nil
 	}
 	return m.Method, server, nil, nil
+}
+
+// resourceEntity is Resource::"<normalized uri>" with uri (as sent) and
+// normalized_uri; a URI whose forms differ beyond scheme and host case is
+// refused (normalizeURI).
+func resourceEntity(uri string) (types.Entity, error) {
+	norm, err := normalizeURI(uri)
+	if err != nil {
+		e := mcpguard.E(mcpguard.KindInvalidRequest, "invalid request: resource uri refused: "+err.Error(), err)
+		e.Reason = "bad_uri"
+		return types.Entity{}, e
+	}
+	return types.Entity{
+		UID: types.NewEntityUID(typeResource, types.String(norm)),
+		Attributes: types.NewRecord(types.RecordMap{
+			"uri":            types.String(uri),
+			"normalized_uri": types.String(norm),
+		}),
+	}, nil
 }
 
 // argumentsRecord converts tool or prompt arguments (nil when absent) to

@@ -168,10 +168,12 @@ func (v *visibility) check(item mcp.ListItem) itemVisibility {
 		}
 	case mcp.ItemResource:
 		action = mcp.MethodResourcesRead
-		entity = types.Entity{
-			UID:        types.NewEntityUID(typeResource, types.String(item.URI)),
-			Attributes: types.NewRecord(types.RecordMap{"uri": types.String(item.URI)}),
+		ent, err := resourceEntity(item.URI)
+		if err != nil {
+			// Reading it would be refused: nothing to show.
+			return itemVisibility{}
 		}
+		entity = ent
 	case mcp.ItemResourceTemplate:
 		action = mcp.MethodResourcesRead
 		resource = v.resource
