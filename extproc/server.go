@@ -317,9 +317,15 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		x.status = 200
 		x.answered = true
 		x.phase = requestDone
+		// A document derived from configuration other than the resource
+		// identifier is not for shared caches.
+		cache := "no-store"
+		if rc, ok := x.s.o.Authn.(interface{ ResourceConfigured() bool }); ok && rc.ResourceConfigured() {
+			cache = "max-age=3600"
+		}
 		return immediateResponse(200, []*corev3.HeaderValueOption{
 			setHeader("content-type", "application/json"),
-			setHeader("cache-control", "max-age=3600"),
+			setHeader("cache-control", cache),
 		}, doc, "mcpguard_protected_resource_metadata")
 	}
 
@@ -398,9 +404,25 @@ func (x *exchange) metadataDocument() []byte {
 }
 
 // resource is the protected resource identifier this request addresses.
+// Unless one is configured it is derived from the upstream mcpguard signs
+// for (its host and configured path), never from the request's
+// :authority, Host or path, which the client chooses.
 func (x *exchange) resource() string {
-	return x.s.o.Authn.ResourceFor(x.hdr.scheme, x.hdr.authority, x.hdr.path)
+	up := x.upstream
+	if up.Host == "" {
+		up = x.s.o.Upstream
+	}
+	path := up.Path
+	if path == "" {
+		path = defaultMCPPath
+	}
+	return x.s.o.Authn.ResourceFor("https", up.Host, path)
 }
+
+// defaultMCPPath is the MCP endpoint path of a derived resource identifier
+// when the upstream has no configured path: the path the generated Envoy
+// bootstrap routes.
+const defaultMCPPath = "/mcp"
 
 func (x *exchange) authenticate(ctx context.Context, req *extprocv3.ProcessingRequest) (*authn.Identity, error) {
 	in := authn.Input{AuthorizationCount: len(x.hdr.authorization)}

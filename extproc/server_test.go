@@ -427,15 +427,24 @@ func TestUpstreamPathRewriteIsSigned(t *testing.T) {
 
 func TestProtectedResourceMetadataIsPublic(t *testing.T) {
 	h := newHarness(t, nil)
-	out := h.filter.ProcessRequest(context.Background(), &envoysim.Request{
-		Method: "GET", Scheme: "https", Authority: "gw.example.com", Path: "/.well-known/oauth-protected-resource/mcp",
-	})
-	defer out.Close()
-	if out.Immediate == nil || out.Immediate.Status != 200 {
-		t.Fatalf("want a 200 local reply, got %+v", out)
-	}
-	if !strings.Contains(string(out.Immediate.Body), `"resource":"https://gw.example.com/mcp"`) {
-		t.Errorf("body = %s", out.Immediate.Body)
+	// Without a configured resource the identifier comes from the
+	// upstream's configuration, whatever :authority and path the client
+	// sends, and the answer is not for shared caches.
+	for _, req := range []*envoysim.Request{
+		{Method: "GET", Scheme: "https", Authority: "gw.example.com", Path: "/.well-known/oauth-protected-resource/mcp"},
+		{Method: "GET", Scheme: "http", Authority: "attacker.example", Path: "/.well-known/oauth-protected-resource/evil"},
+	} {
+		out := h.filter.ProcessRequest(context.Background(), req)
+		if out.Immediate == nil || out.Immediate.Status != 200 {
+			t.Fatalf("want a 200 local reply, got %+v", out)
+		}
+		if !strings.Contains(string(out.Immediate.Body), `"resource":"https://aws-mcp.us-east-1.api.aws/mcp"`) {
+			t.Errorf("body = %s", out.Immediate.Body)
+		}
+		if cc, _ := envoysim.Get(out.Immediate.Headers, "cache-control"); cc != "no-store" {
+			t.Errorf("cache-control = %q, want no-store for a derived document", cc)
+		}
+		out.Close()
 	}
 }
 
