@@ -196,3 +196,13 @@ func TestUnderscoreHeadersRemoved(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkCheckPath(b *testing.B) {
+	up := Upstream{Host: "h", Region: "r", Service: "s", Path: "/mcp"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := checkPath("/mcp?session=abc", up); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
