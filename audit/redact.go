@@ -306,6 +306,22 @@ func truncate(s string, max int) string {
 	return s[:head] + "...[truncated " + strconv.Itoa(len(s)) + " bytes sha256:" + hex.EncodeToString(sum[:]) + "]..." + s[tail:]
 }
 
+// texts scrubs and bounds each string of ss, keeping at most limit of
+// them (all when limit is 0).
+func (r *redactor) texts(ss []string, limit int) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	if limit > 0 && len(ss) > limit {
+		ss = ss[:limit]
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = r.text(s)
+	}
+	return out
+}
+
 // text scrubs and bounds one free-text string.
 func (r *redactor) text(s string) string { return truncate(scrub(s), r.max) }
 

@@ -27,6 +27,31 @@ type awsCommand struct {
 	// words, in order, without repeats. The CLI signs for an access point
 	// ARN's region (s3://arn:aws:s3:eu-west-1:...), whatever --region says.
 	Regions []string
+	// Operands are the words after the operation that are neither options
+	// nor option values: the paths and URIs of the s3 commands.
+	Operands []string
+}
+
+// CLICommand is the reading of a cli_command that the audit trail records
+// beside the raw text, so a padded command cannot hide what it names.
+type CLICommand struct {
+	Service, Operation string
+	// Options are the long options by full name, in order.
+	Options []string
+	// Regions are the regions the command names (context.aws_cli.regions).
+	Regions []string
+	// Operands are the positional words (source and destination of s3 cp).
+	Operands []string
+}
+
+// ParseCLICommand reads cmd the way policies see it (context.aws_cli); an
+// error is the parse_error policies see.
+func ParseCLICommand(cmd string) (CLICommand, error) {
+	c, err := parseAWSCommand(cmd)
+	if err != nil {
+		return CLICommand{}, err
+	}
+	return CLICommand{Service: c.Service, Operation: c.Operation, Options: c.Flags, Regions: c.Regions, Operands: c.Operands}, nil
 }
 
 // arity says how many values an option takes, the way argparse reads them.
@@ -227,6 +252,7 @@ func parseAWSCommand(cmd string) (awsCommand, error) {
 		w := words[p.i]
 		if !isOptionWord(w) {
 			p.noteARN(w)
+			p.c.Operands = append(p.c.Operands, w)
 			p.i++
 			continue
 		}

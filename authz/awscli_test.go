@@ -306,3 +306,25 @@ func FuzzParseAWSCommand(f *testing.F) {
 		}
 	})
 }
+
+func TestParseCLICommandOperands(t *testing.T) {
+	tests := []struct {
+		cmd      string
+		operands []string
+	}{
+		{"aws s3 cp --content-type text/plain /data s3://dst/k --quiet", []string{"/data", "s3://dst/k"}},
+		{"aws s3 sync . s3://b --exclude '*.tmp' --delete", []string{".", "s3://b"}},
+		{"aws s3 ls --request-payer s3://b", nil},
+		{"aws s3 cp - s3://b/k --grants read=uri=x full=id=y", []string{"-", "s3://b/k"}},
+		{"aws ec2 describe-instances --instance-ids i-1 i-2", nil},
+	}
+	for _, tt := range tests {
+		c, err := ParseCLICommand(tt.cmd)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.cmd, err)
+		}
+		if !slices.Equal(c.Operands, tt.operands) {
+			t.Errorf("%s: operands %q, want %q", tt.cmd, c.Operands, tt.operands)
+		}
+	}
+}
