@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/mcpguard/mcpguard"
@@ -106,4 +107,47 @@ func TestResourceMethodsSeeTheURI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzNormalizeURI: an accepted URI differs from its normal form only in
+// letter case (scheme and host), the normal form is a fixed point, and it
+// holds no dot segment and no encoded slash, backslash or unreserved
+// character.
+func FuzzNormalizeURI(f *testing.F) {
+	for _, s := range []string{"file:///a/b", "FILE:///a/../b", "s3://%73ecret/k", "HTTPS://Host.Example/P?q=%2F#f", "urn:x:y", "s3://b/a%2Fb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		norm, err := normalizeURI(raw)
+		if err != nil {
+			return
+		}
+		if len(norm) != len(raw) || !strings.EqualFold(norm, raw) {
+			t.Fatalf("%q normalized to %q: more than case changed", raw, norm)
+		}
+		if again, err := normalizeURI(norm); err != nil || again != norm {
+			t.Fatalf("normal form %q is not a fixed point: %q, %v", norm, again, err)
+		}
+		pathPart, _, _ := strings.Cut(norm, "#")
+		pathPart, _, _ = strings.Cut(pathPart, "?")
+		if i := schemeEnd(pathPart); i > 0 {
+			pathPart = pathPart[i+1:]
+		}
+		if rest, ok := strings.CutPrefix(pathPart, "//"); ok {
+			pathPart = ""
+			if j := strings.IndexByte(rest, '/'); j >= 0 {
+				pathPart = rest[j:]
+			}
+		}
+		for seg := range strings.SplitSeq(pathPart, "/") {
+			if seg == "." || seg == ".." {
+				t.Fatalf("accepted a dot segment: %q", raw)
+			}
+		}
+		for i := 0; i+2 < len(norm); i++ {
+			if norm[i] == '%' && isHexDigit(norm[i+1]) && isHexDigit(norm[i+2]) && isUnreservedByte(hexValue(norm[i+1])<<4|hexValue(norm[i+2])) {
+				t.Fatalf("accepted an encoded unreserved character: %q", raw)
+			}
+		}
+	})
 }

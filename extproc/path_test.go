@@ -2,6 +2,8 @@ package extproc
 
 import (
 	"context"
+	"net/url"
+	"path"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"strings"
@@ -205,4 +207,36 @@ func BenchmarkCheckPath(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzCheckPath: an accepted path is already clean (path.Clean leaves it
+// alone), holds no encoded dot, slash or backslash, and carries no SigV4
+// query parameter under any spelling.
+func FuzzCheckPath(f *testing.F) {
+	for _, s := range []string{"/mcp", "/mcp/../x", "/mcp/%2e%2E/x", "/mcp%2fx", `/mcp\x`, "//mcp", "/mcp?X-Amz-Signature=1", "/mcp?X%2DAmz%2DDate=1", "/%6dcp"} {
+		f.Add(s)
+	}
+	up := Upstream{Host: "h", Region: "r", Service: "s"}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if checkPath(raw, up) != nil {
+			return
+		}
+		p, q, _ := strings.Cut(raw, "?")
+		if path.Clean(p) != p {
+			t.Fatalf("accepted %q, which cleans to %q", raw, path.Clean(p))
+		}
+		lp := strings.ToLower(p)
+		for _, bad := range []string{"%2e", "%2f", "%5c", `\`} {
+			if strings.Contains(lp, bad) {
+				t.Fatalf("accepted %q holding %s", raw, bad)
+			}
+		}
+		for part := range strings.SplitSeq(q, "&") {
+			k, _, _ := strings.Cut(part, "=")
+			name, err := url.QueryUnescape(k)
+			if err != nil || strings.HasPrefix(strings.ToLower(strings.ReplaceAll(name, "_", "-")), "x-amz-") {
+				t.Fatalf("accepted query parameter %q in %q", k, raw)
+			}
+		}
+	})
 }
