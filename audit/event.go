@@ -214,9 +214,29 @@ type MCP struct {
 	Arguments       map[string]any `json:"arguments,omitempty"`
 	SessionID       string         `json:"session_id,omitempty"`
 	ProtocolVersion string         `json:"protocol_version,omitempty"`
+	// CLI is how mcpguard read the cli_command argument, recorded beside
+	// the (possibly truncated) text so padding cannot hide what it names.
+	CLI *CLI `json:"cli,omitempty"`
 	// Batch lists the messages of a batch, in body order.
 	Batch []MCP `json:"batch,omitempty"`
 }
+
+// CLI is the parsed AWS CLI command of a cli_command argument.
+type CLI struct {
+	Service   string   `json:"service,omitempty"`
+	Operation string   `json:"operation,omitempty"`
+	Options   []string `json:"options,omitempty"`
+	Regions   []string `json:"regions,omitempty"`
+	// Operands are the positional words (at most MaxCLIOperands; the
+	// rest are counted in OperandsOmitted).
+	Operands        []string `json:"operands,omitempty"`
+	OperandsOmitted int      `json:"operands_omitted,omitempty"`
+	// ParseError is set when the command could not be read.
+	ParseError string `json:"parse_error,omitempty"`
+}
+
+// MaxCLIOperands bounds the operands a record lists.
+const MaxCLIOperands = 16
 
 // Authz is the authorization decision and what made it.
 type Authz struct {

@@ -520,6 +520,14 @@ func (l *Logger) mcp(in *MCP) MCP {
 	}
 	if l.args {
 		m.Arguments = r.arguments(in.Arguments)
+		if c := in.CLI; c != nil {
+			m.CLI = &CLI{Service: r.text(c.Service), Operation: r.text(c.Operation), ParseError: r.text(c.ParseError),
+				Options: r.texts(c.Options, 0), Regions: r.texts(c.Regions, 0)}
+			m.CLI.Operands = r.texts(c.Operands, MaxCLIOperands)
+			if n := len(c.Operands) - MaxCLIOperands; n > 0 {
+				m.CLI.OperandsOmitted = n + c.OperandsOmitted
+			}
+		}
 	}
 	if in.Batch != nil {
 		m.Batch = make([]MCP, len(in.Batch))

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -44,6 +45,7 @@ type Authenticator struct {
 	o            Options
 	log          *slog.Logger
 	algs         map[string]bool
+	required     []string // sub, iss and Options.RequiredClaims
 	validateOpts []jwt.ValidateOption
 	cache        *tokenCache
 
@@ -81,6 +83,7 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 	for _, alg := range o.AllowedAlgorithms {
 		a.algs[alg] = true
 	}
+	a.required = append([]string{jwt.SubjectKey, jwt.IssuerKey}, o.RequiredClaims...)
 	a.validateOpts = []jwt.ValidateOption{
 		jwt.WithClock(jwt.ClockFunc(o.Now)),
 		jwt.WithAcceptableSkew(o.ClockSkew),
@@ -278,7 +281,11 @@ func (a *Authenticator) verify(ctx context.Context, raw string, digest [sha256.S
 	if err := a.validate(tok); err != nil {
 		return nil, nil, err
 	}
-	return a.identity(raw, digest, claims, tok), used, nil
+	id, err := a.identity(raw, digest, claims, tok)
+	if err != nil {
+		return nil, nil, err
+	}
+	return id, used, nil
 }
 
 // keysFor finds the verification keys for kid/alg. An unknown kid, or no
@@ -376,18 +383,66 @@ func validateExpNonZero(_ context.Context, tok jwt.Token) jwt.ValidationError {
 	return nil
 }
 
-func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims map[string]any, tok jwt.Token) *Identity {
+// MaxClaimBytes bounds sub, iss and every required claim: an identity is
+// a Cedar principal, a session name and a cache key, and none of them
+// should be a megabyte.
+const MaxClaimBytes = 1024
+
+// identity builds the Identity of validated claims. It is the one place
+// every token passes (header and envoy_metadata mode alike), so the rules
+// on what an identity is are closed here: sub, iss and the configured
+// required claims are non-empty strings of at most MaxClaimBytes, and the
+// group claim reads whole (GroupsFromClaims).
+func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims map[string]any, tok jwt.Token) (*Identity, error) {
+	for _, c := range a.required {
+		if err := checkStringClaim(claims, c); err != nil {
+			return nil, fail(ReasonInvalidClaim, "token claim "+truncate(c)+" is not a valid identifier", err)
+		}
+	}
+	groups, err := GroupsFromClaims(claims, a.o.GroupClaim)
+	if err != nil {
+		return nil, fail(ReasonBadGroups, "token groups cannot be read whole", err)
+	}
+	for _, c := range a.o.ExtraGroupClaims {
+		if c == a.o.GroupClaim {
+			continue
+		}
+		if _, err := GroupsFromClaims(claims, c); err != nil {
+			return nil, fail(ReasonBadGroups, "token groups cannot be read whole", err)
+		}
+	}
 	email, _ := claims["email"].(string)
 	return &Identity{
 		Subject:     tok.Subject(),
 		Issuer:      tok.Issuer(),
 		Email:       email,
-		Groups:      GroupsFromClaims(claims, a.o.GroupClaim),
+		Groups:      groups,
 		Claims:      claims,
 		ExpiresAt:   tok.Expiration(),
 		Token:       Token(raw),
 		TokenDigest: digest,
+	}, nil
+}
+
+// checkStringClaim insists on claims[name] being a non-empty, valid UTF-8
+// string of at most MaxClaimBytes.
+func checkStringClaim(claims map[string]any, name string) error {
+	v, ok := claims[name]
+	if !ok {
+		return fmt.Errorf("claim %q is absent", truncate(name))
 	}
+	s, ok := v.(string)
+	switch {
+	case !ok:
+		return fmt.Errorf("claim %q is a %s, not a string", truncate(name), jsonType(v))
+	case s == "":
+		return fmt.Errorf("claim %q is empty", truncate(name))
+	case len(s) > MaxClaimBytes:
+		return fmt.Errorf("claim %q is longer than %d bytes", truncate(name), MaxClaimBytes)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("claim %q is not valid UTF-8", truncate(name))
+	}
+	return nil
 }
 
 // agree checks that jwt_authn's payload (envoy_metadata mode) describes

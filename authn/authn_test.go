@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -818,5 +819,59 @@ func TestRedirectToPlainHTTPRefused(t *testing.T) {
 	}
 	if a.Ready() {
 		t.Error("ready after refused redirect")
+	}
+}
+
+// TestIdentityClaimsClosed: sub, iss and the configured required claims
+// are non-empty strings of bounded size, and a group claim that cannot be
+// read whole is refused, behind a valid signature and in both modes.
+func TestIdentityClaimsClosed(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.RequiredClaims = []string{"email"}
+		o.ExtraGroupClaims = []string{"roles"}
+	})
+	e.waitReady(t)
+	tooMany := make([]any, MaxGroups+1)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("g%d", i)
+	}
+	tests := []struct {
+		name   string
+		mut    func(c map[string]any)
+		reason string
+	}{
+		{"valid", func(c map[string]any) {}, ""},
+		{"empty sub", func(c map[string]any) { c["sub"] = "" }, ReasonInvalidClaim},
+		{"huge sub", func(c map[string]any) { c["sub"] = strings.Repeat("a", MaxClaimBytes+1) }, ReasonInvalidClaim},
+		{"sub at the bound", func(c map[string]any) { c["sub"] = strings.Repeat("a", MaxClaimBytes) }, ""},
+		{"required claim absent", func(c map[string]any) { delete(c, "email") }, ReasonInvalidClaim},
+		{"required claim empty", func(c map[string]any) { c["email"] = "" }, ReasonInvalidClaim},
+		{"required claim not a string", func(c map[string]any) { c["email"] = []any{"a@example.com"} }, ReasonInvalidClaim},
+		{"groups over the limit", func(c map[string]any) { c["groups"] = tooMany }, ReasonBadGroups},
+		{"groups with a number", func(c map[string]any) { c["groups"] = []any{"a", 1} }, ReasonBadGroups},
+		{"groups an object", func(c map[string]any) { c["groups"] = map[string]any{"a": true} }, ReasonBadGroups},
+		{"extra group claim over the limit", func(c map[string]any) { c["roles"] = tooMany }, ReasonBadGroups},
+		{"groups overage", func(c map[string]any) {
+			delete(c, "groups")
+			c["_claim_names"] = map[string]any{"groups": "src1"}
+		}, ReasonBadGroups},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := e.claims("s3-readers")
+			c["email"] = "alice@example.com"
+			tt.mut(c)
+			id, err := e.auth(e.mint(t, c))
+			if tt.reason == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if id.Subject == "" || id.Issuer == "" {
+					t.Fatalf("identity %+v", id)
+				}
+				return
+			}
+			wantReason(t, err, tt.reason)
+		})
 	}
 }

@@ -336,9 +336,9 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 		return Decision{}, mcpguard.E(mcpguard.KindUnauthenticated, "token has no subject", nil)
 	}
 	s := a.snap.Load()
-	groups := id.Groups
-	if a.opts.GroupClaim != "" {
-		groups = authn.GroupsFromClaims(id.Claims, a.opts.GroupClaim)
+	groups, err := a.groups(id)
+	if err != nil {
+		return Decision{}, err
 	}
 	now := req.Time
 	if now.IsZero() {
@@ -395,6 +395,23 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 		}
 	}
 	return combine(items), nil
+}
+
+// groups are the Cedar groups of id: its authenticated groups, or those
+// of the authorizer's own group claim. A claim that does not read whole
+// denies (see authn.GroupsFromClaims): a policy must never decide on a
+// cut list.
+func (a *Authorizer) groups(id *authn.Identity) ([]string, error) {
+	if a.opts.GroupClaim == "" {
+		return id.Groups, nil
+	}
+	g, err := authn.GroupsFromClaims(id.Claims, a.opts.GroupClaim)
+	if err != nil {
+		e := mcpguard.E(mcpguard.KindForbidden, "token groups cannot be read whole", err)
+		e.Reason = authn.ReasonBadGroups
+		return nil, e
+	}
+	return g, nil
 }
 
 func withAWSCLI(base types.RecordMap, rec types.Record) types.RecordMap {
@@ -480,17 +497,37 @@ func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID) (stri
 				"arguments":   rec,
 			}),
 		}, nil, nil
-	case mcp.MethodResourcesRead:
-		rr, err := m.ResourceRead()
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		uri, err := m.ResourceURI()
 		if err != nil {
 			return "", types.Entity{}, nil, err
 		}
-		return m.Method, types.Entity{
-			UID:        types.NewEntityUID(typeResource, types.String(rr.URI)),
-			Attributes: types.NewRecord(types.RecordMap{"uri": types.String(rr.URI)}),
-		}, nil, nil
+		ent, err := resourceEntity(uri)
+		if err != nil {
+			return "", types.Entity{}, nil, err
+		}
+		return m.Method, ent, nil, nil
 	}
 	return m.Method, server, nil, nil
+}
+
+// resourceEntity is Resource::"<normalized uri>" with uri (as sent) and
+// normalized_uri; a URI whose forms differ beyond scheme and host case is
+// refused (normalizeURI).
+func resourceEntity(uri string) (types.Entity, error) {
+	norm, err := normalizeURI(uri)
+	if err != nil {
+		e := mcpguard.E(mcpguard.KindInvalidRequest, "invalid request: resource uri refused: "+err.Error(), err)
+		e.Reason = "bad_uri"
+		return types.Entity{}, e
+	}
+	return types.Entity{
+		UID: types.NewEntityUID(typeResource, types.String(norm)),
+		Attributes: types.NewRecord(types.RecordMap{
+			"uri":            types.String(uri),
+			"normalized_uri": types.String(norm),
+		}),
+	}, nil
 }
 
 // argumentsRecord converts tool or prompt arguments (nil when absent) to

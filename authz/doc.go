@@ -13,7 +13,10 @@
 //     the client sends to answer a server request (sampling, elicitation).
 //   - resource Tool::"<name>" with tool_name and arguments for tools/call;
 //     Prompt::"<name>" with prompt_name and arguments for prompts/get;
-//     Resource::"<uri>" with uri for resources/read; Server::"<upstream
+//     Resource::"<normalized uri>" with uri and normalized_uri for
+//     resources/read, resources/subscribe and resources/unsubscribe (URIs
+//     whose forms differ beyond scheme and host case are refused, see
+//     normalizeURI); Server::"<upstream
 //     host>" for everything else.
 //   - context: time (epoch seconds, Long), request_id, mcp_session_id (when
 //     present), source_ip (an ipaddr from Envoy's source.address, never from

@@ -267,6 +267,10 @@ type OIDC struct {
 	// GroupClaim names the claim that carries the user's groups. Default
 	// aws_sts_config.role_claim when that is set, else "groups".
 	GroupClaim string `yaml:"group_claim"`
+	// RequiredClaims are claims every token must carry as a non-empty
+	// string of at most 1024 bytes, besides sub and iss which always must.
+	// Default empty.
+	RequiredClaims []string `yaml:"required_claims"`
 	// TokenSource is "header" (default) or "envoy_metadata".
 	TokenSource TokenSource `yaml:"token_source"`
 	// MetadataKey is jwt_authn's payload_in_metadata key, read when
@@ -318,6 +322,10 @@ type STS struct {
 	// SessionNameClaim names the claim used as RoleSessionName, so
 	// CloudTrail shows who acted. Default "email".
 	SessionNameClaim string `yaml:"session_name_claim"`
+	// EmailVerifiedClaim names the claim that must be true (JSON true or
+	// "true") for the email to be used as RoleSessionName; otherwise sub
+	// is. Default "email_verified".
+	EmailVerifiedClaim string `yaml:"email_verified_claim"`
 	// SessionDuration is the requested DurationSeconds. Default 1h; STS
 	// accepts 15m to 12h (and the role's MaxSessionDuration caps it).
 	SessionDuration time.Duration `yaml:"session_duration"`
@@ -417,9 +425,10 @@ func Default() *Config {
 			ServiceName: "mcpguard",
 		}},
 		STS: STS{
-			RoleClaim:        "https://aws.amazon.com/tags/principal_tags/Groups",
-			SessionNameClaim: "email",
-			SessionDuration:  time.Hour,
+			RoleClaim:          "https://aws.amazon.com/tags/principal_tags/Groups",
+			SessionNameClaim:   "email",
+			EmailVerifiedClaim: "email_verified",
+			SessionDuration:    time.Hour,
 			Cache: Cache{
 				MaxEntries:    10000,
 				RefreshMargin: 5 * time.Minute,

@@ -336,6 +336,15 @@ func (c *Config) validateOIDC(ps *Problems) {
 	if o.GroupClaim == "" {
 		ps.add("oidc_config.group_claim", "required")
 	}
+	for i, c := range o.RequiredClaims {
+		p := fmt.Sprintf("oidc_config.required_claims[%d]", i)
+		switch {
+		case c == "":
+			ps.add(p, "must not be empty")
+		case slices.Index(o.RequiredClaims, c) < i:
+			ps.add(p, "duplicate claim %q", c)
+		}
+	}
 	switch o.TokenSource {
 	case TokenSourceHeader:
 	case TokenSourceEnvoyMetadata:
@@ -385,6 +394,9 @@ func (c *Config) validateSTS(ps *Problems) {
 	}
 	if s.SessionNameClaim == "" {
 		ps.add("aws_sts_config.session_name_claim", "required")
+	}
+	if s.EmailVerifiedClaim == "" {
+		ps.add("aws_sts_config.email_verified_claim", "must not be empty (default email_verified)")
 	}
 	durationOK := s.SessionDuration >= minSessionDuration && s.SessionDuration <= maxSessionDuration
 	if !durationOK {

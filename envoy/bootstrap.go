@@ -459,6 +459,13 @@ func listener(cfg *config.Config, o BootstrapOptions, filters []*hcmv3.HttpFilte
 		// Envoy is the edge: the peer address is the client, and
 		// x-request-id is generated here, not trusted from the client.
 		UseRemoteAddress: wrapperspb.Bool(true),
+		// mcpguard authorizes and signs the path Envoy forwards: Envoy
+		// normalizes it (RFC 3986 dot segments, merged slashes) before
+		// any filter runs, and refuses %2F and %5C outright, so the path
+		// ext_proc sees is the one the router matches and forwards.
+		NormalizePath:                wrapperspb.Bool(true),
+		MergeSlashes:                 true,
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_REJECT_REQUEST,
 		// The default access log format holds no Authorization or
 		// x-amz-* header.
 		AccessLog: []*accesslogv3.AccessLog{{

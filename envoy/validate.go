@@ -55,6 +55,11 @@ const (
 	CheckHostRewrite Check = "host_rewrite"
 	// CheckPathRewrite: no forwarding route rewrites the path.
 	CheckPathRewrite Check = "path_rewrite"
+	// CheckPathNormalization: the connection manager normalizes the path
+	// (normalize_path, merge_slashes) and rejects escaped slashes
+	// (path_with_escaped_slashes_action: REJECT_REQUEST), so mcpguard,
+	// the router and the upstream read one path.
+	CheckPathNormalization Check = "path_normalization"
 	// CheckGRPCCluster: ext_proc talks gRPC to a static cluster with
 	// HTTP/2.
 	CheckGRPCCluster Check = "grpc_cluster"
@@ -216,6 +221,7 @@ func (v *checker) hcm(where string, hcm *hcmv3.HttpConnectionManager) {
 			}
 		}
 	}
+	v.pathNormalization(where, hcm)
 	if ep == nil {
 		v.add(CheckExtProcPresent, where, "http_connection_manager has no %s filter, so requests reach the upstream without authentication, authorization or signing", FilterExtProc)
 		return
@@ -241,6 +247,21 @@ func (v *checker) hcm(where string, hcm *hcmv3.HttpConnectionManager) {
 			}
 			v.route(fmt.Sprintf("%s route %q", where, name), ep, rc, vh, r)
 		}
+	}
+}
+
+// pathNormalization flags a connection manager that forwards paths it has
+// not normalized: mcpguard refuses unclean paths itself, but Envoy's own
+// normalization is what makes the router match the path mcpguard saw.
+func (v *checker) pathNormalization(where string, hcm *hcmv3.HttpConnectionManager) {
+	if !hcm.GetNormalizePath().GetValue() {
+		v.add(CheckPathNormalization, where, "normalize_path is not true: Envoy would route and forward dot segments (/mcp/../x) that mcpguard did not authorize as such")
+	}
+	if !hcm.GetMergeSlashes() {
+		v.add(CheckPathNormalization, where, "merge_slashes is not true: Envoy would route and forward //-paths that other readers merge")
+	}
+	if hcm.GetPathWithEscapedSlashesAction() != hcmv3.HttpConnectionManager_REJECT_REQUEST {
+		v.add(CheckPathNormalization, where, "path_with_escaped_slashes_action is not REJECT_REQUEST: %%2F and %%5C in a path split differently in Envoy and in the upstream")
 	}
 }
 

@@ -214,6 +214,9 @@ func messageAudit(m *mcp.Message) audit.MCP {
 	case mcp.MethodToolsCall:
 		if tc, err := m.ToolCall(); err == nil {
 			a.Tool, a.Arguments = tc.Name, tc.Arguments
+			if cmd, ok := tc.Arguments["cli_command"].(string); ok {
+				a.CLI = cliAudit(cmd)
+			}
 		}
 	case mcp.MethodPromptsGet:
 		if pg, err := m.PromptGet(); err == nil {
@@ -227,6 +230,15 @@ func messageAudit(m *mcp.Message) audit.MCP {
 		a.ProtocolVersion = m.ProtocolVersion()
 	}
 	return a
+}
+
+// cliAudit is the audit view of a cli_command: what policies saw.
+func cliAudit(cmd string) *audit.CLI {
+	c, err := authz.ParseCLICommand(cmd)
+	if err != nil {
+		return &audit.CLI{ParseError: err.Error()}
+	}
+	return &audit.CLI{Service: c.Service, Operation: c.Operation, Options: c.Options, Regions: c.Regions, Operands: c.Operands}
 }
 
 // endSpan names and annotates the request span once everything is known.

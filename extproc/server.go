@@ -67,8 +67,11 @@ type Upstream struct {
 	Host    string
 	Region  string
 	Service string
-	// Path, when set, replaces :path (mcpguard sets it and signs it).
+	// Path, when set, replaces :path (mcpguard sets it and signs it), and
+	// is the only client path accepted besides "/<name>" (see checkPath).
 	Path string
+
+	name string // the upstreams key, "" for the single upstream
 }
 
 // Options are the stages and settings of a Server. Authn, Creds and Signer
@@ -318,9 +321,15 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		x.status = 200
 		x.answered = true
 		x.phase = requestDone
+		// A document derived from configuration other than the resource
+		// identifier is not for shared caches.
+		cache := "no-store"
+		if rc, ok := x.s.o.Authn.(interface{ ResourceConfigured() bool }); ok && rc.ResourceConfigured() {
+			cache = "max-age=3600"
+		}
 		return immediateResponse(200, []*corev3.HeaderValueOption{
 			setHeader("content-type", "application/json"),
-			setHeader("cache-control", "max-age=3600"),
+			setHeader("cache-control", cache),
 		}, doc, "mcpguard_protected_resource_metadata")
 	}
 
@@ -334,6 +343,12 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	case http.MethodPost, http.MethodGet, http.MethodDelete:
 	default:
 		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "HTTP method %s is not allowed for MCP", sanitize(x.hdr.method)))
+	}
+	if x.hdr.repeated != "" {
+		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "the %s header must appear at most once", x.hdr.repeated))
+	}
+	if err := checkPath(x.hdr.path, x.upstream); err != nil {
+		return x.fail(err)
 	}
 
 	id, err := stage(x, telemetry.SpanAuthn, func(ctx context.Context) (*authn.Identity, error) {
@@ -393,9 +408,25 @@ func (x *exchange) metadataDocument() []byte {
 }
 
 // resource is the protected resource identifier this request addresses.
+// Unless one is configured it is derived from the upstream mcpguard signs
+// for (its host and configured path), never from the request's
+// :authority, Host or path, which the client chooses.
 func (x *exchange) resource() string {
-	return x.s.o.Authn.ResourceFor(x.hdr.scheme, x.hdr.authority, x.hdr.path)
+	up := x.upstream
+	if up.Host == "" {
+		up = x.s.o.Upstream
+	}
+	path := up.Path
+	if path == "" {
+		path = defaultMCPPath
+	}
+	return x.s.o.Authn.ResourceFor("https", up.Host, path)
 }
+
+// defaultMCPPath is the MCP endpoint path of a derived resource identifier
+// when the upstream has no configured path: the path the generated Envoy
+// bootstrap routes.
+const defaultMCPPath = "/mcp"
 
 func (x *exchange) authenticate(ctx context.Context, req *extprocv3.ProcessingRequest) (*authn.Identity, error) {
 	in := authn.Input{AuthorizationCount: len(x.hdr.authorization)}
@@ -581,6 +612,7 @@ func (s *Server) upstreamFor(ctx context.Context) (Upstream, error) {
 	if !ok {
 		return Upstream{}, mcpguard.Ef(mcpguard.KindInternal, "gateway misconfigured: unknown upstream %q", sanitize(names[0]))
 	}
+	u.name = names[0]
 	return u, nil
 }
 

@@ -163,6 +163,20 @@ func (g *Gateway) buildTracing(ctx context.Context) error {
 	return nil
 }
 
+// extraGroupClaims are the claims besides oidc_config.group_claim that
+// later stages read as groups, so authentication refuses a token whose
+// groups any of them could not read whole.
+func extraGroupClaims(cfg *config.Config) []string {
+	var out []string
+	if cfg.STS.RoleClaim != "" {
+		out = append(out, cfg.STS.RoleClaim)
+	}
+	if cfg.Authz != nil && cfg.Authz.GroupClaim != "" {
+		out = append(out, cfg.Authz.GroupClaim)
+	}
+	return out
+}
+
 func (g *Gateway) buildStages(bg context.Context, o Options) error {
 	cfg := g.cfg
 	var err error
@@ -173,6 +187,8 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		AllowedAlgorithms: cfg.OIDC.AllowedAlgorithms,
 		ClockSkew:         cfg.OIDC.ClockSkew,
 		GroupClaim:        cfg.OIDC.GroupClaim,
+		ExtraGroupClaims:  extraGroupClaims(cfg),
+		RequiredClaims:    cfg.OIDC.RequiredClaims,
 		TokenSource:       string(cfg.OIDC.TokenSource),
 		MetadataKey:       cfg.OIDC.MetadataKey,
 		Resource:          cfg.OIDC.ResourceMetadata.Resource,

@@ -29,19 +29,20 @@ func stsOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *te
 		})
 	}
 	return sts.Options{
-		Region:           c.Region,
-		Endpoint:         c.STSEndpoint,
-		RoleClaim:        c.RoleClaim,
-		Mappings:         maps,
-		DefaultRoleARN:   c.RoleARN,
-		SessionNameClaim: c.SessionNameClaim,
-		SessionDuration:  c.SessionDuration,
-		RefreshMargin:    c.Cache.RefreshMargin,
-		MaxEntries:       c.Cache.MaxEntries,
-		HTTPClient:       client,
-		Logger:           log,
-		Now:              now,
-		Observer:         stsObserver{m: m, log: log, audit: a},
+		Region:             c.Region,
+		Endpoint:           c.STSEndpoint,
+		RoleClaim:          c.RoleClaim,
+		Mappings:           maps,
+		DefaultRoleARN:     c.RoleARN,
+		SessionNameClaim:   c.SessionNameClaim,
+		EmailVerifiedClaim: c.EmailVerifiedClaim,
+		SessionDuration:    c.SessionDuration,
+		RefreshMargin:      c.Cache.RefreshMargin,
+		MaxEntries:         c.Cache.MaxEntries,
+		HTTPClient:         client,
+		Logger:             log,
+		Now:                now,
+		Observer:           stsObserver{m: m, log: log, audit: a},
 	}
 }
 

@@ -65,6 +65,10 @@ type Options struct {
 	// SessionNameClaim names the claim used as RoleSessionName (default
 	// email, falling back to sub).
 	SessionNameClaim string
+	// EmailVerifiedClaim names the boolean claim that must be true for the
+	// email to become the session name (default email_verified); without
+	// it sub is used.
+	EmailVerifiedClaim string
 	// SessionDuration is DurationSeconds (default 1h, 15m–12h).
 	SessionDuration time.Duration
 	// RefreshMargin: credentials are refreshed in the background once they
@@ -127,6 +131,7 @@ type Broker struct {
 	roles          *roleTable
 	client         *sts.Client
 	sessionClaim   string
+	verifiedClaim  string
 	duration       int32
 	margin         time.Duration
 	timeout        time.Duration
@@ -222,6 +227,7 @@ func New(opts Options) (*Broker, error) {
 		roles:          roles,
 		client:         sts.New(stsOpts),
 		sessionClaim:   o.SessionNameClaim,
+		verifiedClaim:  o.EmailVerifiedClaim,
 		duration:       int32(o.SessionDuration / time.Second),
 		margin:         o.RefreshMargin,
 		timeout:        o.Timeout,
@@ -276,7 +282,7 @@ func (b *Broker) SelectRole(id *authn.Identity) (Mapping, error) {
 
 // SessionName returns the RoleSessionName the broker uses for id.
 func (b *Broker) SessionName(id *authn.Identity) (string, error) {
-	return sessionName(id, b.sessionClaim)
+	return sessionName(id, b.sessionClaim, b.verifiedClaim)
 }
 
 // Credentials returns AWS credentials for the authenticated caller: from

@@ -85,7 +85,7 @@ func TestConcurrentMissesMakeOneCall(t *testing.T) {
 func TestCacheKeyFollowsTokenContents(t *testing.T) {
 	e := newEnv(t, nil)
 	exp := e.clk.Now().Add(2 * time.Hour)
-	base := `"sub":"alice","email":"alice@example.com"`
+	base := `"sub":"alice","email_verified":true,"email":"alice@example.com"`
 	tests := []struct {
 		name   string
 		claims string
@@ -95,9 +95,10 @@ func TestCacheKeyFollowsTokenContents(t *testing.T) {
 		{"group added (same role)", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins"}`},
 		{"nested tags added", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["a"]}}}`},
 		{"nested tag value changed", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["b"]}}}`},
+		{"same nested tags, new token", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["b"]}},"iat":2}`},
 		{"other role", `{` + base + `,"` + groupsClaim + `":"ec2-viewers"}`},
-		{"other email, same sub", `{"sub":"alice","email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`},
-		{"other subject", `{"sub":"bob","email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`},
+		{"other email, same sub", `{"sub":"alice","email_verified":true,"email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`},
+		{"other subject", `{"sub":"bob","email_verified":true,"email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`},
 	}
 	seen := map[string]string{} // access key ID → test that obtained it
 	for i, tt := range tests {

@@ -49,7 +49,7 @@ func (b *Broker) resolve(id *authn.Identity) (resolution, error) {
 	if err != nil {
 		return resolution{}, err
 	}
-	name, err := sessionName(id, b.sessionClaim)
+	name, err := sessionName(id, b.sessionClaim, b.verifiedClaim)
 	if err != nil {
 		return resolution{}, err
 	}

@@ -325,3 +325,23 @@ func mustAbs(t *testing.T, p string) string {
 	}
 	return a
 }
+
+func TestValidateWarnsWhenResourceDerived(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action == Action::"initialize", resource);`), 0o600)
+	cfg := "oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
+		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n" +
+		"authz_config: {policy_files: [p.cedar]}\n"
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitOK || !strings.Contains(stderr, "resource_metadata.resource is not set") ||
+		!strings.Contains(stderr, "https://aws-mcp.us-east-1.api.aws/mcp") {
+		t.Fatalf("exit %d, stderr %q: want a warning naming the derived resource", code, stderr)
+	}
+	cfg += "upstream: {path: /mcp}\n"
+	cfg = strings.Replace(cfg, "audience: aws-mcp}", "audience: aws-mcp, resource_metadata: {resource: 'https://gw.example.com/mcp'}}", 1)
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	if code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml")); code != exitOK || strings.Contains(stderr, "resource_metadata") {
+		t.Fatalf("exit %d, stderr %q: want no warning with a configured resource", code, stderr)
+	}
+}

@@ -48,6 +48,13 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
 	}
+	if cfg.OIDC.ResourceMetadata.Resource == "" {
+		path := cfg.Upstream.Path
+		if path == "" {
+			path = "/mcp"
+		}
+		fmt.Fprintf(stderr, "warning: oidc_config.resource_metadata.resource is not set: the protected resource identifier in 401 challenges and the RFC 9728 document is derived from upstream.host as https://%s%s (never from the request), and the document is served with Cache-Control: no-store; set it to the URL MCP clients connect to\n", cfg.Upstream.Host, path)
+	}
 	fmt.Fprintf(stdout, "%s: configuration is valid (issuer %s, upstream %s, %d role mapping(s))\n",
 		*configPath, cfg.OIDC.Issuer, cfg.Upstream.Host, len(cfg.STS.RoleMappings))
 	return exitOK
