@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"testing"
 	"unicode/utf8"
 
@@ -43,6 +44,9 @@ func FuzzAnalyze(f *testing.F) {
 	f.Fuzz(func(t *testing.T, code string) {
 		res := a.Analyze(code)
 		again := a.Analyze(code)
+		if slices.Contains(res.Reasons, "parse_timeout") || slices.Contains(again.Reasons, "parse_timeout") {
+			return // the one limit that depends on the machine's load
+		}
 		if res.Complete != again.Complete || len(res.Calls) != len(again.Calls) || len(res.Reasons) != len(again.Reasons) {
 			t.Fatalf("two analyses of one script differ: %+v vs %+v", res, again)
 		}

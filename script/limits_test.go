@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestNewRejectsBadLimits(t *testing.T) {
@@ -20,6 +21,8 @@ func TestNewRejectsBadLimits(t *testing.T) {
 		{"huge bytes", Limits{MaxBytes: 2 << 30}, "max_bytes"},
 		{"negative depth", Limits{MaxDepth: -1}, "max_depth"},
 		{"negative nodes", Limits{MaxNodes: -1}, "max_nodes"},
+		{"timeout too short", Limits{ParseTimeout: time.Microsecond}, "parse_timeout"},
+		{"timeout too long", Limits{ParseTimeout: time.Hour}, "parse_timeout"},
 		{"os allowed", Limits{AllowedImports: []string{"json", "os"}}, `"os"`},
 		{"os submodule allowed", Limits{AllowedImports: []string{"os.path"}}, `"os.path"`},
 		{"empty module", Limits{AllowedImports: []string{""}}, "empty"},
@@ -37,7 +40,7 @@ func TestNewRejectsBadLimits(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	a := newAnalyzer(t)
 	l := a.Limits()
-	if l.MaxBytes != DefaultMaxBytes || l.MaxDepth != DefaultMaxDepth || l.MaxNodes != DefaultMaxNodes ||
+	if l.MaxBytes != DefaultMaxBytes || l.MaxDepth != DefaultMaxDepth || l.MaxNodes != DefaultMaxNodes || l.ParseTimeout != DefaultParseTimeout ||
 		!slices.Equal(l.AllowedImports, DefaultAllowedImports) {
 		t.Fatalf("zero Limits became %+v", l)
 	}
@@ -158,5 +161,26 @@ func TestConcurrent(t *testing.T) {
 	close(errs)
 	for f := range errs {
 		t.Errorf("%s: concurrent analysis differs from the golden", f)
+	}
+}
+
+// TestParseTimeout feeds input on which tree-sitter-python needs seconds
+// (its cost grows with the cube of the number of line continuations in an
+// erroneous statement) and expects the timeout, then a normal analysis from
+// the same, reset, parsers.
+func TestParseTimeout(t *testing.T) {
+	a, err := New(Limits{ParseTimeout: 50 * time.Millisecond, AllowedImports: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := strings.Repeat("x\\\n", 21000) // 63 KB: minutes without a timeout
+	if got := a.Analyze(slow); got.Complete || !slices.Equal(got.Reasons, []string{"parse_timeout"}) {
+		t.Fatalf("got %+v, want parse_timeout", got)
+	}
+	call := `await call_boto3(service_name="s3", operation_name="ListBuckets")`
+	for range 2 * cap(a.pool) {
+		if got := a.Analyze(call); !got.Complete || len(got.Calls) != 1 {
+			t.Fatalf("after a timeout: %+v", got)
+		}
 	}
 }
