@@ -72,7 +72,7 @@ func (w *walker) child(i int, f uint16) int {
 func (w *walker) namedChildren(i int) []int {
 	var out []int
 	w.children(i, func(c int) bool {
-		if language.NodeKindIsNamed(w.n[c].sym) && w.kind(c) != kComment {
+		if gram.named[w.n[c].sym] && w.kind(c) != kComment {
 			out = append(out, c)
 		}
 		return true
