@@ -103,6 +103,8 @@ func (w *walker) run() Analysis {
 			w.importFrom(i)
 		case kWildcardImport:
 			w.reason("wildcard_import")
+		case kFutureImport:
+			w.futureImport(i)
 		case kAttribute:
 			w.moduleAttribute(i)
 		case kClassPattern:
@@ -378,6 +380,29 @@ func (w *walker) importStatement(i int) {
 		}
 		if m >= 0 {
 			w.checkModule(m)
+		}
+		return true
+	})
+}
+
+// futureImport checks from __future__ import feature, ...
+func (w *walker) futureImport(i int) {
+	w.children(i, func(c int) bool {
+		if w.n[c].field != gram.fName {
+			return true
+		}
+		name := c
+		if w.kind(c) == kAliasedImport {
+			name = w.child(c, gram.fName)
+		}
+		feature := ""
+		if name >= 0 && w.kind(name) == kDottedName {
+			if f := w.firstChild(name); f >= 0 && w.kind(f) == kIdentifier && int(w.n[f].subend) == int(w.n[name].subend) {
+				feature = w.name(f)
+			}
+		}
+		if !allowedFutures[feature] {
+			w.reason("import:__future__." + feature)
 		}
 		return true
 	})

@@ -69,7 +69,8 @@
 //     get_stack, …), the interpreter's modules (sys, _sys, modules, os,
 //     builtins, inspect, gc, importlib, traceback, types), processes or
 //     network connections through asyncio (create_subprocess_exec,
-//     open_connection, run_in_executor, …), or, on a module and in a
+//     open_connection, run_in_executor, …), functools.singledispatch (its
+//     register evaluates string annotations as code), or, on a module and in a
 //     from-import, a module that is not allowed (json.codecs,
 //     asyncio.events: moduleattrs.go, generated with python3 by
 //     TestModuleAttributes -update).
@@ -80,7 +81,9 @@
 //     strings of C.__match_args__, which type(name, bases, {...}) sets
 //     without naming a dunder.
 //   - import:<module>: an import outside Limits.AllowedImports (exact
-//     dotted names), import:relative; wildcard_import.
+//     dotted names), import:relative; wildcard_import;
+//     import:__future__.<feature> for a future other than those that are
+//     no-ops in Python 3 or annotations (barry_as_FLUFL changes parsing).
 //   - internal_error: the analyzer itself failed (a recovered panic).
 //
 // # Imports
