@@ -171,10 +171,36 @@ func (w *walker) identifier(i int) {
 		if forbiddenNames[name] {
 			w.reason("forbidden_builtin:" + name)
 		}
+		if name == "type" && !w.typeOfOne(i, p, pk) {
+			w.reason("dynamic_class")
+		}
 		if w.isModule(name) && !w.moduleUse(i, p, pk) {
 			w.reason("module_as_value:" + name)
 		}
 	}
+}
+
+// typeOfOne says whether the name type at i is called as type(x). Any
+// other use can make a class from a dict whose keys are strings, so with
+// dunder methods the analysis never sees (type("C", (), {"__setattr__":
+// f})), including subclassing type.
+func (w *walker) typeOfOne(i, p int, pk kind) bool {
+	if pk != kCall || w.n[i].field != gram.fFunction {
+		return false
+	}
+	args := w.child(p, gram.fArguments)
+	if args < 0 || w.kind(args) != kArgumentList {
+		return false
+	}
+	c := w.namedChildren(args)
+	if len(c) != 1 {
+		return false
+	}
+	switch w.kind(c[0]) {
+	case kKeywordArgument, kListSplat, kDictionarySplat:
+		return false
+	}
+	return true
 }
 
 func (w *walker) firstChild(i int) int {

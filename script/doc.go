@@ -70,13 +70,19 @@
 //     builtins, inspect, gc, importlib, traceback, types), processes or
 //     network connections through asyncio (create_subprocess_exec,
 //     open_connection, run_in_executor, …), functools.singledispatch (its
-//     register evaluates string annotations as code), or, on a module and in a
+//     register evaluates string annotations as code), functools.wraps and
+//     update_wrapper (they get and set attributes named by strings), or,
+//     on a module and in a
 //     from-import, a module that is not allowed (json.codecs,
 //     asyncio.events: moduleattrs.go, generated with python3 by
 //     TestModuleAttributes -update).
 //   - module_as_value:<name>: a name bound by import used other than as
 //     the object of an attribute (m = json; f(json)), since a module
 //     object passed around escapes the check above.
+//   - dynamic_class: the name type other than in type(x): type(name,
+//     bases, dict), a subclass of type or type passed around make classes
+//     whose dunder methods (__setattr__, __getattr__, …) come from string
+//     keys the analysis cannot check.
 //   - match_class_positional: case C(x) looks attributes up by the
 //     strings of C.__match_args__, which type(name, bases, {...}) sets
 //     without naming a dunder.

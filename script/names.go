@@ -55,6 +55,9 @@ var blockedAttributes = map[string]bool{
 	// them in the function's globals (def f(x: "exec(...)")).
 	"singledispatch": true, "singledispatchmethod": true,
 	"get_type_hints": true,
+	// getattr and setattr by strings the caller passes: update_wrapper(w,
+	// obj, assigned=("cr_frame",)) copies obj.cr_frame onto w.
+	"update_wrapper": true, "wraps": true,
 	// processes and network through asyncio.
 	"create_subprocess_exec": true, "create_subprocess_shell": true,
 	"subprocess_exec": true, "subprocess_shell": true,
