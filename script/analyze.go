@@ -454,15 +454,7 @@ func (w *walker) checkModule(dotted int) {
 		w.reason("parse_error")
 		return
 	}
-	var parts []string
-	w.children(dotted, func(c int) bool {
-		if w.kind(c) == kIdentifier {
-			parts = append(parts, w.name(c))
-		}
-		return true
-	})
-	m := strings.Join(parts, ".")
-	if !w.a.allowed[m] {
+	if m := w.dotted(dotted); !w.a.allowed[m] {
 		w.reason("import:" + m)
 	}
 }
@@ -473,6 +465,10 @@ func (w *walker) isModule(name string) bool {
 	if w.modules == nil {
 		w.modules = map[string]bool{}
 		for i := range w.n {
+			if w.kind(i) == kImportFrom {
+				w.submoduleImports(i)
+				continue
+			}
 			if w.kind(i) != kImport {
 				continue
 			}
@@ -495,6 +491,50 @@ func (w *walker) isModule(name string) bool {
 		}
 	}
 	return w.modules[name]
+}
+
+// submoduleImports records the names a from-import binds to allowed
+// modules (from collections import abc).
+func (w *walker) submoduleImports(i int) {
+	m := w.child(i, gram.fModuleName)
+	if m < 0 || w.kind(m) != kDottedName {
+		return
+	}
+	module := w.dotted(m)
+	w.children(i, func(c int) bool {
+		if w.n[c].field != gram.fName {
+			return true
+		}
+		name, bound := c, c
+		if w.kind(c) == kAliasedImport {
+			name, bound = w.child(c, gram.fName), w.child(c, gram.fAlias)
+		}
+		if name < 0 || bound < 0 || w.kind(name) != kDottedName {
+			return true
+		}
+		if w.a.allowed[module+"."+w.dotted(name)] {
+			b := bound
+			if w.kind(b) == kDottedName {
+				b = w.firstChild(b)
+			}
+			if b >= 0 {
+				w.modules[w.name(b)] = true
+			}
+		}
+		return true
+	})
+}
+
+// dotted returns a dotted name's normalised text.
+func (w *walker) dotted(d int) string {
+	var parts []string
+	w.children(d, func(c int) bool {
+		if w.kind(c) == kIdentifier {
+			parts = append(parts, w.name(c))
+		}
+		return true
+	})
+	return strings.Join(parts, ".")
 }
 
 // moduleUse says whether an identifier naming a module is used as one: the
