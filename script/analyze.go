@@ -25,8 +25,9 @@ type walker struct {
 	seen    map[string]bool
 
 	// Computed on first use by resolveLoopVar and the module checks.
-	declared map[string]bool // names in global/nonlocal statements or walrus targets
-	modules  map[string]bool // names bound by import statements
+	declared map[string]bool  // names in global/nonlocal statements or walrus targets
+	modules  map[string]bool  // names bound by import statements
+	loops    map[int][]string // resolveLoopVar's result per for statement; nil: not resolvable
 }
 
 func (w *walker) kind(i int) kind { return gram.kinds[w.n[i].sym] }
