@@ -3,6 +3,8 @@ package script
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,6 +164,94 @@ func TestCPythonAgrees(t *testing.T) {
 		ours = slices.CompactFunc(ours, slices.Equal)
 		if !slices.EqualFunc(ours, cp.Calls, slices.Equal) {
 			t.Errorf("%s: calls %v, CPython sees %v", f, ours, cp.Calls)
+		}
+	}
+}
+
+// TestCPythonAgreesOnMutants mutates the corpus (a fixed seed: the same
+// mutants every run) with the characters parsers disagree on, and checks
+// every mutant analysed as complete against CPython: CPython either refuses
+// it (then nothing runs) or sees exactly the same call_boto3 calls.
+func TestCPythonAgreesOnMutants(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 on this machine")
+	}
+	files, err := filepath.Glob("testdata/*.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seeds [][]byte
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && len(b) < 4000 {
+			seeds = append(seeds, b)
+		}
+	}
+	toks := []string{"\\\n", "\t", " ", "\n", "#", "'", "\"", "(", ")", ":", "f", "r", "b", "\f", "\\",
+		"{", "}", "=", ",", "call_boto3", "eval", `"""`, "'''", "async ", "await ", "lambda ", "\r\n",
+		"\v", "\u2028", "\u00a0", "ｅ", "\\N{", "rf", "u"}
+	rng := rand.New(rand.NewPCG(13, 17))
+	a := newAnalyzer(t)
+	dir := t.TempDir()
+	ours := map[string][]string{}
+	var paths []string
+	for i := range 2000 {
+		s := slices.Clone(seeds[rng.IntN(len(seeds))])
+		for range 1 + rng.IntN(3) {
+			if len(s) == 0 {
+				break
+			}
+			p := rng.IntN(len(s))
+			if rng.IntN(3) == 0 {
+				s = append(s[:p], s[min(len(s), p+1+rng.IntN(3)):]...)
+			} else {
+				s = slices.Insert(s, p, []byte(toks[rng.IntN(len(toks))])...)
+			}
+		}
+		res := a.Analyze(string(s))
+		if !res.Complete {
+			continue
+		}
+		path := filepath.Join(dir, fmt.Sprintf("m%04d.py", i))
+		if err := os.WriteFile(path, s, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var calls []string
+		for _, c := range res.Calls {
+			calls = append(calls, c.Service+" "+c.Operation)
+		}
+		slices.Sort(calls)
+		ours[path] = slices.Compact(calls)
+		paths = append(paths, path)
+	}
+	if len(paths) < 100 {
+		t.Fatalf("only %d complete mutants", len(paths))
+	}
+	out, err := exec.CommandContext(t.Context(), py, append([]string{"testdata/gen/cpython_calls.py"}, paths...)...).Output()
+	if err != nil {
+		t.Fatalf("run cpython_calls.py: %v", err)
+	}
+	var cpython map[string]struct {
+		OK    bool       `json:"ok"`
+		Calls [][]string `json:"calls"`
+	}
+	if err := json.Unmarshal(out, &cpython); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		cp := cpython[p]
+		if !cp.OK {
+			continue
+		}
+		var theirs []string
+		for _, c := range cp.Calls {
+			theirs = append(theirs, c[0]+" "+c[1])
+		}
+		slices.Sort(theirs)
+		theirs = slices.Compact(theirs)
+		if !slices.Equal(ours[p], theirs) {
+			src, _ := os.ReadFile(p)
+			t.Errorf("mutant %q: calls %v, CPython sees %v", src, ours[p], theirs)
 		}
 	}
 }
