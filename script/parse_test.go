@@ -137,6 +137,7 @@ func TestCPythonAgrees(t *testing.T) {
 	var cpython map[string]struct {
 		OK    bool       `json:"ok"`
 		Calls [][]string `json:"calls"`
+		Bad   []string   `json:"bad"`
 	}
 	if err := json.Unmarshal(out, &cpython); err != nil {
 		t.Fatal(err)
@@ -155,6 +156,9 @@ func TestCPythonAgrees(t *testing.T) {
 		if !cp.OK {
 			t.Errorf("%s: complete, but CPython refuses the script", f)
 			continue
+		}
+		if len(cp.Bad) > 0 {
+			t.Errorf("%s: complete, but CPython sees %v", f, cp.Bad)
 		}
 		var ours [][]string
 		for _, c := range res.Calls {
@@ -234,6 +238,7 @@ func TestCPythonAgreesOnMutants(t *testing.T) {
 	var cpython map[string]struct {
 		OK    bool       `json:"ok"`
 		Calls [][]string `json:"calls"`
+		Bad   []string   `json:"bad"`
 	}
 	if err := json.Unmarshal(out, &cpython); err != nil {
 		t.Fatal(err)
@@ -242,6 +247,10 @@ func TestCPythonAgreesOnMutants(t *testing.T) {
 		cp := cpython[p]
 		if !cp.OK {
 			continue
+		}
+		if len(cp.Bad) > 0 {
+			src, _ := os.ReadFile(p)
+			t.Errorf("mutant %q: complete, but CPython sees %v", src, cp.Bad)
 		}
 		var theirs []string
 		for _, c := range cp.Calls {
