@@ -14,6 +14,10 @@ FORBIDDEN = {"eval", "exec", "compile", "__import__", "importlib", "builtins",
 OK_DUNDER_ATTRS = {"__name__", "__doc__", "__init__"}
 
 
+def is_dunder(name):
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
 def bad_names(tree):
     bad = set()
     func_of_call = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
@@ -23,10 +27,10 @@ def bad_names(tree):
                 bad.add(n.id)
             if n.id == "call_boto3" and id(n) not in func_of_call:
                 bad.add("call_boto3 as a value")
-            if n.id.startswith("__") and n.id.endswith("__") and n.id != "__name__":
+            if is_dunder(n.id) and n.id != "__name__":
                 bad.add(n.id)
         elif isinstance(n, ast.Attribute):
-            if n.attr.startswith("__") and n.attr.endswith("__") and n.attr not in OK_DUNDER_ATTRS:
+            if is_dunder(n.attr) and n.attr not in OK_DUNDER_ATTRS:
                 bad.add("." + n.attr)
             if n.attr == "call_boto3":
                 bad.add(".call_boto3")
