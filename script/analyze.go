@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-	"unsafe"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -655,6 +654,3 @@ func (w *walker) stringLiteral(i int) (string, bool) {
 	}
 	return decodeEscapes(body)
 }
-
-// bytesOf views s as bytes without copying; the caller must not write.
-func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -233,6 +233,9 @@ func (a *Analyzer) Analyze(code string) (res Analysis) {
 		buf = &buffers{}
 	}
 	defer a.bufs.Put(buf)
+	// tree-sitter's own summary, in case an error hides below a node the
+	// cursor does not visit.
+	hasError := tree.RootNode().HasError()
 	nodes, fr := flatten(tree, buf.nodes, a.lim.MaxNodes, a.lim.MaxDepth)
 	tree.Close()
 	buf.nodes = nodes[:0]
@@ -246,6 +249,9 @@ func (a *Analyzer) Analyze(code string) (res Analysis) {
 		return incomplete("parse_error")
 	}
 	w := walker{a: a, src: code, n: nodes, parent: parents(nodes, buf.parent)}
+	if hasError {
+		w.reason("parse_error")
+	}
 	buf.parent = w.parent[:0]
 	return w.run()
 }
