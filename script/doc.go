@@ -111,7 +111,9 @@
 //
 // # Limits and resources
 //
-// Scripts over MaxBytes are never handed to tree-sitter. The tree is
+// Scripts over MaxBytes are never handed to tree-sitter, and a parse that
+// exceeds ParseTimeout is abandoned (tree-sitter-python needs seconds for
+// some kilobytes of pathological input; TestParseTimeout). The tree is
 // copied out of tree-sitter in one cgo call (mg_flatten in parse.go reads
 // tree-sitter's C API directly; TestFlattenMatchesCursor checks it against
 // go-tree-sitter's cursor), stopping at MaxNodes or MaxDepth, and the tree
