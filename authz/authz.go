@@ -33,6 +33,15 @@ type Options struct {
 	// ServerHost names the upstream in Server::"<host>", the resource of
 	// every request that is not about a tool, prompt or resource.
 	ServerHost string
+	// SchemaValidation type-checks every policy against the schema when the
+	// set loads (New, Reload, polling): SchemaStrict, SchemaWarn, or
+	// SchemaOff. The zero value is SchemaOff; authz_config defaults to
+	// strict.
+	SchemaValidation SchemaMode
+	// SchemaFile is a Cedar schema replacing the embedded one
+	// (DefaultSchema); "" uses the embedded schema. It is re-read with the
+	// policies.
+	SchemaFile string
 	// GroupClaim, when set, reads the principal's groups from this claim
 	// instead of Identity.Groups.
 	GroupClaim string
@@ -153,6 +162,10 @@ type Authorizer struct {
 	lastFailed [sha256.Size]byte // hash of the last rejected set (or read error), to report it once
 	hasFailed  bool
 	pending    []fileStat // changed stats seen on the previous tick
+
+	// observe, set only by tests, sees every Cedar request decided, so the
+	// schema test validates what the code really builds.
+	observe func(req cedar.Request, principal, resource types.Entity)
 }
 
 // New loads and compiles the policy set and, when ReloadInterval is set,
@@ -180,6 +193,7 @@ func New(ctx context.Context, opts Options) (*Authorizer, error) {
 	}
 	a.snap.Store(s)
 	a.log.Info("authz policies loaded", "policies", len(s.sorted), "files", len(src.policyPaths))
+	a.logSchemaWarnings(s)
 	if opts.ReloadInterval > 0 {
 		go a.watch(ctx, opts.ReloadInterval)
 	}
@@ -230,6 +244,7 @@ func (a *Authorizer) reloaded(s *snapshot, err error) {
 		a.log.Error("authz policy reload rejected; keeping the policies in force", "error", err)
 	} else {
 		a.log.Info("authz policies reloaded", "policies", len(s.sorted))
+		a.logSchemaWarnings(s)
 	}
 	if a.opts.OnReload != nil {
 		a.opts.OnReload(err == nil, err)
@@ -495,12 +510,16 @@ func messageError(err error, batch bool, i int) error {
 func (a *Authorizer) decide(s *snapshot, ents *requestEntities, action string, ctx types.Record) ItemDecision {
 	actionUID := types.NewEntityUID(typeAction, types.String(action))
 	cands := s.index.candidates(actionUID, ents.resource.UID)
-	dec, diag := cedar.Authorize(&cands, ents, cedar.Request{
+	req := cedar.Request{
 		Principal: ents.principal.UID,
 		Action:    actionUID,
 		Resource:  ents.resource.UID,
 		Context:   ctx,
-	})
+	}
+	if a.observe != nil {
+		a.observe(req, ents.principal, ents.resource)
+	}
+	dec, diag := cedar.Authorize(&cands, ents, req)
 	it := ItemDecision{Action: action, Resource: uidString(ents.resource.UID), Allow: dec == cedar.Allow}
 	var failedForbids []string
 	for _, e := range diag.Errors {

@@ -298,6 +298,21 @@ type Authz struct {
 	// GroupClaim overrides oidc_config.group_claim for Cedar group
 	// membership. Default oidc_config.group_claim.
 	GroupClaim string `yaml:"group_claim"`
+	// SchemaValidation type-checks every policy against the Cedar schema
+	// at start and on every reload: strict (any schema error rejects the
+	// set), warn (attribute errors are logged instead, for a migration)
+	// or off. Default strict.
+	SchemaValidation string `yaml:"schema_validation"`
+	// SchemaFile replaces mcpguard's embedded Cedar schema
+	// (docs/schema.cedarschema) with the operator's, for claims, tool
+	// arguments or entity types the embedded one does not declare.
+	// Relative to the config file's folder; must exist.
+	SchemaFile string `yaml:"schema_file"`
+	// ShadowPolicyFiles are policy files or globs of a second set that is
+	// evaluated after every decision and never changes it: each
+	// disagreement is audited (authz_shadow_mismatch) and counted. Empty
+	// disables shadow evaluation.
+	ShadowPolicyFiles []string `yaml:"shadow_policy_files"`
 }
 
 // Default returns a configuration holding every static default. Parse starts
@@ -380,5 +395,8 @@ func (c *Config) fillDerived() {
 	}
 	if c.Authz != nil && c.Authz.GroupClaim == "" {
 		c.Authz.GroupClaim = c.OIDC.GroupClaim
+	}
+	if c.Authz != nil && c.Authz.SchemaValidation == "" {
+		c.Authz.SchemaValidation = "strict"
 	}
 }

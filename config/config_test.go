@@ -191,9 +191,12 @@ func TestLoadFull(t *testing.T) {
 			Cache:            Cache{MaxEntries: 500, RefreshMargin: 10 * time.Minute},
 		},
 		Authz: &Authz{
-			PolicyFiles:  []string{filepath.Join(dir, "policies/*.cedar"), filepath.Join(dir, "policies/base.cedar")},
-			EntitiesFile: filepath.Join(dir, "entities.json"),
-			GroupClaim:   "cedar_groups",
+			PolicyFiles:       []string{filepath.Join(dir, "policies/*.cedar"), filepath.Join(dir, "policies/base.cedar")},
+			EntitiesFile:      filepath.Join(dir, "entities.json"),
+			GroupClaim:        "cedar_groups",
+			SchemaValidation:  "warn",
+			SchemaFile:        filepath.Join(dir, "schema.cedarschema"),
+			ShadowPolicyFiles: []string{filepath.Join(dir, "policies/base.cedar")},
 		},
 		Upstreams: []NamedUpstream{
 			{Name: "aws-eu", Host: "aws-mcp.eu-central-1.api.aws", Service: "aws-mcp", Region: "eu-central-1"},

@@ -177,9 +177,12 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 			EntitiesFile:   a.EntitiesFile,
 			ServerHost:     cfg.Upstream.Host,
 			GroupClaim:     a.GroupClaim,
+			SchemaFile:     a.SchemaFile,
 			ReloadInterval: 2 * time.Second,
 			Logger:         g.log.With("stage", "authz"),
 			OnReload:       g.policyReloaded,
+			// Config validation has already checked the mode.
+			SchemaValidation: authz.SchemaMode(a.SchemaValidation),
 		})
 		if err != nil {
 			return fmt.Errorf("load policies: %w", err)

@@ -117,6 +117,12 @@ func identityFromClaimsFile(path, groupClaim string) (*authn.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	return identityFromClaimsJSON(path, raw, groupClaim)
+}
+
+// identityFromClaimsJSON is identityFromClaimsFile for claims already read;
+// path names them in errors.
+func identityFromClaimsJSON(path string, raw []byte, groupClaim string) (*authn.Identity, error) {
 	var claims map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.UseNumber()

@@ -51,5 +51,8 @@ func authzOptions(cfg *config.Config) authz.Options {
 		EntitiesFile: cfg.Authz.EntitiesFile,
 		ServerHost:   cfg.Upstream.Host,
 		GroupClaim:   cfg.Authz.GroupClaim,
+
+		SchemaValidation: authz.SchemaMode(cfg.Authz.SchemaValidation),
+		SchemaFile:       cfg.Authz.SchemaFile,
 	}
 }
