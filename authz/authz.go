@@ -42,6 +42,13 @@ type Options struct {
 	// (DefaultSchema); "" uses the embedded schema. It is re-read with the
 	// policies.
 	SchemaFile string
+	// ShadowPolicyFiles are paths or globs of a second policy set that
+	// Authorize evaluates after every decision without changing it; each
+	// outcome goes to OnShadow. Empty disables shadow evaluation.
+	ShadowPolicyFiles []string
+	// OnShadow receives the comparison of every shadow evaluation. It runs
+	// on the request's goroutine and must not block.
+	OnShadow func(ShadowResult)
 	// GroupClaim, when set, reads the principal's groups from this claim
 	// instead of Identity.Groups.
 	GroupClaim string
@@ -163,6 +170,8 @@ type Authorizer struct {
 	hasFailed  bool
 	pending    []fileStat // changed stats seen on the previous tick
 
+	shadow shadowState
+
 	// observe, set only by tests, sees every Cedar request decided, so the
 	// schema test validates what the code really builds.
 	observe func(req cedar.Request, principal, resource types.Entity)
@@ -194,6 +203,9 @@ func New(ctx context.Context, opts Options) (*Authorizer, error) {
 	a.snap.Store(s)
 	a.log.Info("authz policies loaded", "policies", len(s.sorted), "files", len(src.policyPaths))
 	a.logSchemaWarnings(s)
+	if err := a.loadShadow(); err != nil {
+		return nil, err
+	}
 	if opts.ReloadInterval > 0 {
 		go a.watch(ctx, opts.ReloadInterval)
 	}
@@ -217,6 +229,7 @@ func (a *Authorizer) PolicyIDs() []string {
 func (a *Authorizer) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	defer a.reloadShadow()
 	src, err := readSources(&a.opts)
 	if err != nil {
 		a.reloaded(nil, err)
@@ -261,6 +274,7 @@ func (a *Authorizer) watch(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			a.poll()
+			a.pollShadow()
 		}
 	}
 }
@@ -309,10 +323,9 @@ func (a *Authorizer) poll() {
 	_ = a.apply(src)
 }
 
-// Authorize decides one HTTP request. The error is for requests that cannot
-// be decided at all (malformed params: KindInvalidRequest); a denial is a
-// Decision with Allow false and a nil error.
-func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Request) (Decision, error) {
+// authorize decides one HTTP request with the policy set s: the set in
+// force, or the shadow set (see Authorize).
+func (a *Authorizer) authorize(ctx context.Context, s *snapshot, id *authn.Identity, req Request) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, mcpguard.E(mcpguard.KindInternal, "authorization cancelled", err)
 	}
@@ -322,7 +335,6 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 	if id.Subject == "" {
 		return Decision{}, mcpguard.E(mcpguard.KindUnauthenticated, "token has no subject", nil)
 	}
-	s := a.snap.Load()
 	groups := id.Groups
 	if a.opts.GroupClaim != "" {
 		groups = authn.GroupsFromClaims(id.Claims, a.opts.GroupClaim)
