@@ -43,6 +43,10 @@ const (
 	TypeConfigLoaded             Type = "config_loaded"
 	TypeServerStart              Type = "server_start"
 	TypeServerStop               Type = "server_stop"
+	// TypeAuthzShadowMismatch is a request the shadow policy set
+	// (authz_config.shadow_policy_files) would have decided otherwise; the
+	// request itself got the decision of the set in force.
+	TypeAuthzShadowMismatch Type = "authz_shadow_mismatch"
 )
 
 // Types lists every event type in documentation order, for configuration
@@ -55,7 +59,7 @@ func Types() []Type {
 		TypeMCPNotification, TypeMCPOtherRequest, TypeMCPBatch, TypeMCPStreamOpen,
 		TypeMCPSessionTerminate, TypeAuthnFailure, TypeAuthzDenied, TypeSTSAssumeRole,
 		TypeSTSFailure, TypeCredentialsRefresh, TypePolicyReload, TypePolicyReloadFailed,
-		TypeConfigLoaded, TypeServerStart, TypeServerStop,
+		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeAuthzShadowMismatch,
 	}
 }
 
@@ -68,7 +72,7 @@ func (t Type) Valid() bool {
 		TypeMCPNotification, TypeMCPOtherRequest, TypeMCPBatch, TypeMCPStreamOpen,
 		TypeMCPSessionTerminate, TypeAuthnFailure, TypeAuthzDenied, TypeSTSAssumeRole,
 		TypeSTSFailure, TypeCredentialsRefresh, TypePolicyReload, TypePolicyReloadFailed,
-		TypeConfigLoaded, TypeServerStart, TypeServerStop:
+		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeAuthzShadowMismatch:
 		return true
 	}
 	return false

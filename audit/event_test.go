@@ -48,8 +48,8 @@ func TestTypesAreValid(t *testing.T) {
 		}
 		seen[typ] = true
 	}
-	if len(seen) != 26 {
-		t.Errorf("%d types, want 26", len(seen))
+	if len(seen) != 27 {
+		t.Errorf("%d types, want 27", len(seen))
 	}
 	for _, bad := range []Type{"", "mcp_tool", "MCP_TOOL_CALL"} {
 		if bad.Valid() {

@@ -182,7 +182,9 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 			Logger:         g.log.With("stage", "authz"),
 			OnReload:       g.policyReloaded,
 			// Config validation has already checked the mode.
-			SchemaValidation: authz.SchemaMode(a.SchemaValidation),
+			SchemaValidation:  authz.SchemaMode(a.SchemaValidation),
+			ShadowPolicyFiles: a.ShadowPolicyFiles,
+			OnShadow:          g.policyShadow,
 		})
 		if err != nil {
 			return fmt.Errorf("load policies: %w", err)

@@ -28,7 +28,7 @@ func TestAuditVerify(t *testing.T) {
 		code int
 		out  string
 	}{
-		{"intact", []string{"../../audit/testdata/golden.log"}, exitOK, "intact: 26 records"},
+		{"intact", []string{"../../audit/testdata/golden.log"}, exitOK, "intact: 27 records"},
 		{"deleted record", []string{write("deleted.log", lines[0]+lines[1]+lines[3])}, exitBroken, "BROKEN at line 3"},
 		{"modified record", []string{write("modified.log", lines[0]+strings.Replace(lines[1], "aws s3 ls", "aws s3 rb", 1))}, exitBroken, "BROKEN at line 2"},
 		{"not a log", []string{write("text.log", "hello\n")}, exitInvalid, "not an mcpguard audit log"},
