@@ -9,7 +9,7 @@ import (
 )
 
 const authzUsage = `usage:
-  mcpguard authz check --config FILE --claims FILE (--request FILE | --method GET|DELETE)
+  mcpguard authz check [--explain] --config FILE --claims FILE (--request FILE | --method GET|DELETE)
   mcpguard authz test [--coverage] [--schema-validation strict|warn|off] DIR
   mcpguard authz schema
 `

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -182,4 +184,38 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestAuthzCheckExplain: --explain names the closest permit and the
+// condition that was false.
+func TestAuthzCheckExplain(t *testing.T) {
+	code, out, errOut := runCLI("authz", "check", "--explain", "--config", quickstart,
+		"--claims", "testdata/alice.json", "--request", "testdata/ec2.json")
+	if code != exitDeny {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	var got struct {
+		Decision    string                  `json:"decision"`
+		Explanation []authz.ItemExplanation `json:"explanation"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got.Decision != "deny" || len(got.Explanation) != 1 || len(got.Explanation[0].Closest) == 0 {
+		t.Fatalf("output:\n%s", out)
+	}
+	found := false
+	for _, p := range got.Explanation[0].Closest {
+		if p.Policy == "s3-readers-use-s3" && slices.Equal(p.Unmet, []string{"`context.aws_cli.service == \"s3\"` is false"}) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("s3-readers-use-s3 and its false condition missing:\n%s", out)
+	}
+	// Without --explain the output has no explanation.
+	_, out, _ = runCLI("authz", "check", "--config", quickstart, "--claims", "testdata/alice.json", "--request", "testdata/ec2.json")
+	if strings.Contains(out, "explanation") {
+		t.Errorf("explanation without --explain:\n%s", out)
+	}
 }

@@ -23,7 +23,7 @@ const usage = `mcpguard: an Envoy ext_proc security gateway for MCP servers on A
 Usage:
   mcpguard serve    --config FILE [--log-level LEVEL] [--log-format json|text]
   mcpguard validate --config FILE
-  mcpguard authz check --config FILE --claims FILE (--request FILE | --method GET|DELETE)
+  mcpguard authz check [--explain] --config FILE --claims FILE (--request FILE | --method GET|DELETE)
   mcpguard authz test [--coverage] [--schema-validation MODE] DIR
   mcpguard authz schema                           (prints the Cedar schema)
   mcpguard envoy bootstrap --config FILE [flags]   (prints an Envoy bootstrap)
