@@ -219,3 +219,21 @@ func TestAuthzCheckExplain(t *testing.T) {
 		t.Errorf("explanation without --explain:\n%s", out)
 	}
 }
+
+func TestAuthzSchemaFromTools(t *testing.T) {
+	code, out, errOut := runCLI("authz", "schema", "--from-tools", "testdata/tools-list.json")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{"  max_length?: Long,\n", "  search_phrase?: String,\n", "  url?: String,\n", "entity Tool {"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("schema lacks %q", want)
+		}
+	}
+	if !strings.Contains(errOut, "warning: argument left out: limit (aws___search_documentation: no exact Cedar type)") {
+		t.Errorf("stderr: %s", errOut)
+	}
+	if code, _, errOut := runCLI("authz", "schema", "--from-tools", "testdata/alice.json"); code != exitInvalid || !strings.Contains(errOut, "no tools") {
+		t.Errorf("not a tools list: exit %d %s", code, errOut)
+	}
+}

@@ -25,7 +25,7 @@ Usage:
   mcpguard validate --config FILE
   mcpguard authz check [--explain] --config FILE --claims FILE (--request FILE | --method GET|DELETE)
   mcpguard authz test [--coverage] [--schema-validation MODE] DIR
-  mcpguard authz schema                           (prints the Cedar schema)
+  mcpguard authz schema [--from-tools FILE]       (prints the Cedar schema)
   mcpguard envoy bootstrap --config FILE [flags]   (prints an Envoy bootstrap)
   mcpguard envoy validate FILE                    (checks an Envoy bootstrap)
   mcpguard tools approve --store FILE (--name TOOL [--digest D] | --all)
