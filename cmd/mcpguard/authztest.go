@@ -172,17 +172,9 @@ func runTestFile(ctx context.Context, path string, mode authz.SchemaMode) ([]tes
 	if err != nil {
 		return nil, nil, err
 	}
-	var tf policyTestFile
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&tf); err != nil {
+	tf, err := decodeTestFile(raw)
+	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(tf.Policies) == 0 {
-		return nil, nil, fmt.Errorf("%s: policies: at least one policy file or glob is required", path)
-	}
-	if len(tf.Tests) == 0 {
-		return nil, nil, fmt.Errorf("%s: tests: no tests", path)
 	}
 	base := filepath.Dir(path)
 	rel := func(p string) string {
@@ -250,6 +242,28 @@ func runTestFile(ctx context.Context, path string, mode authz.SchemaMode) ([]tes
 		out = append(out, o)
 	}
 	return out, az.PolicyIDs(), nil
+}
+
+// decodeTestFile parses a policy test file strictly: unknown keys,
+// duplicate keys and a second YAML document are errors.
+func decodeTestFile(raw []byte) (*policyTestFile, error) {
+	var tf policyTestFile
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&tf); err != nil {
+		return nil, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("a test file holds one YAML document")
+	}
+	if len(tf.Policies) == 0 {
+		return nil, errors.New("policies: at least one policy file or glob is required")
+	}
+	if len(tf.Tests) == 0 {
+		return nil, errors.New("tests: no tests")
+	}
+	return &tf, nil
 }
 
 // request builds the authz request and identity of one test through the

@@ -237,3 +237,29 @@ func TestAuthzSchemaFromTools(t *testing.T) {
 		t.Errorf("not a tools list: exit %d %s", code, errOut)
 	}
 }
+
+// FuzzPolicyTestFile: any test file is either refused or yields requests
+// built by the real parsers, never a panic.
+func FuzzPolicyTestFile(f *testing.F) {
+	for _, p := range []string{"../../examples/policies/tests/examples.yaml", "../../examples/policies/tests/baseline.yaml"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add("policies: [a]\ntests:\n  - {claims: {sub: a}, body: '[]', expect: deny}\n")
+	f.Add("policies: [a]\ntests:\n  - {claims: {sub: a, n: 1.5}, method: x, params: {a: [1, {b: null}]}, expect: allow}\n---\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		tf, err := decodeTestFile([]byte(in))
+		if err != nil {
+			return
+		}
+		for i := range tf.Tests {
+			req, id, err := tf.Tests[i].request("t.yaml", "groups")
+			if err == nil && (id == nil || id.Subject == "" || (req.HTTPMethod == "POST" && req.Body == nil)) {
+				t.Fatalf("test %d built an incomplete request: %+v %+v", i, req, id)
+			}
+		}
+	})
+}
