@@ -51,6 +51,10 @@ const (
 	// TypeAuditLogDamaged is written when a resumed log is shorter than,
 	// or differs from, its last signed checkpoint.
 	TypeAuditLogDamaged Type = "audit_log_damaged"
+	// TypeAuthzShadowMismatch is a request the shadow policy set
+	// (authz_config.shadow_policy_files) would have decided otherwise; the
+	// request itself got the decision of the set in force.
+	TypeAuthzShadowMismatch Type = "authz_shadow_mismatch"
 )
 
 // Types lists every event type in documentation order, for configuration
@@ -63,7 +67,7 @@ func Types() []Type {
 		TypeMCPNotification, TypeMCPOtherRequest, TypeMCPBatch, TypeMCPStreamOpen,
 		TypeMCPSessionTerminate, TypeAuthnFailure, TypeAuthzDenied, TypeSTSAssumeRole,
 		TypeSTSFailure, TypeCredentialsRefresh, TypePolicyReload, TypePolicyReloadFailed,
-		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeMCPResponse, TypeAuditLogDamaged,
+		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeMCPResponse, TypeAuditLogDamaged, TypeAuthzShadowMismatch,
 	}
 }
 
@@ -76,7 +80,7 @@ func (t Type) Valid() bool {
 		TypeMCPNotification, TypeMCPOtherRequest, TypeMCPBatch, TypeMCPStreamOpen,
 		TypeMCPSessionTerminate, TypeAuthnFailure, TypeAuthzDenied, TypeSTSAssumeRole,
 		TypeSTSFailure, TypeCredentialsRefresh, TypePolicyReload, TypePolicyReloadFailed,
-		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeMCPResponse, TypeAuditLogDamaged:
+		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeMCPResponse, TypeAuditLogDamaged, TypeAuthzShadowMismatch:
 		return true
 	}
 	return false

@@ -48,8 +48,8 @@ func TestTypesAreValid(t *testing.T) {
 		}
 		seen[typ] = true
 	}
-	if len(seen) != 28 {
-		t.Errorf("%d types, want 28", len(seen))
+	if len(seen) != 29 {
+		t.Errorf("%d types, want 29", len(seen))
 	}
 	for _, bad := range []Type{"", "mcp_tool", "MCP_TOOL_CALL"} {
 		if bad.Valid() {

@@ -132,6 +132,10 @@ func exampleEvents() []*Event {
 		{Type: TypeConfigLoaded, Outcome: OutcomeSuccess, Details: map[string]any{"config_file": "/etc/mcpguard/mcpguard.yaml", "config_sha256": "3f1d5c9a7b2e4f6081a3c5e7d9b1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7"}},
 		{Type: TypeServerStart, Outcome: OutcomeSuccess, Details: map[string]any{"version": "v0.1.0", "grpc_listen": ":9002", "admin_listen": ":9090"}},
 		{Type: TypeServerStop, Outcome: OutcomeSuccess, Details: map[string]any{"reason": "SIGTERM"}},
+		{Type: TypeAuthzShadowMismatch, Outcome: OutcomeSuccess, RequestID: "2b7c9d1e-3f4a-4b5c-8d6e-7f8a9b0c1d2e",
+			User: user, Authz: &Authz{Decision: "allow", Policies: []string{"s3-readers-call-aws"}},
+			Details: map[string]any{"result": "would_deny", "shadow_decision": "deny", "shadow_policies": []any{},
+				"action": "tools/call", "resource": `Tool::"aws___call_aws"`}},
 	}
 }
 

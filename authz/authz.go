@@ -33,6 +33,22 @@ type Options struct {
 	// ServerHost names the upstream in Server::"<host>", the resource of
 	// every request that is not about a tool, prompt or resource.
 	ServerHost string
+	// SchemaValidation type-checks every policy against the schema when the
+	// set loads (New, Reload, polling): SchemaStrict, SchemaWarn, or
+	// SchemaOff. The zero value is SchemaOff; authz_config defaults to
+	// strict.
+	SchemaValidation SchemaMode
+	// SchemaFile is a Cedar schema replacing the embedded one
+	// (DefaultSchema); "" uses the embedded schema. It is re-read with the
+	// policies.
+	SchemaFile string
+	// ShadowPolicyFiles are paths or globs of a second policy set that
+	// Authorize evaluates after every decision without changing it; each
+	// outcome goes to OnShadow. Empty disables shadow evaluation.
+	ShadowPolicyFiles []string
+	// OnShadow receives the comparison of every shadow evaluation. It runs
+	// on the request's goroutine and must not block.
+	OnShadow func(ShadowResult)
 	// GroupClaim, when set, reads the principal's groups from this claim
 	// instead of Identity.Groups.
 	GroupClaim string
@@ -165,6 +181,12 @@ type Authorizer struct {
 	lastFailed [sha256.Size]byte // hash of the last rejected set (or read error), to report it once
 	hasFailed  bool
 	pending    []fileStat // changed stats seen on the previous tick
+
+	shadow shadowState
+
+	// observe, set only by tests, sees every Cedar request decided, so the
+	// schema test validates what the code really builds.
+	observe func(req cedar.Request, principal, resource types.Entity)
 }
 
 // New loads and compiles the policy set and, when ReloadInterval is set,
@@ -197,6 +219,10 @@ func New(ctx context.Context, opts Options) (*Authorizer, error) {
 	}
 	a.snap.Store(s)
 	a.log.Info("authz policies loaded", "policies", len(s.sorted), "files", len(src.policyPaths))
+	a.logSchemaWarnings(s)
+	if err := a.loadShadow(); err != nil {
+		return nil, err
+	}
 	switch {
 	case opts.ReloadTicks != nil:
 		go a.watch(ctx, opts.ReloadTicks)
@@ -227,6 +253,7 @@ func (a *Authorizer) PolicyIDs() []string {
 func (a *Authorizer) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	defer a.reloadShadow()
 	src, err := readSources(&a.opts)
 	if err != nil {
 		a.reloaded(nil, err)
@@ -257,6 +284,7 @@ func (a *Authorizer) reloaded(s *snapshot, err error) {
 		a.log.Error("authz policy reload rejected; keeping the policies in force", "error", err)
 	} else {
 		a.log.Info("authz policies reloaded", "policies", len(s.sorted))
+		a.logSchemaWarnings(s)
 	}
 	if a.opts.OnReload != nil {
 		a.opts.OnReload(err == nil, err)
@@ -271,6 +299,7 @@ func (a *Authorizer) watch(ctx context.Context, ticks <-chan time.Time) {
 			return
 		case <-ticks:
 			a.poll()
+			a.pollShadow()
 			if a.opts.OnPoll != nil {
 				a.opts.OnPoll()
 			}
@@ -322,10 +351,9 @@ func (a *Authorizer) poll() {
 	_ = a.apply(src)
 }
 
-// Authorize decides one HTTP request. The error is for requests that cannot
-// be decided at all (malformed params: KindInvalidRequest); a denial is a
-// Decision with Allow false and a nil error.
-func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Request) (Decision, error) {
+// authorize decides one HTTP request with the policy set s: the set in
+// force, or the shadow set (see Authorize).
+func (a *Authorizer) authorize(ctx context.Context, s *snapshot, id *authn.Identity, req Request) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, mcpguard.E(mcpguard.KindInternal, "authorization cancelled", err)
 	}
@@ -335,7 +363,6 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 	if id.Subject == "" {
 		return Decision{}, mcpguard.E(mcpguard.KindUnauthenticated, "token has no subject", nil)
 	}
-	s := a.snap.Load()
 	groups, err := a.groups(id)
 	if err != nil {
 		return Decision{}, err
@@ -560,12 +587,16 @@ func messageError(err error, batch bool, i int) error {
 func (a *Authorizer) decide(s *snapshot, ents *requestEntities, action string, ctx types.Record) ItemDecision {
 	actionUID := types.NewEntityUID(typeAction, types.String(action))
 	cands := s.index.candidates(actionUID, ents.resource.UID)
-	dec, diag := cedar.Authorize(&cands, ents, cedar.Request{
+	req := cedar.Request{
 		Principal: ents.principal.UID,
 		Action:    actionUID,
 		Resource:  ents.resource.UID,
 		Context:   ctx,
-	})
+	}
+	if a.observe != nil {
+		a.observe(req, ents.principal, ents.resource)
+	}
+	dec, diag := cedar.Authorize(&cands, ents, req)
 	it := ItemDecision{Action: action, Resource: uidString(ents.resource.UID), Allow: dec == cedar.Allow}
 	var failedForbids []string
 	for _, e := range diag.Errors {

@@ -59,6 +59,7 @@ func (s *snapshot) warnings() []string {
 	if len(s.sorted) == 0 {
 		return append(w, "no policies loaded: every request will be denied")
 	}
+	w = append(w, s.schemaWarnings...)
 	for _, ea := range essentialActions {
 		if !s.somePermitScopes(types.NewEntityUID(typeAction, types.String(ea.action))) {
 			w = append(w, fmt.Sprintf("no policy permits %q: %s", ea.action, ea.consequence))

@@ -52,6 +52,14 @@
 // Options.AllowGuardrailRemoval says otherwise. Polls are driven by a ticker
 // or, in tests, by Options.ReloadTicks.
 //
+// Every load can type-check the policies against mcpguard's Cedar schema
+// (schema.cedarschema, embedded; DefaultSchema) with cedar-go's validator
+// (Options.SchemaValidation); problems name file:line:col, the policy and
+// the attribute, with the nearest declared name. A shadow set
+// (Options.ShadowPolicyFiles) decides every request a second time without
+// changing the decision and reports each comparison to OnShadow. Explain
+// lists, for a denied request, the permits that came closest.
+//
 // authz must not import extproc or go-control-plane. It follows the Cedar
 // policy language (cedar-go v1.9.1), JSON-RPC 2.0 and the MCP
 // specification's method names.

@@ -50,6 +50,8 @@ type snapshot struct {
 	// with the set in force (see guardrails).
 	emptyFiles []string
 	forbids    int
+	// schemaWarnings are the schema problems that SchemaWarn let through.
+	schemaWarnings []string
 }
 
 // fileStat is the cheap fingerprint of one source file; polling compares it
@@ -67,6 +69,9 @@ type source struct {
 	policyData   [][]byte
 	entitiesPath string
 	entitiesData []byte
+	schemaPath   string // "" for the embedded schema
+	schemaData   []byte
+	schemaMode   SchemaMode
 	stats        []fileStat
 	hash         [sha256.Size]byte
 }
@@ -109,6 +114,9 @@ func statSources(opts *Options) ([]fileStat, error) {
 	}
 	if opts.EntitiesFile != "" {
 		paths = append(paths, opts.EntitiesFile)
+	}
+	if opts.SchemaFile != "" && opts.SchemaValidation != SchemaOff && opts.SchemaValidation != "" {
+		paths = append(paths, opts.SchemaFile)
 	}
 	stats := make([]fileStat, 0, len(paths))
 	for _, p := range paths {
@@ -163,6 +171,9 @@ func readSources(opts *Options) (*source, error) {
 		}
 		src.entitiesData = data
 	}
+	if err := readSchemaSource(opts, src, read); err != nil {
+		return nil, err
+	}
 	copy(src.hash[:], h.Sum(nil))
 	return src, nil
 }
@@ -173,6 +184,7 @@ func buildSnapshot(src *source) (*snapshot, error) {
 	names := displayNames(src.policyPaths)
 	s := &snapshot{byID: map[types.PolicyID]*policyEntry{}, hash: src.hash, files: src.stats, principals: newPrincipalCache()}
 	var errs []error
+	texts := map[types.PolicyID]policyText{}
 	for i := range src.policyPaths {
 		list, err := cedar.NewPolicyListFromBytes(names[i], src.policyData[i])
 		if err != nil {
@@ -183,10 +195,12 @@ func buildSnapshot(src *source) (*snapshot, error) {
 			s.emptyFiles = append(s.emptyFiles, names[i])
 		}
 		perLine := map[int]int{}
-		for _, p := range list {
+		starts := make([]int, len(list))
+		for j, p := range list {
 			perLine[p.Position().Line]++
+			starts[j] = p.Position().Offset
 		}
-		for _, p := range list {
+		for j, p := range list {
 			pos := p.Position()
 			// file:line, or file:line:col when policies share a line.
 			id := types.PolicyID(names[i] + ":" + strconv.Itoa(pos.Line))
@@ -211,6 +225,7 @@ func buildSnapshot(src *source) (*snapshot, error) {
 			}
 			s.byID[id] = e
 			s.sorted = append(s.sorted, e)
+			texts[id] = newPolicyText(names[i], src.policyData[i], starts, j)
 		}
 	}
 	s.entities = types.EntityMap{}
@@ -219,6 +234,12 @@ func buildSnapshot(src *source) (*snapshot, error) {
 			errs = append(errs, fmt.Errorf("entities file %s: %w", src.entitiesPath, err))
 		}
 	}
+	serrs, swarn, err := checkSchema(src, s.sorted, texts)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, serrs...)
+	s.schemaWarnings = swarn
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

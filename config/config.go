@@ -382,6 +382,21 @@ type Authz struct {
 	// without error, so such a set is refused (startup fails; a reload keeps
 	// the last good set and records policy_reload_failed).
 	AllowGuardrailRemoval bool `yaml:"allow_guardrail_removal"`
+	// SchemaValidation type-checks every policy against the Cedar schema
+	// at start and on every reload: strict (any schema error rejects the
+	// set), warn (attribute errors are logged instead, for a migration)
+	// or off. Default strict.
+	SchemaValidation string `yaml:"schema_validation"`
+	// SchemaFile replaces mcpguard's embedded Cedar schema
+	// (docs/schema.cedarschema) with the operator's, for claims, tool
+	// arguments or entity types the embedded one does not declare.
+	// Relative to the config file's folder; must exist.
+	SchemaFile string `yaml:"schema_file"`
+	// ShadowPolicyFiles are policy files or globs of a second set that is
+	// evaluated after every decision and never changes it: each
+	// disagreement is audited (authz_shadow_mismatch) and counted. Empty
+	// disables shadow evaluation.
+	ShadowPolicyFiles []string `yaml:"shadow_policy_files"`
 }
 
 // Default returns a configuration holding every static default. Parse starts
@@ -467,5 +482,8 @@ func (c *Config) fillDerived() {
 	}
 	if c.Authz != nil && c.Authz.GroupClaim == "" {
 		c.Authz.GroupClaim = c.OIDC.GroupClaim
+	}
+	if c.Authz != nil && c.Authz.SchemaValidation == "" {
+		c.Authz.SchemaValidation = "strict"
 	}
 }

@@ -200,9 +200,12 @@ func TestLoadFull(t *testing.T) {
 			Cache:              Cache{MaxEntries: 500, RefreshMargin: 10 * time.Minute},
 		},
 		Authz: &Authz{
-			PolicyFiles:  []string{filepath.Join(dir, "policies/*.cedar"), filepath.Join(dir, "policies/base.cedar")},
-			EntitiesFile: filepath.Join(dir, "entities.json"),
-			GroupClaim:   "cedar_groups",
+			PolicyFiles:       []string{filepath.Join(dir, "policies/*.cedar"), filepath.Join(dir, "policies/base.cedar")},
+			EntitiesFile:      filepath.Join(dir, "entities.json"),
+			GroupClaim:        "cedar_groups",
+			SchemaValidation:  "warn",
+			SchemaFile:        filepath.Join(dir, "schema.cedarschema"),
+			ShadowPolicyFiles: []string{filepath.Join(dir, "policies/base.cedar")},
 			// Accepting it is the non-default value.
 			AllowGuardrailRemoval: true,
 		},

@@ -70,6 +70,10 @@ func (c *Config) resolvePaths(dir string) {
 		c.Authz.PolicyFiles[i] = resolve(dir, p)
 	}
 	c.Authz.EntitiesFile = resolve(dir, c.Authz.EntitiesFile)
+	c.Authz.SchemaFile = resolve(dir, c.Authz.SchemaFile)
+	for i, p := range c.Authz.ShadowPolicyFiles {
+		c.Authz.ShadowPolicyFiles[i] = resolve(dir, p)
+	}
 }
 
 func resolve(dir, p string) string {

@@ -510,6 +510,21 @@ func (c *Config) validateAuthz(ps *Problems) {
 	if a.GroupClaim == "" {
 		ps.add("authz_config.group_claim", "required")
 	}
+	switch a.SchemaValidation {
+	case "strict", "warn", "off":
+	default:
+		ps.add("authz_config.schema_validation", "must be strict, warn or off, got %q", a.SchemaValidation)
+	}
+	if a.SchemaFile != "" {
+		if why := checkRegularFile(a.SchemaFile); why != "" {
+			ps.add("authz_config.schema_file", "%s", why)
+		}
+	}
+	for i, pattern := range a.ShadowPolicyFiles {
+		if _, err := expand(pattern); err != nil {
+			ps.add(index("authz_config.shadow_policy_files", i), "%s", err.Error())
+		}
+	}
 }
 
 // PolicyPaths expands PolicyFiles into the sorted, de-duplicated list of

@@ -208,11 +208,16 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 			EntitiesFile:   a.EntitiesFile,
 			ServerHost:     cfg.Upstream.Host,
 			GroupClaim:     a.GroupClaim,
+			SchemaFile:     a.SchemaFile,
 			ReloadInterval: 2 * time.Second,
 			// An emptied guardrails file must not silently drop its forbids.
 			AllowGuardrailRemoval: a.AllowGuardrailRemoval,
 			Logger:                g.log.With("stage", "authz"),
 			OnReload:              g.policyReloaded,
+			// Config validation has already checked the mode.
+			SchemaValidation:  authz.SchemaMode(a.SchemaValidation),
+			ShadowPolicyFiles: a.ShadowPolicyFiles,
+			OnShadow:          g.policyShadow,
 		})
 		if err != nil {
 			return fmt.Errorf("load policies: %w", err)

@@ -24,6 +24,7 @@ type Metrics struct {
 	credEntries     prometheus.Gauge
 	jwksRefreshes   *prometheus.CounterVec
 	policyReloads   *prometheus.CounterVec
+	shadowDecisions *prometheus.CounterVec
 	auditEvents     *prometheus.CounterVec
 	auditFailures   prometheus.Counter
 	streams         prometheus.Gauge
@@ -82,6 +83,10 @@ func NewMetrics() *Metrics {
 			Name: "mcpguard_policy_reloads_total",
 			Help: "Cedar policy set loads, by outcome; a failed reload keeps the last good set.",
 		}, []string{"outcome"}),
+		shadowDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcpguard_authz_shadow_decisions_total",
+			Help: "Requests also decided by the shadow policy set, by how it compared: agree, would_allow (the set in force denied), would_deny (the set in force allowed).",
+		}, []string{"result"}),
 		auditEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mcpguard_audit_events_total",
 			Help: "Audit events written, by type and outcome.",
@@ -102,7 +107,7 @@ func NewMetrics() *Metrics {
 	reg.MustRegister(
 		m.requests, m.requestDuration, m.authnFailures, m.authzDecisions,
 		m.stsRequests, m.stsDuration, m.credCache, m.credEntries,
-		m.jwksRefreshes, m.policyReloads, m.auditEvents, m.auditFailures, m.streams, m.peersRefused,
+		m.jwksRefreshes, m.policyReloads, m.shadowDecisions, m.auditEvents, m.auditFailures, m.streams, m.peersRefused,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -193,6 +198,14 @@ func (m *Metrics) JWKSRefresh(ok bool) {
 func (m *Metrics) PolicyReload(ok bool) {
 	if m != nil {
 		m.policyReloads.WithLabelValues(outcomeLabel(ok)).Inc()
+	}
+}
+
+// AuthzShadow counts a shadow policy evaluation by result (agree,
+// would_allow, would_deny; the authz package's Shadow* constants).
+func (m *Metrics) AuthzShadow(result string) {
+	if m != nil {
+		m.shadowDecisions.WithLabelValues(result).Inc()
 	}
 }
 

@@ -34,7 +34,7 @@ func TestAuditVerify(t *testing.T) {
 		code int
 		out  string
 	}{
-		{"intact", []string{"../../audit/testdata/golden.log"}, exitOK, "intact: 29 records, seq 1 to 29"},
+		{"intact", []string{"../../audit/testdata/golden.log"}, exitOK, "intact: 30 records, seq 1 to 30"},
 		{"continuation", []string{write("rotated.log", strings.Join(lines[2:], ""))}, exitOK, "continues the chain from seq 2"},
 		{"deleted record", []string{write("deleted.log", lines[0]+lines[1]+lines[3])}, exitBroken, "BROKEN at line 3"},
 		{"modified record", []string{write("modified.log", lines[0]+strings.Replace(lines[1], "aws s3 ls", "aws s3 rb", 1))}, exitBroken, "BROKEN at line 2"},

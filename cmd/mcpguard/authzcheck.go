@@ -26,6 +26,7 @@ func runAuthzCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	claimsPath := fs.String("claims", "", "JSON file with the caller's token claims (required)")
 	requestPath := fs.String("request", "", "JSON-RPC request body file (for POST)")
 	method := fs.String("method", "POST", "HTTP method: POST (with --request), GET or DELETE")
+	explain := fs.Bool("explain", false, "for each denied message, list the permits that came closest and what each lacked")
 	if err := fs.Parse(args); err != nil {
 		return exitInvalid
 	}
@@ -77,7 +78,13 @@ func runAuthzCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "%s: policies: %v\n", *configPath, err)
 		return exitInvalid
 	}
-	dec, err := az.Authorize(ctx, id, req)
+	var explanation []authz.ItemExplanation
+	var dec authz.Decision
+	if *explain {
+		dec, explanation, err = az.Explain(ctx, id, req)
+	} else {
+		dec, err = az.Authorize(ctx, id, req)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "mcpguard authz check:", err)
 		return exitInvalid
@@ -88,7 +95,9 @@ func runAuthzCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 		Policies []string             `json:"policies"`
 		Errors   []authz.EvalError    `json:"errors"`
 		Items    []authz.ItemDecision `json:"items"`
-	}{Decision: "deny", Reason: dec.Reason(), Policies: dec.Policies, Errors: dec.Errors, Items: dec.Items}
+		// Explanation is present with --explain.
+		Explanation []authz.ItemExplanation `json:"explanation,omitempty"`
+	}{Decision: "deny", Reason: dec.Reason(), Policies: dec.Policies, Errors: dec.Errors, Items: dec.Items, Explanation: explanation}
 	if dec.Allow {
 		out.Decision = "allow"
 	}
@@ -117,6 +126,12 @@ func identityFromClaimsFile(path, groupClaim string) (*authn.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	return identityFromClaimsJSON(path, raw, groupClaim)
+}
+
+// identityFromClaimsJSON is identityFromClaimsFile for claims already read;
+// path names them in errors.
+func identityFromClaimsJSON(path string, raw []byte, groupClaim string) (*authn.Identity, error) {
 	var claims map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.UseNumber()

@@ -23,15 +23,18 @@ const usage = `mcpguard: an Envoy ext_proc security gateway for MCP servers on A
 Usage:
   mcpguard serve    --config FILE [--log-level LEVEL] [--log-format json|text]
   mcpguard validate --config FILE
-  mcpguard authz check --config FILE --claims FILE (--request FILE | --method GET|DELETE)
+  mcpguard authz check [--explain] --config FILE --claims FILE (--request FILE | --method GET|DELETE)
+  mcpguard authz test [--coverage] [--schema-validation MODE] DIR
+  mcpguard authz schema [--from-tools FILE]       (prints the Cedar schema)
   mcpguard envoy bootstrap --config FILE [flags]   (prints an Envoy bootstrap)
   mcpguard envoy validate FILE                    (checks an Envoy bootstrap)
   mcpguard tools approve --store FILE [--upstream U] --name TOOL --digest D
   mcpguard audit verify [--pubkey FILE [--checkpoints FILE]] FILE...
   mcpguard version
 
-Exit codes: 0 success (authz check: allow; audit verify: intact), 1 deny (authz check) or
-broken chain (audit verify), 2 invalid input or configuration.
+Exit codes: 0 success (authz check: allow; authz test: all pass; audit verify: intact), 1 deny
+(authz check), a failing test (authz test) or broken chain (audit verify), 2 invalid input or
+configuration.
 `
 
 // run executes one subcommand and returns the process exit code.
@@ -46,11 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		return runValidate(args[1:], stdout, stderr)
 	case "authz":
-		if len(args) < 2 || args[1] != "check" {
-			fmt.Fprint(stderr, "usage: mcpguard authz check --config FILE --claims FILE (--request FILE | --method GET|DELETE)\n")
-			return exitInvalid
-		}
-		return runAuthzCheck(ctx, args[2:], stdout, stderr)
+		return runAuthz(ctx, args[1:], stdout, stderr)
 	case "envoy":
 		return runEnvoy(args[1:], stdout, stderr)
 	case "tools":

@@ -70,5 +70,8 @@ func authzOptions(cfg *config.Config) authz.Options {
 		// validate flags a policy file without policies unless the
 		// operator accepts it, as serve and every reload do.
 		AllowGuardrailRemoval: cfg.Authz.AllowGuardrailRemoval,
+
+		SchemaValidation: authz.SchemaMode(cfg.Authz.SchemaValidation),
+		SchemaFile:       cfg.Authz.SchemaFile,
 	}
 }

@@ -289,6 +289,9 @@ aws_sts_config:
 authz_config:
   policy_files: [%s]
   entities_file: %s
+  # The generated policies read resource.arguments.limit of synthetic
+  # tools, which mcpguard's schema does not declare.
+  schema_validation: off
 audit_config:
   output: %s
 `, grpcAddr, adminAddr, upstreamHost, e.idp.URL(), audience, region, e.sts.URL(),
