@@ -32,6 +32,9 @@ type Config struct {
 	// ToolPinning guards against an upstream silently changing what a tool
 	// does.
 	ToolPinning ToolPinning `yaml:"tool_pinning"`
+	// Protocol configures the MCP protocol checks: revisions, origins,
+	// session binding, denial responses.
+	Protocol Protocol `yaml:"mcp_protocol"`
 }
 
 // ToolPinning records a digest of each tool definition (name, description,
@@ -56,6 +59,9 @@ type NamedUpstream struct {
 	Service string `yaml:"service"`
 	Region  string `yaml:"region"`
 	Path    string `yaml:"path"`
+	// ProtocolVersions are the MCP revisions this upstream speaks.
+	// Default mcp_protocol.supported_versions.
+	ProtocolVersions []string `yaml:"protocol_versions"`
 }
 
 // Audit configures the audit trail: one JSON record per line.
@@ -163,6 +169,9 @@ type Upstream struct {
 	// Path is the upstream request path, when Envoy rewrites it. Optional;
 	// when set it must start with "/".
 	Path string `yaml:"path"`
+	// ProtocolVersions are the MCP revisions the upstream speaks. Default
+	// mcp_protocol.supported_versions.
+	ProtocolVersions []string `yaml:"protocol_versions"`
 }
 
 // TokenSource says where the client's JWT is read from.
@@ -333,6 +342,7 @@ func Default() *Config {
 			OnFailure:        "deny",
 		},
 		ToolPinning: ToolPinning{Mode: "off"},
+		Protocol:    Protocol{SupportedVersions: defaultVersions(), DenialResponse: DenialToolResult},
 		Telemetry: Telemetry{Tracing: Tracing{
 			Exporter:    "otlp_grpc",
 			SampleRatio: 1,

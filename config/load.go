@@ -56,6 +56,7 @@ func Parse(data []byte, dir string) (*Config, error) {
 // resolvePaths makes every file path relative to dir.
 func (c *Config) resolvePaths(dir string) {
 	c.ToolPinning.Store = resolve(dir, c.ToolPinning.Store)
+	c.resolveProtocolPaths(dir)
 	if c.Audit.Output != "" && c.Audit.Output != "stdout" {
 		c.Audit.Output = resolve(dir, c.Audit.Output)
 	}

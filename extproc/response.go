@@ -34,6 +34,10 @@ var errorTable = map[mcpguard.Kind]errorMapping{
 	mcpguard.KindCredentialsUnavailable: {503, -32005},
 	mcpguard.KindUnavailable:            {503, -32000},
 	mcpguard.KindInternal:               {500, -32603},
+	// The 2026-07-28 revision's codes (-32020..-32099 is the spec's range).
+	mcpguard.KindHeaderMismatch:     {400, -32020},
+	mcpguard.KindUnsupportedVersion: {400, -32022},
+	mcpguard.KindSessionNotFound:    {404, -32000},
 }
 
 // mappingFor returns the table entry for kind, falling back to internal so an

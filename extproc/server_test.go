@@ -44,6 +44,9 @@ func TestErrorTable(t *testing.T) {
 		{mcpguard.KindCredentialsUnavailable, 503, -32005},
 		{mcpguard.KindUnavailable, 503, -32000},
 		{mcpguard.KindInternal, 500, -32603},
+		{mcpguard.KindHeaderMismatch, 400, -32020},
+		{mcpguard.KindUnsupportedVersion, 400, -32022},
+		{mcpguard.KindSessionNotFound, 404, -32000},
 		{mcpguard.Kind(99), 500, -32603},
 	}
 	if len(errorTable) != len(tests)-1 {
