@@ -2,11 +2,11 @@ package authz
 
 import (
 	"context"
-	"maps"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
