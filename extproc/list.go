@@ -41,6 +41,7 @@ type listExchange struct {
 	stats       *mcp.ListStats
 	pinEvents   map[string][]string // event → tool names
 	failed      error
+	private     bool // the body was rewritten to cacheScope "private"
 }
 
 // noteList remembers a list request so its response can be filtered. A
@@ -103,7 +104,7 @@ func (x *exchange) filterListBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 		out = mcp.ListErrorBody(ct, l.id, -32603, "the server's list response could not be filtered", map[string]any{"request_id": x.hdr.requestID})
 		return replaceResponseBody(out, true, ct)
 	}
-	if l.stats.Removed == 0 {
+	if l.stats.Removed == 0 && !l.private {
 		return continueResponseBody() // FilterListResponse returned the body as it was
 	}
 	return replaceResponseBody(out, false, "")
@@ -149,8 +150,12 @@ func (x *exchange) filteredList(l *listExchange, body []byte, end bool) ([]byte,
 			return pinKeep && visible(it)
 		}
 	}
+	keep = x.learnMarks(l.method, keep)
 	out, stats, err := mcp.FilterListResponse(body, l.contentType, l.id, l.method, keep)
 	if err != nil {
+		return nil, err
+	}
+	if out, err = x.markPrivate(l, out); err != nil {
 		return nil, err
 	}
 	if len(pins) > 0 {

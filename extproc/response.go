@@ -58,6 +58,7 @@ type denial struct {
 	jsonrpcID json.RawMessage
 	requestID string
 	challenge string // WWW-Authenticate value for 401
+	stepUp    string // WWW-Authenticate insufficient_scope value for a 403
 }
 
 // immediate builds the ImmediateResponse for a failed request: explicit
@@ -70,6 +71,9 @@ func immediate(d denial) *extprocv3.ProcessingResponse {
 	if d.requestID != "" {
 		data["request_id"] = d.requestID
 	}
+	for k, v := range errorData(d.err) {
+		data[k] = v
+	}
 	body := mcp.ErrorBody(d.jsonrpcID, m.code, mcpguard.SafeMessage(d.err), data)
 
 	headers := []*corev3.HeaderValueOption{
@@ -78,6 +82,9 @@ func immediate(d denial) *extprocv3.ProcessingResponse {
 	}
 	if m.status == 401 && d.challenge != "" {
 		headers = append(headers, setHeader("www-authenticate", d.challenge))
+	}
+	if m.status == 403 && d.stepUp != "" {
+		headers = append(headers, setHeader("www-authenticate", d.stepUp))
 	}
 	if m.status == 503 {
 		ra := sts.RetryAfter(d.err)

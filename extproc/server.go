@@ -69,6 +69,9 @@ type Upstream struct {
 	Service string
 	// Path, when set, replaces :path (mcpguard sets it and signs it).
 	Path string
+	// Versions are the MCP revisions the upstream speaks; empty means
+	// Options.Protocol.Versions.
+	Versions []string
 }
 
 // Options are the stages and settings of a Server. Authn, Creds and Signer
@@ -99,12 +102,15 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics *telemetry.Metrics
 	Now     func() time.Time
+	// Protocol configures the checks of both MCP protocol eras (era.go).
+	Protocol Protocol
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
 type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
-	o Options
+	o     Options
+	marks markStore // x-mcp-header marks learned from tools/list
 }
 
 // New checks the options and returns a Server.
@@ -131,6 +137,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Tracer == nil {
 		o.Tracer = noop.NewTracerProvider()
+	}
+	if o.Protocol.Sessions == nil {
+		o.Protocol.Sessions = RandomSessionKeys()
 	}
 	return &Server{o: o}, nil
 }
@@ -171,6 +180,7 @@ type exchange struct {
 	list              *listExchange // set for list requests, whose responses are filtered
 	failure           error
 	upstreamRequestID string
+	era               eraState // protocol era checks and session binding
 }
 
 func (x *exchange) tracer() trace.Tracer { return x.s.o.Tracer.Tracer(telemetry.TracerName) }
@@ -261,7 +271,9 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 			return nil, x.outOfOrder("response_headers")
 		}
 		x.responseHeaders(r.ResponseHeaders)
-		return x.responseHeadersAnswer(), nil
+		resp := x.responseHeadersAnswer()
+		x.responseSessionMutation(resp)
+		return resp, nil
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		if x.phase != requestDone {
 			return nil, x.outOfOrder("response_body")
@@ -331,6 +343,9 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	default:
 		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "HTTP method %s is not allowed for MCP", sanitize(x.hdr.method)))
 	}
+	if err := x.checkRequestHeaders(h.GetHeaders()); err != nil {
+		return x.fail(err)
+	}
 
 	id, err := stage(x, telemetry.SpanAuthn, func(ctx context.Context) (*authn.Identity, error) {
 		return x.authenticate(ctx, req)
@@ -340,6 +355,9 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	}
 	x.id = id
 	x.log = x.log.With("sub", id.Subject)
+	if err := x.openSession(); err != nil {
+		return x.fail(err)
+	}
 
 	if h.GetEndOfStream() {
 		if x.hdr.method == http.MethodPost {
@@ -428,6 +446,9 @@ func (x *exchange) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespo
 	}
 	x.body = parsed
 	x.noteMessages(parsed)
+	if err := x.checkBody(parsed); err != nil {
+		return x.fail(err)
+	}
 	if err := x.noteList(parsed); err != nil {
 		return x.fail(err)
 	}
@@ -465,13 +486,14 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	}
 	dec, err := stage(x, telemetry.SpanAuthz, func(ctx context.Context) (authz.Decision, error) {
 		return x.s.o.Authz.Authorize(ctx, x.id, authz.Request{
-			HTTPMethod: x.hdr.method,
-			Body:       body,
-			SourceIP:   x.sourceIP,
-			RequestID:  x.hdr.requestID,
-			SessionID:  x.hdr.sessionID,
-			Time:       x.s.o.Now(),
-			ServerHost: x.upstream.Host,
+			HTTPMethod:      x.hdr.method,
+			Body:            body,
+			SourceIP:        x.sourceIP,
+			RequestID:       x.hdr.requestID,
+			SessionID:       x.hdr.sessionID,
+			Time:            x.s.o.Now(),
+			ServerHost:      x.upstream.Host,
+			ProtocolVersion: x.era.version,
 		})
 	})
 	if err != nil {
@@ -521,7 +543,9 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	}
 	x.log.Info("request forwarded", "role_arn", grant.RoleARN, "access_key_id", grant.Credentials.AccessKeyID,
 		"upstream", x.upstream.Host, "policies", dec.Policies, "cached_credentials", grant.Cached)
-	return x.signingMutation(res, path), nil
+	mut := x.signingMutation(res, path)
+	x.sessionMutation(mut)
+	return mut, nil
 }
 
 // signingMutation sets the signature headers and removes every client-sent
@@ -591,6 +615,8 @@ func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 			x.status, _ = strconv.Atoi(headerValue(hv))
 		case "x-amzn-requestid":
 			x.upstreamRequestID = headerValue(hv)
+		case hdrSessionID:
+			x.noteIssuedSession(hdrSessionID, headerValue(hv))
 		case "content-type":
 			if x.list != nil {
 				x.list.contentType = headerValue(hv)
@@ -637,6 +663,10 @@ func (x *exchange) fail(err error) *extprocv3.ProcessingResponse {
 	if m.status >= 500 {
 		level = slog.LevelError
 	}
+	if r := x.eraDenial(err, &d); r != nil {
+		x.log.Info("request refused", "status", x.status, "kind", kind.String(), "error", err)
+		return r
+	}
 	x.log.Log(x.ctx, level, "request refused", "status", m.status, "kind", kind.String(), "error", err)
 	return immediate(d)
 }
@@ -659,7 +689,7 @@ func (x *exchange) finish() {
 		x.log.Error("list response passed unfiltered; set allow_mode_override: true on the ext_proc filter", "method", l.method)
 	}
 	if x.audited() {
-		x.s.record(x.ctx, x.auditEvent())
+		x.s.record(x.ctx, x.eraAudit(x.auditEvent()))
 	}
 	x.s.o.Metrics.Request(x.method, x.outcome)
 	x.s.o.Metrics.Phase("total", x.s.o.Now().Sub(x.start))
