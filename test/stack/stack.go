@@ -13,6 +13,7 @@ import (
 	"time"
 
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -64,6 +65,10 @@ type Options struct {
 	AuditWriter io.Writer
 	// ExtraTools are more tools the fake AWS MCP Server offers.
 	ExtraTools []fakeaws.ExtraTool
+	// FakeAWSStateless serves MCP without sessions (revision 2026-07-28).
+	FakeAWSStateless bool
+	// FakeAWSConfigure adds to the fake AWS MCP Server (test tools).
+	FakeAWSConfigure func(*mcp.Server)
 }
 
 // Stack is the running flow. Close stops everything.
@@ -159,6 +164,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		Permissions:  map[string][]string{S3Role: {"s3"}, EC2Role: {"ec2"}},
 		JSONResponse: o.FakeAWSJSON,
 		ExtraTools:   o.ExtraTools,
+		Stateless:    o.FakeAWSStateless,
+		Configure:    o.FakeAWSConfigure,
 	}); err != nil {
 		return nil, fmt.Errorf("start AWS MCP server: %w", err)
 	}
