@@ -178,6 +178,12 @@ func (x *exchange) checkRequestHeaders(h *corev3.HeaderMap) error {
 		}
 		x.era.version = v
 	}
+	if _, ok := x.era.h.one(hdrLastEventID); ok && x.hdr.method == "GET" {
+		// A resumed stream replays earlier responses, list results among
+		// them, on a stream mcpguard cannot buffer and filter.
+		return &mcpguard.Error{Kind: mcpguard.KindInvalidRequest, Reason: "resumption_refused",
+			Msg: "stream resumption (Last-Event-ID) is not supported through mcpguard: a replayed list result could not be filtered"}
+	}
 	return nil
 }
 

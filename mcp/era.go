@@ -188,6 +188,11 @@ func DecodeHeaderValue(v string) (string, error) {
 		if err != nil || !utf8.Valid(b) {
 			return "", invalid("header_value", "header value is not valid Base64 of UTF-8 text")
 		}
+		if !NeedsBase64(string(b)) {
+			// Readers that decode only what must be encoded would see the
+			// sentinel text instead of the value.
+			return "", invalid("header_value", "header value uses the Base64 form for text that needs no encoding")
+		}
 		return string(b), nil
 	}
 	for i := 0; i < len(v); i++ {
@@ -196,6 +201,24 @@ func DecodeHeaderValue(v string) (string, error) {
 		}
 	}
 	return v, nil
+}
+
+// NeedsBase64 reports whether a mirrored value must travel in the Base64
+// form: it holds a byte outside visible ASCII and space, starts or ends
+// with a space or tab, or itself looks like the sentinel.
+func NeedsBase64(v string) bool {
+	if v == "" {
+		return false
+	}
+	if v[0] == ' ' || v[0] == '\t' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t' || strings.HasPrefix(v, base64Prefix) {
+		return true
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c > 0x7e {
+			return true
+		}
+	}
+	return false
 }
 
 // HeaderMark is a tool argument that the tool's inputSchema marks with
