@@ -123,7 +123,7 @@ func (x *exchange) filteredList(l *listExchange, body []byte, end bool) ([]byte,
 	if !ok {
 		return nil, mcpguard.E(mcpguard.KindInternal, "no visibility decision available", nil)
 	}
-	visible, err := vis.Visible(x.ctx, x.id, authz.VisibilityRequest{SourceIP: x.sourceIP, SessionID: x.hdr.sessionID, RequestID: x.hdr.requestID})
+	visible, err := vis.Visible(x.ctx, x.id, authz.VisibilityRequest{SourceIP: x.sourceIP, SessionID: x.hdr.sessionID, RequestID: x.hdr.requestID, ProtocolVersion: x.era.version})
 	if err != nil {
 		return nil, err
 	}

@@ -102,19 +102,26 @@ func (m *Message) ParamObject(name string) (map[string]any, error) {
 // protocolVersion"], "" when absent. A version that is present but not a
 // non-empty string is an invalid request: two readers could disagree on it.
 func (m *Message) MetaProtocolVersion() (string, error) {
-	meta, err := m.ParamObject("_meta")
-	if err != nil || meta == nil {
+	raw, err := m.paramMember("_meta")
+	if err != nil || raw == nil {
 		return "", err
 	}
-	v, ok := meta[MetaKeyProtocolVersion]
-	if !ok {
+	if raw[0] != '{' {
+		return "", invalid("bad_params", "params._meta must be an object")
+	}
+	p := paramMembers{names: []string{MetaKeyProtocolVersion}, vals: make([][]byte, 1)}
+	s := scanner{data: raw, maxDepth: maxDepthCeiling}
+	if err := s.object(&p); err != nil {
+		return "", err
+	}
+	v := p.vals[0]
+	if v == nil {
 		return "", nil
 	}
-	s, ok := v.(string)
-	if !ok || s == "" {
+	if v[0] != '"' || len(stringValue(v)) == 0 {
 		return "", invalid("bad_meta", "_meta protocol version must be a non-empty string")
 	}
-	return s, nil
+	return string(stringValue(v)), nil
 }
 
 // Input response types as policies see them in context.input_responses.
