@@ -29,8 +29,8 @@ func TestDecodeHeaderValue(t *testing.T) {
 		{"a\tb", "", false},           // control character
 		{"=?base64?abc", "", false},   // sentinel without its end
 		{"=?base64?***?=", "", false}, // not Base64
-		{"=?base64?" + base64.RawStdEncoding.EncodeToString([]byte("é")) + "?=", "", false}, // unpadded
-		{"=?base64?" + base64.StdEncoding.EncodeToString([]byte{0xff, 0xfe}) + "?=", "", false},  // not UTF-8
+		{"=?base64?" + base64.RawStdEncoding.EncodeToString([]byte("é")) + "?=", "", false},     // unpadded
+		{"=?base64?" + base64.StdEncoding.EncodeToString([]byte{0xff, 0xfe}) + "?=", "", false}, // not UTF-8
 	}
 	for _, tt := range tests {
 		got, err := DecodeHeaderValue(tt.in)
