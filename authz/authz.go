@@ -336,9 +336,7 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 	// A denial that the scopes named by @requires_scope would turn into an
 	// allow is a step-up: the client may ask the user for them.
 	if missing := s.missingScopes(principal); len(missing) > 0 {
-		if up, err := a.evaluate(ctx, s, withScopes(principal, missing), &req, now); err == nil && up.Allow {
-			d.StepUpScopes = missing
-		}
+		d.StepUpScopes = a.stepUp(ctx, s, principal, &req, now, missing)
 	}
 	return d, nil
 }

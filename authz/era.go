@@ -1,8 +1,10 @@
 package authz
 
 import (
+	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cedar-policy/cedar-go/types"
 
@@ -141,4 +143,27 @@ func messageContext(m *mcp.Message) (types.RecordMap, error) {
 		}
 	}
 	return rm, nil
+}
+
+// stepUp returns the smallest set of the missing scopes (dropping one at a
+// time while the request stays allowed) that turns the denial into an
+// allow, or nil when even all of them do not.
+func (a *Authorizer) stepUp(ctx context.Context, s *snapshot, principal types.Entity, req *Request, now time.Time, missing []string) []string {
+	allows := func(scopes []string) bool {
+		d, err := a.evaluate(ctx, s, withScopes(principal, scopes), req, now)
+		return err == nil && d.Allow
+	}
+	if !allows(missing) {
+		return nil
+	}
+	need := slices.Clone(missing)
+	for i := 0; i < len(need); {
+		without := slices.Delete(slices.Clone(need), i, i+1)
+		if len(without) > 0 && allows(without) {
+			need = without
+			continue
+		}
+		i++
+	}
+	return need
 }
