@@ -80,7 +80,7 @@ func (c *Config) validateProtocol(ps *Problems) {
 	}
 	for i, o := range p.AllowedOrigins {
 		if !validOrigin(o) {
-			ps.add(index("mcp_protocol.allowed_origins", i), "%q is not an origin (scheme://host[:port], no path)", o)
+			ps.add(index("mcp_protocol.allowed_origins", i), "%q is not an origin (lower-case scheme://host[:port], no path)", o)
 		}
 	}
 	if !slices.Contains([]string{DenialToolResult, DenialJSONRPCError, DenialHTTPError}, p.DenialResponse) {
