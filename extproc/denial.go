@@ -97,6 +97,18 @@ func (x *exchange) eraAudit(ev *audit.Event) *audit.Event {
 	if x.era.session.refused != "" {
 		ev.Type = audit.TypeAuthzDenied
 	}
+	if st := x.era.stream; st != nil && (st.lists > 0 || st.dropped > 0 || st.failed != nil) {
+		if ev.Details == nil {
+			ev.Details = map[string]any{}
+		}
+		ev.Details["stream_lists_filtered"] = st.lists
+		ev.Details["stream_items_removed"] = st.removed
+		ev.Details["stream_events_dropped"] = st.dropped
+		if st.failed != nil && x.failure == nil {
+			ev.Outcome = audit.OutcomeError
+			ev.Error = &audit.Error{Kind: mcpguard.KindOf(st.failed).String(), Message: mcpguard.SafeMessage(st.failed)}
+		}
+	}
 	if ev.MCP != nil && ev.MCP.ProtocolVersion == "" {
 		ev.MCP.ProtocolVersion = x.era.version
 	}

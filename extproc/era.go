@@ -47,7 +47,6 @@ const (
 	hdrName            = "mcp-name"
 	hdrSessionID       = "mcp-session-id"
 	hdrOrigin          = "origin"
-	hdrLastEventID     = "last-event-id"
 )
 
 // mirrored holds every value of the headers the era checks read, so that a
@@ -65,7 +64,7 @@ func parseMirrored(m *corev3.HeaderMap) mirrored {
 		key := strings.ToLower(h.GetKey())
 		switch {
 		case key == hdrProtocolVersion, key == hdrMethod, key == hdrName, key == hdrSessionID,
-			key == hdrOrigin, key == hdrLastEventID:
+			key == hdrOrigin:
 			if mh.values == nil {
 				mh.values = map[string][]string{}
 			}
@@ -122,6 +121,7 @@ type eraState struct {
 	// _meta, else an initialize request's protocolVersion; "" when none.
 	version string
 	session sessionState
+	stream  *streamExchange // set for a stream whose list results are filtered
 }
 
 // detailedError is an error whose JSON-RPC error data carries more than
@@ -177,12 +177,6 @@ func (x *exchange) checkRequestHeaders(h *corev3.HeaderMap) error {
 			return x.unsupportedVersion(v)
 		}
 		x.era.version = v
-	}
-	if _, ok := x.era.h.one(hdrLastEventID); ok && x.hdr.method == "GET" {
-		// A resumed stream replays earlier responses, list results among
-		// them, on a stream mcpguard cannot buffer and filter.
-		return &mcpguard.Error{Kind: mcpguard.KindInvalidRequest, Reason: "resumption_refused",
-			Msg: "stream resumption (Last-Event-ID) is not supported through mcpguard: a replayed list result could not be filtered"}
 	}
 	return nil
 }

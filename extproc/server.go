@@ -272,7 +272,7 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 		}
 		x.responseHeaders(r.ResponseHeaders)
 		resp := x.responseHeadersAnswer()
-		x.responseSessionMutation(resp)
+		x.eraResponseHeaders(resp)
 		return resp, nil
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		if x.phase != requestDone {
@@ -280,6 +280,9 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 		}
 		if x.list != nil {
 			return x.filterListBody(r.ResponseBody), nil
+		}
+		if x.era.stream != nil {
+			return x.filterStreamBody(r.ResponseBody), nil
 		}
 		return continueResponseBody(), nil
 	case *extprocv3.ProcessingRequest_ResponseTrailers:
@@ -544,7 +547,7 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	x.log.Info("request forwarded", "role_arn", grant.RoleARN, "access_key_id", grant.Credentials.AccessKeyID,
 		"upstream", x.upstream.Host, "policies", dec.Policies, "cached_credentials", grant.Cached)
 	mut := x.signingMutation(res, path)
-	x.sessionMutation(mut)
+	x.eraRequestMutation(mut)
 	return mut, nil
 }
 
@@ -610,13 +613,12 @@ func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 		x.list.noBody = h.GetEndOfStream()
 	}
 	for _, hv := range h.GetHeaders().GetHeaders() {
+		x.noteResponseHeader(strings.ToLower(hv.GetKey()), headerValue(hv))
 		switch strings.ToLower(hv.GetKey()) {
 		case ":status":
 			x.status, _ = strconv.Atoi(headerValue(hv))
 		case "x-amzn-requestid":
 			x.upstreamRequestID = headerValue(hv)
-		case hdrSessionID:
-			x.noteIssuedSession(hdrSessionID, headerValue(hv))
 		case "content-type":
 			if x.list != nil {
 				x.list.contentType = headerValue(hv)

@@ -170,12 +170,21 @@ func (x *exchange) openSession() error {
 	return nil
 }
 
-// sessionMutation makes the forwarded request carry the upstream's own
-// session id. The id is not signed, so rewriting it keeps the signature.
-func (x *exchange) sessionMutation(mut *extprocv3.HeaderMutation) {
+// eraRequestMutation makes the forwarded request carry the upstream's own
+// session id (it is not signed, so rewriting it keeps the signature) and
+// ask for an uncompressed stream where one is filtered.
+func (x *exchange) eraRequestMutation(mut *extprocv3.HeaderMutation) {
 	if x.era.session.upstream != "" {
 		mut.SetHeaders = append(mut.SetHeaders, setHeader(hdrSessionID, x.era.session.upstream))
 	}
+	x.streamRequestMutation(mut)
+}
+
+// eraResponseHeaders seals the upstream's session id and asks for a
+// stream's body chunk by chunk.
+func (x *exchange) eraResponseHeaders(resp *extprocv3.ProcessingResponse) {
+	x.responseSessionMutation(resp)
+	x.streamModeOverride(resp)
 }
 
 // noteIssuedSession records the session id of the upstream's response.

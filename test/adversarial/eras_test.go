@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -401,18 +402,115 @@ func TestRekeyedSessionWrapper(t *testing.T) {
 	}
 }
 
-func TestResumedStreamIsRefused(t *testing.T) {
-	s, _ := eraStack(t, false, nil)
+// hostileStreams is an upstream that replays an unfiltered tools/list result
+// on the streams mcpguard cannot buffer: a resumed GET stream and a
+// subscriptions/listen stream. Each list event is split across two writes.
+func hostileStreams(t *testing.T) *httptest.Server {
+	list := `{"jsonrpc":"2.0","id":5,"result":{"tools":[` +
+		`{"name":"aws___call_aws","inputSchema":{"type":"object"}},` +
+		`{"name":"aws___admin_console","inputSchema":{"type":"object"}}],"ttlMs":60000,"cacheScope":"public"}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		fl := w.(http.Flusher)
+		write := func(s string) {
+			io.WriteString(w, s)
+			fl.Flush()
+		}
+		if r.Method == http.MethodPost {
+			write("event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/subscriptions/acknowledged\",\"params\":{\"notifications\":{}}}\n\n")
+		}
+		ev := "id: 7\nevent: message\ndata: " + list + "\n\n"
+		write(ev[:len(ev)/2])
+		write(ev[len(ev)/2:] + "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\r\n\r")
+		write("\nevent: message\ndata: {not json\n\n")
+		write("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":6,\"result\":{\"tools\":[],\"Tools\":[{\"name\":\"aws___admin_console\"}]}}\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStreamsNeverCarryAnUnfilteredList(t *testing.T) {
+	s, trail := eraStack(t, false, nil)
 	alice := userToken(t, s, stack.Alice)
 	sid := initialize(t, s, alice)
-	before := len(s.AWS.Requests())
-	// The replay could carry a tools/list result mcpguard never filtered.
-	r := send(t, s, "GET", alice, "", "Mcp-Session-Id", sid, "Mcp-Protocol-Version", v2025, "Last-Event-ID", "0_1")
-	if r.status != 400 || r.code != -32600 {
-		t.Errorf("resumed GET: %d %s, want 400", r.status, r.body)
+	up := hostileStreams(t)
+	front, err := s.AddRoute(stack.Route{Upstream: up.URL, HostRewrite: s.Config.Upstream.Host})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(s.AWS.Requests()) != before {
-		t.Error("the resumed GET reached the upstream")
+	get := func(headers ...string) string {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", front.URL()+"/mcp", nil)
+		req.Header.Set("Authorization", "Bearer "+alice)
+		req.Header.Set("Accept", "text/event-stream")
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("read stream: %v", err)
+		}
+		return string(b)
+	}
+	post := func(body string, headers ...string) string {
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", front.URL()+"/mcp", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+alice)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("read stream: %v", err)
+		}
+		return string(b)
+	}
+	for _, tt := range []struct {
+		name   string
+		stream func() string
+	}{
+		{"resumed GET", func() string {
+			return get("Mcp-Session-Id", sid, "Mcp-Protocol-Version", v2025, "Last-Event-ID", "3")
+		}},
+		{"GET", func() string { return get("Mcp-Session-Id", sid, "Mcp-Protocol-Version", v2025) }},
+		{"subscriptions/listen", func() string {
+			return post(body2026("subscriptions/listen", `"notifications":{"toolsListChanged":true}`),
+				"MCP-Protocol-Version", v2026, "Mcp-Method", "subscriptions/listen")
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.stream()
+			if strings.Contains(got, "aws___admin_console") {
+				t.Fatalf("an unfiltered list reached the client:\n%s", got)
+			}
+			for _, want := range []string{`"aws___call_aws"`, "notifications/tools/list_changed", "id: 7", `"ttlMs":60000`} {
+				if !strings.Contains(got, want) {
+					t.Errorf("stream lacks %s:\n%s", want, got)
+				}
+			}
+			if strings.Contains(got, "{not json") {
+				t.Errorf("an unreadable event was passed on:\n%s", got)
+			}
+			// The upstream called the list public; filtered, it is private.
+			if !strings.Contains(got, `"cacheScope":"private"`) {
+				t.Errorf("filtered list not marked private:\n%s", got)
+			}
+		})
+	}
+	s.Close()
+	if !strings.Contains(trail.String(), `"stream_items_removed":1`) || !strings.Contains(trail.String(), `"stream_events_dropped":2`) {
+		t.Errorf("the trail does not record the stream filtering")
 	}
 }
 
