@@ -272,7 +272,7 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 		}
 		x.responseHeaders(r.ResponseHeaders)
 		resp := x.responseHeadersAnswer()
-		x.eraResponseHeaders(resp)
+		x.eraResponseHeaders(resp, r.ResponseHeaders.GetEndOfStream())
 		return resp, nil
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		if x.phase != requestDone {

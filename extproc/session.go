@@ -182,9 +182,12 @@ func (x *exchange) eraRequestMutation(mut *extprocv3.HeaderMutation) {
 
 // eraResponseHeaders seals the upstream's session id and asks for a
 // stream's body chunk by chunk.
-func (x *exchange) eraResponseHeaders(resp *extprocv3.ProcessingResponse) {
+func (x *exchange) eraResponseHeaders(resp *extprocv3.ProcessingResponse, endOfStream bool) {
 	x.responseSessionMutation(resp)
 	x.streamModeOverride(resp)
+	if x.era.stream != nil {
+		x.era.stream.noBody = endOfStream
+	}
 }
 
 // noteIssuedSession records the session id of the upstream's response.

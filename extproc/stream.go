@@ -29,6 +29,8 @@ type streamExchange struct {
 	failed   error
 	encoding string
 	ctype    string
+	chunks   int  // body messages seen
+	noBody   bool // the response ended with its headers
 }
 
 // streamRequest reports whether the request opens a stream whose list
@@ -108,6 +110,7 @@ func containsName(names []string, n string) bool {
 // only refusal left, and nothing unfiltered reaches the client.
 func (x *exchange) filterStreamBody(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
 	st := x.era.stream
+	st.chunks++
 	chunk := b.GetBody()
 	if st.failed != nil {
 		return x.streamReset(st.failed)
@@ -232,6 +235,19 @@ func (x *exchange) filterStreamList(msg []byte, method string, id []byte) ([]byt
 	st.lists++
 	st.removed += stats.Removed
 	return out, nil
+}
+
+// checkStreamSeen makes a stream whose body never reached mcpguard loud:
+// Envoy ignored the STREAMED mode override (allow_mode_override is off),
+// so its list results went by unfiltered.
+func (x *exchange) checkStreamSeen() {
+	st := x.era.stream
+	if st == nil || st.noBody || st.chunks > 0 || st.failed != nil || x.status == 0 {
+		return
+	}
+	st.failed = mcpguard.E(mcpguard.KindInternal, "stream passed unfiltered: Envoy did not send its body (allow_mode_override must be true)", nil)
+	x.outcome = "error"
+	x.log.Error("stream passed unfiltered; set allow_mode_override: true on the ext_proc filter")
 }
 
 // streamReset ends a stream that cannot be filtered: Envoy resets a
