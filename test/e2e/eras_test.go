@@ -40,6 +40,8 @@ type regionArgs struct {
 // counts the calls of confirm_deploy that carried the user's answer.
 func eraTools(confirmations *atomic.Int32) func(*mcp.Server) {
 	return func(srv *mcp.Server) {
+		srv.AddTool(&mcp.Tool{Name: "internal_admin", Description: "No policy permits it.", InputSchema: json.RawMessage(`{"type":"object"}`)},
+			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil })
 		mcp.AddTool(srv, &mcp.Tool{
 			Name:        toolRegionEcho,
 			Description: "Echo a region.",
@@ -160,8 +162,8 @@ func TestBothProtocolEras(t *testing.T) {
 			for _, tl := range tools.Tools {
 				names = append(names, tl.Name)
 			}
-			if !slices.Contains(names, fakeaws.ToolCallAWS) || !slices.Contains(names, toolRegionEcho) {
-				t.Errorf("alice's tools = %v", names)
+			if !slices.Contains(names, fakeaws.ToolCallAWS) || !slices.Contains(names, toolRegionEcho) || slices.Contains(names, "internal_admin") {
+				t.Errorf("alice's tools = %v, want them filtered", names)
 			}
 			if era.stateless && tools.CacheScope != "private" {
 				t.Errorf("filtered tools/list cacheScope = %q, want private", tools.CacheScope)
