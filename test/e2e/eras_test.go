@@ -41,7 +41,9 @@ type regionArgs struct {
 func eraTools(confirmations *atomic.Int32) func(*mcp.Server) {
 	return func(srv *mcp.Server) {
 		srv.AddTool(&mcp.Tool{Name: "internal_admin", Description: "No policy permits it.", InputSchema: json.RawMessage(`{"type":"object"}`)},
-			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil })
+			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return &mcp.CallToolResult{}, nil
+			})
 		mcp.AddTool(srv, &mcp.Tool{
 			Name:        toolRegionEcho,
 			Description: "Echo a region.",
