@@ -3,6 +3,8 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"os"
@@ -82,4 +84,63 @@ func FuzzArguments(f *testing.F) {
 			t.Fatalf("planted token survived: %s", b)
 		}
 	})
+}
+
+// BenchmarkRecordResponse measures the mcp_response record that completes
+// a forwarded request: the second write write-ahead auditing costs.
+func BenchmarkRecordResponse(b *testing.B) {
+	l, err := New(Options{Enabled: true, Writer: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	e := &Event{Type: TypeMCPResponse, Outcome: OutcomeSuccess, RequestID: "9f2b8c1e-5d3a-4e7b-a1c2-3d4e5f607182",
+		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7",
+		AWS:  &AWS{UpstreamRequestID: "3a0c8b1e-7f2d-4c5b-9e8a-1d2c3b4a5f60"},
+		HTTP: &HTTP{Method: "POST", Status: 200}, DurationMS: 0.412, RequestSeq: 41}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Record(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkForwardedRequestFile measures what a forwarded tools/call costs
+// the audit trail on a real file (fsync never): its record and the
+// mcp_response, with checkpoints on (their cost is per interval, not per
+// request).
+func BenchmarkForwardedRequestFile(b *testing.B) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	for _, tc := range []struct {
+		name     string
+		response bool
+	}{{"request only", false}, {"request and response", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			l, err := New(Options{Enabled: true, Output: filepath.Join(b.TempDir(), "audit.log"), IncludeArguments: true,
+				RedactKeys: []string{"password", "token", "key"}, MaxArgumentBytes: 4096, Checkpoints: CheckpointOptions{Key: key}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			e := toolCall()
+			resp := &Event{Type: TypeMCPResponse, Outcome: OutcomeSuccess, RequestID: e.RequestID, TraceID: e.TraceID, SpanID: e.SpanID,
+				AWS: &AWS{UpstreamRequestID: "3a0c8b1e-7f2d-4c5b-9e8a-1d2c3b4a5f60"}, HTTP: &HTTP{Method: "POST", Status: 200}, DurationMS: 0.4}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				seq, err := l.Append(ctx, e)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if tc.response {
+					resp.RequestSeq = seq
+					if err := l.Record(ctx, resp); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
 }

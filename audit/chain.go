@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 )
 
 // Genesis is the prev_hash of the first record of a chain: a new file, or
@@ -44,10 +45,32 @@ type Report struct {
 	// anchor elsewhere (a ticket, a WORM store) to detect a rewritten tail.
 	LastSeq  uint64
 	LastHash string
+	// File is the index of the input BrokenAt is in (VerifyLogs).
+	File int
+	// FirstSeq is the seq of the first record. Continues is set when it
+	// is not the start of a chain (seq 1, genesis prev_hash): the input
+	// continues a chain from a rotated file that was not given.
+	FirstSeq  uint64
+	Continues bool
+	// Anchored counts the signed checkpoints whose record was found with
+	// the checkpoint's hash. Earlier counts the checkpoints before the
+	// first record (of files not given); Later those after the last record
+	// when the input ends at a rotation (of later files not given).
+	Anchored, Earlier, Later int
+}
+
+// VerifyOptions adds signed checkpoints to the checks of VerifyLogs.
+type VerifyOptions struct {
+	// Checkpoints, read and signature-checked by ReadCheckpoints, anchor
+	// the chain: each one's record must be in the input with its hash, and
+	// none may lie beyond the input's end unless the input ends where a
+	// rotation checkpoint says a file ended. Nil checks no anchors.
+	Checkpoints []Checkpoint
 }
 
 // header is the part of a record the chain needs.
 type header struct {
+	typ      string
 	schema   string
 	seq      uint64
 	prevHash string
@@ -140,6 +163,8 @@ func parseHeader(canonical []byte) (header, error) {
 		switch key {
 		case "hash":
 			return hdr, errors.New("not a record: more than one hash field")
+		case "type":
+			_ = json.Unmarshal(raw, &hdr.typ) // checked by the schema, not here
 		case "schema":
 			if err := json.Unmarshal(raw, &hdr.schema); err != nil {
 				return hdr, errors.New("not a record: schema is not a string")
@@ -170,79 +195,161 @@ func parseHeader(canonical []byte) (header, error) {
 }
 
 // Verify walks a log from its first line and reports the first broken or
-// missing link. The first record must start a chain (seq 1, prev_hash
-// Genesis); each later record must carry the next seq and the previous
-// record's hash, and its own hash must be SHA-256 of its canonical form.
-// A last line without its newline is reported as cut short.
+// missing link: VerifyLogs of one input without checkpoints.
+func Verify(r io.Reader) (Report, error) {
+	return VerifyLogs([]io.Reader{r}, VerifyOptions{})
+}
+
+// VerifyLogs walks logs given in chain order (rotated files oldest first,
+// then the current one) as one chain and reports the first broken or
+// missing link. Each record must carry the next seq and the previous
+// record's hash, across file boundaries too, and its own hash must be
+// SHA-256 of its canonical form. A last line without its newline is
+// reported as cut short. An audit_log_damaged record is a finding: the
+// logger found the log damaged when it resumed.
+//
+// The first record either starts a chain (seq 1, prev_hash Genesis) or
+// continues one (Report.Continues). With checkpoints, a continuation must
+// link to a signed checkpoint (the head the previous file ended with);
+// without, it is reported and accepted. Each checkpoint whose seq the input
+// covers must match that record's hash, and a checkpoint beyond the last
+// record means records were deleted from the tail, unless a rotate
+// checkpoint anchors the last record (later files were not given).
 //
 // The error is for input that cannot be judged: a read error, or a first
 // line that is not a record of this schema (ErrNotAuditLog), including an
-// empty input.
-func Verify(r io.Reader) (Report, error) {
+// input whose files are all empty.
+func VerifyLogs(logs []io.Reader, o VerifyOptions) (Report, error) {
 	var rep Report
-	br := bufio.NewReaderSize(r, 64<<10)
+	anchors := map[uint64]Checkpoint{}
+	rotatedAt := map[uint64]string{}
+	for i, c := range o.Checkpoints {
+		if prev, ok := anchors[c.Seq]; ok && prev.Hash != c.Hash {
+			rep.BrokenAt = 1
+			rep.Reason = fmt.Sprintf("signed checkpoints %d and an earlier one disagree about the hash of seq %d: the log was rewritten after a checkpoint", i+1, c.Seq)
+			return rep, nil
+		}
+		anchors[c.Seq] = c
+		if c.Reason == CheckpointRotate {
+			rotatedAt[c.Seq] = c.Hash
+		}
+	}
 	var (
 		prev    string
 		prevSeq uint64
+		total   int
 		lineNo  int
 	)
-	for {
-		line, complete, err := readLine(br)
-		if err != nil {
-			return rep, fmt.Errorf("read audit log: %w", err)
-		}
-		if line == nil {
-			break
-		}
-		lineNo++
-		broken := func(format string, a ...any) (Report, error) {
-			rep.BrokenAt = lineNo
-			rep.Reason = fmt.Sprintf(format, a...)
-			return rep, nil
-		}
-		if len(line) > maxLine {
-			if lineNo == 1 {
-				return rep, fmt.Errorf("%w: line 1 is longer than %d bytes", ErrNotAuditLog, maxLine)
+	lastFileRecords := 0
+	for fi, r := range logs {
+		br := bufio.NewReaderSize(r, 64<<10)
+		lineNo, lastFileRecords = 0, 0
+		for {
+			line, complete, err := readLine(br)
+			if err != nil {
+				return rep, fmt.Errorf("read audit log: %w", err)
 			}
-			return broken("line is longer than %d bytes: not a record", maxLine)
-		}
-		h, hdr, err := checkRecord(line)
-		if err != nil && !errors.Is(err, errHashMismatch) {
-			if lineNo == 1 {
-				return rep, fmt.Errorf("%w: line 1: %v", ErrNotAuditLog, err)
+			if line == nil {
+				break
 			}
-			if !complete {
-				return broken("the last record was cut short (%v)", err)
+			lineNo++
+			first := total == 0
+			broken := func(format string, a ...any) (Report, error) {
+				rep.File, rep.BrokenAt = fi, lineNo
+				rep.Reason = fmt.Sprintf(format, a...)
+				return rep, nil
 			}
-			return broken("%v", err)
-		}
-		switch {
-		case err != nil:
-			return broken("%v", err)
-		case !complete:
-			return broken("the last record has no terminating newline: it was cut short")
-		case lineNo == 1 && (hdr.prevHash != Genesis || hdr.seq != 1):
-			return broken("the first record does not start a chain (seq %d, prev_hash %.12s…): records before it are missing", hdr.seq, hdr.prevHash)
-		case lineNo > 1 && hdr.prevHash != prev:
+			if len(line) > maxLine {
+				if first {
+					return rep, fmt.Errorf("%w: line 1 is longer than %d bytes", ErrNotAuditLog, maxLine)
+				}
+				return broken("line is longer than %d bytes: not a record", maxLine)
+			}
+			h, hdr, err := checkRecord(line)
+			if err != nil && !errors.Is(err, errHashMismatch) {
+				if first {
+					return rep, fmt.Errorf("%w: line %d: %v", ErrNotAuditLog, lineNo, err)
+				}
+				if !complete {
+					return broken("the last record was cut short (%v)", err)
+				}
+				return broken("%v", err)
+			}
 			switch {
-			case hdr.prevHash == Genesis && hdr.seq == 1:
-				return broken("a new chain starts here (seq 1, genesis prev_hash): records were replaced, or a second process wrote to this log")
-			case hdr.seq > prevSeq+1:
-				return broken("records are missing: seq %d follows seq %d, and prev_hash does not match the previous record", hdr.seq, prevSeq)
-			case hdr.seq <= prevSeq:
-				return broken("records are out of order: seq %d follows seq %d", hdr.seq, prevSeq)
-			default:
-				return broken("prev_hash does not match the hash of line %d: a record was removed, inserted or modified", lineNo-1)
+			case err != nil:
+				return broken("%v", err)
+			case !complete:
+				return broken("the last record has no terminating newline: it was cut short")
+			case first && (hdr.prevHash != Genesis || hdr.seq != 1):
+				if hdr.seq < 2 || hdr.prevHash == Genesis {
+					return broken("the first record does not start a chain (seq %d, prev_hash %.12s…): records before it are missing", hdr.seq, hdr.prevHash)
+				}
+				if o.Checkpoints != nil {
+					if c, ok := anchors[hdr.seq-1]; !ok || c.Hash != hdr.prevHash {
+						return broken("the first record continues a chain from seq %d (prev_hash %.12s…) that no signed checkpoint anchors: records before it are missing", hdr.seq-1, hdr.prevHash)
+					}
+				}
+				rep.Continues = true
+			case !first && hdr.prevHash != prev:
+				switch {
+				case hdr.prevHash == Genesis && hdr.seq == 1:
+					return broken("a new chain starts here (seq 1, genesis prev_hash): records were replaced, or a second process wrote to this log")
+				case hdr.seq > prevSeq+1:
+					return broken("records are missing: seq %d follows seq %d, and prev_hash does not match the previous record", hdr.seq, prevSeq)
+				case hdr.seq <= prevSeq:
+					return broken("records are out of order: seq %d follows seq %d", hdr.seq, prevSeq)
+				case lineNo == 1:
+					return broken("prev_hash does not match the hash of the previous file's last record: the files are not consecutive, or a record was removed, inserted or modified")
+				default:
+					return broken("prev_hash does not match the hash of line %d: a record was removed, inserted or modified", lineNo-1)
+				}
+			case !first && hdr.seq != prevSeq+1:
+				return broken("seq %d does not follow seq %d", hdr.seq, prevSeq)
 			}
-		case lineNo > 1 && hdr.seq != prevSeq+1:
-			return broken("seq %d does not follow seq %d", hdr.seq, prevSeq)
+			if c, ok := anchors[hdr.seq]; ok {
+				if c.Hash != h {
+					return broken("record seq %d is not the one the signed checkpoint of %s anchors: the log was rewritten", hdr.seq, c.Time.Format(time.RFC3339))
+				}
+				rep.Anchored++
+			}
+			if hdr.typ == string(TypeAuditLogDamaged) {
+				return broken("mcpguard found this log damaged when it resumed (shorter than, or different from, its last signed checkpoint); see this record's details")
+			}
+			if first {
+				rep.FirstSeq = hdr.seq
+			}
+			prev, prevSeq = h, hdr.seq
+			total++
+			lastFileRecords++
+			rep.Records++
+			rep.LastSeq, rep.LastHash = hdr.seq, h
 		}
-		prev, prevSeq = h, hdr.seq
-		rep.Records++
-		rep.LastSeq, rep.LastHash = hdr.seq, h
 	}
-	if lineNo == 0 {
+	if total == 0 {
 		return rep, fmt.Errorf("%w: the input is empty", ErrNotAuditLog)
+	}
+	for seq := range anchors {
+		switch {
+		case seq < rep.FirstSeq:
+			rep.Earlier++
+		case seq > rep.LastSeq:
+			rep.Later++
+		}
+	}
+	// Checkpoints after the end are excused only when the last file given
+	// ends where a rotation ended a file: an emptied current file given
+	// after its predecessor is a deleted tail, not a rotation.
+	if rep.Later > 0 && (lastFileRecords == 0 || rotatedAt[rep.LastSeq] != rep.LastHash) {
+		var c Checkpoint
+		for seq, a := range anchors {
+			if seq > rep.LastSeq && seq > c.Seq {
+				c = a
+			}
+		}
+		rep.File, rep.BrokenAt = len(logs)-1, lineNo+1
+		rep.Reason = fmt.Sprintf("the log ends at seq %d, but a signed checkpoint of %s anchors seq %d: records were deleted from its tail",
+			rep.LastSeq, c.Time.Format(time.RFC3339), c.Seq)
+		return rep, nil
 	}
 	return rep, nil
 }

@@ -43,6 +43,14 @@ const (
 	TypeConfigLoaded             Type = "config_loaded"
 	TypeServerStart              Type = "server_start"
 	TypeServerStop               Type = "server_stop"
+	// TypeMCPResponse completes the record of a forwarded request: the
+	// request's own record is written before Envoy forwards it, this one
+	// when its answer has passed (status, upstream request id, list
+	// filtering).
+	TypeMCPResponse Type = "mcp_response"
+	// TypeAuditLogDamaged is written when a resumed log is shorter than,
+	// or differs from, its last signed checkpoint.
+	TypeAuditLogDamaged Type = "audit_log_damaged"
 )
 
 // Types lists every event type in documentation order, for configuration
@@ -55,7 +63,7 @@ func Types() []Type {
 		TypeMCPNotification, TypeMCPOtherRequest, TypeMCPBatch, TypeMCPStreamOpen,
 		TypeMCPSessionTerminate, TypeAuthnFailure, TypeAuthzDenied, TypeSTSAssumeRole,
 		TypeSTSFailure, TypeCredentialsRefresh, TypePolicyReload, TypePolicyReloadFailed,
-		TypeConfigLoaded, TypeServerStart, TypeServerStop,
+		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeMCPResponse, TypeAuditLogDamaged,
 	}
 }
 
@@ -68,7 +76,7 @@ func (t Type) Valid() bool {
 		TypeMCPNotification, TypeMCPOtherRequest, TypeMCPBatch, TypeMCPStreamOpen,
 		TypeMCPSessionTerminate, TypeAuthnFailure, TypeAuthzDenied, TypeSTSAssumeRole,
 		TypeSTSFailure, TypeCredentialsRefresh, TypePolicyReload, TypePolicyReloadFailed,
-		TypeConfigLoaded, TypeServerStart, TypeServerStop:
+		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeMCPResponse, TypeAuditLogDamaged:
 		return true
 	}
 	return false
@@ -87,12 +95,15 @@ const (
 	OutcomeFailure       Outcome = "failure"
 	OutcomeError         Outcome = "error"
 	OutcomeUpstreamError Outcome = "upstream_error"
+	// OutcomeForwarded is the record of an allowed request written before
+	// Envoy forwards it; its mcp_response record carries how it ended.
+	OutcomeForwarded Outcome = "forwarded"
 )
 
 // Valid reports whether o is one of the listed outcomes.
 func (o Outcome) Valid() bool {
 	switch o {
-	case OutcomeSuccess, OutcomeDenied, OutcomeFailure, OutcomeError, OutcomeUpstreamError:
+	case OutcomeSuccess, OutcomeDenied, OutcomeFailure, OutcomeError, OutcomeUpstreamError, OutcomeForwarded:
 		return true
 	}
 	return false
@@ -170,6 +181,9 @@ type Event struct {
 	// Details holds facts of lifecycle events (version, policy count,
 	// config file); it is redacted like tool arguments.
 	Details map[string]any `json:"details,omitempty"`
+	// RequestSeq, in an mcp_response record, is the seq of the request's
+	// own record.
+	RequestSeq uint64 `json:"request_seq,omitempty"`
 }
 
 // User is the authenticated caller, from the verified token's claims.
@@ -200,9 +214,29 @@ type MCP struct {
 	Arguments       map[string]any `json:"arguments,omitempty"`
 	SessionID       string         `json:"session_id,omitempty"`
 	ProtocolVersion string         `json:"protocol_version,omitempty"`
+	// CLI is how mcpguard read the cli_command argument, recorded beside
+	// the (possibly truncated) text so padding cannot hide what it names.
+	CLI *CLI `json:"cli,omitempty"`
 	// Batch lists the messages of a batch, in body order.
 	Batch []MCP `json:"batch,omitempty"`
 }
+
+// CLI is the parsed AWS CLI command of a cli_command argument.
+type CLI struct {
+	Service   string   `json:"service,omitempty"`
+	Operation string   `json:"operation,omitempty"`
+	Options   []string `json:"options,omitempty"`
+	Regions   []string `json:"regions,omitempty"`
+	// Operands are the positional words (at most MaxCLIOperands; the
+	// rest are counted in OperandsOmitted).
+	Operands        []string `json:"operands,omitempty"`
+	OperandsOmitted int      `json:"operands_omitted,omitempty"`
+	// ParseError is set when the command could not be read.
+	ParseError string `json:"parse_error,omitempty"`
+}
+
+// MaxCLIOperands bounds the operands a record lists.
+const MaxCLIOperands = 16
 
 // Authz is the authorization decision and what made it.
 type Authz struct {

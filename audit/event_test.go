@@ -48,15 +48,15 @@ func TestTypesAreValid(t *testing.T) {
 		}
 		seen[typ] = true
 	}
-	if len(seen) != 26 {
-		t.Errorf("%d types, want 26", len(seen))
+	if len(seen) != 28 {
+		t.Errorf("%d types, want 28", len(seen))
 	}
 	for _, bad := range []Type{"", "mcp_tool", "MCP_TOOL_CALL"} {
 		if bad.Valid() {
 			t.Errorf("%q is valid", bad)
 		}
 	}
-	for _, o := range []Outcome{OutcomeSuccess, OutcomeDenied, OutcomeFailure, OutcomeError, OutcomeUpstreamError} {
+	for _, o := range []Outcome{OutcomeSuccess, OutcomeDenied, OutcomeFailure, OutcomeError, OutcomeUpstreamError, OutcomeForwarded} {
 		if !o.Valid() {
 			t.Errorf("outcome %q invalid", o)
 		}

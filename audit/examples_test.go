@@ -9,8 +9,10 @@ import (
 	"time"
 )
 
-// exampleEvents returns one realistic event of every type, in Types()
-// order. They fill testdata/golden.log and the examples of docs/audit.md.
+// exampleEvents returns realistic events of every type but
+// audit_log_damaged (which verify reports as a finding), in Types() order
+// with the mcp_response records after the requests they complete. They
+// fill testdata/golden.log and the examples of docs/audit.md.
 func exampleEvents() []*Event {
 	user := &User{Sub: "00u1a2b3c4", Iss: "https://example.okta.com/oauth2/default", Email: "dev@example.com", Groups: []string{"s3-readers"}}
 	src := &Source{IP: "10.0.3.17", UserAgent: "claude-code/2.1.4"}
@@ -39,29 +41,34 @@ func exampleEvents() []*Event {
 		}
 		m.ProtocolVersion = "2025-06-18"
 		return &Event{
-			Type: typ, Outcome: OutcomeSuccess,
+			Type: typ, Outcome: OutcomeForwarded,
 			RequestID: "9f2b8c1e-5d3a-4e7b-a1c2-3d4e5f607182",
 			TraceID:   "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7",
 			User: user, Source: src, MCP: &m, Authz: allow,
-			AWS:        withUpstream("3a0c8b1e-7f2d-4c5b-9e8a-1d2c3b4a5f60"),
-			HTTP:       &HTTP{Method: "POST", Status: 200},
+			AWS:        withUpstream(""),
+			HTTP:       &HTTP{Method: "POST"},
 			DurationMS: 0.412,
 		}
 	}
+	response := func(seq uint64, outcome Outcome, status int) *Event {
+		return &Event{Type: TypeMCPResponse, Outcome: outcome, RequestID: "9f2b8c1e-5d3a-4e7b-a1c2-3d4e5f607182",
+			TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7",
+			AWS:  &AWS{UpstreamRequestID: "3a0c8b1e-7f2d-4c5b-9e8a-1d2c3b4a5f60"},
+			HTTP: &HTTP{Method: "POST", Status: status}, DurationMS: 212.9, RequestSeq: seq}
+	}
+	listed := response(4, OutcomeSuccess, 200)
+	listed.Details = map[string]any{"items_returned": 12, "items_removed": 3}
 	toolCall := mcpReq(TypeMCPToolCall, "tools/call", "18", MCP{Tool: "aws___call_aws", Arguments: map[string]any{
 		"cli_command": "aws s3 ls s3://example-bucket --region us-east-1",
 		"password":    "never recorded",
 	}})
 	upstreamErr := mcpReq(TypeMCPResourceRead, "resources/read", `"r-7"`, MCP{ResourceURI: "file:///var/log/app.log"})
-	upstreamErr.Outcome = OutcomeUpstreamError
-	upstreamErr.HTTP = &HTTP{Method: "POST", Status: 404}
 	stream := mcpReq(TypeMCPStreamOpen, "", "", MCP{})
 	stream.MCP.ProtocolVersion = "2025-06-18"
-	stream.HTTP = &HTTP{Method: "GET", Status: 200}
+	stream.HTTP = &HTTP{Method: "GET"}
 	terminate := mcpReq(TypeMCPSessionTerminate, "", "", MCP{})
-	terminate.HTTP = &HTTP{Method: "DELETE", Status: 204}
+	terminate.HTTP = &HTTP{Method: "DELETE"}
 	notification := mcpReq(TypeMCPNotification, "notifications/initialized", "", MCP{})
-	notification.HTTP = &HTTP{Method: "POST", Status: 202}
 	batch := mcpReq(TypeMCPBatch, "", "", MCP{Batch: []MCP{
 		{Method: "tools/list", JSONRPCID: json.RawMessage(`3`)},
 		{Method: "prompts/list", JSONRPCID: json.RawMessage(`4`)},
@@ -86,13 +93,17 @@ func exampleEvents() []*Event {
 	}
 	other := mcpReq(TypeMCPOtherRequest, "resources/subscribe", "31", MCP{ResourceURI: "file:///var/log/app.log"})
 	other.Outcome = OutcomeFailure
+	other.AWS = nil
 	other.HTTP = &HTTP{Method: "POST", Status: 400}
 	other.Error = &Error{Kind: "invalid_request", Reason: "unsupported_method", Message: "method not supported"}
 	return []*Event{
 		mcpReq(TypeMCPInitialize, "initialize", "0", MCP{}),
 		toolCall,
+		response(2, OutcomeSuccess, 200),
 		mcpReq(TypeMCPToolsList, "tools/list", "1", MCP{}),
+		listed,
 		upstreamErr,
+		response(6, OutcomeUpstreamError, 404),
 		mcpReq(TypeMCPResourcesList, "resources/list", "5", MCP{}),
 		mcpReq(TypeMCPResourceTemplatesList, "resources/templates/list", "6", MCP{}),
 		mcpReq(TypeMCPPromptGet, "prompts/get", "7", MCP{Prompt: "review", Arguments: map[string]any{"file": "main.go"}}),

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -61,6 +61,24 @@ type Options struct {
 	OnWrite func(typ Type, outcome Outcome)
 	// OnWriteFailure is called when a record cannot be written or synced.
 	OnWriteFailure func()
+	// Checkpoints anchors the chain head outside the log; off when its Key
+	// is nil.
+	Checkpoints CheckpointOptions
+	// OnCheckpoint is called after each checkpoint is written.
+	OnCheckpoint func(Checkpoint)
+}
+
+// CheckpointOptions configures signed checkpoints of the chain head.
+type CheckpointOptions struct {
+	// Key signs the checkpoints (LoadPrivateKey); nil disables them.
+	Key ed25519.PrivateKey
+	// File is the sidecar file the checkpoints are appended to, one line
+	// each (default: the log's path + ".checkpoints"). Required when the
+	// output is not a file.
+	File string
+	// Interval is the period of the CheckpointInterval checkpoints, written
+	// only when records were added since the last one (default 1m).
+	Interval time.Duration
 }
 
 // Logger writes tamper-evident audit records, one JSON object per line.
@@ -70,8 +88,10 @@ type Logger struct {
 	enabled    bool
 	failClosed bool
 	w          io.Writer
-	file       *os.File // the output when it is a file we opened
-	regular    bool     // file is a regular file (syncable, resumable)
+	path       string      // the output file's path, reopened by Reopen
+	file       *os.File    // the output when it is a file we opened
+	fileInfo   os.FileInfo // of file, to tell a rotated path from the same file
+	regular    bool        // file is a regular file (syncable, resumable)
 	ownsFile   bool
 	fsync      string
 	include    map[Type]bool
@@ -83,20 +103,26 @@ type Logger struct {
 	onWrite    func(Type, Outcome)
 	onFailure  func()
 
-	// broken is set while writes fail.
-	broken atomic.Bool
+	cpKey      ed25519.PrivateKey // nil: no checkpoints
+	cpPath     string
+	cpFile     *os.File
+	cpInterval time.Duration
+	onCP       func(Checkpoint)
+	cpSeq      uint64 // seq of the last checkpoint written
+	damaged    *Event // an audit_log_damaged event found by the resume, written by New
 
-	mu       sync.Mutex
-	seq      uint64
-	prev     string
-	line     []byte
-	dirty    bool
-	pending  error // a background fsync failure not yet reported
-	needNL   bool  // a partial line was left behind by a failed write
-	closed   bool
-	stop     chan struct{}
-	stopped  chan struct{}
-	closeErr error
+	mu        sync.Mutex
+	seq       uint64
+	prev      string
+	line      []byte
+	dirty     bool
+	pending   error // a background fsync failure not yet reported
+	needNL    bool  // a partial line was left behind by a failed write
+	closed    bool
+	closeOnce sync.Once
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeErr  error
 }
 
 // ErrClosed is returned by Record after Close.
@@ -115,6 +141,7 @@ func New(o Options) (*Logger, error) {
 		now:       o.Now,
 		onWrite:   o.OnWrite,
 		onFailure: o.OnWriteFailure,
+		onCP:      o.OnCheckpoint,
 		prev:      Genesis,
 	}
 	if !o.Enabled {
@@ -149,6 +176,21 @@ func New(o Options) (*Logger, error) {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	if k := o.Checkpoints.Key; k != nil {
+		if len(k) != ed25519.PrivateKeySize {
+			return nil, errors.New("audit checkpoint key is not an Ed25519 private key")
+		}
+		l.cpKey, l.cpPath, l.cpInterval = k, o.Checkpoints.File, o.Checkpoints.Interval
+		if l.cpPath == "" {
+			if o.Writer != nil || o.Output == "" || o.Output == "stdout" {
+				return nil, errors.New("audit checkpoints need a checkpoint file when the output is not a file")
+			}
+			l.cpPath = o.Output + ".checkpoints"
+		}
+		if l.cpInterval <= 0 {
+			l.cpInterval = time.Minute
+		}
+	}
 	switch {
 	case o.Writer != nil:
 		l.w = o.Writer
@@ -159,15 +201,75 @@ func New(o Options) (*Logger, error) {
 			return nil, err
 		}
 	}
-	if l.regular && o.Fsync == FsyncInterval {
-		every := o.FsyncInterval
-		if every <= 0 {
-			every = time.Second
+	if err := l.openCheckpoints(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	if l.damaged != nil {
+		l.log.Error("audit log damaged: it is shorter than, or differs from, its last signed checkpoint; recorded as audit_log_damaged",
+			"file", l.path, "details", l.damaged.Details)
+		if err := l.Record(context.Background(), l.damaged); err != nil {
+			l.closeFiles()
+			return nil, fmt.Errorf("record audit_log_damaged: %w", err)
 		}
+	}
+	var syncEvery time.Duration
+	if l.regular && o.Fsync == FsyncInterval {
+		syncEvery = o.FsyncInterval
+		if syncEvery <= 0 {
+			syncEvery = time.Second
+		}
+	}
+	if syncEvery > 0 || l.cpKey != nil {
 		l.stop, l.stopped = make(chan struct{}), make(chan struct{})
-		go l.syncLoop(every)
+		go l.loop(syncEvery, l.cpInterval)
 	}
 	return l, nil
+}
+
+// openCheckpoints opens the checkpoint file and, for a file output,
+// compares the resumed chain with the last signed checkpoint: an empty
+// (new or rotated) log continues from it; a log that ends before it, or
+// whose record at its seq differs, is recorded as damaged.
+func (l *Logger) openCheckpoints() error {
+	if l.cpKey == nil {
+		return nil
+	}
+	pub := l.cpKey.Public().(ed25519.PublicKey)
+	last, ok, err := lastCheckpoint(l.cpPath, pub)
+	if err != nil {
+		return fmt.Errorf("resume audit checkpoints: %w", err)
+	}
+	f, err := os.OpenFile(l.cpPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open audit checkpoints: %w", err)
+	}
+	l.cpFile = f
+	if !ok || !l.regular {
+		return nil
+	}
+	l.cpSeq = last.Seq
+	switch {
+	case l.seq == 0:
+		// A new file, or the old one was moved away while mcpguard was
+		// stopped: its first record links to the last anchored head, and
+		// a rotate checkpoint marks where the previous file ended.
+		l.seq, l.prev = last.Seq, last.Hash
+		return l.checkpointLocked(CheckpointRotate, true)
+	case l.seq < last.Seq:
+		l.damaged = damagedEvent(fmt.Sprintf("the log ends at seq %d, but a signed checkpoint of %s anchors seq %d: records were deleted from its tail",
+			l.seq, last.Time.Format(time.RFC3339), last.Seq), l.seq, last)
+	case l.seq == last.Seq && l.prev != last.Hash:
+		l.damaged = damagedEvent(fmt.Sprintf("the last record (seq %d) differs from the signed checkpoint of that seq: the log was rewritten", l.seq), l.seq, last)
+	}
+	return nil
+}
+
+func damagedEvent(reason string, logSeq uint64, c Checkpoint) *Event {
+	return &Event{Type: TypeAuditLogDamaged, Outcome: OutcomeError,
+		Error: &Error{Kind: "audit_log_damaged", Message: reason},
+		Details: map[string]any{"log_last_seq": logSeq, "checkpoint_seq": c.Seq, "checkpoint_hash": c.Hash,
+			"checkpoint_time": c.Time.UTC().Format(time.RFC3339Nano)}}
 }
 
 func typeSet(names []string) (map[Type]bool, error) {
@@ -197,7 +299,7 @@ func (l *Logger) openFile(path string) error {
 		f.Close()
 		return fmt.Errorf("stat audit log: %w", err)
 	}
-	l.file, l.w, l.ownsFile = f, f, true
+	l.path, l.file, l.fileInfo, l.w, l.ownsFile = path, f, fi, f, true
 	l.regular = fi.Mode().IsRegular()
 	if !l.regular {
 		return nil
@@ -237,6 +339,20 @@ func (l *Logger) Enabled(t Type) bool {
 	return l.include == nil || l.include[t]
 }
 
+// writes applies the type filter to a record about to be written: an
+// mcp_response follows the request it completes (the caller writes one
+// only when the request's record was written), so include does not apply
+// to it, exclude does; audit_log_damaged is never filtered out.
+func (l *Logger) writes(t Type) bool {
+	switch t {
+	case TypeAuditLogDamaged:
+		return true
+	case TypeMCPResponse:
+		return !l.exclude[t]
+	}
+	return l.Enabled(t)
+}
+
 // record is what is encoded for each event, before the chain fields.
 type record struct {
 	Schema  string    `json:"schema"`
@@ -245,27 +361,34 @@ type record struct {
 	*Event
 }
 
-// Record writes one event. It fills schema, time (UTC), audit_id, seq and
-// the hash chain, redacts and truncates a copy of the event's free text and
-// arguments (the caller's event is never modified), and writes the line in
-// one call. An event whose type is filtered out returns nil unwritten. The
-// error reports an invalid event or a failed write or sync; the caller
-// decides per FailClosed.
-func (l *Logger) Record(_ context.Context, e *Event) error {
+// Record writes one event: Append without the seq.
+func (l *Logger) Record(ctx context.Context, e *Event) error {
+	_, err := l.Append(ctx, e)
+	return err
+}
+
+// Append writes one event and returns its seq (0 when the event was not
+// written: a disabled logger or a filtered type). It fills schema, time
+// (UTC), audit_id, seq and the hash chain, redacts and truncates a copy of
+// the event's free text and arguments (the caller's event is never
+// modified), and writes the line in one call. The error reports an invalid
+// event or a failed write or sync of this very record; the caller decides
+// per FailClosed. No other record's success or failure changes it.
+func (l *Logger) Append(_ context.Context, e *Event) (uint64, error) {
 	if l == nil || !l.enabled {
-		return nil
+		return 0, nil
 	}
 	if e == nil {
-		return errors.New("record audit event: nil event")
+		return 0, errors.New("record audit event: nil event")
 	}
 	if !e.Type.Valid() {
-		return fmt.Errorf("record audit event: unknown type %q", e.Type)
+		return 0, fmt.Errorf("record audit event: unknown type %q", e.Type)
 	}
 	if !e.Outcome.Valid() {
-		return fmt.Errorf("record audit event %s: unknown outcome %q", e.Type, e.Outcome)
+		return 0, fmt.Errorf("record audit event %s: unknown outcome %q", e.Type, e.Outcome)
 	}
-	if !l.Enabled(e.Type) {
-		return nil
+	if !l.writes(e.Type) {
+		return 0, nil
 	}
 	body, err := json.Marshal(record{
 		Schema:  Schema,
@@ -275,25 +398,17 @@ func (l *Logger) Record(_ context.Context, e *Event) error {
 	})
 	if err != nil {
 		l.failed()
-		return fmt.Errorf("encode audit event %s: %w", e.Type, err)
+		return 0, fmt.Errorf("encode audit event %s: %w", e.Type, err)
 	}
-	if err := l.write(body); err != nil {
-		l.broken.Store(true)
+	seq, err := l.write(body)
+	if err != nil {
 		l.failed()
-		return fmt.Errorf("write audit event %s: %w", e.Type, err)
+		return 0, fmt.Errorf("write audit event %s: %w", e.Type, err)
 	}
-	l.broken.Store(false)
 	if l.onWrite != nil {
 		l.onWrite(e.Type, e.Outcome)
 	}
-	return nil
-}
-
-// Healthy reports whether the last write succeeded. Under on_failure: deny
-// the gateway refuses to forward requests while it is false; the next
-// successful write (the refusal's own record) makes it true again.
-func (l *Logger) Healthy() bool {
-	return l == nil || !l.enabled || !l.broken.Load()
+	return seq, nil
 }
 
 func (l *Logger) failed() {
@@ -304,15 +419,15 @@ func (l *Logger) failed() {
 
 // write seals body into the chain and writes it as one line. The chain
 // advances only when the whole line was written.
-func (l *Logger) write(body []byte) error {
+func (l *Logger) write(body []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	if err := l.pending; err != nil {
 		l.pending = nil
-		return fmt.Errorf("an earlier sync failed: %w", err)
+		return 0, fmt.Errorf("an earlier sync failed: %w", err)
 	}
 	buf := l.line[:0]
 	if l.needNL {
@@ -326,11 +441,12 @@ func (l *Logger) write(body []byte) error {
 	}
 	if err != nil {
 		l.needNL = n > 0 && !l.undoPartial(n)
-		return err
+		return 0, err
 	}
 	l.needNL = false
 	l.seq++
 	l.prev = h
+	seq := l.seq
 	if cap(l.line) > 64<<10 {
 		l.line = nil
 	}
@@ -338,13 +454,15 @@ func (l *Logger) write(body []byte) error {
 		switch l.fsync {
 		case FsyncAlways:
 			if err := l.file.Sync(); err != nil {
-				return fmt.Errorf("sync: %w", err)
+				// The line is in the file but not known to be durable: the
+				// chain has advanced, the request is refused.
+				return 0, fmt.Errorf("sync: %w", err)
 			}
 		case FsyncInterval:
 			l.dirty = true
 		}
 	}
-	return nil
+	return seq, nil
 }
 
 // undoPartial removes the n bytes a failed write appended to a regular
@@ -402,6 +520,14 @@ func (l *Logger) mcp(in *MCP) MCP {
 	}
 	if l.args {
 		m.Arguments = r.arguments(in.Arguments)
+		if c := in.CLI; c != nil {
+			m.CLI = &CLI{Service: r.text(c.Service), Operation: r.text(c.Operation), ParseError: r.text(c.ParseError),
+				Options: r.texts(c.Options, 0), Regions: r.texts(c.Regions, 0)}
+			m.CLI.Operands = r.texts(c.Operands, MaxCLIOperands)
+			if n := len(c.Operands) - MaxCLIOperands; n > 0 {
+				m.CLI.OperandsOmitted = n + c.OperandsOmitted
+			}
+		}
 	}
 	if in.Batch != nil {
 		m.Batch = make([]MCP, len(in.Batch))
@@ -465,17 +591,32 @@ func newID() string {
 	return string(s[:])
 }
 
-// syncLoop syncs a dirty file every period until Close.
-func (l *Logger) syncLoop(every time.Duration) {
+// loop syncs a dirty file every syncEvery and writes a checkpoint every
+// cpEvery (either 0: never) until Close.
+func (l *Logger) loop(syncEvery, cpEvery time.Duration) {
 	defer close(l.stopped)
-	t := time.NewTicker(every)
-	defer t.Stop()
+	var syncC, cpC <-chan time.Time
+	if syncEvery > 0 {
+		t := time.NewTicker(syncEvery)
+		defer t.Stop()
+		syncC = t.C
+	}
+	if l.cpKey != nil && cpEvery > 0 {
+		t := time.NewTicker(cpEvery)
+		defer t.Stop()
+		cpC = t.C
+	}
 	for {
 		select {
 		case <-l.stop:
 			return
-		case <-t.C:
+		case <-syncC:
 			l.syncIfDirty()
+		case <-cpC:
+			if err := l.Checkpoint(CheckpointInterval); err != nil && !errors.Is(err, ErrClosed) {
+				l.log.Error("audit checkpoint not written; retrying at the next interval", "error", err)
+				l.failed()
+			}
 		}
 	}
 }
@@ -484,11 +625,12 @@ func (l *Logger) syncIfDirty() {
 	l.mu.Lock()
 	dirty := l.dirty
 	l.dirty = false
+	f := l.file
 	l.mu.Unlock()
 	if !dirty {
 		return
 	}
-	if err := l.file.Sync(); err != nil {
+	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 		l.log.Error("audit log sync failed; the next record will report it", "error", err)
 		l.failed()
 		l.mu.Lock()
@@ -497,34 +639,169 @@ func (l *Logger) syncIfDirty() {
 	}
 }
 
-// Close stops the sync loop, syncs a file output that has a sync policy,
-// and closes it. Record fails after Close. Close is idempotent.
+// Checkpoint signs the current chain head into the checkpoint file, after
+// syncing the log so the checkpoint never anchors a record that is not on
+// disk. It writes nothing when checkpoints are off, no record was written
+// yet, or the head is already anchored. The background loop calls it every
+// interval; Close and Reopen call it too.
+func (l *Logger) Checkpoint(reason string) error {
+	if l == nil || !l.enabled || l.cpKey == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.checkpointLocked(reason, false)
+}
+
+// checkpointLocked writes a checkpoint of the head; force writes one even
+// when the head is already anchored (a rotation marks each file's end).
+func (l *Logger) checkpointLocked(reason string, force bool) error {
+	if l.cpKey == nil || l.seq == 0 || (!force && l.seq == l.cpSeq) {
+		return nil
+	}
+	if l.regular {
+		if err := l.file.Sync(); err != nil {
+			return fmt.Errorf("sync audit log before checkpoint: %w", err)
+		}
+		l.dirty = false
+	}
+	c := Checkpoint{Seq: l.seq, Hash: l.prev, Time: l.now().UTC(), Reason: reason}
+	line := appendCheckpoint(nil, c, l.cpKey)
+	fi, err := l.cpFile.Stat()
+	if err != nil {
+		return fmt.Errorf("stat audit checkpoints: %w", err)
+	}
+	if n, err := l.cpFile.Write(line); err != nil || n != len(line) {
+		if n > 0 {
+			_ = l.cpFile.Truncate(fi.Size()) // never leave half a line
+		}
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+		return fmt.Errorf("write audit checkpoint: %w", err)
+	}
+	if err := l.cpFile.Sync(); err != nil {
+		return fmt.Errorf("sync audit checkpoints: %w", err)
+	}
+	l.cpSeq = l.seq
+	if l.onCP != nil {
+		l.onCP(c)
+	}
+	return nil
+}
+
+// Reopen reopens the output file by its path, for rotation: after
+// logrotate (or an operator) renamed the file, SIGHUP makes mcpguard
+// continue in a new file at the same path. The head is checkpointed first
+// (reason rotate), and the new file's first record links to it (the next
+// seq, prev_hash the head's hash). If the path still names the current
+// file, nothing changes. A non-empty new file is accepted only when its
+// last record is the current head; otherwise Reopen fails and records keep
+// going to the old file. Outputs that are not files ignore Reopen.
+func (l *Logger) Reopen() error {
+	if l == nil || !l.enabled || !l.ownsFile || !l.regular {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("reopen audit log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("stat audit log: %w", err)
+	}
+	if os.SameFile(fi, l.fileInfo) {
+		f.Close()
+		return nil
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("reopen audit log %s: not a regular file", l.path)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("lock audit log %s: %w", l.path, err)
+	}
+	if fi.Size() > 0 {
+		r, err := os.Open(l.path)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("open audit log for reading: %w", err)
+		}
+		prev, seq, err := lastRecord(r)
+		r.Close()
+		if err != nil || prev != l.prev || seq != l.seq {
+			f.Close()
+			return fmt.Errorf("reopen audit log %s: the file there holds other records (last seq %d, not %d); still writing to the previous file", l.path, seq, l.seq)
+		}
+	}
+	if err := l.checkpointLocked(CheckpointRotate, true); err != nil {
+		f.Close()
+		return err
+	}
+	if err := l.file.Sync(); err != nil {
+		l.log.Error("sync the rotated audit log", "error", err)
+	}
+	old := l.file
+	l.file, l.fileInfo, l.w = f, fi, f
+	l.needNL, l.dirty = false, false
+	if err := old.Close(); err != nil {
+		l.log.Warn("close the rotated audit log", "error", err)
+	}
+	return nil
+}
+
+// Close stops the background loop, checkpoints the head (reason close),
+// syncs a file output that has a sync policy, and closes it. Record fails
+// after Close. Close is idempotent.
 func (l *Logger) Close() error {
 	if l == nil || !l.enabled {
 		return nil
 	}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return l.closeErr
-	}
-	l.closed = true
-	l.mu.Unlock()
-	if l.stop != nil {
-		close(l.stop)
-		<-l.stopped
-	}
-	var errs []error
-	if l.regular && l.fsync != "" && l.fsync != FsyncNever {
-		if err := l.file.Sync(); err != nil {
-			errs = append(errs, fmt.Errorf("sync audit log: %w", err))
+	l.closeOnce.Do(func() {
+		if l.stop != nil {
+			close(l.stop)
+			<-l.stopped
 		}
-	}
-	if l.ownsFile {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.closed = true
+		var errs []error
+		if err := l.checkpointLocked(CheckpointClose, false); err != nil {
+			errs = append(errs, err)
+		}
+		if l.regular && l.fsync != "" && l.fsync != FsyncNever {
+			if err := l.file.Sync(); err != nil {
+				errs = append(errs, fmt.Errorf("sync audit log: %w", err))
+			}
+		}
+		errs = append(errs, l.closeFiles())
+		l.closeErr = errors.Join(errs...)
+	})
+	return l.closeErr
+}
+
+// closeFiles closes the files the logger opened.
+func (l *Logger) closeFiles() error {
+	var errs []error
+	if l.ownsFile && l.file != nil {
 		if err := l.file.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close audit log: %w", err))
 		}
 	}
-	l.closeErr = errors.Join(errs...)
-	return l.closeErr
+	if l.cpFile != nil {
+		if err := l.cpFile.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close audit checkpoints: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }

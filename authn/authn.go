@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -43,6 +45,7 @@ type Authenticator struct {
 	o            Options
 	log          *slog.Logger
 	algs         map[string]bool
+	required     []string // sub, iss and Options.RequiredClaims
 	validateOpts []jwt.ValidateOption
 	cache        *tokenCache
 
@@ -80,6 +83,7 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 	for _, alg := range o.AllowedAlgorithms {
 		a.algs[alg] = true
 	}
+	a.required = append([]string{jwt.SubjectKey, jwt.IssuerKey}, o.RequiredClaims...)
 	a.validateOpts = []jwt.ValidateOption{
 		jwt.WithClock(jwt.ClockFunc(o.Now)),
 		jwt.WithAcceptableSkew(o.ClockSkew),
@@ -97,26 +101,23 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 			return nil, err
 		}
 	}
-	if o.TokenSource == SourceHeader {
-		a.ctx, a.cancel = context.WithCancel(ctx)
-		a.wg.Add(1)
-		go a.refreshLoop()
-	}
+	// Both token sources verify the bearer token against the issuer's
+	// keys: in envoy_metadata mode jwt_authn's payload is a hint that must
+	// agree with the verified token, never a substitute for it.
+	a.ctx, a.cancel = context.WithCancel(ctx)
+	a.wg.Add(1)
+	go a.refreshLoop()
 	return a, nil
 }
 
-// Ready reports whether a key set has been fetched (always true in
-// envoy_metadata mode, which needs none), for readiness probes.
+// Ready reports whether a key set has been fetched, for readiness probes.
 func (a *Authenticator) Ready() bool {
-	return a.o.TokenSource == SourceEnvoyMetadata || a.keys.Load() != nil
+	return a.keys.Load() != nil
 }
 
 // Refresh fetches the key set now, ignoring the rate limit, for operators
 // (signal handlers) and tests. On failure the previous keys stay in use.
 func (a *Authenticator) Refresh(ctx context.Context) error {
-	if a.o.TokenSource != SourceHeader {
-		return nil
-	}
 	c := a.startFetch(false)
 	if c == nil {
 		return errors.New("refresh jwks: authenticator closed")
@@ -150,17 +151,27 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (*Identity, 
 		return nil, err
 	}
 	digest := tokenDigest(raw)
+	var mdClaims map[string]any
 	if a.o.TokenSource == SourceEnvoyMetadata {
-		return a.fromMetadata(raw, digest, in.Metadata)
+		// Checked before the signature so that a request Envoy did not
+		// vouch for costs no verification.
+		if mdClaims, _ = in.Metadata[a.o.MetadataKey].(map[string]any); mdClaims == nil {
+			return nil, fail(ReasonMetadataMissing, "verified identity missing", errors.New("no jwt_authn payload in metadata"))
+		}
 	}
-	if id := a.cache.get(digest, a.o.Now(), a.keys.Load()); id != nil {
-		return id, nil
+	id := a.cache.get(digest, a.o.Now(), a.keys.Load())
+	if id == nil {
+		var key *verKey
+		if id, key, err = a.verify(ctx, raw, digest); err != nil {
+			return nil, err
+		}
+		a.cache.put(id, key.kid, key.thumb)
 	}
-	id, key, err := a.verify(ctx, raw, digest)
-	if err != nil {
-		return nil, err
+	if mdClaims != nil {
+		if err := agree(mdClaims, id.Claims); err != nil {
+			return nil, err
+		}
 	}
-	a.cache.put(id, key.kid, key.thumb)
 	return id, nil
 }
 
@@ -270,7 +281,11 @@ func (a *Authenticator) verify(ctx context.Context, raw string, digest [sha256.S
 	if err := a.validate(tok); err != nil {
 		return nil, nil, err
 	}
-	return a.identity(raw, digest, claims, tok), used, nil
+	id, err := a.identity(raw, digest, claims, tok)
+	if err != nil {
+		return nil, nil, err
+	}
+	return id, used, nil
 }
 
 // keysFor finds the verification keys for kid/alg. An unknown kid, or no
@@ -368,63 +383,114 @@ func validateExpNonZero(_ context.Context, tok jwt.Token) jwt.ValidationError {
 	return nil
 }
 
-func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims map[string]any, tok jwt.Token) *Identity {
+// MaxClaimBytes bounds sub, iss and every required claim: an identity is
+// a Cedar principal, a session name and a cache key, and none of them
+// should be a megabyte.
+const MaxClaimBytes = 1024
+
+// identity builds the Identity of validated claims. It is the one place
+// every token passes (header and envoy_metadata mode alike), so the rules
+// on what an identity is are closed here: sub, iss and the configured
+// required claims are non-empty strings of at most MaxClaimBytes, and the
+// group claim reads whole (GroupsFromClaims).
+func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims map[string]any, tok jwt.Token) (*Identity, error) {
+	for _, c := range a.required {
+		if err := checkStringClaim(claims, c); err != nil {
+			return nil, fail(ReasonInvalidClaim, "token claim "+truncate(c)+" is not a valid identifier", err)
+		}
+	}
+	groups, err := GroupsFromClaims(claims, a.o.GroupClaim)
+	if err != nil {
+		return nil, fail(ReasonBadGroups, "token groups cannot be read whole", err)
+	}
+	for _, c := range a.o.ExtraGroupClaims {
+		if c == a.o.GroupClaim {
+			continue
+		}
+		if _, err := GroupsFromClaims(claims, c); err != nil {
+			return nil, fail(ReasonBadGroups, "token groups cannot be read whole", err)
+		}
+	}
 	email, _ := claims["email"].(string)
 	return &Identity{
 		Subject:     tok.Subject(),
 		Issuer:      tok.Issuer(),
 		Email:       email,
-		Groups:      GroupsFromClaims(claims, a.o.GroupClaim),
+		Groups:      groups,
 		Claims:      claims,
 		ExpiresAt:   tok.Expiration(),
 		Token:       Token(raw),
 		TokenDigest: digest,
-	}
+	}, nil
 }
 
-// fromMetadata builds the identity from claims that Envoy's jwt_authn
-// filter verified (payload_in_metadata). The raw token must still be in
-// the Authorization header — STS needs the signed JWT, not its claims — and
-// its unverified payload must carry the same iss, sub and exp as the
-// metadata. That binding matters because nothing else ties the two: with
-// allow_missing_or_failed rules, several providers, or a token taken from
-// another header or parameter, the header could hold a different token than
-// the one Envoy verified, and we would authorize one identity while
-// exchanging another's token for AWS credentials. iss, aud and exp are
-// checked against our own options too, so a permissive jwt_authn provider
-// cannot widen what mcpguard accepts.
-func (a *Authenticator) fromMetadata(raw string, digest [sha256.Size]byte, md map[string]any) (*Identity, error) {
-	mdClaims, _ := md[a.o.MetadataKey].(map[string]any)
-	if mdClaims == nil {
-		return nil, fail(ReasonMetadataMissing, "verified identity missing", errors.New("no jwt_authn payload in metadata"))
+// checkStringClaim insists on claims[name] being a non-empty, valid UTF-8
+// string of at most MaxClaimBytes.
+func checkStringClaim(claims map[string]any, name string) error {
+	v, ok := claims[name]
+	if !ok {
+		return fmt.Errorf("claim %q is absent", truncate(name))
 	}
-	payload, err := json.Marshal(mdClaims)
-	if err != nil {
-		return nil, fail(ReasonMalformed, "malformed identity metadata", fmt.Errorf("encode metadata claims: %w", err))
+	s, ok := v.(string)
+	switch {
+	case !ok:
+		return fmt.Errorf("claim %q is a %s, not a string", truncate(name), jsonType(v))
+	case s == "":
+		return fmt.Errorf("claim %q is empty", truncate(name))
+	case len(s) > MaxClaimBytes:
+		return fmt.Errorf("claim %q is longer than %d bytes", truncate(name), MaxClaimBytes)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("claim %q is not valid UTF-8", truncate(name))
 	}
-	claims, tok, err := decodeClaims(payload)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := jws.Parse([]byte(raw), jws.WithCompact())
-	if err != nil {
-		return nil, fail(ReasonMalformed, "malformed token", fmt.Errorf("parse jws: %w", err))
-	}
-	var hdrClaims map[string]any
-	if err := json.Unmarshal(msg.Payload(), &hdrClaims); err != nil {
-		return nil, fail(ReasonMalformed, "malformed token claims", fmt.Errorf("decode claims: %w", err))
-	}
+	return nil
+}
+
+// agree checks that jwt_authn's payload (envoy_metadata mode) describes
+// the token mcpguard itself verified: the same iss, sub, aud and exp. The
+// identity always comes from the verified token; the metadata only has to
+// agree with it. Without the check a different token in the header than
+// the one Envoy verified (allow_missing_or_failed rules, several providers,
+// a token taken from another header) would go unnoticed, and a peer that
+// forges the metadata gains nothing it could not get from the token alone.
+func agree(md, verified map[string]any) error {
 	for _, c := range []string{jwt.IssuerKey, jwt.SubjectKey, jwt.ExpirationKey} {
-		mv, ok1 := claims[c]
-		hv, ok2 := hdrClaims[c]
+		mv, ok1 := md[c]
+		hv, ok2 := verified[c]
 		if !ok1 || !ok2 || !sameScalar(mv, hv) {
-			return nil, fail(ReasonMetadataMismatch, "token does not match verified identity", fmt.Errorf("claim %q differs", c))
+			return fail(ReasonMetadataMismatch, "token does not match verified identity", fmt.Errorf("claim %q differs", c))
 		}
 	}
-	if err := a.validate(tok); err != nil {
-		return nil, err
+	ma, ok1 := audiences(md[jwt.AudienceKey])
+	va, ok2 := audiences(verified[jwt.AudienceKey])
+	if !ok1 || !ok2 || !slices.Equal(ma, va) {
+		return fail(ReasonMetadataMismatch, "token does not match verified identity", errors.New(`claim "aud" differs`))
 	}
-	return a.identity(raw, digest, claims, tok), nil
+	return nil
+}
+
+// audiences reads aud (a string or an array of strings, RFC 7519 §4.1.3)
+// as a sorted, de-duplicated list, so ["a"] and "a" agree.
+func audiences(v any) ([]string, bool) {
+	var out []string
+	switch a := v.(type) {
+	case string:
+		out = []string{a}
+	case []any:
+		for _, e := range a {
+			s, ok := e.(string)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, s)
+		}
+	default:
+		return nil, false
+	}
+	if len(out) == 0 {
+		return nil, false
+	}
+	slices.Sort(out)
+	return slices.Compact(out), true
 }
 
 // sameScalar compares two decoded JSON scalars (string or number).

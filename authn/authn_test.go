@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -534,9 +536,7 @@ func TestConcurrentAuthenticate(t *testing.T) {
 
 func TestEnvoyMetadataMode(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.TokenSource = SourceEnvoyMetadata })
-	if !e.a.Ready() {
-		t.Error("metadata mode needs no keys and is ready at once")
-	}
+	e.waitReady(t) // metadata mode verifies tokens too, so it needs the keys
 	claims := e.claims("g1")
 	tok := e.mint(t, claims)
 	// Envoy passes the verified payload through a protobuf Struct: numbers
@@ -556,6 +556,18 @@ func TestEnvoyMetadataMode(t *testing.T) {
 	wrongAud["aud"] = "elsewhere"
 	wrongExp := e.claims()
 	wrongExp["exp"] = claims["exp"].(int64) + 1
+	otherAud := e.claims("g1")
+	otherAud["aud"] = []string{testAudience, "elsewhere"}
+	otherIss := e.claims("g1")
+	otherIss["iss"] = "https://other.example.com"
+	// A peer that forges the metadata and signs a matching token with a key
+	// the issuer never published: the forgery the metadata used to hide.
+	forged := e.mint(t, claims, fakeidp.WithForeignKey())
+	forgedNoKid := e.mint(t, claims, fakeidp.WithForeignKey(), fakeidp.WithKid("attacker"))
+	unsigned, err := e.idp.MintNone(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []struct {
 		name   string
@@ -572,6 +584,11 @@ func TestEnvoyMetadataMode(t *testing.T) {
 		{"expired", Input{Authorization: "Bearer " + e.mint(t, expired), Metadata: md(expired)}, ReasonExpired},
 		{"wrong audience", Input{Authorization: "Bearer " + e.mint(t, wrongAud), Metadata: md(wrongAud)}, ReasonBadAudience},
 		{"header token garbage", Input{Authorization: "Bearer a.b.c", Metadata: md(claims)}, ReasonMalformed},
+		{"aud mismatch", Input{Authorization: "Bearer " + tok, Metadata: md(otherAud)}, ReasonMetadataMismatch},
+		{"iss mismatch", Input{Authorization: "Bearer " + tok, Metadata: md(otherIss)}, ReasonMetadataMismatch},
+		{"forged token, matching metadata", Input{Authorization: "Bearer " + forged, Metadata: md(claims)}, ReasonBadSignature},
+		{"forged token, unknown kid", Input{Authorization: "Bearer " + forgedNoKid, Metadata: md(claims)}, ReasonUnknownKey},
+		{"unsigned token, matching metadata", Input{Authorization: "Bearer " + unsigned, Metadata: md(claims)}, ReasonBadAlgorithm},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -588,8 +605,32 @@ func TestEnvoyMetadataMode(t *testing.T) {
 			}
 		})
 	}
-	if e.idp.JWKSFetches() != 0 {
-		t.Error("metadata mode fetched keys")
+	// A cached verification does not skip the agreement check.
+	if _, err := e.a.Authenticate(context.Background(), Input{Authorization: "Bearer " + tok, Metadata: md(claims)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.a.Authenticate(context.Background(), Input{Authorization: "Bearer " + tok, Metadata: md(other)})
+	wantReason(t, err, ReasonMetadataMismatch)
+}
+
+func TestAudiences(t *testing.T) {
+	cases := []struct {
+		in   any
+		want []string
+		ok   bool
+	}{
+		{"a", []string{"a"}, true},
+		{[]any{"b", "a", "b"}, []string{"a", "b"}, true},
+		{[]any{}, nil, false},
+		{[]any{"a", 1.0}, nil, false},
+		{nil, nil, false},
+		{1.0, nil, false},
+	}
+	for _, c := range cases {
+		got, ok := audiences(c.in)
+		if ok != c.ok || !slices.Equal(got, c.want) {
+			t.Errorf("audiences(%v) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
 	}
 }
 
@@ -639,16 +680,46 @@ func TestOptionsValidation(t *testing.T) {
 }
 
 func TestCloseStopsBackgroundWork(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.RefreshInterval = 5 * time.Millisecond })
+	// Every fetch runs in a goroutine that Close waits for, and no fetch
+	// can start once Close has begun. The hook records any fetch that
+	// ends after Close returned; the structural checks below prove none
+	// can, without waiting to see "nothing happen".
+	var closed, late atomic.Bool
+	var fetches atomic.Int64
+	e := newEnv(t, func(o *Options) {
+		o.RefreshInterval = time.Millisecond
+		o.OnJWKSRefresh = func(bool) {
+			fetches.Add(1)
+			if closed.Load() {
+				late.Store(true)
+			}
+		}
+	})
 	e.waitReady(t)
-	e.a.Close()
-	n := e.idp.JWKSFetches()
-	time.Sleep(50 * time.Millisecond)
-	if got := e.idp.JWKSFetches(); got != n {
-		t.Errorf("fetches after Close: %d → %d", n, got)
+	// Let the refresh loop run several rounds so a fetch is likely in
+	// flight when Close is called.
+	for fetches.Load() < 3 {
+		runtime.Gosched()
 	}
-	if err := e.a.Refresh(context.Background()); err == nil {
+	e.a.Close()
+	closed.Store(true)
+	if c := e.a.startFetch(false); c != nil {
+		t.Error("a fetch started after Close")
+	}
+	if c := e.a.startFetch(true); c != nil {
+		t.Error("an on-demand fetch started after Close")
+	}
+	e.a.mu.Lock()
+	inflight := e.a.inflight
+	e.a.mu.Unlock()
+	if inflight != nil {
+		t.Error("Close returned with a fetch in flight")
+	}
+	if err := e.a.Refresh(t.Context()); err == nil {
 		t.Error("Refresh after Close succeeded")
+	}
+	if late.Load() {
+		t.Error("a fetch ended after Close returned")
 	}
 }
 
@@ -748,5 +819,59 @@ func TestRedirectToPlainHTTPRefused(t *testing.T) {
 	}
 	if a.Ready() {
 		t.Error("ready after refused redirect")
+	}
+}
+
+// TestIdentityClaimsClosed: sub, iss and the configured required claims
+// are non-empty strings of bounded size, and a group claim that cannot be
+// read whole is refused, behind a valid signature and in both modes.
+func TestIdentityClaimsClosed(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.RequiredClaims = []string{"email"}
+		o.ExtraGroupClaims = []string{"roles"}
+	})
+	e.waitReady(t)
+	tooMany := make([]any, MaxGroups+1)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("g%d", i)
+	}
+	tests := []struct {
+		name   string
+		mut    func(c map[string]any)
+		reason string
+	}{
+		{"valid", func(c map[string]any) {}, ""},
+		{"empty sub", func(c map[string]any) { c["sub"] = "" }, ReasonInvalidClaim},
+		{"huge sub", func(c map[string]any) { c["sub"] = strings.Repeat("a", MaxClaimBytes+1) }, ReasonInvalidClaim},
+		{"sub at the bound", func(c map[string]any) { c["sub"] = strings.Repeat("a", MaxClaimBytes) }, ""},
+		{"required claim absent", func(c map[string]any) { delete(c, "email") }, ReasonInvalidClaim},
+		{"required claim empty", func(c map[string]any) { c["email"] = "" }, ReasonInvalidClaim},
+		{"required claim not a string", func(c map[string]any) { c["email"] = []any{"a@example.com"} }, ReasonInvalidClaim},
+		{"groups over the limit", func(c map[string]any) { c["groups"] = tooMany }, ReasonBadGroups},
+		{"groups with a number", func(c map[string]any) { c["groups"] = []any{"a", 1} }, ReasonBadGroups},
+		{"groups an object", func(c map[string]any) { c["groups"] = map[string]any{"a": true} }, ReasonBadGroups},
+		{"extra group claim over the limit", func(c map[string]any) { c["roles"] = tooMany }, ReasonBadGroups},
+		{"groups overage", func(c map[string]any) {
+			delete(c, "groups")
+			c["_claim_names"] = map[string]any{"groups": "src1"}
+		}, ReasonBadGroups},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := e.claims("s3-readers")
+			c["email"] = "alice@example.com"
+			tt.mut(c)
+			id, err := e.auth(e.mint(t, c))
+			if tt.reason == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if id.Subject == "" || id.Issuer == "" {
+					t.Fatalf("identity %+v", id)
+				}
+				return
+			}
+			wantReason(t, err, tt.reason)
+		})
 	}
 }

@@ -7,8 +7,11 @@
 //
 // Two token sources are supported. In "header" mode mcpguard verifies the
 // token itself. In "envoy_metadata" mode Envoy's jwt_authn filter has
-// verified it and handed mcpguard the claims as dynamic metadata; mcpguard
-// still needs the raw token (STS exchanges it) and binds the two together.
+// verified it too and handed mcpguard the claims as dynamic metadata;
+// mcpguard still verifies the header token against the issuer's keys and
+// requires the metadata to agree with it (iss, sub, aud, exp). Metadata is
+// a hint from the ext_proc peer, never a substitute for a signature: a peer
+// that forges it gains nothing.
 //
 // Security posture: only asymmetric algorithms from the configured list are
 // accepted (never "none" or HMAC, whatever the key set holds); keys come only

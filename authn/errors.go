@@ -39,6 +39,12 @@ const (
 	ReasonMetadataMissing = "metadata_missing"
 	// ReasonMetadataMismatch: the header token is not the one jwt_authn verified.
 	ReasonMetadataMismatch = "metadata_mismatch"
+	// ReasonInvalidClaim: sub, iss or a required claim is not a non-empty
+	// string of at most MaxClaimBytes.
+	ReasonInvalidClaim = "invalid_claim"
+	// ReasonBadGroups: the group claim cannot be read whole (wrong type,
+	// more than MaxGroups names, a distributed claim); see GroupsFromClaims.
+	ReasonBadGroups = "bad_groups"
 )
 
 // Reasons lists every Reason this package can return, for pre-registering
@@ -49,6 +55,7 @@ func Reasons() []string {
 		ReasonUnknownKey, ReasonBadSignature, ReasonExpired, ReasonNotYetValid,
 		ReasonBadIssuer, ReasonBadAudience, ReasonMissingClaim,
 		ReasonJWKSUnavailable, ReasonMetadataMissing, ReasonMetadataMismatch,
+		ReasonInvalidClaim, ReasonBadGroups,
 	}
 }
 

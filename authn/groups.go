@@ -1,11 +1,14 @@
 package authn
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 )
 
-// MaxGroups bounds the groups taken from one claim, so a hostile or
-// misconfigured token cannot make authorization work grow without limit.
+// MaxGroups bounds the group names one claim may carry, so a hostile or
+// misconfigured token cannot make authorization work grow without limit. A
+// token with more is refused, never truncated.
 const MaxGroups = 1000
 
 // awsTagPrefix is the flat claim name form of an AWS session tag; the token
@@ -17,102 +20,137 @@ const (
 	awsTagsMember = "principal_tags"
 )
 
-// GroupsFromClaims extracts group names from claims[claim], accepting the
-// shapes identity providers actually emit, so one setting works for plain
-// group lists and for AWS session-tag style tokens:
+// GroupsFromClaims extracts group names from claims[claim] exactly as the
+// identity provider sent them, or fails: a group list mcpguard cannot read
+// whole is never cut, trimmed or guessed at, because a missing group can
+// be the one a forbid names or the one that selects the highest-priority
+// role. The accepted shapes:
 //
-//   - a JSON list of strings (non-strings are ignored);
-//   - a single string, split on ':' — the AWS principal-tag convention for
-//     multi-valued tags ("s3-readers:Everyone" → s3-readers, Everyone);
-//   - when claim is "https://aws.amazon.com/tags/principal_tags/<Tag>" and
-//     that flat key is absent, the nested form STS reads:
+//   - a JSON list of strings, one group per element;
+//   - a single string, one group;
+//   - the AWS principal-tag convention, and only there, splits a string on
+//     ':' (an AWS session tag holds one string, and multi-valued tags join
+//     their values with ':'): when claim is the flat
+//     "https://aws.amazon.com/tags/principal_tags/<Tag>" key, or that key
+//     is absent and the nested form STS reads carries the tag,
 //     {"https://aws.amazon.com/tags": {"principal_tags": {"<Tag>": [...]}}}.
-//     Each session tag holds one value, so list elements there are split on
-//     ':' as well.
+//     Everywhere else "team:s3-readers" is one group of that name, never
+//     s3-readers.
 //
-// Names are trimmed; empty names and duplicates are dropped (first
-// occurrence wins, order kept); at most MaxGroups are returned. It never
-// panics on numbers, objects or nulls: those yield no groups. The result is
-// nil when there are none.
-func GroupsFromClaims(claims map[string]any, claim string) []string {
+// Names are compared exactly: no trimming, no case folding ("s3-readers "
+// is not s3-readers). Empty names name no group and are skipped, and a
+// repeated name counts once (first occurrence wins, order kept).
+//
+// It fails (and authentication with it) when the claim has another type
+// (number, object, bool), a list holds a non-string, more than MaxGroups
+// names arrive (duplicates counted), or the token announces the groups as
+// a distributed claim (_claim_names, the "overage" of providers that drop
+// the list from tokens of users in many groups). An absent or null claim
+// means no groups. The result is nil when there are none.
+func GroupsFromClaims(claims map[string]any, claim string) ([]string, error) {
 	if claims == nil || claim == "" {
-		return nil
+		return nil, nil
 	}
 	v, ok := claims[claim]
-	splitElems := false
+	split := strings.HasPrefix(claim, awsTagPrefix)
 	if !ok {
+		if names, _ := claims["_claim_names"].(map[string]any); names != nil {
+			if _, over := names[claim]; over {
+				return nil, fmt.Errorf("group claim %q is not in the token (distributed claim)", truncate(claim))
+			}
+		}
 		tag, isTag := strings.CutPrefix(claim, awsTagPrefix)
 		if !isTag || tag == "" {
-			return nil
+			return nil, nil
 		}
 		tags, _ := claims[awsTagsClaim].(map[string]any)
 		principal, _ := tags[awsTagsMember].(map[string]any)
 		if v, ok = principal[tag]; !ok {
-			return nil
+			return nil, nil
 		}
-		splitElems = true
 	}
-	g := groupSet{}
+	g := groupSet{split: split}
 	switch x := v.(type) {
+	case nil:
 	case string:
-		g.addSplit(x)
+		if err := g.add(x); err != nil {
+			return nil, err
+		}
 	case []string:
 		for _, s := range x {
-			if !g.addElem(s, splitElems) {
-				break
+			if err := g.add(s); err != nil {
+				return nil, err
 			}
 		}
 	case []any:
-		for _, e := range x {
+		for i, e := range x {
 			s, isString := e.(string)
 			if !isString {
-				continue
+				return nil, fmt.Errorf("group claim element %d is a %s, not a string", i, jsonType(e))
 			}
-			if !g.addElem(s, splitElems) {
-				break
+			if err := g.add(s); err != nil {
+				return nil, err
 			}
 		}
+	default:
+		return nil, fmt.Errorf("group claim is a %s, not a string or a list of strings", jsonType(v))
 	}
-	return g.out
+	return g.out, nil
+}
+
+// jsonType names the JSON type of a decoded value for error messages.
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64, json.Number, int, int64:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 type groupSet struct {
-	out  []string
-	seen map[string]struct{}
+	split bool
+	n     int // names seen, duplicates included
+	out   []string
+	seen  map[string]struct{}
 }
 
-// addElem adds one list element; it reports false once the set is full.
-func (g *groupSet) addElem(s string, split bool) bool {
-	if split {
-		return g.addSplit(s)
+func (g *groupSet) add(s string) error {
+	if !g.split {
+		return g.one(s)
 	}
-	return g.add(s)
-}
-
-func (g *groupSet) addSplit(s string) bool {
 	for part := range strings.SplitSeq(s, ":") {
-		if !g.add(part) {
-			return false
+		if err := g.one(part); err != nil {
+			return err
 		}
 	}
-	return true
+	return nil
 }
 
-func (g *groupSet) add(s string) bool {
-	if len(g.out) >= MaxGroups {
-		return false
+func (g *groupSet) one(s string) error {
+	g.n++
+	if g.n > MaxGroups {
+		return fmt.Errorf("more than %d groups", MaxGroups)
 	}
-	s = strings.TrimSpace(s)
 	if s == "" {
-		return true
+		return nil
 	}
 	if g.seen == nil {
 		g.seen = map[string]struct{}{}
 	}
 	if _, dup := g.seen[s]; dup {
-		return true
+		return nil
 	}
 	g.seen[s] = struct{}{}
 	g.out = append(g.out, s)
-	return true
+	return nil
 }

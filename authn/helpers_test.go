@@ -47,7 +47,19 @@ type env struct {
 // down.
 func newEnv(tb testing.TB, mut func(*Options), idpOpts ...fakeidp.Option) *env {
 	tb.Helper()
-	clk := newClock()
+	return newEnvAt(tb, time.Now().Truncate(time.Second), mut, idpOpts...)
+}
+
+// fuzzEpoch is the fixed time of the fuzz targets' clock: a saved crasher
+// (whose exp, nbf and iat are absolute) must reproduce forever, not only
+// until the wall clock passes them.
+var fuzzEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// newEnvAt is newEnv with the clock of issuer and authenticator starting
+// at start.
+func newEnvAt(tb testing.TB, start time.Time, mut func(*Options), idpOpts ...fakeidp.Option) *env {
+	tb.Helper()
+	clk := &fakeClock{t: start}
 	idp, err := fakeidp.New(append(idpOpts, fakeidp.WithClock(clk.Now))...)
 	if err != nil {
 		tb.Fatalf("start idp: %v", err)

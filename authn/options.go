@@ -63,6 +63,15 @@ type Options struct {
 	// GroupClaim names the claim holding the caller's groups; see
 	// GroupsFromClaims for the accepted shapes. Default "groups".
 	GroupClaim string
+	// ExtraGroupClaims are further claims that other stages read as groups
+	// (the STS role claim, the Cedar group claim when they differ from
+	// GroupClaim). Each must read whole (GroupsFromClaims) or the token is
+	// refused here, with a 401 and an audit record, rather than later.
+	ExtraGroupClaims []string
+	// RequiredClaims are claims besides sub and iss that every token must
+	// carry as a non-empty string of at most MaxClaimBytes (for example the
+	// claim session names are built from). Empty: only sub and iss.
+	RequiredClaims []string
 	// TokenSource is SourceHeader (default) or SourceEnvoyMetadata.
 	TokenSource string
 	// MetadataKey is jwt_authn's payload_in_metadata key. Default "jwt_payload".

@@ -75,10 +75,13 @@ func (a *Authenticator) ProtectedResourceMetadata() []byte {
 // advertised, "" when no Resource is configured.
 func (a *Authenticator) MetadataPath() string { return a.prmPath }
 
-// ResourceFor returns the protected resource identifier for a request: the
-// configured Resource when there is one, else the URL the client called
-// (scheme, authority and the MCP endpoint path). A request for the metadata
-// document itself names its resource in the path suffix (RFC 9728 §3.1).
+// ResourceFor returns the protected resource identifier: the configured
+// Resource when there is one, else one derived from configuration the
+// caller passes (the upstream's host and path), never from what a client
+// sent: a metadata document or challenge built from :authority or Host
+// would let any client, or a cache between them, point other clients at
+// an authorization server of its choosing. Callers pass https, the
+// configured host and the configured path.
 func (a *Authenticator) ResourceFor(scheme, authority, path string) string {
 	if a.o.Resource != "" {
 		return a.o.Resource
@@ -95,6 +98,11 @@ func (a *Authenticator) ResourceFor(scheme, authority, path string) string {
 	}
 	return scheme + "://" + authority + path
 }
+
+// ResourceConfigured reports whether the resource identifier is
+// configured rather than derived, so the metadata document may be cached
+// by shared caches.
+func (a *Authenticator) ResourceConfigured() bool { return a.o.Resource != "" }
 
 // MetadataFor returns the RFC 9728 document for resource, which should come
 // from ResourceFor: the document built at startup when a Resource is

@@ -40,6 +40,18 @@ type Options struct {
 	// ReloadInterval is how often the policy files are polled for changes;
 	// 0 disables polling (Reload still works).
 	ReloadInterval time.Duration
+	// ReloadTicks, when set, replaces the ReloadInterval ticker: each value
+	// received is one poll. Tests drive polls with it instead of sleeping.
+	ReloadTicks <-chan time.Time
+	// OnPoll, when set, is called after every poll (whether or not it
+	// reloaded), so tests can wait for a poll to finish.
+	OnPoll func()
+	// AllowGuardrailRemoval accepts a policy set in which a configured
+	// policy file holds no policy, and a reload that drops every forbid the
+	// set in force had. Default false: such a set is refused (at startup an
+	// error, on reload the last good set stays), because an emptied or
+	// truncated guardrails file parses without error.
+	AllowGuardrailRemoval bool
 	// Logger receives reload outcomes; nil discards them.
 	Logger *slog.Logger
 	// OnReload, when set, is called after every reload attempt (Reload, or a
@@ -190,10 +202,22 @@ func New(ctx context.Context, opts Options) (*Authorizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)
 	}
+	if !opts.AllowGuardrailRemoval {
+		if err := guardrails(nil, s); err != nil {
+			return nil, fmt.Errorf("load policies: %w", err)
+		}
+	}
 	a.snap.Store(s)
 	a.log.Info("authz policies loaded", "policies", len(s.sorted), "files", len(src.policyPaths))
-	if opts.ReloadInterval > 0 {
-		go a.watch(ctx, opts.ReloadInterval)
+	switch {
+	case opts.ReloadTicks != nil:
+		go a.watch(ctx, opts.ReloadTicks)
+	case opts.ReloadInterval > 0:
+		t := time.NewTicker(opts.ReloadInterval)
+		go func() {
+			defer t.Stop()
+			a.watch(ctx, t.C)
+		}()
 	}
 	return a, nil
 }
@@ -226,6 +250,9 @@ func (a *Authorizer) Reload() error {
 // apply builds a snapshot from src and swaps it in. reloadMu must be held.
 func (a *Authorizer) apply(src *source) error {
 	s, err := buildSnapshot(src)
+	if err == nil && !a.opts.AllowGuardrailRemoval {
+		err = guardrails(a.snap.Load(), s)
+	}
 	if err != nil {
 		a.lastFailed, a.hasFailed = src.hash, true
 		a.reloaded(nil, err)
@@ -248,16 +275,17 @@ func (a *Authorizer) reloaded(s *snapshot, err error) {
 	}
 }
 
-// watch polls the policy sources every interval until ctx ends.
-func (a *Authorizer) watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// watch polls the policy sources on every tick until ctx ends.
+func (a *Authorizer) watch(ctx context.Context, ticks <-chan time.Time) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-ticks:
 			a.poll()
+			if a.opts.OnPoll != nil {
+				a.opts.OnPoll()
+			}
 		}
 	}
 }
@@ -320,9 +348,9 @@ func (a *Authorizer) Authorize(ctx context.Context, id *authn.Identity, req Requ
 		return Decision{}, mcpguard.E(mcpguard.KindUnauthenticated, "token has no subject", nil)
 	}
 	s := a.snap.Load()
-	groups := id.Groups
-	if a.opts.GroupClaim != "" {
-		groups = authn.GroupsFromClaims(id.Claims, a.opts.GroupClaim)
+	groups, err := a.groups(id)
+	if err != nil {
+		return Decision{}, err
 	}
 	now := req.Time
 	if now.IsZero() {
@@ -408,6 +436,23 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 	return combine(items), nil
 }
 
+// groups are the Cedar groups of id: its authenticated groups, or those
+// of the authorizer's own group claim. A claim that does not read whole
+// denies (see authn.GroupsFromClaims): a policy must never decide on a
+// cut list.
+func (a *Authorizer) groups(id *authn.Identity) ([]string, error) {
+	if a.opts.GroupClaim == "" {
+		return id.Groups, nil
+	}
+	g, err := authn.GroupsFromClaims(id.Claims, a.opts.GroupClaim)
+	if err != nil {
+		e := mcpguard.E(mcpguard.KindForbidden, "token groups cannot be read whole", err)
+		e.Reason = authn.ReasonBadGroups
+		return nil, e
+	}
+	return g, nil
+}
+
 func withAWSCLI(base types.RecordMap, rec types.Record) types.RecordMap {
 	m := make(types.RecordMap, len(base)+1)
 	for k, v := range base {
@@ -491,17 +536,37 @@ func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID) (stri
 				"arguments":   rec,
 			}),
 		}, nil, nil
-	case mcp.MethodResourcesRead:
-		rr, err := m.ResourceRead()
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		uri, err := m.ResourceURI()
 		if err != nil {
 			return "", types.Entity{}, nil, err
 		}
-		return m.Method, types.Entity{
-			UID:        types.NewEntityUID(typeResource, types.String(rr.URI)),
-			Attributes: types.NewRecord(types.RecordMap{"uri": types.String(rr.URI)}),
-		}, nil, nil
+		ent, err := resourceEntity(uri)
+		if err != nil {
+			return "", types.Entity{}, nil, err
+		}
+		return m.Method, ent, nil, nil
 	}
 	return m.Method, server, nil, nil
+}
+
+// resourceEntity is Resource::"<normalized uri>" with uri (as sent) and
+// normalized_uri; a URI whose forms differ beyond scheme and host case is
+// refused (normalizeURI).
+func resourceEntity(uri string) (types.Entity, error) {
+	norm, err := normalizeURI(uri)
+	if err != nil {
+		e := mcpguard.E(mcpguard.KindInvalidRequest, "invalid request: resource uri refused: "+err.Error(), err)
+		e.Reason = "bad_uri"
+		return types.Entity{}, e
+	}
+	return types.Entity{
+		UID: types.NewEntityUID(typeResource, types.String(norm)),
+		Attributes: types.NewRecord(types.RecordMap{
+			"uri":            types.String(uri),
+			"normalized_uri": types.String(norm),
+		}),
+	}, nil
 }
 
 // argumentsRecord converts tool or prompt arguments (nil when absent) to

@@ -341,7 +341,8 @@ func TestGroupClaim(t *testing.T) {
 		{"colon separated tag claim", "https://aws.amazon.com/tags/principal_tags/Groups", &authn.Identity{Subject: "a",
 			Claims: map[string]any{"https://aws.amazon.com/tags/principal_tags/Groups": "s3-readers:Everyone"}}, true},
 		{"array claim", "groups", &authn.Identity{Subject: "a", Claims: map[string]any{"groups": []any{"x", "s3-readers"}}}, true},
-		{"claim of wrong type", "groups", &authn.Identity{Subject: "a", Claims: map[string]any{"groups": 5.0}}, false},
+		{"colon outside the aws tag claim is one name", "groups", &authn.Identity{Subject: "a", Claims: map[string]any{"groups": "evil:s3-readers"}}, false},
+		{"trailing space is another name", "groups", &authn.Identity{Subject: "a", Claims: map[string]any{"groups": []any{"s3-readers "}}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,6 +351,14 @@ func TestGroupClaim(t *testing.T) {
 				t.Fatalf("allow = %v, want %v", d.Allow, tt.allow)
 			}
 		})
+	}
+	// A claim that does not read whole is a denial, never "no groups".
+	for _, claims := range []map[string]any{{"groups": 5.0}, {"groups": []any{"s3-readers", 1.0}}} {
+		a := newTestAuthorizer(t, policies, func(_ string, o *Options) { o.GroupClaim = "groups" })
+		_, err := a.Authorize(context.Background(), &authn.Identity{Subject: "a", Claims: claims}, post(request("ping", "")))
+		if mcpguard.KindOf(err) != mcpguard.KindForbidden || mcpguard.ReasonOf(err) != authn.ReasonBadGroups {
+			t.Errorf("claims %v: err = %v, want forbidden %s", claims, err, authn.ReasonBadGroups)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestParseAWSCommand(t *testing.T) {
@@ -90,6 +91,84 @@ func TestParseAWSCommand(t *testing.T) {
 		{name: "unterminated single", cmd: "aws s3 ls 'abc", wantErr: "unterminated"},
 		{name: "unterminated double", cmd: `aws s3 ls "abc`, wantErr: "unterminated"},
 		{name: "trailing backslash", cmd: `aws s3 ls \`, wantErr: "backslash"},
+
+		// Global options anywhere the CLI's main parser reads them.
+		{name: "global between service and operation", cmd: "aws s3 --region us-east-1 ls",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--region"}, Region: "us-east-1", Regions: []string{"us-east-1"}}},
+		{name: "globals in every position", cmd: "aws --output json s3 --prof x ls s3://b --rec --no-sign",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--output", "--profile", "--recursive", "--no-sign-request"}}},
+		{name: "global between service and operation of an API command", cmd: "aws ec2 --endpoint-url=https://e.example describe-instances",
+			want: awsCommand{Service: "ec2", Operation: "describe-instances", Flags: []string{"--endpoint-url"}}},
+		{name: "command option before the operation", cmd: "aws ec2 --dry-run describe-instances", wantErr: "unknown option"},
+		{name: "region twice across positions", cmd: "aws --region=us-east-1 s3 ls --region us-west-2", wantErr: "more than once"},
+		{name: "global value that looks like an option", cmd: "aws s3 ls --query --recursive", wantErr: "no value"},
+		{name: "global flag with a value", cmd: "aws s3 ls --debug=1", wantErr: "takes no value"},
+
+		// Prefix expansion of the s3 commands' own options.
+		{name: "sync --del is --delete", cmd: "aws s3 sync . s3://b --del",
+			want: awsCommand{Service: "s3", Operation: "sync", Flags: []string{"--delete"}}},
+		{name: "sync --delete exact", cmd: "aws s3 sync . s3://b --delete --exact",
+			want: awsCommand{Service: "s3", Operation: "sync", Flags: []string{"--delete", "--exact-timestamps"}}},
+		{name: "global prefix wins over command option", cmd: "aws s3 sync . s3://b --de",
+			want: awsCommand{Service: "s3", Operation: "sync", Flags: []string{"--debug"}}},
+		{name: "ls --p is --profile, as the main parser reads it first", cmd: "aws s3 ls --p admin",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--profile"}}},
+		{name: "ls --page is --page-size", cmd: "aws s3 ls s3://b --page 5",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--page-size"}}},
+		{name: "cp --stor", cmd: "aws s3 cp a s3://b/k --stor STANDARD",
+			want: awsCommand{Service: "s3", Operation: "cp", Flags: []string{"--storage-class"}}},
+		{name: "cp --s is ambiguous", cmd: "aws s3 cp a s3://b/k --s x", wantErr: "ambiguous"},
+		{name: "cp --exp is ambiguous", cmd: "aws s3 cp a s3://b/k --exp 5", wantErr: "ambiguous"},
+		{name: "mv --v is ambiguous among globals", cmd: "aws s3 mv a s3://b/k --v", wantErr: "ambiguous"},
+		{name: "mv --val", cmd: "aws s3 mv s3://a/k s3://b/k --val",
+			want: awsCommand{Service: "s3", Operation: "mv", Flags: []string{"--validate-same-s3-paths"}}},
+		{name: "rm --rec", cmd: "aws s3 rm s3://b --rec --quiet",
+			want: awsCommand{Service: "s3", Operation: "rm", Flags: []string{"--recursive", "--quiet"}}},
+		{name: "rb --f", cmd: "aws s3 rb s3://b --f",
+			want: awsCommand{Service: "s3", Operation: "rb", Flags: []string{"--force"}}},
+		{name: "mb --t", cmd: "aws s3 mb s3://b --t k=v k2=v2",
+			want: awsCommand{Service: "s3", Operation: "mb", Flags: []string{"--tags"}}},
+		{name: "presign --expires", cmd: "aws s3 presign s3://b/k --expires 60",
+			want: awsCommand{Service: "s3", Operation: "presign", Flags: []string{"--expires-in"}}},
+		{name: "website --index --error", cmd: "aws s3 website s3://b --index i.html --error e.html",
+			want: awsCommand{Service: "s3", Operation: "website", Flags: []string{"--index-document", "--error-document"}}},
+		{name: "request-payer takes an optional value", cmd: "aws s3 ls --request-payer s3://b --recursive",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--request-payer", "--recursive"}}},
+		{name: "grants takes several values", cmd: "aws s3 cp a s3://b/k --grants read=uri=x full=id=y --quiet",
+			want: awsCommand{Service: "s3", Operation: "cp", Flags: []string{"--grants", "--quiet"}}},
+		{name: "unknown s3 option", cmd: "aws s3 cp a s3://b/k --frobnicate", wantErr: "unknown option"},
+		{name: "unknown s3 command", cmd: "aws s3 frob s3://b", wantErr: "unknown s3 command"},
+		{name: "s3 flag with a value", cmd: "aws s3 ls --recursive=yes", wantErr: "takes no value"},
+		{name: "s3 value option without value", cmd: "aws s3 ls --page-size --recursive", wantErr: "no value"},
+		{name: "short option", cmd: "aws s3 ls -r", wantErr: "short option"},
+		{name: "stdin dash is a value", cmd: "aws s3 cp - s3://b/k",
+			want: awsCommand{Service: "s3", Operation: "cp"}},
+		{name: "negative number is a value", cmd: "aws ec2 describe-instances --max-items -5",
+			want: awsCommand{Service: "ec2", Operation: "describe-instances", Flags: []string{"--max-items"}}},
+
+		// Regions a policy must see.
+		{name: "region star", cmd: "aws s3 ls --region '*'",
+			want: awsCommand{Service: "s3", Operation: "ls", Flags: []string{"--region"}, Region: "*", Regions: []string{"*"}}},
+		{name: "region of an access point ARN", cmd: "aws s3 ls s3://arn:aws:s3:eu-west-1:123456789012:accesspoint/ap/",
+			want: awsCommand{Service: "s3", Operation: "ls", Regions: []string{"eu-west-1"}}},
+		{name: "region of an ARN option value", cmd: "aws lambda invoke --function-name arn:aws:lambda:ap-south-1:123456789012:function:f out --region us-east-1",
+			want: awsCommand{Service: "lambda", Operation: "invoke", Flags: []string{"--function-name", "--region"}, Region: "us-east-1", Regions: []string{"ap-south-1", "us-east-1"}}},
+		{name: "source region", cmd: "aws s3 cp s3://a/k s3://b/k --source-region ap-south-1 --region=us-east-1",
+			want: awsCommand{Service: "s3", Operation: "cp", Flags: []string{"--source-region", "--region"}, Region: "us-east-1", Regions: []string{"ap-south-1", "us-east-1"}}},
+
+		// Separators the upstream's splitter might read as whitespace.
+		{name: "no-break space", cmd: "aws s3\u00a0rb s3://b", wantErr: "U+00A0"},
+		{name: "em space", cmd: "aws s3 rb\u2003s3://b", wantErr: "U+2003"},
+		{name: "ideographic space", cmd: "aws s3 ls\u3000--recursive", wantErr: "U+3000"},
+		{name: "next line", cmd: "aws s3 ls\u0085aws iam list-users", wantErr: "U+0085"},
+		{name: "line separator", cmd: "aws s3 ls\u2028", wantErr: "U+2028"},
+		{name: "zero width space", cmd: "aws s3 ls --re\u200bcursive", wantErr: "U+200B"},
+		{name: "byte order mark", cmd: "\ufeffaws s3 ls", wantErr: "U+FEFF"},
+		{name: "vertical tab", cmd: "aws s3 ls\vx", wantErr: "control"},
+		{name: "form feed", cmd: "aws s3 ls\fx", wantErr: "control"},
+		{name: "invalid utf-8", cmd: "aws s3 ls \xff", wantErr: "UTF-8"},
+		{name: "other non-ASCII is fine", cmd: "aws s3 ls s3://b/caf\u00e9",
+			want: awsCommand{Service: "s3", Operation: "ls"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,8 +185,12 @@ func TestParseAWSCommand(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse %q: %v", tt.cmd, err)
 			}
+			wantRegions := tt.want.Regions
+			if wantRegions == nil && tt.want.Region != "" {
+				wantRegions = []string{tt.want.Region}
+			}
 			if got.Service != tt.want.Service || got.Operation != tt.want.Operation || got.Region != tt.want.Region ||
-				!slices.Equal(got.Flags, tt.want.Flags) {
+				!slices.Equal(got.Flags, tt.want.Flags) || !slices.Equal(got.Regions, wantRegions) {
 				t.Fatalf("parse %q = %+v, want %+v", tt.cmd, got, tt.want)
 			}
 		})
@@ -150,6 +233,8 @@ func FuzzParseAWSCommand(f *testing.F) {
 		"aws s3 ls", "aws s3 ls s3://b --region eu-west-1", `aws s3 ls "a b" 'c;d'`,
 		"aws s3 ls; aws iam list-users", "aws s3 ls $(id)", "aws s3 ls `id`", "aws s3 ls\nx",
 		"aws --profile p --region=r ec2 describe-instances --filters Name=x,Values=y",
+		"aws s3 --reg us-east-1 sync . s3://b --del", "aws s3 cp a s3://b --s x", "aws s3\u00a0ls",
+		"aws s3 ls s3://arn:aws:s3:eu-west-1:1:accesspoint/a", "aws s3 mb s3://b --tags a=b c=d --region '*'",
 	} {
 		f.Add(s)
 	}
@@ -167,6 +252,23 @@ func FuzzParseAWSCommand(f *testing.F) {
 		for _, fl := range c.Flags {
 			if !strings.HasPrefix(fl, "--") || strings.Contains(fl, "=") {
 				t.Fatalf("flag %q from %q", fl, cmd)
+			}
+			if _, global := globalOptions[fl]; !global {
+				for g := range globalOptions {
+					if strings.HasPrefix(g, fl) {
+						t.Fatalf("flag %q abbreviates global %s but was kept: %q", fl, g, cmd)
+					}
+				}
+				if c.Service == "s3" {
+					if _, ok := s3Commands[c.Operation][fl]; !ok {
+						t.Fatalf("s3 %s flag %q is not a full option name: %q", c.Operation, fl, cmd)
+					}
+				}
+			}
+		}
+		for _, r := range cmd {
+			if r >= 0x80 && unicode.IsSpace(r) {
+				t.Fatalf("accepted Unicode whitespace %U: %q", r, cmd)
 			}
 		}
 		words, err := shellWords(cmd)
@@ -203,4 +305,26 @@ func FuzzParseAWSCommand(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseCLICommandOperands(t *testing.T) {
+	tests := []struct {
+		cmd      string
+		operands []string
+	}{
+		{"aws s3 cp --content-type text/plain /data s3://dst/k --quiet", []string{"/data", "s3://dst/k"}},
+		{"aws s3 sync . s3://b --exclude '*.tmp' --delete", []string{".", "s3://b"}},
+		{"aws s3 ls --request-payer s3://b", nil},
+		{"aws s3 cp - s3://b/k --grants read=uri=x full=id=y", []string{"-", "s3://b/k"}},
+		{"aws ec2 describe-instances --instance-ids i-1 i-2", nil},
+	}
+	for _, tt := range tests {
+		c, err := ParseCLICommand(tt.cmd)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.cmd, err)
+		}
+		if !slices.Equal(c.Operands, tt.operands) {
+			t.Errorf("%s: operands %q, want %q", tt.cmd, c.Operands, tt.operands)
+		}
+	}
 }

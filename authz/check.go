@@ -44,13 +44,21 @@ func Check(opts Options) (warnings []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if !opts.AllowGuardrailRemoval {
+		if err := guardrails(nil, s); err != nil {
+			return nil, err
+		}
+	}
 	return s.warnings(), nil
 }
 
 func (s *snapshot) warnings() []string {
 	var w []string
+	for _, f := range s.emptyFiles {
+		w = append(w, fmt.Sprintf("policy file %s holds no policy", f))
+	}
 	if len(s.sorted) == 0 {
-		return []string{"no policies loaded: every request will be denied"}
+		return append(w, "no policies loaded: every request will be denied")
 	}
 	for _, ea := range essentialActions {
 		if !s.somePermitScopes(types.NewEntityUID(typeAction, types.String(ea.action))) {

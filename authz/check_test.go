@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ func TestCheck(t *testing.T) {
 	tests := []struct {
 		name     string
 		policies string
+		allow    bool     // AllowGuardrailRemoval
 		want     []string // substrings, one warning each, in order
 	}{
 		{
@@ -35,15 +37,16 @@ func TestCheck(t *testing.T) {
 			want:     []string{"principal type THVGroup is unknown", "resource type Client is unknown"},
 		},
 		{
-			name:     "empty set",
+			name:     "empty set, allowed by the operator",
 			policies: "// nothing yet\n",
-			want:     []string{"no policies loaded"},
+			allow:    true,
+			want:     []string{"policy file p.cedar holds no policy", "no policies loaded"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := writeFiles(t, map[string]string{"p.cedar": tt.policies})
-			got, err := Check(Options{PolicyFiles: []string{filepath.Join(dir, "*.cedar")}})
+			got, err := Check(Options{PolicyFiles: []string{filepath.Join(dir, "*.cedar")}, AllowGuardrailRemoval: tt.allow})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,5 +71,21 @@ func TestWarningsOfAuthorizer(t *testing.T) {
 	w := a.Warnings()
 	if !slices.ContainsFunc(w, func(s string) bool { return strings.Contains(s, `"initialize"`) }) {
 		t.Fatalf("warnings = %q", w)
+	}
+}
+
+// TestCheckRefusesEmptyPolicyFile: validate flags a configured policy file
+// that holds no policy (an emptied guardrails file parses without error).
+func TestCheckRefusesEmptyPolicyFile(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"a.cedar":          `permit(principal, action, resource);`,
+		"guardrails.cedar": "// emptied by mistake\n",
+	})
+	_, err := Check(Options{PolicyFiles: []string{filepath.Join(dir, "*.cedar")}})
+	if !errors.Is(err, ErrGuardrailRemoved) || !strings.Contains(err.Error(), "guardrails.cedar holds no policy") {
+		t.Fatalf("err = %v, want ErrGuardrailRemoved naming guardrails.cedar", err)
+	}
+	if _, err := New(t.Context(), Options{PolicyFiles: []string{filepath.Join(dir, "*.cedar")}, ServerHost: testHost}); !errors.Is(err, ErrGuardrailRemoved) {
+		t.Fatalf("New err = %v, want ErrGuardrailRemoved", err)
 	}
 }

@@ -13,7 +13,10 @@
 //     the client sends to answer a server request (sampling, elicitation).
 //   - resource Tool::"<name>" with tool_name and arguments for tools/call;
 //     Prompt::"<name>" with prompt_name and arguments for prompts/get;
-//     Resource::"<uri>" with uri for resources/read; Server::"<upstream
+//     Resource::"<normalized uri>" with uri and normalized_uri for
+//     resources/read, resources/subscribe and resources/unsubscribe (URIs
+//     whose forms differ beyond scheme and host case are refused, see
+//     normalizeURI); Server::"<upstream
 //     host>" for everything else.
 //   - context: time (epoch seconds, Long), request_id, mcp_session_id (when
 //     present), source_ip (an ipaddr from Envoy's source.address, never from
@@ -44,7 +47,10 @@
 // Policies are compiled at load and indexed by action and resource scope.
 // Reloads (polling or Reload) build a complete new set and swap it
 // atomically; a set that fails to load is rejected and the last good one
-// stays.
+// stays. So is a set that would silently drop guard rails (a policy file
+// that holds no policy, or a reload that loses every forbid), unless
+// Options.AllowGuardrailRemoval says otherwise. Polls are driven by a ticker
+// or, in tests, by Options.ReloadTicks.
 //
 // authz must not import extproc or go-control-plane. It follows the Cedar
 // policy language (cedar-go v1.9.1), JSON-RPC 2.0 and the MCP

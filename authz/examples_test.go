@@ -153,3 +153,73 @@ func TestExamplePolicies(t *testing.T) {
 		}
 	})
 }
+
+// TestCredentialGuardrails: the shipped credential guard rails deny every
+// credential-minting command on the call_aws path even when a permit
+// allows all tool calls, however the command is abbreviated or ordered,
+// and let an operator permit them through Group::"aws-credential-minters".
+func TestCredentialGuardrails(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"permit.cedar": `@id("all-tools") permit(principal, action == Action::"tools/call", resource);`})
+	a, err := New(t.Context(), Options{
+		PolicyFiles: []string{filepath.Join(dir, "permit.cedar"), filepath.Join(examplesDir, "baseline.cedar"),
+			filepath.Join(examplesDir, "guardrails-credentials.cedar")},
+		ServerHost: testHost,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := ident("alice", "s3-readers")
+	minter := ident("ops", "aws-credential-minters")
+	tests := []struct {
+		cmd string
+		by  string // "" means allowed
+	}{
+		{"aws sts get-session-token", "guardrail-call-aws-sts-credentials"},
+		{"aws sts assume-role --role-arn arn:aws:iam::1:role/x --role-session-name s", "guardrail-call-aws-sts-credentials"},
+		{"aws sts assume-role-with-web-identity --role-arn a --role-session-name s --web-identity-token t", "guardrail-call-aws-sts-credentials"},
+		{"aws sts assume-role-with-saml --role-arn a --principal-arn p --saml-assertion x", "guardrail-call-aws-sts-credentials"},
+		{"aws sts assume-root --target-principal 1 --task-policy-arn arn=x", "guardrail-call-aws-sts-credentials"},
+		{"aws sts get-federation-token --name n", "guardrail-call-aws-sts-credentials"},
+		{"aws --region us-east-1 sts --output json get-session-token", "guardrail-call-aws-sts-credentials"},
+		{"aws iam create-access-key --user-name u", "guardrail-call-aws-iam-credentials"},
+		{"aws iam create-login-profile --user-name u --password p", "guardrail-call-aws-iam-credentials"},
+		{"aws iam update-login-profile --user-name u --password p", "guardrail-call-aws-iam-credentials"},
+		{"aws iam create-service-specific-credential --user-name u --service-name codecommit.amazonaws.com", "guardrail-call-aws-iam-credentials"},
+		{"aws ecr get-authorization-token", "guardrail-call-aws-service-tokens"},
+		{"aws ecr get-login-password --region eu-west-1", "guardrail-call-aws-service-tokens"},
+		{"aws ecr-public get-login-password", "guardrail-call-aws-service-tokens"},
+		{"aws codeartifact get-authorization-token --domain d", "guardrail-call-aws-service-tokens"},
+		{"aws rds generate-db-auth-token --hostname h --port 5432 --username u", "guardrail-call-aws-service-tokens"},
+		{"aws redshift get-cluster-credentials --cluster-identifier c --db-user u", "guardrail-call-aws-service-tokens"},
+		{"aws eks get-token --cluster-name c", "guardrail-call-aws-service-tokens"},
+		{"aws sso get-role-credentials --role-name r --account-id 1 --access-token t", "guardrail-call-aws-service-tokens"},
+		{"aws ec2 get-password-data --instance-id i-1", "guardrail-call-aws-service-tokens"},
+		{"aws s3 presign s3://b/k --expires-in 604800", "guardrail-call-aws-service-tokens"},
+		{"aws s3 presign s3://b/k --exp 60", "guardrail-call-aws-service-tokens"},
+		{"aws s3 --region eu-west-1 presign s3://b/k", "guardrail-call-aws-service-tokens"},
+		{"aws sts get-caller-identity", ""},
+		{"aws iam list-access-keys", ""},
+		{"aws ecr describe-repositories", ""},
+		{"aws s3 ls", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd, func(t *testing.T) {
+			d := authorize(t, a, user, post(awsCall(tt.cmd)))
+			if len(d.Errors) > 0 {
+				t.Fatalf("guard rails must not error: %+v", d.Errors)
+			}
+			if tt.by == "" {
+				if !d.Allow {
+					t.Fatalf("denied: %+v", d)
+				}
+				return
+			}
+			if d.Allow || !slices.Contains(d.Policies, tt.by) {
+				t.Fatalf("allow = %v by %v, want denied by %s", d.Allow, d.Policies, tt.by)
+			}
+			if d := authorize(t, a, minter, post(awsCall(tt.cmd))); !d.Allow {
+				t.Fatalf("an aws-credential-minters member is denied: %+v", d)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package authz
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -117,17 +118,53 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// pollDriver replaces the reload ticker: poll runs exactly n polls and
+// returns when they are done, so tests never sleep.
+type pollDriver struct {
+	ticks chan time.Time
+	done  chan struct{}
+}
+
+func newPollDriver() *pollDriver {
+	return &pollDriver{ticks: make(chan time.Time), done: make(chan struct{}, 1)}
+}
+
+func (d *pollDriver) options(o *Options) {
+	o.ReloadTicks = d.ticks
+	o.OnPoll = func() { d.done <- struct{}{} }
+}
+
+func (d *pollDriver) poll(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case d.ticks <- time.Now():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the watcher does not take ticks")
+		}
+		select {
+		case <-d.done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("poll did not finish")
+		}
+	}
+}
+
+// settle is the two polls a change needs: files must hold still for one
+// tick before they are read.
+func (d *pollDriver) settle(t *testing.T) { d.poll(t, 2) }
+
 func TestPollingReload(t *testing.T) {
 	rec := &reloadRecorder{}
+	drv := newPollDriver()
 	dir := writeFiles(t, map[string]string{"a.cedar": allowPing})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := New(ctx, Options{
-		PolicyFiles:    []string{filepath.Join(dir, "*.cedar")},
-		ServerHost:     testHost,
-		ReloadInterval: 10 * time.Millisecond,
-		OnReload:       rec.hook,
-	})
+	o := Options{
+		PolicyFiles: []string{filepath.Join(dir, "*.cedar")},
+		ServerHost:  testHost,
+		OnReload:    rec.hook,
+	}
+	drv.options(&o)
+	a, err := New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,26 +172,27 @@ func TestPollingReload(t *testing.T) {
 		return authorize(t, a, ident("a"), post(request(method, ""))).Allow
 	}
 
-	// A new file matching the glob is picked up.
+	// A new file matching the glob is picked up, once it held still.
 	if err := os.WriteFile(filepath.Join(dir, "b.cedar"), []byte(allowList), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "new file", func() bool { return allowed("tools/list") })
-	if !allowed("ping") {
-		t.Fatal("ping no longer allowed")
+	drv.poll(t, 1)
+	if allowed("tools/list") {
+		t.Fatal("a file seen changing on one tick was loaded at once")
+	}
+	drv.poll(t, 1)
+	if !allowed("tools/list") || !allowed("ping") {
+		t.Fatal("new file not loaded")
 	}
 
 	// A broken edit is rejected once and the last good set stays.
 	if err := os.WriteFile(filepath.Join(dir, "b.cedar"), []byte("permit("), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "rejection", func() bool {
-		c := rec.snapshot()
-		return len(c) == 2 && c[1] != nil
-	})
-	time.Sleep(50 * time.Millisecond) // several more ticks
-	if c := rec.snapshot(); len(c) != 2 {
-		t.Fatalf("a broken set was reported %d times, want once", len(c)-1)
+	drv.settle(t)
+	drv.poll(t, 3) // several more ticks
+	if c := rec.snapshot(); len(c) != 2 || c[1] == nil {
+		t.Fatalf("reloads %v: want the broken set reported once", c)
 	}
 	if !allowed("tools/list") || !allowed("ping") {
 		t.Fatal("last good set not in force")
@@ -164,16 +202,16 @@ func TestPollingReload(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "b.cedar"), []byte(`@id("list2") permit(principal, action == Action::"prompts/list", resource);`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "fixed set", func() bool { return allowed("prompts/list") })
-	if allowed("tools/list") {
-		t.Fatal("old policy still in force")
+	drv.settle(t)
+	if !allowed("prompts/list") || allowed("tools/list") {
+		t.Fatal("fixed set not in force")
 	}
 	n := len(rec.snapshot())
 	future := time.Now().Add(time.Hour)
 	if err := os.Chtimes(filepath.Join(dir, "b.cedar"), future, future); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(60 * time.Millisecond)
+	drv.poll(t, 3)
 	if got := len(rec.snapshot()); got != n {
 		t.Fatalf("touching an unchanged file reloaded (%d → %d calls)", n, got)
 	}
@@ -184,14 +222,82 @@ func TestPollingReload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "missing files rejected", func() bool {
-		c := rec.snapshot()
-		return len(c) == n+1 && c[n] != nil
-	})
+	drv.settle(t)
+	if c := rec.snapshot(); len(c) != n+1 || c[n] == nil {
+		t.Fatalf("reloads %v: want the vanished files rejected", c)
+	}
 	if !allowed("prompts/list") {
 		t.Fatal("last good set not in force after files vanished")
 	}
-	cancel()
+}
+
+const (
+	permitAll    = `@id("everything") permit(principal, action, resource);`
+	forbidDelete = `@id("no-delete") forbid(principal, action == Action::"tools/call", resource == Tool::"delete");`
+)
+
+// TestReloadKeepsGuardrails: an emptied policy file, or a set that loses
+// every forbid it had, is not swapped in unless the operator allows it;
+// the forbids stay enforced and OnReload reports the failure (the gateway
+// records policy_reload_failed).
+func TestReloadKeepsGuardrails(t *testing.T) {
+	deleteCall := request("tools/call", `{"name":"delete","arguments":{}}`)
+	for _, tt := range []struct {
+		name  string
+		files map[string]string // the edit
+	}{
+		{"guardrails file emptied", map[string]string{"guardrails.cedar": ""}},
+		{"guardrails file reduced to comments", map[string]string{"guardrails.cedar": "// TODO restore\n"}},
+		{"forbid turned into a permit", map[string]string{"guardrails.cedar": `@id("no-delete") permit(principal, action == Action::"ping", resource);`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, allow := range []bool{false, true} {
+				rec := &reloadRecorder{}
+				drv := newPollDriver()
+				dir := writeFiles(t, map[string]string{"base.cedar": permitAll, "guardrails.cedar": forbidDelete})
+				o := Options{PolicyFiles: []string{filepath.Join(dir, "*.cedar")}, ServerHost: testHost, OnReload: rec.hook, AllowGuardrailRemoval: allow}
+				drv.options(&o)
+				a, err := New(t.Context(), o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if authorize(t, a, ident("a"), post(deleteCall)).Allow {
+					t.Fatal("forbid not enforced before the edit")
+				}
+				for name, content := range tt.files {
+					if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				drv.settle(t)
+				calls := rec.snapshot()
+				if len(calls) != 1 {
+					t.Fatalf("allow=%v: %d reload reports, want 1", allow, len(calls))
+				}
+				denied := !authorize(t, a, ident("a"), post(deleteCall)).Allow
+				if allow {
+					if calls[0] != nil || denied {
+						t.Fatalf("allow_guardrail_removal: reload %v, delete denied %v", calls[0], denied)
+					}
+					continue
+				}
+				if !errors.Is(calls[0], ErrGuardrailRemoved) {
+					t.Fatalf("reload error %v, want ErrGuardrailRemoved", calls[0])
+				}
+				if !denied {
+					t.Fatal("the forbid disappeared with the reload")
+				}
+				// SIGHUP's Reload refuses it the same way.
+				if err := a.Reload(); !errors.Is(err, ErrGuardrailRemoved) {
+					t.Fatalf("Reload err = %v", err)
+				}
+				drv.poll(t, 2)
+				if n := len(rec.snapshot()); n != 2 {
+					t.Fatalf("%d reload reports after more polls, want the rejection reported once more by Reload only", n)
+				}
+			}
+		})
+	}
 }
 
 // TestReloadConcurrentWithAuthorize runs decisions while reloading, for the

@@ -48,6 +48,11 @@ type snapshot struct {
 	principals *principalCache
 	files      []fileStat
 	hash       [sha256.Size]byte
+	// emptyFiles are the policy files that hold no policy (display
+	// names); forbids counts the forbid policies. Reloads compare both
+	// with the set in force (see guardrails).
+	emptyFiles []string
+	forbids    int
 }
 
 // fileStat is the cheap fingerprint of one source file; polling compares it
@@ -177,6 +182,9 @@ func buildSnapshot(src *source) (*snapshot, error) {
 			errs = append(errs, parseError(names[i], src.policyData[i], err))
 			continue
 		}
+		if len(list) == 0 {
+			s.emptyFiles = append(s.emptyFiles, names[i])
+		}
 		perLine := map[int]int{}
 		for _, p := range list {
 			perLine[p.Position().Line]++
@@ -206,6 +214,9 @@ func buildSnapshot(src *source) (*snapshot, error) {
 					errs = append(errs, fmt.Errorf("%s:%d:%d: @%s is empty", names[i], pos.Line, pos.Column, annotationRequiresScope))
 					continue
 				}
+			}
+			if e.forbid {
+				s.forbids++
 			}
 			s.byID[id] = e
 			s.sorted = append(s.sorted, e)
@@ -476,4 +487,28 @@ func equalStats(a, b []fileStat) bool {
 	return slices.EqualFunc(a, b, func(x, y fileStat) bool {
 		return x.path == y.path && x.size == y.size && x.mod.Equal(y.mod)
 	})
+}
+
+// ErrGuardrailRemoved marks a policy set refused because it would silently
+// drop guard rails: a configured policy file that holds no policy (an
+// emptied or truncated file), or a reload that loses every forbid the set
+// in force had. Options.AllowGuardrailRemoval accepts such a set.
+var ErrGuardrailRemoved = errors.New("policy set would drop guard rails")
+
+// guardrails checks next against the set in force (nil at startup). An
+// emptied guardrails file parses fine, so without this check its forbids
+// would vanish on the next poll and every request they refused would be
+// allowed by the permits that remain.
+func guardrails(cur, next *snapshot) error {
+	var errs []error
+	for _, f := range next.emptyFiles {
+		errs = append(errs, fmt.Errorf("policy file %s holds no policy", f))
+	}
+	if cur != nil && cur.forbids > 0 && next.forbids == 0 {
+		errs = append(errs, fmt.Errorf("the new set has no forbid policy; the set in force has %d", cur.forbids))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w (authz_config.allow_guardrail_removal accepts it): %w", ErrGuardrailRemoved, errors.Join(errs...))
 }

@@ -76,7 +76,10 @@ func (a *Authorizer) Visible(ctx context.Context, id *authn.Identity, req Visibi
 	if id.Subject == "" {
 		return nil, mcpguard.E(mcpguard.KindUnauthenticated, "token has no subject", nil)
 	}
-	v := a.newVisibility(ctx, id, req)
+	v, err := a.newVisibility(ctx, id, req)
+	if err != nil {
+		return nil, err
+	}
 	return func(item mcp.ListItem) bool {
 		return v.check(item).visible
 	}, nil
@@ -96,11 +99,11 @@ type visibility struct {
 	resource       types.Value // the unknown resource of a template
 }
 
-func (a *Authorizer) newVisibility(ctx context.Context, id *authn.Identity, req VisibilityRequest) *visibility {
+func (a *Authorizer) newVisibility(ctx context.Context, id *authn.Identity, req VisibilityRequest) (*visibility, error) {
 	s := a.snap.Load()
-	groups := id.Groups
-	if a.opts.GroupClaim != "" {
-		groups = authn.GroupsFromClaims(id.Claims, a.opts.GroupClaim)
+	groups, err := a.groups(id)
+	if err != nil {
+		return nil, err
 	}
 	rm := types.RecordMap{"time": unknown("time")}
 	if req.RequestID != "" {
@@ -125,7 +128,7 @@ func (a *Authorizer) newVisibility(ctx context.Context, id *authn.Identity, req 
 		withCLI:   types.NewRecord(cli),
 		arguments: unknown("arguments"),
 		resource:  unknown("resource"),
-	}
+	}, nil
 }
 
 // itemVisibility is the decision for one item and the policies behind it.
@@ -171,10 +174,12 @@ func (v *visibility) check(item mcp.ListItem) itemVisibility {
 		}
 	case mcp.ItemResource:
 		action = mcp.MethodResourcesRead
-		entity = types.Entity{
-			UID:        types.NewEntityUID(typeResource, types.String(item.URI)),
-			Attributes: types.NewRecord(types.RecordMap{"uri": types.String(item.URI)}),
+		ent, err := resourceEntity(item.URI)
+		if err != nil {
+			// Reading it would be refused: nothing to show.
+			return itemVisibility{}
 		}
+		entity = ent
 	case mcp.ItemResourceTemplate:
 		action = mcp.MethodResourcesRead
 		resource = v.resource

@@ -307,7 +307,10 @@ func TestVisibleRules(t *testing.T) {
 				t.Errorf("visible %v, want %v", got, tt.want)
 			}
 			if tt.hiddenBy != "" {
-				v := a.newVisibility(context.Background(), id, req)
+				v, err := a.newVisibility(context.Background(), id, req)
+				if err != nil {
+					t.Fatal(err)
+				}
 				for _, n := range tt.items {
 					if slices.Contains(tt.want, n) {
 						continue
@@ -477,7 +480,11 @@ func TestVisibleGuardrails(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("visible %v, want %v", got, want)
 	}
-	iv := a.newVisibility(context.Background(), admin, listReq).check(mcp.ListItem{Kind: mcp.ItemTool, Name: "aws___delete_stack"})
+	vis, err := a.newVisibility(context.Background(), admin, listReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv := vis.check(mcp.ListItem{Kind: mcp.ItemTool, Name: "aws___delete_stack"})
 	if !slices.Equal(iv.forbids, []string{"guardrail-destructive-tool-names"}) || !slices.Contains(iv.permits, "admins-all-tools") {
 		t.Errorf("delete_stack: permits %v, forbids %v", iv.permits, iv.forbids)
 	}

@@ -37,12 +37,13 @@ type Config struct {
 	Protocol Protocol `yaml:"mcp_protocol"`
 }
 
-// ToolPinning records a digest of each tool definition (name, description,
-// input schema, annotations) the first time tools/list shows it.
+// ToolPinning records each tool definition (the whole tool object) per
+// upstream the first time tools/list shows it (docs/tool-pinning.md).
 type ToolPinning struct {
 	// Mode is "off" (default), "warn" (a changed definition is logged and
 	// audited) or "enforce" (a changed tool is removed from lists and its
-	// calls are denied until `mcpguard tools approve`).
+	// calls are denied until `mcpguard tools approve`, and tools never
+	// listed cannot be called).
 	Mode string `yaml:"mode"`
 	// Store is the JSON file holding the pins; required unless Mode is off.
 	Store string `yaml:"store"`
@@ -88,9 +89,27 @@ type Audit struct {
 	MaxArgumentBytes int `yaml:"max_argument_bytes"`
 	// EventTypes selects which event types are written.
 	EventTypes EventTypes `yaml:"event_types"`
-	// OnFailure is "deny" (default: a request whose record cannot be
-	// written is refused with 503) or "continue" (count the failure).
+	// OnFailure is "deny" (default: a request whose own record cannot be
+	// written before it is forwarded is refused with 503) or "continue"
+	// (count the failure).
 	OnFailure string `yaml:"on_failure"`
+	// Checkpoints anchors the hash chain outside the log with signed
+	// checkpoints of its head (docs/audit.md).
+	Checkpoints AuditCheckpoints `yaml:"checkpoints"`
+}
+
+// AuditCheckpoints configures the signed checkpoints of the audit chain.
+type AuditCheckpoints struct {
+	// KeyFile is the Ed25519 private key (PEM, PKCS #8) that signs the
+	// checkpoints. Default empty: no checkpoints. Requires output to be a
+	// file.
+	KeyFile string `yaml:"key_file"`
+	// File is the sidecar file checkpoints are appended to. Default: the
+	// output path followed by ".checkpoints".
+	File string `yaml:"file"`
+	// Interval is how often the head is checkpointed when records were
+	// added. Default 1m.
+	Interval time.Duration `yaml:"interval"`
 }
 
 // EventTypes filters audit events by type. An empty Include means every
@@ -137,9 +156,19 @@ type Tracing struct {
 // Server configures the process's listeners. Envoy talks to GRPCListen;
 // operators and probes talk to AdminListen.
 type Server struct {
-	// GRPCListen is the host:port of the ext_proc gRPC server.
-	// Default ":9002".
+	// GRPCListen is where the ext_proc gRPC server listens: host:port, or
+	// "unix:///absolute/path" for a Unix domain socket that only local
+	// processes with file access can reach. Default "127.0.0.1:9002":
+	// whoever reaches this port is trusted to speak for Envoy, so it is
+	// loopback unless the operator opens it (with grpc_tls).
 	GRPCListen string `yaml:"grpc_listen"`
+	// GRPCSocketMode is the file mode of the Unix socket, in octal.
+	// Default "0600" (only mcpguard's user; Envoy must run as it, or use
+	// "0660" and share a group).
+	GRPCSocketMode string `yaml:"grpc_socket_mode"`
+	// GRPCTLS authenticates the ext_proc peer with mutual TLS. Off unless
+	// cert_file is set.
+	GRPCTLS GRPCTLS `yaml:"grpc_tls"`
 	// AdminListen is the host:port of the admin HTTP server (health,
 	// metrics). Default ":9090". It must differ from GRPCListen.
 	AdminListen string `yaml:"admin_listen"`
@@ -153,6 +182,47 @@ type Server struct {
 	// listener, for profiling a running gateway. Default false: profiles
 	// reveal internals, so the admin port must stay private when it is on.
 	Pprof bool `yaml:"pprof"`
+}
+
+// GRPCTLS is mutual TLS on the ext_proc listener: mcpguard presents
+// CertFile and accepts only peers whose client certificate chains to
+// ClientCAFile and names one of AllowedSANs. The three files are re-read
+// when they change (checked at each new connection), so rotated
+// certificates need no restart.
+type GRPCTLS struct {
+	// CertFile is mcpguard's server certificate chain (PEM). Setting it
+	// turns TLS on; KeyFile, ClientCAFile and AllowedSANs are then
+	// required.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the private key of CertFile (PEM).
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile holds the CA certificates (PEM) that issue Envoy's
+	// client certificates.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// AllowedSANs lists the peers allowed to connect: an entry starting
+	// with "spiffe://" must equal a URI SAN of the client certificate (a
+	// SPIFFE ID), any other entry must equal one of its DNS SANs. A CA
+	// usually issues certificates to many workloads; the list narrows the
+	// peers to Envoy.
+	AllowedSANs []string `yaml:"allowed_sans"`
+}
+
+// Enabled reports whether mutual TLS is configured.
+func (t *GRPCTLS) Enabled() bool { return t.CertFile != "" }
+
+// GRPCSocket returns the socket path of a "unix://" GRPCListen, or "".
+func (s *Server) GRPCSocket() string {
+	if p, ok := strings.CutPrefix(s.GRPCListen, "unix://"); ok {
+		return p
+	}
+	return ""
+}
+
+// PeerAuthenticated reports whether only an authenticated peer can reach
+// the ext_proc listener: mutual TLS, or a Unix socket whose file mode
+// decides who may connect.
+func (s *Server) PeerAuthenticated() bool {
+	return s.GRPCTLS.Enabled() || s.GRPCSocket() != ""
 }
 
 // Upstream identifies the remote MCP server. mcpguard signs for this host and
@@ -206,6 +276,10 @@ type OIDC struct {
 	// GroupClaim names the claim that carries the user's groups. Default
 	// aws_sts_config.role_claim when that is set, else "groups".
 	GroupClaim string `yaml:"group_claim"`
+	// RequiredClaims are claims every token must carry as a non-empty
+	// string of at most 1024 bytes, besides sub and iss which always must.
+	// Default empty.
+	RequiredClaims []string `yaml:"required_claims"`
 	// TokenSource is "header" (default) or "envoy_metadata".
 	TokenSource TokenSource `yaml:"token_source"`
 	// MetadataKey is jwt_authn's payload_in_metadata key, read when
@@ -257,6 +331,10 @@ type STS struct {
 	// SessionNameClaim names the claim used as RoleSessionName, so
 	// CloudTrail shows who acted. Default "email".
 	SessionNameClaim string `yaml:"session_name_claim"`
+	// EmailVerifiedClaim names the claim that must be true (JSON true or
+	// "true") for the email to be used as RoleSessionName; otherwise sub
+	// is. Default "email_verified".
+	EmailVerifiedClaim string `yaml:"email_verified_claim"`
 	// SessionDuration is the requested DurationSeconds. Default 1h; STS
 	// accepts 15m to 12h (and the role's MaxSessionDuration caps it).
 	SessionDuration time.Duration `yaml:"session_duration"`
@@ -307,6 +385,12 @@ type Authz struct {
 	// GroupClaim overrides oidc_config.group_claim for Cedar group
 	// membership. Default oidc_config.group_claim.
 	GroupClaim string `yaml:"group_claim"`
+	// AllowGuardrailRemoval accepts a policy set in which a policy file
+	// holds no policy, and a reload that drops every forbid the set in force
+	// had. Default false: an emptied or truncated guardrails file parses
+	// without error, so such a set is refused (startup fails; a reload keeps
+	// the last good set and records policy_reload_failed).
+	AllowGuardrailRemoval bool `yaml:"allow_guardrail_removal"`
 }
 
 // Default returns a configuration holding every static default. Parse starts
@@ -316,7 +400,8 @@ type Authz struct {
 func Default() *Config {
 	return &Config{
 		Server: Server{
-			GRPCListen:          ":9002",
+			GRPCListen:          "127.0.0.1:9002",
+			GRPCSocketMode:      "0600",
 			AdminListen:         ":9090",
 			MaxRequestBodyBytes: 1 << 20,
 			ShutdownGrace:       15 * time.Second,
@@ -340,6 +425,7 @@ func Default() *Config {
 			RedactKeys:       []string{"password", "passwd", "secret", "token", "key", "authorization", "credential", "cookie", "session"},
 			MaxArgumentBytes: 4096,
 			OnFailure:        "deny",
+			Checkpoints:      AuditCheckpoints{Interval: time.Minute},
 		},
 		ToolPinning: ToolPinning{Mode: "off"},
 		Protocol:    Protocol{SupportedVersions: defaultVersions(), DenialResponse: DenialToolResult},
@@ -349,9 +435,10 @@ func Default() *Config {
 			ServiceName: "mcpguard",
 		}},
 		STS: STS{
-			RoleClaim:        "https://aws.amazon.com/tags/principal_tags/Groups",
-			SessionNameClaim: "email",
-			SessionDuration:  time.Hour,
+			RoleClaim:          "https://aws.amazon.com/tags/principal_tags/Groups",
+			SessionNameClaim:   "email",
+			EmailVerifiedClaim: "email_verified",
+			SessionDuration:    time.Hour,
 			Cache: Cache{
 				MaxEntries:    10000,
 				RefreshMargin: 5 * time.Minute,

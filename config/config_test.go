@@ -101,7 +101,8 @@ func TestLoadSeedDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"grpc_listen", c.Server.GRPCListen, ":9002"},
+		{"grpc_listen", c.Server.GRPCListen, "127.0.0.1:9002"},
+		{"grpc_socket_mode", c.Server.GRPCSocketMode, "0600"},
 		{"admin_listen", c.Server.AdminListen, ":9090"},
 		{"max_request_body_bytes", c.Server.MaxRequestBodyBytes, int64(1048576)},
 		{"shutdown_grace", c.Server.ShutdownGrace, 15 * time.Second},
@@ -141,7 +142,14 @@ func TestLoadFull(t *testing.T) {
 	}
 	want := &Config{
 		Server: Server{
-			GRPCListen:          "127.0.0.1:19002",
+			GRPCListen:     "127.0.0.1:19002",
+			GRPCSocketMode: "0660",
+			GRPCTLS: GRPCTLS{
+				CertFile:     filepath.Join(dir, "tls/server.pem"),
+				KeyFile:      filepath.Join(dir, "tls/server-key.pem"),
+				ClientCAFile: filepath.Join(dir, "tls/ca.pem"),
+				AllowedSANs:  []string{"spiffe://cluster.local/ns/mcpguard/sa/envoy", "envoy.mcpguard.svc.cluster.local"},
+			},
 			AdminListen:         "[::1]:19090",
 			MaxRequestBodyBytes: 2097152,
 			ShutdownGrace:       30 * time.Second,
@@ -184,16 +192,19 @@ func TestLoadFull(t *testing.T) {
 				},
 				{Claim: "s3-readers", RoleARN: "arn:aws:iam::123456789012:role/S3FallbackRole"},
 			},
-			RoleARN:          "arn:aws:iam::123456789012:role/DefaultMCPRole",
-			STSEndpoint:      "https://sts.eu-central-1.amazonaws.com",
-			SessionNameClaim: "preferred_username",
-			SessionDuration:  2 * time.Hour,
-			Cache:            Cache{MaxEntries: 500, RefreshMargin: 10 * time.Minute},
+			RoleARN:            "arn:aws:iam::123456789012:role/DefaultMCPRole",
+			STSEndpoint:        "https://sts.eu-central-1.amazonaws.com",
+			SessionNameClaim:   "preferred_username",
+			EmailVerifiedClaim: "email_verified",
+			SessionDuration:    2 * time.Hour,
+			Cache:              Cache{MaxEntries: 500, RefreshMargin: 10 * time.Minute},
 		},
 		Authz: &Authz{
 			PolicyFiles:  []string{filepath.Join(dir, "policies/*.cedar"), filepath.Join(dir, "policies/base.cedar")},
 			EntitiesFile: filepath.Join(dir, "entities.json"),
 			GroupClaim:   "cedar_groups",
+			// Accepting it is the non-default value.
+			AllowGuardrailRemoval: true,
 		},
 		Upstreams: []NamedUpstream{
 			{Name: "aws-eu", Host: "aws-mcp.eu-central-1.api.aws", Service: "aws-mcp", Region: "eu-central-1"},
@@ -210,6 +221,11 @@ func TestLoadFull(t *testing.T) {
 			MaxArgumentBytes: 1024,
 			EventTypes:       EventTypes{Include: []string{"mcp_tool_call", "authz_denied"}, Exclude: []string{"mcp_ping"}},
 			OnFailure:        "continue",
+			Checkpoints: AuditCheckpoints{
+				KeyFile:  filepath.Join(dir, "keys", "audit-checkpoint.pem"),
+				File:     filepath.Join(dir, "audit", "mcpguard-audit.checkpoints"),
+				Interval: 30 * time.Second,
+			},
 		},
 		ToolPinning: ToolPinning{Mode: "enforce", Store: filepath.Join(dir, "state/tool-pins.json")},
 		Protocol:    Protocol{SupportedVersions: defaultVersions(), DenialResponse: DenialToolResult},

@@ -157,7 +157,7 @@ func TestParseProblems(t *testing.T) {
 		},
 		{
 			name: "token source envoy metadata without key",
-			yaml: strings.Replace(minimal, "audience: aws-mcp", "audience: aws-mcp\n  token_source: envoy_metadata\n  metadata_key: ~", 1) + "server: {admin_listen: ''}\n",
+			yaml: strings.Replace(minimal, "audience: aws-mcp", "audience: aws-mcp\n  token_source: envoy_metadata\n  metadata_key: ~", 1) + "server: {admin_listen: '', grpc_listen: 'unix:///run/mcpguard.sock'}\n",
 			want: "server.admin_listen: required",
 		},
 	}
@@ -187,7 +187,7 @@ func TestParseAccepts(t *testing.T) {
 		{
 			name:  "null section keeps defaults",
 			yaml:  minimal + "server:\n",
-			check: func(c *Config) bool { return c.Server.GRPCListen == ":9002" },
+			check: func(c *Config) bool { return c.Server.GRPCListen == "127.0.0.1:9002" },
 		},
 		{
 			name:  "null value keeps default",

@@ -57,6 +57,10 @@ func Parse(data []byte, dir string) (*Config, error) {
 func (c *Config) resolvePaths(dir string) {
 	c.ToolPinning.Store = resolve(dir, c.ToolPinning.Store)
 	c.resolveProtocolPaths(dir)
+	c.Audit.Checkpoints.KeyFile = resolve(dir, c.Audit.Checkpoints.KeyFile)
+	c.Audit.Checkpoints.File = resolve(dir, c.Audit.Checkpoints.File)
+	t := &c.Server.GRPCTLS
+	t.CertFile, t.KeyFile, t.ClientCAFile = resolve(dir, t.CertFile), resolve(dir, t.KeyFile), resolve(dir, t.ClientCAFile)
 	if c.Audit.Output != "" && c.Audit.Output != "stdout" {
 		c.Audit.Output = resolve(dir, c.Audit.Output)
 	}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -116,6 +118,19 @@ func (c *Config) validateAudit(ps *Problems) {
 	default:
 		ps.add("audit_config.on_failure", "must be deny or continue, got %q", a.OnFailure)
 	}
+	if cp := a.Checkpoints; cp.KeyFile != "" {
+		if a.Output == "stdout" {
+			ps.add("audit_config.checkpoints.key_file", "needs audit_config.output to be a file: on stdout each process starts a new chain")
+		}
+		if cp.File != "" && cp.File == a.Output {
+			ps.add("audit_config.checkpoints.file", "must not be the audit log itself")
+		}
+	} else if cp.File != "" {
+		ps.add("audit_config.checkpoints.file", "needs audit_config.checkpoints.key_file")
+	}
+	if a.Checkpoints.Interval < time.Second {
+		ps.add("audit_config.checkpoints.interval", "must be at least 1s, got %s", a.Checkpoints.Interval)
+	}
 	for i, t := range a.EventTypes.Include {
 		if !eventTypeRE.MatchString(t) {
 			ps.add(index("audit_config.event_types.include", i), "%q is not an event type name", t)
@@ -149,8 +164,12 @@ func (c *Config) validateTelemetry(ps *Problems) {
 
 func (c *Config) validateServer(ps *Problems) {
 	s := &c.Server
-	grpcOK := requireWith(ps, "server.grpc_listen", s.GRPCListen, checkListen)
+	grpcOK := requireWith(ps, "server.grpc_listen", s.GRPCListen, checkGRPCListen)
 	adminOK := requireWith(ps, "server.admin_listen", s.AdminListen, checkListen)
+	if _, err := s.SocketMode(); err != nil {
+		ps.add("server.grpc_socket_mode", "%s", err.Error())
+	}
+	c.validateGRPCTLS(ps)
 	if grpcOK && adminOK && s.GRPCListen == s.AdminListen && !strings.HasSuffix(s.GRPCListen, ":0") {
 		ps.add("server.admin_listen", "must differ from server.grpc_listen")
 	}
@@ -160,6 +179,99 @@ func (c *Config) validateServer(ps *Problems) {
 	if s.ShutdownGrace < 0 {
 		ps.add("server.shutdown_grace", "must not be negative, got %s", s.ShutdownGrace)
 	}
+}
+
+// checkGRPCListen accepts host:port or unix:///absolute/path.
+func checkGRPCListen(s string) string {
+	p, ok := strings.CutPrefix(s, "unix://")
+	if !ok {
+		return checkListen(s)
+	}
+	switch {
+	case !filepath.IsAbs(p):
+		return fmt.Sprintf("%q: a Unix socket needs an absolute path (unix:///run/mcpguard/extproc.sock)", s)
+	case filepath.Clean(p) != p:
+		return fmt.Sprintf("%q: socket path is not clean", s)
+	case len(p) > 107:
+		return fmt.Sprintf("%q: socket path is longer than 107 bytes (sun_path)", s)
+	}
+	return ""
+}
+
+// SocketMode parses GRPCSocketMode (octal, at most 0777).
+func (s *Server) SocketMode() (fs.FileMode, error) {
+	m, err := strconv.ParseUint(strings.TrimPrefix(s.GRPCSocketMode, "0o"), 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, fmt.Errorf("%q is not an octal file mode such as \"0600\"", s.GRPCSocketMode)
+	}
+	return fs.FileMode(m), nil
+}
+
+// spiffeIDRE is a SPIFFE ID: spiffe://<trust domain>/<path> (SPIFFE ID
+// specification §2), trust domain in lowercase letters, digits, ".", "-"
+// and "_".
+var spiffeIDRE = regexp.MustCompile(`^spiffe://[a-z0-9._-]+(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*$`)
+
+func (c *Config) validateGRPCTLS(ps *Problems) {
+	t := &c.Server.GRPCTLS
+	if !t.Enabled() {
+		if t.KeyFile != "" || t.ClientCAFile != "" || len(t.AllowedSANs) > 0 {
+			ps.add("server.grpc_tls.cert_file", "required when any other grpc_tls key is set")
+		}
+		return
+	}
+	for _, f := range []struct{ key, path string }{
+		{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"client_ca_file", t.ClientCAFile},
+	} {
+		requireWith(ps, "server.grpc_tls."+f.key, f.path, checkRegularFile)
+	}
+	if len(t.AllowedSANs) == 0 {
+		ps.add("server.grpc_tls.allowed_sans", "list at least one SPIFFE ID or DNS name: without it every certificate the CA ever issued could speak for Envoy")
+	}
+	for i, san := range t.AllowedSANs {
+		p := index("server.grpc_tls.allowed_sans", i)
+		switch {
+		case strings.HasPrefix(san, "spiffe://"):
+			if !spiffeIDRE.MatchString(san) {
+				ps.add(p, "%q is not a SPIFFE ID (spiffe://<trust-domain>/<path>)", san)
+			}
+		case strings.Contains(san, "*"):
+			ps.add(p, "%q: wildcards are not accepted; list each peer", san)
+		default:
+			if why := checkHost(san); why != "" || strings.Contains(san, ":") {
+				ps.add(p, "%q is neither a SPIFFE ID nor a DNS name", san)
+			}
+		}
+		if slices.Index(t.AllowedSANs, san) < i {
+			ps.add(p, "duplicate entry %q", san)
+		}
+	}
+}
+
+// Warnings lists what is valid but risky, for `mcpguard validate`: today a
+// plaintext ext_proc listener that is not on loopback, where any host that
+// reaches the port can speak for Envoy (forge source.address, request.id,
+// x-mcpguard-upstream) and receive signed headers.
+func (c *Config) Warnings() []string {
+	var w []string
+	s := &c.Server
+	if !s.PeerAuthenticated() && !loopbackListen(s.GRPCListen) {
+		w = append(w, fmt.Sprintf("server.grpc_listen %q is reachable beyond this host without peer authentication: any peer that reaches it can impersonate Envoy and obtain signed requests; set server.grpc_tls or listen on 127.0.0.1 or a unix:// socket", s.GRPCListen))
+	}
+	return w
+}
+
+// loopbackListen reports whether a host:port listens on loopback only.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) validateUpstream(ps *Problems) {
@@ -225,11 +337,23 @@ func (c *Config) validateOIDC(ps *Problems) {
 	if o.GroupClaim == "" {
 		ps.add("oidc_config.group_claim", "required")
 	}
+	for i, c := range o.RequiredClaims {
+		p := fmt.Sprintf("oidc_config.required_claims[%d]", i)
+		switch {
+		case c == "":
+			ps.add(p, "must not be empty")
+		case slices.Index(o.RequiredClaims, c) < i:
+			ps.add(p, "duplicate claim %q", c)
+		}
+	}
 	switch o.TokenSource {
 	case TokenSourceHeader:
 	case TokenSourceEnvoyMetadata:
 		if o.MetadataKey == "" {
 			ps.add("oidc_config.metadata_key", "required when token_source is %q", TokenSourceEnvoyMetadata)
+		}
+		if !c.Server.PeerAuthenticated() {
+			ps.add("oidc_config.token_source", "%q trusts what the ext_proc peer says jwt_authn verified: it requires peer authentication (server.grpc_tls, or server.grpc_listen on a unix:// socket)", TokenSourceEnvoyMetadata)
 		}
 	default:
 		ps.add("oidc_config.token_source", "must be %q or %q, got %q", TokenSourceHeader, TokenSourceEnvoyMetadata, o.TokenSource)
@@ -271,6 +395,9 @@ func (c *Config) validateSTS(ps *Problems) {
 	}
 	if s.SessionNameClaim == "" {
 		ps.add("aws_sts_config.session_name_claim", "required")
+	}
+	if s.EmailVerifiedClaim == "" {
+		ps.add("aws_sts_config.email_verified_claim", "must not be empty (default email_verified)")
 	}
 	durationOK := s.SessionDuration >= minSessionDuration && s.SessionDuration <= maxSessionDuration
 	if !durationOK {

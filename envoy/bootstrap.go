@@ -113,6 +113,19 @@ type BootstrapOptions struct {
 	// CAFile is the PEM bundle that verifies upstream and JWKS servers.
 	// Default /etc/ssl/certs/ca-certificates.crt.
 	CAFile string
+	// ExtProcClientCertFile and ExtProcClientKeyFile are the client
+	// certificate Envoy presents to mcpguard. Required when the mcpguard
+	// configuration has server.grpc_tls: mcpguard refuses any peer without
+	// a certificate whose SAN it allows.
+	ExtProcClientCertFile string
+	ExtProcClientKeyFile  string
+	// ExtProcCAFile is the PEM bundle that verifies mcpguard's server
+	// certificate. Required with server.grpc_tls.
+	ExtProcCAFile string
+	// ExtProcServerName is the identity mcpguard's server certificate must
+	// carry: a DNS name (also sent as SNI) or a spiffe:// ID (matched as a
+	// URI SAN). Default the host of MCPGuardAddress when it is a DNS name.
+	ExtProcServerName string
 }
 
 // upstreamRoute is one signed destination: a route, its cluster, and the
@@ -147,7 +160,7 @@ func Bootstrap(cfg *config.Config, o BootstrapOptions) (*bootstrapv3.Bootstrap, 
 	}
 
 	var clusters []*clusterv3.Cluster
-	ext, err := extProcCluster(o.MCPGuardAddress)
+	ext, err := extProcCluster(o.MCPGuardAddress, extProcTLS(cfg, o))
 	if err != nil {
 		return nil, fmt.Errorf("generate bootstrap: %w", err)
 	}
@@ -207,6 +220,9 @@ func (o *BootstrapOptions) fill(cfg *config.Config) error {
 	if o.AdminAddress == "" {
 		o.AdminAddress = DefaultAdminAddress
 	}
+	if o.MCPGuardAddress == "" && cfg.Server.GRPCSocket() != "" {
+		o.MCPGuardAddress = cfg.Server.GRPCListen
+	}
 	if o.MCPGuardAddress == "" {
 		o.MCPGuardAddress = DefaultMCPGuardAddress
 		if host, port, err := net.SplitHostPort(cfg.Server.GRPCListen); err == nil {
@@ -233,6 +249,21 @@ func (o *BootstrapOptions) fill(cfg *config.Config) error {
 	}
 	if o.CAFile == "" {
 		o.CAFile = DefaultCAFile
+	}
+	if !cfg.Server.GRPCTLS.Enabled() {
+		return nil
+	}
+	// mcpguard demands a client certificate: without one every stream
+	// would fail at the handshake.
+	if o.ExtProcClientCertFile == "" || o.ExtProcClientKeyFile == "" || o.ExtProcCAFile == "" {
+		return errors.New("server.grpc_tls is set: Envoy needs a client certificate and key for the ext_proc cluster and the CA of mcpguard's server certificate (--mcpguard-client-cert, --mcpguard-client-key, --mcpguard-ca)")
+	}
+	if o.ExtProcServerName == "" {
+		host, _, err := splitHostPort(o.MCPGuardAddress, 0)
+		if err != nil || net.ParseIP(host) != nil || strings.HasPrefix(o.MCPGuardAddress, "unix://") {
+			return errors.New("server.grpc_tls is set: name the identity in mcpguard's server certificate (--mcpguard-server-name), since the mcpguard address is not a DNS name")
+		}
+		o.ExtProcServerName = host
 	}
 	return nil
 }
@@ -428,6 +459,13 @@ func listener(cfg *config.Config, o BootstrapOptions, filters []*hcmv3.HttpFilte
 		// Envoy is the edge: the peer address is the client, and
 		// x-request-id is generated here, not trusted from the client.
 		UseRemoteAddress: wrapperspb.Bool(true),
+		// mcpguard authorizes and signs the path Envoy forwards: Envoy
+		// normalizes it (RFC 3986 dot segments, merged slashes) before
+		// any filter runs, and refuses %2F and %5C outright, so the path
+		// ext_proc sees is the one the router matches and forwards.
+		NormalizePath:                wrapperspb.Bool(true),
+		MergeSlashes:                 true,
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_REJECT_REQUEST,
 		// The default access log format holds no Authorization or
 		// x-amz-* header.
 		AccessLog: []*accesslogv3.AccessLog{{
@@ -467,12 +505,58 @@ func listener(cfg *config.Config, o BootstrapOptions, filters []*hcmv3.HttpFilte
 	}, nil
 }
 
+// extProcTLS is the ext_proc cluster's side of server.grpc_tls: Envoy
+// presents its client certificate and accepts only mcpguard's server
+// certificate, by SAN, under the given CA. ALPN h2 is required: gRPC
+// servers refuse TLS connections that negotiate no protocol. Nil when
+// mcpguard's listener is not TLS.
+func extProcTLS(cfg *config.Config, o BootstrapOptions) *tlsv3.UpstreamTlsContext {
+	if !cfg.Server.GRPCTLS.Enabled() {
+		return nil
+	}
+	san := &tlsv3.SubjectAltNameMatcher{
+		SanType: tlsv3.SubjectAltNameMatcher_DNS,
+		Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: o.ExtProcServerName}},
+	}
+	sni := o.ExtProcServerName
+	if strings.HasPrefix(o.ExtProcServerName, "spiffe://") {
+		san.SanType, sni = tlsv3.SubjectAltNameMatcher_URI, ""
+	}
+	return &tlsv3.UpstreamTlsContext{
+		Sni: sni,
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsParams:     &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
+			AlpnProtocols: []string{"h2"},
+			TlsCertificates: []*tlsv3.TlsCertificate{{
+				CertificateChain: fileSource(o.ExtProcClientCertFile),
+				PrivateKey:       fileSource(o.ExtProcClientKeyFile),
+			}},
+			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				TrustedCa:                 fileSource(o.ExtProcCAFile),
+				MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{san},
+			}},
+		},
+	}
+}
+
 // extProcCluster reaches mcpguard over HTTP/2 (gRPC), health-checks it with
-// the gRPC health protocol and keeps connections alive with pings.
-func extProcCluster(addr string) (*clusterv3.Cluster, error) {
-	host, port, err := splitHostPort(addr, 0)
-	if err != nil {
-		return nil, fmt.Errorf("mcpguard address: %w", err)
+// the gRPC health protocol and keeps connections alive with pings. addr is
+// host:port or unix:///path (a pipe address); tls, when set, is the
+// cluster's transport socket.
+func extProcCluster(addr string, tls *tlsv3.UpstreamTlsContext) (*clusterv3.Cluster, error) {
+	var (
+		host string
+		port int
+		err  error
+		pipe = strings.TrimPrefix(addr, "unix://")
+	)
+	if pipe == addr {
+		pipe = ""
+		if host, port, err = splitHostPort(addr, 0); err != nil {
+			return nil, fmt.Errorf("mcpguard address: %w", err)
+		}
+	} else if !strings.HasPrefix(pipe, "/") {
+		return nil, fmt.Errorf("mcpguard address %q: a Unix socket needs an absolute path", addr)
 	}
 	c := &clusterv3.Cluster{
 		Name:           ExtProcClusterName,
@@ -504,8 +588,18 @@ func extProcCluster(addr string) (*clusterv3.Cluster, error) {
 		}},
 		LoadAssignment: loadAssignment(ExtProcClusterName, "", host, port),
 	}
-	// Every replica behind a DNS name gets streams, not just the first.
-	setDiscovery(c, host, clusterv3.Cluster_STRICT_DNS)
+	if pipe != "" {
+		c.LoadAssignment.Endpoints[0].LbEndpoints[0].GetEndpoint().Address = &corev3.Address{
+			Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: pipe}},
+		}
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
+	} else {
+		// Every replica behind a DNS name gets streams, not just the first.
+		setDiscovery(c, host, clusterv3.Cluster_STRICT_DNS)
+	}
+	if tls != nil {
+		c.TransportSocket = transportSocket(tls)
+	}
 	return c, nil
 }
 
@@ -655,10 +749,14 @@ func (o *BootstrapOptions) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.TLSCertFile, "tls-cert", "", "PEM certificate chain file the listener serves (with --tls-key)")
 	fs.StringVar(&o.TLSKeyFile, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&o.Listen, "listen", DefaultListen, "host:port Envoy listens on for MCP clients")
-	fs.StringVar(&o.MCPGuardAddress, "mcpguard-address", "", "host:port of mcpguard's gRPC server (default server.grpc_listen, with 127.0.0.1 for a wildcard host)")
+	fs.StringVar(&o.MCPGuardAddress, "mcpguard-address", "", "host:port or unix:///path of mcpguard's gRPC server (default server.grpc_listen, with 127.0.0.1 for a wildcard host)")
 	fs.StringVar(&o.AdminAddress, "admin-address", DefaultAdminAddress, "host:port of Envoy's admin interface")
 	fs.StringVar(&o.RoutePrefix, "route-prefix", DefaultRoutePrefix, "path prefix routed to the single upstream")
 	fs.StringVar(&o.CAFile, "ca-file", DefaultCAFile, "PEM CA bundle that verifies the upstream and JWKS servers")
 	fs.IntVar(&o.UpstreamPort, "upstream-port", DefaultUpstreamPort, "port of upstream hosts that name none")
+	fs.StringVar(&o.ExtProcClientCertFile, "mcpguard-client-cert", "", "PEM client certificate Envoy presents to mcpguard (required with server.grpc_tls)")
+	fs.StringVar(&o.ExtProcClientKeyFile, "mcpguard-client-key", "", "PEM private key of --mcpguard-client-cert")
+	fs.StringVar(&o.ExtProcCAFile, "mcpguard-ca", "", "PEM CA bundle that verifies mcpguard's server certificate (required with server.grpc_tls)")
+	fs.StringVar(&o.ExtProcServerName, "mcpguard-server-name", "", "DNS name or spiffe:// ID in mcpguard's server certificate (default the --mcpguard-address host)")
 	fs.BoolVar(&o.JWTAuthn, "jwt-authn", false, "verify JWTs in Envoy's jwt_authn filter too (always on with token_source: envoy_metadata)")
 }

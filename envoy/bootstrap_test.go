@@ -41,6 +41,12 @@ var generatorCases = []struct {
 	{"eu", "eu.yaml", envoy.BootstrapOptions{}},
 	{"upstreams_tls", "upstreams.yaml", envoy.BootstrapOptions{TLSCertFile: "/etc/envoy/tls/tls.crt", TLSKeyFile: "/etc/envoy/tls/tls.key"}},
 	{"metadata", "metadata.yaml", envoy.BootstrapOptions{}},
+	{"mtls", "mtls.yaml", envoy.BootstrapOptions{
+		MCPGuardAddress:       "mcpguard.mcpguard.svc.cluster.local:9002",
+		ExtProcClientCertFile: "/etc/envoy/mcpguard-client/tls.crt",
+		ExtProcClientKeyFile:  "/etc/envoy/mcpguard-client/tls.key",
+		ExtProcCAFile:         "/etc/envoy/mcpguard-client/ca.crt",
+	}},
 	{"custom_port", "tls.yaml", envoy.BootstrapOptions{Listen: "[::]:8443", RoutePrefix: "/"}},
 	{"loopback", "eu.yaml", envoy.BootstrapOptions{
 		Listen: "127.0.0.1:18000", MCPGuardAddress: "127.0.0.1:19002",
@@ -294,6 +300,13 @@ func TestBootstrapErrors(t *testing.T) {
 			"port must be a number from 0 to 65535"},
 		{"pgv: invalid host rewrite", "eu.yaml", func(c *config.Config) { c.Upstream.Host = "bad\nhost" }, envoy.BootstrapOptions{},
 			"HostRewriteLiteral"},
+		{"grpc_tls without Envoy's client certificate", "mtls-header.yaml", nil, envoy.BootstrapOptions{MCPGuardAddress: "mcpguard.svc:9002"},
+			"Envoy needs a client certificate and key for the ext_proc cluster"},
+		{"grpc_tls to an IP without a server name", "mtls-header.yaml", nil, envoy.BootstrapOptions{
+			MCPGuardAddress: "10.0.0.7:9002", ExtProcClientCertFile: "c", ExtProcClientKeyFile: "k", ExtProcCAFile: "ca",
+		}, "--mcpguard-server-name"},
+		{"relative unix socket", "eu.yaml", nil, envoy.BootstrapOptions{MCPGuardAddress: "unix://run/x.sock"},
+			"a Unix socket needs an absolute path"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -332,5 +345,39 @@ func BenchmarkBootstrap(b *testing.B) {
 		if _, err := envoy.MarshalYAML(bs); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestBootstrapPeerAuth: the ext_proc cluster carries what mcpguard's
+// listener demands, and a SPIFFE server identity is matched as a URI SAN
+// without SNI.
+func TestBootstrapPeerAuth(t *testing.T) {
+	cfg := loadConfig(t, "mtls-header.yaml")
+	b, err := envoy.Bootstrap(cfg, envoy.BootstrapOptions{
+		MCPGuardAddress:       "10.0.0.7:9002",
+		ExtProcClientCertFile: "/etc/envoy/c.pem", ExtProcClientKeyFile: "/etc/envoy/k.pem", ExtProcCAFile: "/etc/envoy/ca.pem",
+		ExtProcServerName: "spiffe://cluster.local/ns/mcpguard/sa/mcpguard",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := envoy.MarshalYAML(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"san_type: URI", "exact: spiffe://cluster.local/ns/mcpguard/sa/mcpguard", "filename: /etc/envoy/c.pem", "- h2"} {
+		if !strings.Contains(string(y), want) {
+			t.Errorf("bootstrap lacks %q", want)
+		}
+	}
+	// Without the TLS transport socket the validator refuses it.
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if c.GetName() == envoy.ExtProcClusterName {
+			c.TransportSocket = nil
+		}
+	}
+	ps := envoy.CheckBootstrap(b, envoy.ValidateOptions{Config: cfg})
+	if len(ps) != 1 || ps[0].Check != envoy.CheckGRPCPeerAuth {
+		t.Fatalf("problems %v, want one grpc_peer_auth", ps)
 	}
 }

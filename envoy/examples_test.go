@@ -182,7 +182,14 @@ func checkExampleConfig(t *testing.T, path string) {
 
 func checkGenerated(t *testing.T, cfg *config.Config) {
 	t.Helper()
-	b, err := envoy.Bootstrap(cfg, envoy.BootstrapOptions{})
+	var o envoy.BootstrapOptions
+	if cfg.Server.GRPCTLS.Enabled() {
+		// Envoy's side of mutual TLS is deployment input, not
+		// configuration: give it the files it would mount.
+		o.ExtProcClientCertFile, o.ExtProcClientKeyFile, o.ExtProcCAFile = "/etc/envoy/mcpguard/tls.crt", "/etc/envoy/mcpguard/tls.key", "/etc/envoy/mcpguard/ca.crt"
+		o.ExtProcServerName = "mcpguard.example.internal"
+	}
+	b, err := envoy.Bootstrap(cfg, o)
 	if err != nil {
 		t.Fatalf("generate bootstrap: %v", err)
 	}

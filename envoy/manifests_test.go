@@ -50,6 +50,8 @@ var knownKinds = map[string]string{
 	"VirtualService":          "networking.istio.io/v1",
 	"RequestAuthentication":   "security.istio.io/v1",
 	"AuthorizationPolicy":     "security.istio.io/v1",
+	"PeerAuthentication":      "security.istio.io/v1",
+	"Sidecar":                 "networking.istio.io/v1",
 }
 
 // node navigates decoded YAML.
@@ -121,6 +123,17 @@ func (s manifestSet) named(kind, name string) (node, bool) {
 	return nd(nil), false
 }
 
+// namedNear is named, preferring a manifest in the same folder as file:
+// the Istio variant overrides a ConfigMap of the Kubernetes one.
+func (s manifestSet) namedNear(file, kind, name string) (node, bool) {
+	for _, d := range s.byKind(kind) {
+		if filepath.Dir(d.file) == filepath.Dir(file) && nd(d.doc).get("metadata.name").str() == name {
+			return nd(d.doc), true
+		}
+	}
+	return s.named(kind, name)
+}
+
 // deploymentFor finds the Deployment whose pods a selector picks.
 func (s manifestSet) deploymentFor(selector map[string]string) (node, bool) {
 	for _, d := range s.byKind("Deployment") {
@@ -153,6 +166,7 @@ func (s manifestSet) envoyPods() []map[string]string {
 
 func checkManifests(t *testing.T, docs []exampleDoc) {
 	s := manifestSet{t: t, docs: docs}
+	s.checkMeshPeerAuth(t)
 	for _, d := range docs {
 		n := nd(d.doc)
 		kind, api := n.get("kind").str(), n.get("apiVersion").str()
@@ -229,6 +243,10 @@ func checkManifests(t *testing.T, docs []exampleDoc) {
 						t.Errorf("jwtRule %s: forwardOriginalToken is not true: Istio strips the token after verifying it, and mcpguard needs it for STS AssumeRoleWithWebIdentity", r.get("issuer").str())
 					}
 				}
+			case "PeerAuthentication":
+				s.checkPeerAuthentication(t, n)
+			case "Sidecar":
+				s.checkSidecar(t, d)
 			case "AuthorizationPolicy":
 				if a := n.get("spec.action").str(); a != "ALLOW" && a != "DENY" {
 					t.Errorf("action %q", a)
@@ -251,6 +269,7 @@ func (s manifestSet) checkConfigMap(t *testing.T, d exampleDoc) {
 		switch {
 		case key == "config.yaml":
 			cfg := s.loadConfigMapConfig(t, text)
+			checkPeerAuthenticated(t, cfg)
 			checkGenerated(t, cfg)
 		case strings.HasSuffix(key, ".cedar"):
 			want, err := os.ReadFile(filepath.Join(examplesDir, "policies", key))
@@ -258,11 +277,12 @@ func (s manifestSet) checkConfigMap(t *testing.T, d exampleDoc) {
 				t.Errorf("%s differs from examples/policies/%s (%v)", key, key, err)
 			}
 		case key == "envoy.yaml":
+			s.checkBootstrapFilesMounted(t, d, text)
 			checkExampleBootstrap(t, []byte(text), "", func(p string) (*config.Config, error) {
 				if p != "config.yaml" {
 					return nil, fmt.Errorf("bootstrap generated from %s, want config.yaml of the mcpguard-config ConfigMap", p)
 				}
-				cm, ok := s.named("ConfigMap", "mcpguard-config")
+				cm, ok := s.namedNear(d.file, "ConfigMap", "mcpguard-config")
 				if !ok {
 					return nil, fmt.Errorf("no mcpguard-config ConfigMap")
 				}
@@ -292,11 +312,52 @@ func (s manifestSet) loadConfigMapConfig(t *testing.T, text string) *config.Conf
 			}
 		}
 	}
+	// Secrets are not examples (they hold keys): every item the mcpguard
+	// Deployment projects beside config.yaml gets a placeholder file, so
+	// a grpc_tls path that no Secret provides fails to load.
+	for _, item := range s.projectedSecretItems() {
+		p := filepath.Join(dir, filepath.FromSlash(item))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("placeholder for a Secret item\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg, err := config.Load(filepath.Join(dir, "config.yaml"))
 	if err != nil {
 		t.Fatalf("mcpguard configuration in ConfigMap: %v", err)
 	}
 	return cfg
+}
+
+// projectedSecretItems are the paths of Secret items projected into the
+// mcpguard container's configuration volume, relative to config.yaml.
+func (s manifestSet) projectedSecretItems() []string {
+	var out []string
+	for _, d := range s.byKind("Deployment") {
+		pod := nd(d.doc).get("spec.template.spec")
+		for _, v := range pod.get("volumes").list() {
+			for _, src := range nd(v).get("projected.sources").list() {
+				for _, it := range nd(src).get("secret.items").list() {
+					out = append(out, nd(it).get("path").str())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// checkPeerAuthenticated is the rule of the ext_proc trust model: whoever
+// reaches mcpguard's gRPC port speaks for Envoy, so an example's
+// configuration either authenticates the peer itself (server.grpc_tls, a
+// unix:// socket) or listens on loopback only, behind a proxy that does
+// (an Istio sidecar with STRICT mutual TLS).
+func checkPeerAuthenticated(t *testing.T, cfg *config.Config) {
+	t.Helper()
+	if w := cfg.Warnings(); len(w) > 0 {
+		t.Errorf("the ext_proc listener accepts unauthenticated peers: %s", strings.Join(w, "; "))
+	}
 }
 
 func (s manifestSet) checkDeployment(t *testing.T, n node) {
@@ -324,7 +385,9 @@ func (s manifestSet) checkDeployment(t *testing.T, n node) {
 			cms = append(cms, cm)
 		}
 		for _, src := range v.get("projected.sources").list() {
-			cms = append(cms, nd(src).get("configMap.name").str())
+			if cm := nd(src).get("configMap.name").str(); cm != "" || !nd(src).get("secret").exists() {
+				cms = append(cms, cm)
+			}
 		}
 		for _, cm := range cms {
 			if _, ok := s.named("ConfigMap", cm); !ok {
@@ -610,6 +673,175 @@ func (s manifestSet) checkVirtualService(t *testing.T, n node) {
 			}
 			if r.get("timeout").str() != "0s" {
 				t.Errorf("route %s: timeout %v, want 0s for SSE streams", r.get("name").str(), r.get("timeout").v)
+			}
+		}
+	}
+}
+
+// mcpguardPods are the pod labels of the mcpguard Deployment.
+func (s manifestSet) mcpguardPods() map[string]string {
+	for _, d := range s.byKind("Deployment") {
+		n := nd(d.doc)
+		for _, c := range n.get("spec.template.spec.containers").list() {
+			if nd(c).get("name").str() == "mcpguard" {
+				return labels(n.get("spec.template.metadata.labels"))
+			}
+		}
+	}
+	return nil
+}
+
+// checkPeerAuthentication: a PeerAuthentication of mcpguard's pods is
+// STRICT on every port; a PERMISSIVE or DISABLE port would let plaintext
+// peers open ext_proc streams.
+func (s manifestSet) checkPeerAuthentication(t *testing.T, n node) {
+	if !selects(labels(n.get("spec.selector.matchLabels")), s.mcpguardPods()) {
+		t.Error("selects no mcpguard pod: the mesh default (PERMISSIVE) would apply")
+	}
+	if m := n.get("spec.mtls.mode").str(); m != "STRICT" {
+		t.Errorf("mtls.mode %q, want STRICT", m)
+	}
+	for port, pl := range n.get("spec.portLevelMtls").mapping() {
+		if m := nd(pl).get("mode").str(); m != "STRICT" {
+			t.Errorf("portLevelMtls[%s] mode %q weakens STRICT", port, m)
+		}
+	}
+}
+
+// checkSidecar: mcpguard's sidecar delivers the gRPC port to the loopback
+// address the configuration in the same folder listens on.
+func (s manifestSet) checkSidecar(t *testing.T, d exampleDoc) {
+	n := nd(d.doc)
+	if !selects(labels(n.get("spec.workloadSelector.labels")), s.mcpguardPods()) {
+		t.Fatal("workloadSelector selects no mcpguard pod")
+	}
+	cm, ok := s.namedNear(d.file, "ConfigMap", "mcpguard-config")
+	if !ok {
+		t.Fatal("no mcpguard-config ConfigMap")
+	}
+	cfg := s.loadConfigMapConfig(t, cm.get("data").mapping()["config.yaml"].(string))
+	found := false
+	for _, in := range n.get("spec.ingress").list() {
+		in := nd(in)
+		if in.get("port.number").integer() != grpcPort {
+			continue
+		}
+		found = true
+		if ep := in.get("defaultEndpoint").str(); ep != cfg.Server.GRPCListen || !strings.HasPrefix(ep, "127.0.0.1:") {
+			t.Errorf("port %d goes to %q; want the loopback server.grpc_listen %q", grpcPort, ep, cfg.Server.GRPCListen)
+		}
+		if p := in.get("port.protocol").str(); p != "GRPC" {
+			t.Errorf("port %d protocol %q, want GRPC (HTTP/2)", grpcPort, p)
+		}
+	}
+	if !found {
+		t.Errorf("no ingress for port %d", grpcPort)
+	}
+}
+
+// checkMeshPeerAuth: in a folder whose EnvoyFilters make Istio's proxies
+// mcpguard's ext_proc clients, the mesh must authenticate that peer: a
+// STRICT PeerAuthentication of mcpguard's pods, a Sidecar that keeps the
+// gRPC port off the pod IP, and an ALLOW AuthorizationPolicy that names the
+// callers of the gRPC port by principal.
+func (s manifestSet) checkMeshPeerAuth(t *testing.T) {
+	dirs := map[string]bool{}
+	for _, d := range s.byKind("EnvoyFilter") {
+		dirs[filepath.Dir(d.file)] = true
+	}
+	for dir := range dirs {
+		in := func(kind string) []node {
+			var out []node
+			for _, d := range s.byKind(kind) {
+				if filepath.Dir(d.file) == dir {
+					out = append(out, nd(d.doc))
+				}
+			}
+			return out
+		}
+		pods := s.mcpguardPods()
+		strict := slices.ContainsFunc(in("PeerAuthentication"), func(n node) bool {
+			return n.get("spec.mtls.mode").str() == "STRICT" && selects(labels(n.get("spec.selector.matchLabels")), pods)
+		})
+		if !strict {
+			t.Errorf("%s: no STRICT PeerAuthentication selects mcpguard's pods: any pod could open ext_proc streams in plaintext", dir)
+		}
+		if !slices.ContainsFunc(in("Sidecar"), func(n node) bool {
+			return selects(labels(n.get("spec.workloadSelector.labels")), pods)
+		}) {
+			t.Errorf("%s: no Sidecar keeps mcpguard's gRPC port on loopback", dir)
+		}
+		callers := false
+		for _, ap := range in("AuthorizationPolicy") {
+			if ap.get("spec.action").str() != "ALLOW" || !selects(labels(ap.get("spec.selector.matchLabels")), pods) {
+				continue
+			}
+			for _, r := range ap.get("spec.rules").list() {
+				r := nd(r)
+				grpc := false
+				for _, to := range r.get("to").list() {
+					grpc = grpc || slices.Contains(nd(to).get("operation.ports").list(), any(fmt.Sprint(grpcPort)))
+				}
+				if !grpc {
+					continue
+				}
+				from := r.get("from").list()
+				named := len(from) > 0
+				for _, f := range from {
+					named = named && len(nd(f).get("source.principals").list()) > 0
+				}
+				if !named {
+					t.Errorf("%s: AuthorizationPolicy %s opens port %d without naming the callers' principals", dir, ap.get("metadata.name").str(), grpcPort)
+				}
+				callers = callers || named
+			}
+		}
+		if !callers {
+			t.Errorf("%s: no ALLOW AuthorizationPolicy names the principals that may call mcpguard's gRPC port", dir)
+		}
+	}
+}
+
+// checkBootstrapFilesMounted: every certificate and key file a generated
+// bootstrap names (the listener's, and the client certificate Envoy
+// presents to mcpguard) is mounted from a Secret into the Envoy container
+// that runs this bootstrap; a missing mount would leave Envoy unable to
+// authenticate to mcpguard, failing every request.
+func (s manifestSet) checkBootstrapFilesMounted(t *testing.T, cm exampleDoc, text string) {
+	t.Helper()
+	args := generatedBy([]byte(text))
+	var files []string
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "--tls-cert", "--tls-key", "--mcpguard-client-cert", "--mcpguard-client-key", "--mcpguard-ca":
+			files = append(files, args[i+1])
+		}
+	}
+	name := nd(cm.doc).get("metadata.name").str()
+	for _, d := range s.byKind("Deployment") {
+		pod := nd(d.doc).get("spec.template.spec")
+		secrets := map[string]bool{}
+		uses := false
+		for _, v := range pod.get("volumes").list() {
+			v := nd(v)
+			secrets[v.get("name").str()] = v.get("secret.secretName").str() != ""
+			uses = uses || v.get("configMap.name").str() == name
+		}
+		if !uses {
+			continue
+		}
+		for _, f := range files {
+			mounted := false
+			for _, c := range pod.get("containers").list() {
+				for _, m := range nd(c).get("volumeMounts").list() {
+					m := nd(m)
+					if secrets[m.get("name").str()] && strings.HasPrefix(f, strings.TrimSuffix(m.get("mountPath").str(), "/")+"/") {
+						mounted = true
+					}
+				}
+			}
+			if !mounted {
+				t.Errorf("Deployment %s runs the bootstrap of %s but mounts no Secret at %s", nd(d.doc).get("metadata.name").str(), name, f)
 			}
 		}
 	}

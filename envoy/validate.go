@@ -55,11 +55,22 @@ const (
 	CheckHostRewrite Check = "host_rewrite"
 	// CheckPathRewrite: no forwarding route rewrites the path.
 	CheckPathRewrite Check = "path_rewrite"
+	// CheckPathNormalization: the connection manager normalizes the path
+	// (normalize_path, merge_slashes) and rejects escaped slashes
+	// (path_with_escaped_slashes_action: REJECT_REQUEST), so mcpguard,
+	// the router and the upstream read one path.
+	CheckPathNormalization Check = "path_normalization"
 	// CheckGRPCCluster: ext_proc talks gRPC to a static cluster with
 	// HTTP/2.
 	CheckGRPCCluster Check = "grpc_cluster"
 	// CheckJWTForward: every jwt_authn provider forwards the token.
 	CheckJWTForward Check = "jwt_authn_forward"
+	// CheckGRPCPeerAuth: the ext_proc cluster authenticates to mcpguard as
+	// the configuration demands: with server.grpc_tls it presents a client
+	// certificate, verifies mcpguard's server certificate by CA and SAN,
+	// and offers ALPN h2; with a unix:// listener every endpoint is that
+	// pipe.
+	CheckGRPCPeerAuth Check = "grpc_peer_auth"
 	// CheckJWTMetadata: with token_source envoy_metadata, jwt_authn runs
 	// before ext_proc, writes the payload under metadata_key, and ext_proc
 	// forwards that namespace.
@@ -210,6 +221,7 @@ func (v *checker) hcm(where string, hcm *hcmv3.HttpConnectionManager) {
 			}
 		}
 	}
+	v.pathNormalization(where, hcm)
 	if ep == nil {
 		v.add(CheckExtProcPresent, where, "http_connection_manager has no %s filter, so requests reach the upstream without authentication, authorization or signing", FilterExtProc)
 		return
@@ -235,6 +247,21 @@ func (v *checker) hcm(where string, hcm *hcmv3.HttpConnectionManager) {
 			}
 			v.route(fmt.Sprintf("%s route %q", where, name), ep, rc, vh, r)
 		}
+	}
+}
+
+// pathNormalization flags a connection manager that forwards paths it has
+// not normalized: mcpguard refuses unclean paths itself, but Envoy's own
+// normalization is what makes the router match the path mcpguard saw.
+func (v *checker) pathNormalization(where string, hcm *hcmv3.HttpConnectionManager) {
+	if !hcm.GetNormalizePath().GetValue() {
+		v.add(CheckPathNormalization, where, "normalize_path is not true: Envoy would route and forward dot segments (/mcp/../x) that mcpguard did not authorize as such")
+	}
+	if !hcm.GetMergeSlashes() {
+		v.add(CheckPathNormalization, where, "merge_slashes is not true: Envoy would route and forward //-paths that other readers merge")
+	}
+	if hcm.GetPathWithEscapedSlashesAction() != hcmv3.HttpConnectionManager_REJECT_REQUEST {
+		v.add(CheckPathNormalization, where, "path_with_escaped_slashes_action is not REJECT_REQUEST: %%2F and %%5C in a path split differently in Envoy and in the upstream")
 	}
 }
 
@@ -301,6 +328,55 @@ func (v *checker) grpcCluster(where string, ep *extprocfilterv3.ExternalProcesso
 	}
 	if !http2(c) {
 		v.add(CheckGRPCCluster, fmt.Sprintf("cluster %q", c.GetName()), "gRPC needs HTTP/2, but the cluster does not set typed_extension_protocol_options[%q].explicit_http_config.http2_protocol_options", HTTPProtocolOptionsKey)
+	}
+	v.peerAuth(c)
+}
+
+// peerAuth checks the ext_proc cluster against server.grpc_listen and
+// server.grpc_tls. mcpguard enforces both itself (a peer without an allowed
+// client certificate fails the handshake), so a mismatch here means every
+// request fails closed; the check names the cause before Envoy starts.
+func (v *checker) peerAuth(c *clusterv3.Cluster) {
+	cfg := v.o.Config
+	if cfg == nil {
+		return
+	}
+	where := fmt.Sprintf("cluster %q", c.GetName())
+	if path := cfg.Server.GRPCSocket(); path != "" {
+		for _, lle := range c.GetLoadAssignment().GetEndpoints() {
+			for _, le := range lle.GetLbEndpoints() {
+				if got := le.GetEndpoint().GetAddress().GetPipe().GetPath(); got != path {
+					v.add(CheckGRPCPeerAuth, where, "mcpguard listens on the Unix socket %s (server.grpc_listen), but an endpoint of the cluster is not that pipe address", path)
+					return
+				}
+			}
+		}
+	}
+	if !cfg.Server.GRPCTLS.Enabled() {
+		return
+	}
+	tls := &tlsv3.UpstreamTlsContext{}
+	if !unpack(c.GetTransportSocket().GetTypedConfig(), tls) {
+		v.add(CheckGRPCPeerAuth, where, "server.grpc_tls is set, but the cluster has no UpstreamTlsContext transport socket: mcpguard refuses plaintext peers")
+		return
+	}
+	ctc := tls.GetCommonTlsContext()
+	if len(ctc.GetTlsCertificates()) == 0 && len(ctc.GetTlsCertificateSdsSecretConfigs()) == 0 && ctc.GetTlsCertificateProviderInstance() == nil {
+		v.add(CheckGRPCPeerAuth, where, "the UpstreamTlsContext presents no client certificate: mcpguard (server.grpc_tls) refuses a peer without one at the handshake")
+	}
+	if !slices.Contains(ctc.GetAlpnProtocols(), "h2") {
+		v.add(CheckGRPCPeerAuth, where, "the UpstreamTlsContext does not offer ALPN h2: gRPC servers refuse TLS connections that negotiate no protocol")
+	}
+	vc := ctc.GetValidationContext()
+	if cvc := ctc.GetCombinedValidationContext(); cvc != nil {
+		vc = cvc.GetDefaultValidationContext()
+	}
+	sds := ctc.GetValidationContextSdsSecretConfig() != nil || ctc.GetCombinedValidationContext().GetValidationContextSdsSecretConfig() != nil
+	switch {
+	case vc.GetTrustedCa() == nil && vc.GetCaCertificateProviderInstance() == nil && !sds:
+		v.add(CheckGRPCPeerAuth, where, "the UpstreamTlsContext does not verify mcpguard's server certificate (no trusted_ca): anyone on the path could play mcpguard and answer for it")
+	case len(vc.GetMatchTypedSubjectAltNames()) == 0 && !sds:
+		v.add(CheckGRPCPeerAuth, where, "the UpstreamTlsContext accepts any certificate its CA issued: set match_typed_subject_alt_names to mcpguard's name")
 	}
 }
 

@@ -106,7 +106,7 @@ func TestValidateBad(t *testing.T) {
 	for _, c := range []envoy.Check{
 		envoy.CheckListeners, envoy.CheckExtProcPresent, envoy.CheckExtProcOrder, envoy.CheckFailClosed,
 		envoy.CheckProcessingMode, envoy.CheckMessageTimeout, envoy.CheckMutationRules, envoy.CheckHostRewrite,
-		envoy.CheckPathRewrite, envoy.CheckGRPCCluster, envoy.CheckJWTForward, envoy.CheckJWTMetadata,
+		envoy.CheckPathRewrite, envoy.CheckPathNormalization, envoy.CheckGRPCCluster, envoy.CheckGRPCPeerAuth, envoy.CheckJWTForward, envoy.CheckJWTMetadata,
 	} {
 		if !seen[c] {
 			t.Errorf("no bad fixture breaks check %q", c)

@@ -17,23 +17,63 @@ import (
 
 // Recorder writes the audit trail.
 type Recorder interface {
-	Record(ctx context.Context, e *audit.Event) error
-	// FailClosed reports whether a request must be refused when the trail
-	// cannot be written (audit_config.on_failure: deny).
+	// Append writes one record and returns its seq; 0 with a nil error
+	// means the record's type is not written (event_types).
+	Append(ctx context.Context, e *audit.Event) (uint64, error)
+	// FailClosed reports whether a request must be refused when its
+	// record cannot be written (audit_config.on_failure: deny).
 	FailClosed() bool
-	// Healthy reports whether the last write (by anyone) succeeded.
-	Healthy() bool
 }
 
-// errAuditUnavailable refuses requests while the audit trail cannot be
-// written and on_failure is deny: nothing is forwarded without a record.
+// errAuditUnavailable refuses a request whose own record could not be
+// written while on_failure is deny: nothing is forwarded without a record.
 var errAuditUnavailable = mcpguard.E(mcpguard.KindUnavailable, "audit trail unavailable; request refused", nil)
 
-// auditBlocked reports whether requests must be refused because the last
-// audit write failed. The refusal's own record is the probe: once a write
-// succeeds again, requests flow again.
-func (s *Server) auditBlocked() bool {
-	return s.o.Audit != nil && s.o.Audit.FailClosed() && !s.o.Audit.Healthy()
+// auditState is where the exchange's audit record stands.
+type auditState int
+
+const (
+	auditNone      auditState = iota // nothing written yet: the record is written when the exchange ends
+	auditForwarded                   // the request's record was written before forwarding; an mcp_response completes it
+	auditSkipped                     // the request's type is not recorded
+)
+
+// recordForwarding writes the request's record before Envoy forwards it.
+// Only this request's own write decides: when it fails under on_failure
+// deny the request is refused (503), whatever other writes did.
+func (x *exchange) recordForwarding() error {
+	if x.s.o.Audit == nil {
+		return nil
+	}
+	ev := x.eraAudit(x.auditEvent())
+	ev.Outcome = audit.OutcomeForwarded
+	seq, err := x.s.o.Audit.Append(context.WithoutCancel(x.ctx), ev)
+	switch {
+	case err != nil:
+		x.log.Error("audit record not written", "type", string(ev.Type), "error", err)
+		if x.s.o.Audit.FailClosed() {
+			return errAuditUnavailable
+		}
+	case seq == 0:
+		x.audit = auditSkipped
+	default:
+		x.audit, x.auditSeq = auditForwarded, seq
+	}
+	return nil
+}
+
+// recordFinished writes what is left to record when the exchange ends: the
+// whole record of a request that was not forwarded, or the mcp_response
+// that completes a forwarded one.
+func (x *exchange) recordFinished() {
+	switch x.audit {
+	case auditSkipped:
+		return
+	case auditForwarded:
+		x.s.record(x.ctx, x.eraAudit(x.responseEvent()))
+	default:
+		x.s.record(x.ctx, x.eraAudit(x.auditEvent()))
+	}
 }
 
 // record writes ev; a failure is logged here, once.
@@ -41,9 +81,32 @@ func (s *Server) record(ctx context.Context, ev *audit.Event) {
 	if s.o.Audit == nil {
 		return
 	}
-	if err := s.o.Audit.Record(context.WithoutCancel(ctx), ev); err != nil {
+	if _, err := s.o.Audit.Append(context.WithoutCancel(ctx), ev); err != nil {
 		s.o.Logger.Error("audit record not written", "type", string(ev.Type), "request_id", ev.RequestID, "error", err)
 	}
+}
+
+// responseEvent is the mcp_response record of a forwarded request: only
+// what became known after forwarding, and the seq of the request's record.
+func (x *exchange) responseEvent() *audit.Event {
+	ev := &audit.Event{
+		Type:       audit.TypeMCPResponse,
+		Outcome:    audit.Outcome(x.outcome),
+		RequestID:  x.hdr.requestID,
+		HTTP:       &audit.HTTP{Method: x.hdr.method, Status: x.status},
+		DurationMS: float64(x.s.o.Now().Sub(x.start).Microseconds()) / 1000,
+		RequestSeq: x.auditSeq,
+	}
+	if x.span != nil {
+		if sc := x.span.SpanContext(); sc.IsValid() {
+			ev.TraceID, ev.SpanID = sc.TraceID().String(), sc.SpanID().String()
+		}
+	}
+	if x.upstreamRequestID != "" {
+		ev.AWS = &audit.AWS{UpstreamRequestID: x.upstreamRequestID}
+	}
+	x.listAudit(ev)
+	return ev
 }
 
 // auditEvent describes the finished exchange for the audit trail.
@@ -103,23 +166,7 @@ func (x *exchange) auditEvent() *audit.Event {
 			Region: x.upstream.Region, Service: x.upstream.Service, UpstreamRequestID: x.upstreamRequestID,
 		}
 	}
-	if l := x.list; l != nil {
-		d := map[string]any{}
-		if l.stats != nil {
-			d["items_returned"] = l.stats.Returned
-			d["items_removed"] = l.stats.Removed
-		}
-		for event, names := range l.pinEvents {
-			d[event] = names
-		}
-		if len(d) > 0 {
-			ev.Details = d
-		}
-		if l.failed != nil && x.failure == nil {
-			ev.Outcome = audit.OutcomeError
-			ev.Error = &audit.Error{Kind: mcpguard.KindOf(l.failed).String(), Reason: mcpguard.ReasonOf(l.failed), Message: mcpguard.SafeMessage(l.failed)}
-		}
-	}
+	x.listAudit(ev)
 	if x.failure != nil {
 		kind := mcpguard.KindOf(x.failure)
 		ev.Error = &audit.Error{Kind: kind.String(), Reason: mcpguard.ReasonOf(x.failure), Message: mcpguard.SafeMessage(x.failure)}
@@ -133,6 +180,29 @@ func (x *exchange) auditEvent() *audit.Event {
 	return ev
 }
 
+// listAudit adds what filtering a list response did to ev.
+func (x *exchange) listAudit(ev *audit.Event) {
+	l := x.list
+	if l == nil {
+		return
+	}
+	d := map[string]any{}
+	if l.stats != nil {
+		d["items_returned"] = l.stats.Returned
+		d["items_removed"] = l.stats.Removed
+	}
+	for event, names := range l.pinEvents {
+		d[event] = names
+	}
+	if len(d) > 0 {
+		ev.Details = d
+	}
+	if l.failed != nil && x.failure == nil {
+		ev.Outcome = audit.OutcomeError
+		ev.Error = &audit.Error{Kind: mcpguard.KindOf(l.failed).String(), Reason: mcpguard.ReasonOf(l.failed), Message: mcpguard.SafeMessage(l.failed)}
+	}
+}
+
 // messageAudit is the audit view of one JSON-RPC message; the audit logger
 // redacts and truncates the arguments.
 func messageAudit(m *mcp.Message) audit.MCP {
@@ -144,6 +214,9 @@ func messageAudit(m *mcp.Message) audit.MCP {
 	case mcp.MethodToolsCall:
 		if tc, err := m.ToolCall(); err == nil {
 			a.Tool, a.Arguments = tc.Name, tc.Arguments
+			if cmd, ok := tc.Arguments["cli_command"].(string); ok {
+				a.CLI = cliAudit(cmd)
+			}
 		}
 	case mcp.MethodPromptsGet:
 		if pg, err := m.PromptGet(); err == nil {
@@ -157,6 +230,15 @@ func messageAudit(m *mcp.Message) audit.MCP {
 		a.ProtocolVersion = m.ProtocolVersion()
 	}
 	return a
+}
+
+// cliAudit is the audit view of a cli_command: what policies saw.
+func cliAudit(cmd string) *audit.CLI {
+	c, err := authz.ParseCLICommand(cmd)
+	if err != nil {
+		return &audit.CLI{ParseError: err.Error()}
+	}
+	return &audit.CLI{Service: c.Service, Operation: c.Operation, Options: c.Options, Regions: c.Regions, Operands: c.Operands}
 }
 
 // endSpan names and annotates the request span once everything is known.

@@ -94,7 +94,6 @@ func (x *exchange) stepUpChallenge(scopes []string) string {
 // error reason (session_other_user, session_forged) tells it from policy
 // denials, and the request's protocol revision.
 func (x *exchange) eraAudit(ev *audit.Event) *audit.Event {
-	x.checkStreamSeen()
 	if x.era.session.refused != "" {
 		ev.Type = audit.TypeAuthzDenied
 	}

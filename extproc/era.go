@@ -114,6 +114,16 @@ func refuseRepeated(mh mirrored) error {
 	return nil
 }
 
+// repeatedKind classifies a repeated single-valued header: a mirrored MCP
+// header is a HeaderMismatch (-32020), as the 2026-07-28 revision says.
+func repeatedKind(name string) mcpguard.Kind {
+	switch name {
+	case hdrProtocolVersion, hdrMethod, hdrName:
+		return mcpguard.KindHeaderMismatch
+	}
+	return mcpguard.KindInvalidRequest
+}
+
 // eraState is what the era checks learned about one request.
 type eraState struct {
 	h mirrored

@@ -1,7 +1,10 @@
 package extproc
 
 import (
+	"errors"
+	"fmt"
 	"net"
+	"net/url"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -24,6 +27,16 @@ type requestHeaders struct {
 	traceparent   string
 	tracestate    string
 	authorization []string
+	// protocolVersion, mcpMethod and mcpName are the MCP headers of the
+	// Streamable HTTP transport (MCP-Protocol-Version, and Mcp-Method and
+	// Mcp-Name of the 2026-07-28 revision).
+	protocolVersion string
+	mcpMethod       string
+	mcpName         string
+	// repeated names the first single-valued header (singleValued) that
+	// arrived more than once, "" when none did. Such a request is refused:
+	// with two values, mcpguard and the upstream could each read another.
+	repeated string
 	// contentTypes and contentEncodings count the header lines: an
 	// upstream reads the first of repeated headers, so mcpguard must not
 	// decide on any one of several.
@@ -43,6 +56,20 @@ func headerValue(h *corev3.HeaderValue) string {
 	return h.GetValue()
 }
 
+// singleValued lists the headers mcpguard reads that have exactly one
+// meaning: each may appear at most once in a request. Envoy hands ext_proc
+// every header line separately, so a repeat is visible here; were it
+// allowed, "first wins" in one reader and "last wins" in another (or a
+// comma-joined value in a third) would let the request mean two things.
+var singleValued = map[string]bool{
+	"authorization":        true,
+	"content-type":         true,
+	"mcp-session-id":       true,
+	"mcp-protocol-version": true,
+	"mcp-method":           true,
+	"mcp-name":             true,
+}
+
 func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 	var rh requestHeaders
 	seen := make(map[string]struct{}, len(m.GetHeaders()))
@@ -52,6 +79,8 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 		if _, ok := seen[key]; !ok {
 			seen[key] = struct{}{}
 			rh.names = append(rh.names, key)
+		} else if singleValued[key] && rh.repeated == "" {
+			rh.repeated = key
 		}
 		switch key {
 		case ":method":
@@ -74,6 +103,12 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 			rh.requestID = v
 		case "mcp-session-id":
 			rh.sessionID = v
+		case "mcp-protocol-version":
+			rh.protocolVersion = v
+		case "mcp-method":
+			rh.mcpMethod = v
+		case "mcp-name":
+			rh.mcpName = v
 		case "user-agent":
 			rh.userAgent = v
 		case "traceparent":
@@ -137,8 +172,49 @@ func isJSONContentType(ct string) bool {
 }
 
 // removableHeader reports whether a client-sent header must never reach the
-// upstream: AWS signing headers (mcpguard sets its own) and mcpguard's own
-// namespace.
+// upstream: AWS signing and request headers (x-amz-*, x-amzn-*; mcpguard
+// sets its own) and mcpguard's own namespace (x-mcpguard-*). The name is
+// compared case-insensitively and with '_' read as '-', because servers
+// behind CGI-style header maps (HTTP_X_AMZ_DATE) and some frameworks fold
+// both spellings into one: x_amz_security_token must go like
+// x-amz-security-token.
 func removableHeader(name string) bool {
-	return strings.HasPrefix(name, "x-amz-") || strings.HasPrefix(name, "x-mcpguard-")
+	n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+	return strings.HasPrefix(n, "x-amz-") || strings.HasPrefix(n, "x-amzn-") || strings.HasPrefix(n, "x-mcpguard-")
+}
+
+// sigV4QueryParams are the query parameters of a presigned SigV4 request
+// (lower case). A client that sends them tries to make the upstream
+// authenticate a signature of its own choosing instead of mcpguard's.
+var sigV4QueryParams = map[string]bool{
+	"x-amz-algorithm":      true,
+	"x-amz-credential":     true,
+	"x-amz-signature":      true,
+	"x-amz-security-token": true,
+	"x-amz-date":           true,
+	"x-amz-signedheaders":  true,
+	"x-amz-expires":        true,
+}
+
+// checkQuery refuses a query string that carries SigV4 parameters, by name
+// case-insensitively, after percent-decoding (X%2DAmz%2DSignature is
+// X-Amz-Signature to the upstream) and with '_' read as '-'. Any other
+// x-amz-* parameter is refused too: none has a use on an MCP endpoint. A
+// query that does not decode is refused rather than guessed at.
+func checkQuery(rawQuery string) error {
+	if rawQuery == "" {
+		return nil
+	}
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		k, _, _ := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(k)
+		if err != nil {
+			return errors.New("query parameter name is not valid percent-encoding")
+		}
+		name = strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+		if sigV4QueryParams[name] || strings.HasPrefix(name, "x-amz-") {
+			return fmt.Errorf("query parameter %s is not accepted: mcpguard signs the request itself", sanitize(name))
+		}
+	}
+	return nil
 }

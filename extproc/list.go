@@ -14,6 +14,7 @@ import (
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/mcp"
+	"github.com/mcpguard/mcpguard/toolpin"
 )
 
 // Visibility tells which listed items a caller could use, so list responses
@@ -22,13 +23,21 @@ type Visibility interface {
 	Visible(ctx context.Context, id *authn.Identity, req authz.VisibilityRequest) (authz.VisibleFunc, error)
 }
 
-// Pins is the tool-definition pinning store.
+// Pins pins tool definitions (toolpin.Guard): List checks each tools/list
+// response, CheckCall each tools/call.
 type Pins interface {
-	Refresh() error
-	Digest(raw json.RawMessage) (string, error)
-	Check(name, digest string) mcp.PinStatus
-	Blocked(name string) bool
-	Record(pins ...mcp.ToolPin) error
+	List(upstream string) (*toolpin.ListCheck, error)
+	CheckCall(upstream, tool string) error
+}
+
+// pinUpstream is the key the pins of an upstream are stored under: the
+// host requests are signed for, and the path when the upstream fixes one
+// (two servers on one host are told apart by their paths).
+func pinUpstream(u Upstream) string {
+	if u.Path != "" {
+		return u.Host + u.Path
+	}
+	return u.Host
 }
 
 // listExchange is the state of a list request whose response is filtered.
@@ -128,26 +137,15 @@ func (x *exchange) filteredList(l *listExchange, body []byte, end bool) ([]byte,
 		return nil, err
 	}
 	keep := visible
-	var pins []mcp.ToolPin
+	var check *toolpin.ListCheck
 	if p := x.s.o.Pins; p != nil && l.method == mcp.MethodToolsList {
-		if err := p.Refresh(); err != nil {
-			return nil, mcpguard.E(mcpguard.KindInternal, "tool pin store unreadable", err)
+		if check, err = p.List(pinUpstream(x.upstream)); err != nil {
+			return nil, err
 		}
-		l.pinEvents = map[string][]string{}
 		keep = func(it mcp.ListItem) bool {
-			digest, err := p.Digest(it.Raw)
-			if err != nil {
-				return false
-			}
-			st := p.Check(it.Name, digest)
-			if st != mcp.PinSame {
-				pins = append(pins, mcp.ToolPin{Name: it.Name, Digest: digest})
-			}
-			pinKeep, event := mcp.Decide(x.s.o.PinMode, st)
-			if event != "" {
-				l.pinEvents[event] = append(l.pinEvents[event], it.Name)
-			}
-			return pinKeep && visible(it)
+			// Every tool goes through the pin check, visible or not, so
+			// a duplicate name fails the list whoever asks.
+			return check.Keep(it.Name, it.Raw) && visible(it)
 		}
 	}
 	keep = x.learnMarks(l.method, keep)
@@ -158,11 +156,13 @@ func (x *exchange) filteredList(l *listExchange, body []byte, end bool) ([]byte,
 	if out, err = x.markPrivate(l, out); err != nil {
 		return nil, err
 	}
-	if len(pins) > 0 {
-		if err := x.s.o.Pins.Record(pins...); err != nil {
-			return nil, mcpguard.E(mcpguard.KindInternal, "tool pins not recorded", err)
+	if check != nil {
+		res, err := check.Done()
+		if err != nil {
+			return nil, err
 		}
-		for event, names := range l.pinEvents {
+		l.pinEvents = res.Events
+		for event, names := range res.Events {
 			x.log.Warn("tool definitions", "event", event, "tools", names)
 		}
 	}
@@ -190,14 +190,11 @@ func replaceResponseBody(body []byte, asError bool, contentType string) *extproc
 	}
 }
 
-// checkPinnedCalls denies calls to tools whose definition changed and awaits
-// an operator's approval (tool_pinning mode enforce).
+// checkPinnedCalls refuses calls the tool pins do not allow (in enforce
+// mode: a changed tool awaiting approval, or one never listed).
 func (x *exchange) checkPinnedCalls(b *mcp.Body) error {
-	if x.s.o.Pins == nil || x.s.o.PinMode != mcp.PinEnforce || b == nil {
+	if x.s.o.Pins == nil || b == nil {
 		return nil
-	}
-	if err := x.s.o.Pins.Refresh(); err != nil {
-		return mcpguard.E(mcpguard.KindInternal, "tool pin store unreadable", err)
 	}
 	for _, m := range b.Messages {
 		if m.Method != mcp.MethodToolsCall {
@@ -207,8 +204,8 @@ func (x *exchange) checkPinnedCalls(b *mcp.Body) error {
 		if err != nil {
 			return err
 		}
-		if x.s.o.Pins.Blocked(tc.Name) {
-			return mcpguard.Ef(mcpguard.KindForbidden, "tool %q changed its definition and awaits an operator's approval", sanitize(tc.Name))
+		if err := x.s.o.Pins.CheckCall(pinUpstream(x.upstream), tc.Name); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -67,11 +67,14 @@ type Upstream struct {
 	Host    string
 	Region  string
 	Service string
-	// Path, when set, replaces :path (mcpguard sets it and signs it).
+	// Path, when set, replaces :path (mcpguard sets it and signs it), and
+	// is the only client path accepted besides "/<name>" (see checkPath).
 	Path string
 	// Versions are the MCP revisions the upstream speaks; empty means
 	// Options.Protocol.Versions.
 	Versions []string
+
+	name string // the upstreams key, "" for the single upstream
 }
 
 // Options are the stages and settings of a Server. Authn, Creds and Signer
@@ -91,11 +94,13 @@ type Options struct {
 	Upstreams map[string]Upstream
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
 	MaxBodyBytes int
-	// Pins and PinMode configure tool-definition pinning; nil Pins turns
-	// it off.
-	Pins    Pins
-	PinMode mcp.PinMode
-	// Audit receives one record per request; nil records nothing.
+	// Pins checks tool definitions in lists and tool calls; nil turns
+	// pinning off (and the duplicate-name check with it).
+	Pins Pins
+	// Audit receives the records of every request: a forwarded request's
+	// record is written before it is forwarded (and refused when that
+	// fails under on_failure deny), an mcp_response completes it; nil
+	// records nothing.
 	Audit Recorder
 	// Tracer creates the per-request spans; nil disables tracing.
 	Tracer  trace.TracerProvider
@@ -179,6 +184,8 @@ type exchange struct {
 	grant             *sts.Grant
 	list              *listExchange // set for list requests, whose responses are filtered
 	failure           error
+	audit             auditState
+	auditSeq          uint64 // seq of the request's record written before forwarding
 	upstreamRequestID string
 	era               eraState // protocol era checks and session binding
 }
@@ -329,9 +336,15 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		x.status = 200
 		x.answered = true
 		x.phase = requestDone
+		// A document derived from configuration other than the resource
+		// identifier is not for shared caches.
+		cache := "no-store"
+		if rc, ok := x.s.o.Authn.(interface{ ResourceConfigured() bool }); ok && rc.ResourceConfigured() {
+			cache = "max-age=3600"
+		}
 		return immediateResponse(200, []*corev3.HeaderValueOption{
 			setHeader("content-type", "application/json"),
-			setHeader("cache-control", "max-age=3600"),
+			setHeader("cache-control", cache),
 		}, doc, "mcpguard_protected_resource_metadata")
 	}
 
@@ -345,6 +358,12 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	case http.MethodPost, http.MethodGet, http.MethodDelete:
 	default:
 		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "HTTP method %s is not allowed for MCP", sanitize(x.hdr.method)))
+	}
+	if x.hdr.repeated != "" {
+		return x.fail(mcpguard.Ef(repeatedKind(x.hdr.repeated), "the %s header must appear at most once", x.hdr.repeated))
+	}
+	if err := checkPath(x.hdr.path, x.upstream); err != nil {
+		return x.fail(err)
 	}
 	if err := x.checkRequestHeaders(h.GetHeaders()); err != nil {
 		return x.fail(err)
@@ -410,9 +429,25 @@ func (x *exchange) metadataDocument() []byte {
 }
 
 // resource is the protected resource identifier this request addresses.
+// Unless one is configured it is derived from the upstream mcpguard signs
+// for (its host and configured path), never from the request's
+// :authority, Host or path, which the client chooses.
 func (x *exchange) resource() string {
-	return x.s.o.Authn.ResourceFor(x.hdr.scheme, x.hdr.authority, x.hdr.path)
+	up := x.upstream
+	if up.Host == "" {
+		up = x.s.o.Upstream
+	}
+	path := up.Path
+	if path == "" {
+		path = defaultMCPPath
+	}
+	return x.s.o.Authn.ResourceFor("https", up.Host, path)
 }
+
+// defaultMCPPath is the MCP endpoint path of a derived resource identifier
+// when the upstream has no configured path: the path the generated Envoy
+// bootstrap routes.
+const defaultMCPPath = "/mcp"
 
 func (x *exchange) authenticate(ctx context.Context, req *extprocv3.ProcessingRequest) (*authn.Identity, error) {
 	in := authn.Input{AuthorizationCount: len(x.hdr.authorization)}
@@ -541,8 +576,8 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	if err != nil {
 		return nil, mcpguard.E(mcpguard.KindInternal, "could not sign the request", fmt.Errorf("sign request: %w", err))
 	}
-	if x.s.auditBlocked() {
-		return nil, errAuditUnavailable
+	if err := x.recordForwarding(); err != nil {
+		return nil, err
 	}
 	x.log.Info("request forwarded", "role_arn", grant.RoleARN, "access_key_id", grant.Credentials.AccessKeyID,
 		"upstream", x.upstream.Host, "policies", dec.Policies, "cached_credentials", grant.Cached)
@@ -604,6 +639,7 @@ func (s *Server) upstreamFor(ctx context.Context) (Upstream, error) {
 	if !ok {
 		return Upstream{}, mcpguard.Ef(mcpguard.KindInternal, "gateway misconfigured: unknown upstream %q", sanitize(names[0]))
 	}
+	u.name = names[0]
 	return u, nil
 }
 
@@ -691,7 +727,8 @@ func (x *exchange) finish() {
 		x.log.Error("list response passed unfiltered; set allow_mode_override: true on the ext_proc filter", "method", l.method)
 	}
 	if x.audited() {
-		x.s.record(x.ctx, x.eraAudit(x.auditEvent()))
+		x.checkStreamSeen()
+		x.recordFinished()
 	}
 	x.s.o.Metrics.Request(x.method, x.outcome)
 	x.s.o.Metrics.Phase("total", x.s.o.Now().Sub(x.start))

@@ -322,7 +322,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{name: "missing token", req: post(toolCall), status: 401, code: -32001, id: "null", checkHdr: "www-authenticate"},
 		{name: "bad token", req: post(toolCall, "authorization", "Bearer mallory"), status: 401, code: -32001, id: "null", checkHdr: "www-authenticate"},
-		{name: "two authorization headers", req: post(toolCall, "authorization", "Bearer alice", "authorization", "Bearer alice"), status: 401, code: -32001, id: "null"},
+		{name: "two authorization headers", req: post(toolCall, "authorization", "Bearer alice", "authorization", "Bearer alice"), status: 400, code: -32600, id: "null"},
 		{name: "no authorizer denies", mod: func(o *Options) { o.Authz = nil }, req: post(toolCall, "authorization", "Bearer alice"), status: 403, code: -32003, id: "3", noCreds: true},
 		{name: "policy denies", req: post(`{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"forbidden"}}`, "authorization", "Bearer alice"), status: 403, code: -32003, id: `"a"`, noCreds: true},
 		{name: "batch with one denied", req: post(`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"forbidden"}}]`, "authorization", "Bearer alice"), status: 403, code: -32003, id: "null", noCreds: true},
@@ -421,7 +421,9 @@ func TestBodylessRequestsAreSignedInTheHeadersPhase(t *testing.T) {
 
 func TestUpstreamPathRewriteIsSigned(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Upstream.Path = "/mcp/v2" })
-	out := h.filter.ProcessRequest(context.Background(), post(toolCall, "authorization", "Bearer alice"))
+	req := post(toolCall, "authorization", "Bearer alice")
+	req.Path = "/mcp/v2?session=1"
+	out := h.filter.ProcessRequest(context.Background(), req)
 	defer out.Close()
 	if out.Immediate != nil {
 		t.Fatalf("answered locally: %d", out.Immediate.Status)
@@ -433,15 +435,24 @@ func TestUpstreamPathRewriteIsSigned(t *testing.T) {
 
 func TestProtectedResourceMetadataIsPublic(t *testing.T) {
 	h := newHarness(t, nil)
-	out := h.filter.ProcessRequest(context.Background(), &envoysim.Request{
-		Method: "GET", Scheme: "https", Authority: "gw.example.com", Path: "/.well-known/oauth-protected-resource/mcp",
-	})
-	defer out.Close()
-	if out.Immediate == nil || out.Immediate.Status != 200 {
-		t.Fatalf("want a 200 local reply, got %+v", out)
-	}
-	if !strings.Contains(string(out.Immediate.Body), `"resource":"https://gw.example.com/mcp"`) {
-		t.Errorf("body = %s", out.Immediate.Body)
+	// Without a configured resource the identifier comes from the
+	// upstream's configuration, whatever :authority and path the client
+	// sends, and the answer is not for shared caches.
+	for _, req := range []*envoysim.Request{
+		{Method: "GET", Scheme: "https", Authority: "gw.example.com", Path: "/.well-known/oauth-protected-resource/mcp"},
+		{Method: "GET", Scheme: "http", Authority: "attacker.example", Path: "/.well-known/oauth-protected-resource/evil"},
+	} {
+		out := h.filter.ProcessRequest(context.Background(), req)
+		if out.Immediate == nil || out.Immediate.Status != 200 {
+			t.Fatalf("want a 200 local reply, got %+v", out)
+		}
+		if !strings.Contains(string(out.Immediate.Body), `"resource":"https://aws-mcp.us-east-1.api.aws/mcp"`) {
+			t.Errorf("body = %s", out.Immediate.Body)
+		}
+		if cc, _ := envoysim.Get(out.Immediate.Headers, "cache-control"); cc != "no-store" {
+			t.Errorf("cache-control = %q, want no-store for a derived document", cc)
+		}
+		out.Close()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/mcp"
+	"github.com/mcpguard/mcpguard/toolpin"
 )
 
 // maxPendingEvent bounds the bytes of one SSE event mcpguard holds back
@@ -214,20 +215,29 @@ func (x *exchange) filterStreamList(msg []byte, method string, id []byte) ([]byt
 		st.visible = v
 	}
 	keep := st.visible
+	var check *toolpin.ListCheck
 	if p := x.s.o.Pins; p != nil && method == mcp.MethodToolsList {
+		var err error
+		if check, err = p.List(pinUpstream(x.upstream)); err != nil {
+			return nil, err
+		}
 		keep = func(it mcp.ListItem) bool {
-			digest, err := p.Digest(it.Raw)
-			if err != nil {
-				return false
-			}
-			k, _ := mcp.Decide(x.s.o.PinMode, p.Check(it.Name, digest))
-			return k && st.visible(it)
+			return check.Keep(it.Name, it.Raw) && st.visible(it)
 		}
 	}
 	keep = x.learnMarks(method, keep)
 	out, stats, err := mcp.FilterListResponse(msg, "application/json", id, method, keep)
 	if err != nil {
 		return nil, err
+	}
+	if check != nil {
+		res, err := check.Done()
+		if err != nil {
+			return nil, err
+		}
+		for event, names := range res.Events {
+			x.log.Warn("tool definitions on a stream", "event", event, "tools", names)
+		}
 	}
 	if out, _, err = mcp.MarkPrivate(out, "application/json", id, mcp.Stateless(x.era.version)); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/test/envoysim"
 )
@@ -63,7 +64,7 @@ func TestIgnoredStreamOverrideIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	streamGET(t, filter, keys, "data: "+strings.TrimSpace(listResponse("hidden_admin"))+"\n\n")
-	ev := rec.wait(t)
+	ev := rec.waitType(t, audit.TypeMCPResponse)
 	if ev.Outcome != "error" || ev.Error == nil || !strings.Contains(ev.Error.Message, "allow_mode_override") {
 		t.Fatalf("audit = %+v, want an error naming allow_mode_override", ev)
 	}

@@ -15,6 +15,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -24,10 +25,10 @@ import (
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/config"
 	"github.com/mcpguard/mcpguard/extproc"
-	"github.com/mcpguard/mcpguard/mcp"
 	"github.com/mcpguard/mcpguard/sigv4"
 	"github.com/mcpguard/mcpguard/sts"
 	"github.com/mcpguard/mcpguard/telemetry"
+	"github.com/mcpguard/mcpguard/toolpin"
 )
 
 // Options carry what a configuration file cannot: injected dependencies.
@@ -111,8 +112,17 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 
 func (g *Gateway) buildAudit(o Options) error {
 	a := g.cfg.Audit
+	var cp audit.CheckpointOptions
+	if a.AuditEnabled() && a.Checkpoints.KeyFile != "" {
+		key, err := audit.LoadPrivateKey(a.Checkpoints.KeyFile)
+		if err != nil {
+			return fmt.Errorf("open audit trail: %w", err)
+		}
+		cp = audit.CheckpointOptions{Key: key, File: a.Checkpoints.File, Interval: a.Checkpoints.Interval}
+	}
 	var err error
 	g.audit, err = audit.New(audit.Options{
+		Checkpoints:      cp,
 		Enabled:          a.AuditEnabled(),
 		Output:           a.Output,
 		Writer:           o.AuditWriter,
@@ -128,6 +138,11 @@ func (g *Gateway) buildAudit(o Options) error {
 		Now:              o.Now,
 		OnWrite:          func(t audit.Type, oc audit.Outcome) { g.metrics.AuditEvent(string(t), string(oc)) },
 		OnWriteFailure:   g.metrics.AuditWriteFailure,
+		// Logging each checkpoint puts the anchored head in a second place
+		// that log shipping usually carries off the host.
+		OnCheckpoint: func(c audit.Checkpoint) {
+			g.log.Info("audit checkpoint", "seq", c.Seq, "hash", c.Hash, "reason", c.Reason)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("open audit trail: %w", err)
@@ -148,6 +163,20 @@ func (g *Gateway) buildTracing(ctx context.Context) error {
 	return nil
 }
 
+// extraGroupClaims are the claims besides oidc_config.group_claim that
+// later stages read as groups, so authentication refuses a token whose
+// groups any of them could not read whole.
+func extraGroupClaims(cfg *config.Config) []string {
+	var out []string
+	if cfg.STS.RoleClaim != "" {
+		out = append(out, cfg.STS.RoleClaim)
+	}
+	if cfg.Authz != nil && cfg.Authz.GroupClaim != "" {
+		out = append(out, cfg.Authz.GroupClaim)
+	}
+	return out
+}
+
 func (g *Gateway) buildStages(bg context.Context, o Options) error {
 	cfg := g.cfg
 	var err error
@@ -158,6 +187,8 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		AllowedAlgorithms: cfg.OIDC.AllowedAlgorithms,
 		ClockSkew:         cfg.OIDC.ClockSkew,
 		GroupClaim:        cfg.OIDC.GroupClaim,
+		ExtraGroupClaims:  extraGroupClaims(cfg),
+		RequiredClaims:    cfg.OIDC.RequiredClaims,
 		TokenSource:       string(cfg.OIDC.TokenSource),
 		MetadataKey:       cfg.OIDC.MetadataKey,
 		Resource:          cfg.OIDC.ResourceMetadata.Resource,
@@ -178,8 +209,10 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 			ServerHost:     cfg.Upstream.Host,
 			GroupClaim:     a.GroupClaim,
 			ReloadInterval: 2 * time.Second,
-			Logger:         g.log.With("stage", "authz"),
-			OnReload:       g.policyReloaded,
+			// An emptied guardrails file must not silently drop its forbids.
+			AllowGuardrailRemoval: a.AllowGuardrailRemoval,
+			Logger:                g.log.With("stage", "authz"),
+			OnReload:              g.policyReloaded,
 		})
 		if err != nil {
 			return fmt.Errorf("load policies: %w", err)
@@ -194,13 +227,16 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		return fmt.Errorf("build credential broker: %w", err)
 	}
 
-	var pins extproc.Pins
-	if mode := mcp.PinMode(cfg.ToolPinning.Mode); mode != mcp.PinOff {
-		store, err := mcp.OpenPinStore(cfg.ToolPinning.Store, o.Now)
-		if err != nil {
+	var store *toolpin.Store
+	mode := toolpin.Mode(cfg.ToolPinning.Mode)
+	if mode != toolpin.Off {
+		if store, err = toolpin.OpenStore(cfg.ToolPinning.Store, o.Now); err != nil {
 			return fmt.Errorf("open tool pin store: %w", err)
 		}
-		pins = store
+	}
+	pins, err := toolpin.NewGuard(mode, store)
+	if err != nil {
+		return fmt.Errorf("tool pinning: %w", err)
 	}
 
 	proto, err := protocolOptions(cfg, g.log)
@@ -225,7 +261,6 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		Audit:        g.audit,
 		Tracer:       g.tracer,
 		Pins:         pins,
-		PinMode:      mcp.PinMode(cfg.ToolPinning.Mode),
 		Logger:       g.log.With("stage", "extproc"),
 		Metrics:      g.metrics,
 		Now:          o.Now,
@@ -248,6 +283,13 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		// The gRPC stats handler costs allocations on every stream; only
 		// pay for it when spans are exported.
 		opts = append(opts, telemetry.GRPCServerOption(g.tracer))
+	}
+	if t := cfg.Server.GRPCTLS; t.Enabled() {
+		peer, err := newPeerTLS(t, g.log.With("stage", "grpc_tls"), g.metrics.PeerRefused)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(peer.serverConfig())))
 	}
 	g.grpc = grpc.NewServer(opts...)
 	extprocv3.RegisterExternalProcessorServer(g.grpc, srv)
@@ -287,7 +329,15 @@ func (g *Gateway) authorizer() extproc.Authorizer {
 
 func (g *Gateway) listen() error {
 	var err error
-	g.grpcLn, err = net.Listen("tcp", g.cfg.Server.GRPCListen)
+	if path := g.cfg.Server.GRPCSocket(); path != "" {
+		mode, merr := g.cfg.Server.SocketMode()
+		if merr != nil {
+			return fmt.Errorf("server.grpc_socket_mode: %w", merr)
+		}
+		g.grpcLn, err = listenUnix(path, mode)
+	} else {
+		g.grpcLn, err = net.Listen("tcp", g.cfg.Server.GRPCListen)
+	}
 	if err != nil {
 		return fmt.Errorf("listen for gRPC on %s: %w", g.cfg.Server.GRPCListen, err)
 	}
@@ -298,8 +348,10 @@ func (g *Gateway) listen() error {
 	return nil
 }
 
-// GRPCAddr is the bound address of the ext_proc server.
-func (g *Gateway) GRPCAddr() string { return g.grpcLn.Addr().String() }
+// GRPCAddr is the bound address of the ext_proc server, spelled as
+// server.grpc_listen and gRPC targets accept it: host:port, or
+// unix:///path for a Unix socket.
+func (g *Gateway) GRPCAddr() string { return grpcAddr(g.grpcLn) }
 
 // AdminAddr is the bound address of the admin HTTP server.
 func (g *Gateway) AdminAddr() string { return g.adminLn.Addr().String() }
@@ -321,6 +373,12 @@ func (g *Gateway) Reload() error {
 	return g.authz.Reload()
 }
 
+// ReopenAudit reopens the audit log file by its path (SIGHUP after a
+// rotation); the new file's first record links to the previous head.
+func (g *Gateway) ReopenAudit() error {
+	return g.audit.Reopen()
+}
+
 // Run serves until ctx is done, then stops accepting, lets in-flight
 // streams finish within server.shutdown_grace, and returns.
 func (g *Gateway) Run(ctx context.Context) error {
@@ -336,7 +394,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go g.watchReadiness(ctx)
 	g.auditServer(audit.TypeServerStart)
 	g.log.Info("mcpguard serving", "grpc", g.GRPCAddr(), "admin", g.AdminAddr(),
+		"grpc_peer_auth", peerAuthMode(&g.cfg.Server),
 		"upstream", g.cfg.Upstream.Host, "issuer", g.cfg.OIDC.Issuer)
+	for _, w := range g.cfg.Warnings() {
+		g.log.Warn(w)
+	}
 
 	var runErr error
 	select {

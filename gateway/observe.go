@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/config"
 	"github.com/mcpguard/mcpguard/sts"
 	"github.com/mcpguard/mcpguard/telemetry"
@@ -27,19 +29,20 @@ func stsOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *te
 		})
 	}
 	return sts.Options{
-		Region:           c.Region,
-		Endpoint:         c.STSEndpoint,
-		RoleClaim:        c.RoleClaim,
-		Mappings:         maps,
-		DefaultRoleARN:   c.RoleARN,
-		SessionNameClaim: c.SessionNameClaim,
-		SessionDuration:  c.SessionDuration,
-		RefreshMargin:    c.Cache.RefreshMargin,
-		MaxEntries:       c.Cache.MaxEntries,
-		HTTPClient:       client,
-		Logger:           log,
-		Now:              now,
-		Observer:         stsObserver{m: m, log: log, audit: a},
+		Region:             c.Region,
+		Endpoint:           c.STSEndpoint,
+		RoleClaim:          c.RoleClaim,
+		Mappings:           maps,
+		DefaultRoleARN:     c.RoleARN,
+		SessionNameClaim:   c.SessionNameClaim,
+		EmailVerifiedClaim: c.EmailVerifiedClaim,
+		SessionDuration:    c.SessionDuration,
+		RefreshMargin:      c.Cache.RefreshMargin,
+		MaxEntries:         c.Cache.MaxEntries,
+		HTTPClient:         client,
+		Logger:             log,
+		Now:                now,
+		Observer:           stsObserver{m: m, log: log, audit: a},
 	}
 }
 
@@ -108,7 +111,11 @@ func (g *Gateway) policyReloaded(ok bool, err error) {
 	if !ok {
 		ev.Type, ev.Outcome = audit.TypePolicyReloadFailed, audit.OutcomeError
 		if err != nil {
-			ev.Error = &audit.Error{Kind: "invalid_policy", Message: err.Error()}
+			kind := "invalid_policy"
+			if errors.Is(err, authz.ErrGuardrailRemoved) {
+				kind = "guardrail_removed"
+			}
+			ev.Error = &audit.Error{Kind: kind, Message: err.Error()}
 		}
 	}
 	g.record(ev)
@@ -120,6 +127,7 @@ func (g *Gateway) auditConfigLoaded(path string) {
 	d := map[string]any{
 		"issuer": c.OIDC.Issuer, "upstream": c.Upstream.Host, "region": c.Upstream.Region,
 		"role_mappings": len(c.STS.RoleMappings), "default_role": c.STS.RoleARN != "",
+		"grpc_peer_auth": peerAuthMode(&c.Server),
 	}
 	if path != "" {
 		d["path"] = path
@@ -128,6 +136,18 @@ func (g *Gateway) auditConfigLoaded(path string) {
 		d["policies"] = len(g.authz.PolicyIDs())
 	}
 	g.record(&audit.Event{Type: audit.TypeConfigLoaded, Outcome: audit.OutcomeSuccess, Details: d})
+}
+
+// peerAuthMode names how the ext_proc peer is authenticated, so the audit
+// trail shows whether the peer could have been anyone.
+func peerAuthMode(s *config.Server) string {
+	switch {
+	case s.GRPCTLS.Enabled():
+		return "mtls"
+	case s.GRPCSocket() != "":
+		return "unix_socket"
+	}
+	return "none"
 }
 
 func (g *Gateway) auditServer(t audit.Type) {

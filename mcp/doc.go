@@ -31,8 +31,8 @@
 // text/event-stream body (ParseSSE and WriteSSE follow the WHATWG HTML
 // "server-sent events" interpretation,
 // https://html.spec.whatwg.org/multipage/server-sent-events.html), and fails
-// closed on anything it cannot read exactly. PinStore and ToolDigest pin
-// tool definitions so a changed definition is noticed.
+// closed on anything it cannot read exactly. Tool pinning lives in
+// package toolpin.
 //
 // This package imports the standard library and the root mcpguard package
 // (for the error type) only; it must not import extproc, authz or any

@@ -78,9 +78,16 @@ func listMember(m string) (string, ItemKind) {
 // request and method its method (see ListMethod).
 //
 // For JSON the body is one JSON-RPC response or a batch; for SSE every
-// event with non-empty data must hold a JSON-RPC message or batch. Each
-// response whose id equals requestID is filtered; every other message and
-// event passes unchanged, and so does an error response. Filtering splices
+// event with non-empty data must hold a JSON-RPC message or batch. Every
+// response in the body must carry exactly requestID: the same JSON type and
+// the same bytes, so 7, "7", 07, 7.0, -0 for 0 and "\u0037" for "7" are
+// all refused. Clients match ids loosely (the TypeScript SDK compares them
+// as numbers), so a response whose id only resembles the request's could be
+// taken for the answer and must not pass unfiltered; and a list request is
+// never part of a batch, so its answer has no business carrying any other
+// response. Each response is filtered; requests and notifications the
+// server sends in the stream pass unchanged, and so does an error
+// response. Filtering splices
 // the new items array into the original bytes: every other member of the
 // result (nextCursor, _meta, …) and every kept item stays byte for byte, and
 // when nothing is removed body itself is returned. In a stream only the
@@ -89,7 +96,8 @@ func listMember(m string) (string, ItemKind) {
 // Any doubt fails closed with a KindInternal *mcpguard.Error that wraps
 // ErrUnfilterable: an unsupported content type, a body Parse rejects
 // (invalid or ambiguous JSON, duplicate keys), an event that is not
-// JSON-RPC, an unterminated event, no response with the id, a result
+// JSON-RPC, an unterminated event, no response with the id, a response
+// with any other id (reason list_id_mismatch), a result
 // without its items array, an item that is not an object or lacks its name
 // (or uri), or a member name that differs from one of these only in case.
 // The body size is bounded by the caller (Envoy's buffer limit).
@@ -99,11 +107,10 @@ func FilterListResponse(body []byte, contentType string, requestID json.RawMessa
 	if f.member == "" {
 		return nil, ListStats{}, unfilterable("not_list", fmt.Errorf("method %q is not a list method", method))
 	}
-	id, ok := idKey(requestID)
-	if !ok {
+	if _, ok := idKey(requestID); !ok {
 		return nil, ListStats{}, unfilterable("bad_id", errors.New("request id is not a string or an integer"))
 	}
-	f.id = id
+	f.rawID = requestID
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return nil, ListStats{}, unfilterable("content_type", fmt.Errorf("parse content type: %w", err))
@@ -160,7 +167,7 @@ func unfilterable(reason string, cause error) *mcpguard.Error {
 type listFilter struct {
 	member string
 	kind   ItemKind
-	id     string
+	rawID  []byte // the request's id exactly as the client sent it
 	keep   func(ListItem) bool
 	stats  ListStats
 }
@@ -183,8 +190,8 @@ func (f *listFilter) json(body []byte) (out []byte, found, changed bool, err err
 		if m.Type != TypeResponse {
 			continue
 		}
-		if k, ok := idKey(m.ID); !ok || k != f.id {
-			continue
+		if !bytes.Equal(m.ID, f.rawID) {
+			return nil, false, false, unfilterable("id_mismatch", fmt.Errorf("response id %s is not the request's id %s", quoteShort(m.ID), quoteShort(f.rawID)))
 		}
 		found = true
 		if m.Error != nil {

@@ -186,6 +186,29 @@ func (m *Message) ResourceRead() (*ResourceRead, error) {
 	return rr, nil
 }
 
+// ResourceURI decodes params.uri of any method that names one resource by
+// URI (resources/read, resources/subscribe, resources/unsubscribe), so
+// every such method is authorized on the resource it names.
+func (m *Message) ResourceURI() (string, error) {
+	switch m.Method {
+	case MethodResourcesRead, MethodResourcesSubscribe, MethodResourcesUnsubscribe:
+	default:
+		return "", mcpguard.E(mcpguard.KindInternal, "internal error", fmt.Errorf("decode uri params of a %q message", m.Method))
+	}
+	v, err := m.params(m.Method, "uri", "_meta")
+	if err != nil {
+		return "", err
+	}
+	uri, err := nameMember(m.Method, "uri", v[0])
+	if err != nil {
+		return "", err
+	}
+	if _, err := objectMember(m.Method, "_meta", v[1]); err != nil {
+		return "", err
+	}
+	return uri, nil
+}
+
 // ProtocolVersion returns params.protocolVersion of an initialize request,
 // for the audit record and version checks; "" for any other message or
 // when the member is missing or not a string.

@@ -16,8 +16,8 @@ func BenchmarkCredentialsHit(b *testing.B) {
 		name   string
 		claims string
 	}{
-		{"flattened_groups", `{"sub":"alice","email":"alice@example.com","` + groupsClaim + `":"s3-readers:Everyone"}`},
-		{"nested_tags", `{"sub":"alice","email":"alice@example.com","https://aws.amazon.com/tags":{"principal_tags":{"Groups":["s3-readers:Everyone"],"Team":["x"]},"transitive_tag_keys":["Team"]}}`},
+		{"flattened_groups", `{"sub":"alice","email_verified":true,"email":"alice@example.com","` + groupsClaim + `":"s3-readers:Everyone"}`},
+		{"nested_tags", `{"sub":"alice","email_verified":true,"email":"alice@example.com","https://aws.amazon.com/tags":{"principal_tags":{"Groups":["s3-readers:Everyone"],"Team":["x"]},"transitive_tag_keys":["Team"]}}`},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

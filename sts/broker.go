@@ -65,6 +65,10 @@ type Options struct {
 	// SessionNameClaim names the claim used as RoleSessionName (default
 	// email, falling back to sub).
 	SessionNameClaim string
+	// EmailVerifiedClaim names the boolean claim that must be true for the
+	// email to become the session name (default email_verified); without
+	// it sub is used.
+	EmailVerifiedClaim string
 	// SessionDuration is DurationSeconds (default 1h, 15m–12h).
 	SessionDuration time.Duration
 	// RefreshMargin: credentials are refreshed in the background once they
@@ -127,6 +131,7 @@ type Broker struct {
 	roles          *roleTable
 	client         *sts.Client
 	sessionClaim   string
+	verifiedClaim  string
 	duration       int32
 	margin         time.Duration
 	timeout        time.Duration
@@ -222,6 +227,7 @@ func New(opts Options) (*Broker, error) {
 		roles:          roles,
 		client:         sts.New(stsOpts),
 		sessionClaim:   o.SessionNameClaim,
+		verifiedClaim:  o.EmailVerifiedClaim,
 		duration:       int32(o.SessionDuration / time.Second),
 		margin:         o.RefreshMargin,
 		timeout:        o.Timeout,
@@ -276,7 +282,7 @@ func (b *Broker) SelectRole(id *authn.Identity) (Mapping, error) {
 
 // SessionName returns the RoleSessionName the broker uses for id.
 func (b *Broker) SessionName(id *authn.Identity) (string, error) {
-	return sessionName(id, b.sessionClaim)
+	return sessionName(id, b.sessionClaim, b.verifiedClaim)
 }
 
 // Credentials returns AWS credentials for the authenticated caller: from
@@ -432,15 +438,23 @@ func (b *Broker) exchange(ctx context.Context, key cacheKey, id *authn.Identity,
 }
 
 // key digests everything that must match for credentials to be reused:
-// issuer, subject, role, session name, session policies, every claim in
-// the https://aws.amazon.com/ namespace (session tags, nested or
-// flattened, transitive tag keys, source identity) and the role claim. A
-// new token with other tags or groups therefore gets new credentials.
+// issuer, subject, a digest of the verified token itself, role, session
+// name, session policies, every claim in the https://aws.amazon.com/
+// namespace (session tags, nested or flattened, transitive tag keys,
+// source identity) and the role claim. Cached credentials are thereby bound
+// to the token that obtained them: a request is only ever signed with
+// credentials STS issued for the very token it carries, so a token that
+// merely claims another user's issuer and subject (or a new token of the
+// same user) never reuses them. The digest is computed from the token here,
+// not taken from Identity.TokenDigest, so the binding holds even for an
+// Identity built elsewhere.
 func (b *Broker) key(id *authn.Identity, r *role, name string) (cacheKey, error) {
 	var stack [512]byte
 	buf := stack[:0]
 	buf = appendField(buf, id.Issuer)
 	buf = appendField(buf, id.Subject)
+	tokenDigest := sha256.Sum256([]byte(id.Token))
+	buf = append(buf, tokenDigest[:]...)
 	buf = appendField(buf, r.RoleARN)
 	buf = appendField(buf, name)
 	buf = append(buf, r.policyDigest[:]...)

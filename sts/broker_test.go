@@ -205,7 +205,7 @@ func TestErrorMapping(t *testing.T) {
 			if tt.claims != "" {
 				extra = "," + tt.claims
 			}
-			id := e.idp.identity(t, `{"sub":"alice","email":"alice@example.com","`+groupsClaim+`":"`+group+`"`+extra+`}`,
+			id := e.idp.identity(t, `{"sub":"alice","email_verified":true,"email":"alice@example.com","`+groupsClaim+`":"`+group+`"`+extra+`}`,
 				e.clk.Now().Add(2*time.Hour))
 			g, err := e.broker.Credentials(context.Background(), id)
 			if err == nil {

@@ -7,8 +7,9 @@ import (
 )
 
 // cacheKey is SHA-256 of everything that decides which credentials a
-// request may use: issuer, subject, role ARN, session name, session
-// policies and the session-tag claims (see Broker.key).
+// request may use: issuer, subject, the verified token's digest, role ARN,
+// session name, session policies and the session-tag claims (see
+// Broker.key).
 type cacheKey [sha256.Size]byte
 
 // CacheResult says how a request was served, for metrics.

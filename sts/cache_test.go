@@ -78,39 +78,84 @@ func TestConcurrentMissesMakeOneCall(t *testing.T) {
 	}
 }
 
+// TestCacheKeyFollowsTokenContents: cached credentials are bound to the
+// verified token that obtained them. The same token is served from the
+// cache; any other token, even one with the same issuer, subject and claims,
+// gets its own STS exchange and never another token's credentials.
 func TestCacheKeyFollowsTokenContents(t *testing.T) {
 	e := newEnv(t, nil)
 	exp := e.clk.Now().Add(2 * time.Hour)
-	base := `"sub":"alice","email":"alice@example.com"`
+	base := `"sub":"alice","email_verified":true,"email":"alice@example.com"`
 	tests := []struct {
-		name    string
-		claims  string
-		newCall bool
+		name   string
+		claims string
 	}{
-		{"first token", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone"}`, true},
-		{"new token, same claims", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone","iat":1}`, false},
-		{"group added (same role)", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins"}`, true},
-		{"nested tags added", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["a"]}}}`, true},
-		{"nested tag value changed", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["b"]}}}`, true},
-		{"same nested tags, new token", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["b"]}},"iat":2}`, false},
-		{"other role", `{` + base + `,"` + groupsClaim + `":"ec2-viewers"}`, true},
-		{"other email, same sub", `{"sub":"alice","email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`, true},
-		{"other subject", `{"sub":"bob","email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`, true},
+		{"first token", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone"}`},
+		{"new token, same claims", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone","iat":1}`},
+		{"group added (same role)", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins"}`},
+		{"nested tags added", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["a"]}}}`},
+		{"nested tag value changed", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["b"]}}}`},
+		{"same nested tags, new token", `{` + base + `,"` + groupsClaim + `":"s3-readers:Everyone:Admins","https://aws.amazon.com/tags":{"principal_tags":{"Team":["b"]}},"iat":2}`},
+		{"other role", `{` + base + `,"` + groupsClaim + `":"ec2-viewers"}`},
+		{"other email, same sub", `{"sub":"alice","email_verified":true,"email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`},
+		{"other subject", `{"sub":"bob","email_verified":true,"email":"alice2@example.com","` + groupsClaim + `":"ec2-viewers"}`},
 	}
-	calls := 0
-	for _, tt := range tests {
+	seen := map[string]string{} // access key ID → test that obtained it
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, err := e.broker.Credentials(context.Background(), e.idp.identity(t, tt.claims, exp))
+			id := e.idp.identity(t, tt.claims, exp)
+			g, err := e.broker.Credentials(context.Background(), id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tt.newCall {
-				calls++
+			if n := len(e.fake.Calls()); n != i+1 || g.Cached {
+				t.Fatalf("%d STS calls (want %d), cached %v", n, i+1, g.Cached)
 			}
-			if n := len(e.fake.Calls()); n != calls || g.Cached == tt.newCall {
-				t.Fatalf("%d STS calls (want %d), cached %v", n, calls, g.Cached)
+			if prev, dup := seen[g.Credentials.AccessKeyID]; dup {
+				t.Fatalf("credentials of %q served to another token", prev)
+			}
+			seen[g.Credentials.AccessKeyID] = tt.name
+			again, err := e.broker.Credentials(context.Background(), id)
+			if err != nil || !again.Cached || again.Credentials.AccessKeyID != g.Credentials.AccessKeyID {
+				t.Fatalf("same token again: %+v, %v", again, err)
 			}
 		})
+	}
+}
+
+// TestCredentialsBoundToToken: user A's cached credentials are never used
+// for a request whose verified token is B's, even when B's identity claims
+// A's issuer and subject (what a forged jwt_authn payload used to achieve),
+// and even when the Identity's TokenDigest was copied from A's.
+func TestCredentialsBoundToToken(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.user(t, "alice", "s3-readers")
+	ga, err := e.broker.Credentials(context.Background(), alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := e.user(t, "bob", "s3-readers")
+	posing := *alice
+	posing.Token = bob.Token // B's token, A's claims
+	posing.TokenDigest = [32]byte{}
+	copied := *alice
+	copied.Token = bob.Token // B's token behind A's memoised digest
+	for _, c := range []struct {
+		name string
+		id   *authn.Identity
+	}{{"bob", bob}, {"bob posing as alice", &posing}, {"bob behind alice's digest", &copied}} {
+		g, err := e.broker.Credentials(context.Background(), c.id)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if g.Credentials.AccessKeyID == ga.Credentials.AccessKeyID {
+			t.Fatalf("%s was served alice's credentials", c.name)
+		}
+	}
+	for _, c := range e.fake.Calls()[1:] {
+		if c.Subject != "bob" {
+			t.Fatalf("STS exchanged %q's token for bob's request", c.Subject)
+		}
 	}
 }
 
@@ -226,15 +271,12 @@ func TestTokenExpiryCapsCredentials(t *testing.T) {
 	if n := len(e.fake.Calls()); n != 1 {
 		t.Fatalf("%d STS calls; a short-lived token started a refresh", n)
 	}
-	// The client's new token starts the refresh.
+	// The client's new token never borrows the old token's credentials: it
+	// gets its own exchange, bounded by the credentials' own expiry.
 	renewed := e.idp.identity(t, claims, e.clk.Now().Add(time.Hour))
-	if g3, err := e.broker.Credentials(context.Background(), renewed); err != nil || g3.Credentials.AccessKeyID != g.Credentials.AccessKeyID {
-		t.Fatalf("renewed token in window: %+v, %v", g3, err)
-	}
-	e.broker.wg.Wait()
 	g4, err := e.broker.Credentials(context.Background(), renewed)
-	if err != nil || g4.Credentials.AccessKeyID == g.Credentials.AccessKeyID || !g4.NotAfter.Equal(g4.Credentials.Expires) {
-		t.Fatalf("after refresh: %+v, %v", g4, err)
+	if err != nil || g4.Cached || g4.Credentials.AccessKeyID == g.Credentials.AccessKeyID || !g4.NotAfter.Equal(g4.Credentials.Expires) {
+		t.Fatalf("renewed token: %+v, %v", g4, err)
 	}
 	if n := len(e.fake.Calls()); n != 2 {
 		t.Fatalf("%d STS calls, want 2", n)

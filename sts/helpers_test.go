@@ -193,7 +193,7 @@ func newEnv(t testing.TB, mutate func(*env, *Options, *fakests.Options)) *env {
 // user returns an identity of the seed's shape: flattened Groups tag.
 func (e *env) user(t testing.TB, sub, groups string) *authn.Identity {
 	t.Helper()
-	return e.idp.identity(t, `{"sub":"`+sub+`","email":"`+sub+`@example.com","`+groupsClaim+`":"`+groups+`"}`,
+	return e.idp.identity(t, `{"sub":"`+sub+`","email_verified":true,"email":"`+sub+`@example.com","`+groupsClaim+`":"`+groups+`"}`,
 		e.clk.Now().Add(2*time.Hour))
 }
 

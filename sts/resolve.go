@@ -17,6 +17,10 @@ type resolution struct {
 	role *role
 	name string
 	key  cacheKey
+	// token is the token the resolution was computed for; a memo hit must
+	// carry the very same token, so an Identity whose TokenDigest does not
+	// match its Token can never pick up another token's cache key.
+	token authn.Token
 }
 
 // resolver remembers each token's resolution by token digest. The role,
@@ -37,7 +41,7 @@ func (b *Broker) resolve(id *authn.Identity) (resolution, error) {
 		b.resolved.mu.RLock()
 		r, ok := b.resolved.m[id.TokenDigest]
 		b.resolved.mu.RUnlock()
-		if ok {
+		if ok && r.token == id.Token {
 			return r, nil
 		}
 	}
@@ -45,7 +49,7 @@ func (b *Broker) resolve(id *authn.Identity) (resolution, error) {
 	if err != nil {
 		return resolution{}, err
 	}
-	name, err := sessionName(id, b.sessionClaim)
+	name, err := sessionName(id, b.sessionClaim, b.verifiedClaim)
 	if err != nil {
 		return resolution{}, err
 	}
@@ -53,7 +57,7 @@ func (b *Broker) resolve(id *authn.Identity) (resolution, error) {
 	if err != nil {
 		return resolution{}, internalError("cache_key", err)
 	}
-	res := resolution{role: r, name: name, key: key}
+	res := resolution{role: r, name: name, key: key, token: id.Token}
 	if memo {
 		b.resolved.mu.Lock()
 		if b.resolved.m == nil || len(b.resolved.m) >= maxResolved {

@@ -232,7 +232,14 @@ func compileRole(m Mapping) (*role, error) {
 func (t *roleTable) selectRole(id *authn.Identity) (*role, error) {
 	groups := id.Groups
 	if t.claim != "" {
-		groups = authn.GroupsFromClaims(id.Claims, t.claim)
+		var err error
+		if groups, err = authn.GroupsFromClaims(id.Claims, t.claim); err != nil {
+			// A cut list could miss the group of the highest-priority
+			// mapping and fall through to a broader role.
+			e := mcpguard.E(mcpguard.KindForbidden, "token groups cannot be read whole", err)
+			e.Reason = authn.ReasonBadGroups
+			return nil, e
+		}
 	}
 	var best *role
 	for _, g := range groups {

@@ -147,7 +147,7 @@ func TestSelectRoleClaimShapes(t *testing.T) {
 	}{
 		{"list", "groups", `{"groups":["Everyone","ec2-viewers"]}`, roleEC2},
 		{"list items are not split", "groups", `{"groups":["Everyone:ec2-viewers"]}`, ""},
-		{"list with non-strings", "groups", `{"groups":[1,null,{"x":1},"ec2-viewers"]}`, roleEC2},
+		{"list with non-strings is refused", "groups", `{"groups":[1,null,{"x":1},"ec2-viewers"]}`, ""},
 		{"single string", "group", `{"group":"ec2-viewers"}`, roleEC2},
 		{"flattened tag split on colon", groupsClaim, `{"` + groupsClaim + `":"Everyone:ec2-viewers"}`, roleEC2},
 		{"flattened tag with padding colons", groupsClaim, `{"` + groupsClaim + `":":Everyone:ec2-viewers:"}`, roleEC2},

@@ -20,15 +20,24 @@ const (
 	suffixHex = 12
 )
 
+// DefaultEmailVerifiedClaim is the OIDC claim (OpenID Connect Core §5.1)
+// saying the provider verified the email address.
+const DefaultEmailVerifiedClaim = "email_verified"
+
 // sessionName picks the RoleSessionName for id: the configured claim
-// (default email), falling back to sub, made valid for STS.
-func sessionName(id *authn.Identity, claim string) (string, error) {
+// (default email), falling back to sub, made valid for STS. The email is
+// used only when verifiedClaim (default email_verified) is true: an email
+// the user merely typed into a profile must not become the name CloudTrail
+// shows for their actions.
+func sessionName(id *authn.Identity, claim, verifiedClaim string) (string, error) {
 	raw := ""
 	switch claim {
 	case "", "email":
-		raw = id.Email
-		if raw == "" {
-			raw, _ = id.Claims["email"].(string)
+		if emailVerified(id.Claims, verifiedClaim) {
+			raw = id.Email
+			if raw == "" {
+				raw, _ = id.Claims["email"].(string)
+			}
 		}
 	case "sub":
 		raw = id.Subject
@@ -44,6 +53,21 @@ func sessionName(id *authn.Identity, claim string) (string, error) {
 		return "", e
 	}
 	return SanitizeSessionName(raw), nil
+}
+
+// emailVerified reports whether claims[name] is JSON true, or the string
+// "true" that some providers emit instead.
+func emailVerified(claims map[string]any, name string) bool {
+	if name == "" {
+		name = DefaultEmailVerifiedClaim
+	}
+	switch v := claims[name].(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true"
+	}
+	return false
 }
 
 // SanitizeSessionName makes s a valid RoleSessionName (2–64 characters of

@@ -76,31 +76,40 @@ func TestSanitizeSessionNameNoCollisions(t *testing.T) {
 }
 
 func TestSessionNameClaim(t *testing.T) {
+	verified := map[string]any{"email_verified": true}
 	tests := []struct {
-		name  string
-		claim string
-		id    authn.Identity
-		want  string
+		name     string
+		claim    string
+		verified string
+		id       authn.Identity
+		want     string
 	}{
-		{"default email", "", authn.Identity{Subject: "s-1", Email: "a@example.com"}, "a@example.com"},
-		{"email from claims", "email", authn.Identity{Subject: "s-1", Claims: map[string]any{"email": "c@example.com"}}, "c@example.com"},
-		{"email falls back to sub", "", authn.Identity{Subject: "user-1"}, "user-1"},
-		{"sub", "sub", authn.Identity{Subject: "user-1", Email: "a@example.com"}, "user-1"},
-		{"custom claim", "preferred_username", authn.Identity{Subject: "s-1", Claims: map[string]any{"preferred_username": "alice"}}, "alice"},
-		{"custom claim not a string", "preferred_username", authn.Identity{Subject: "user-2", Claims: map[string]any{"preferred_username": 7.0}}, "user-2"},
-		{"custom claim missing", "upn", authn.Identity{Subject: "user-3"}, "user-3"},
-		{"sanitized", "sub", authn.Identity{Subject: "auth0|abc"}, SanitizeSessionName("auth0|abc")},
+		{"default email verified", "", "", authn.Identity{Subject: "s-1", Email: "a@example.com", Claims: verified}, "a@example.com"},
+		{"email from claims", "email", "", authn.Identity{Subject: "s-1", Claims: map[string]any{"email": "c@example.com", "email_verified": true}}, "c@example.com"},
+		{"email unverified", "", "", authn.Identity{Subject: "s-1", Email: "a@example.com"}, "s-1"},
+		{"email_verified false", "", "", authn.Identity{Subject: "s-1", Email: "a@example.com", Claims: map[string]any{"email_verified": false}}, "s-1"},
+		{"email_verified string true", "", "", authn.Identity{Subject: "s-1", Email: "a@example.com", Claims: map[string]any{"email_verified": "true"}}, "a@example.com"},
+		{"email_verified string other", "", "", authn.Identity{Subject: "s-1", Email: "a@example.com", Claims: map[string]any{"email_verified": "yes"}}, "s-1"},
+		{"email_verified number", "", "", authn.Identity{Subject: "s-1", Email: "a@example.com", Claims: map[string]any{"email_verified": 1.0}}, "s-1"},
+		{"configured verified claim", "email", "https://idp/verified", authn.Identity{Subject: "s-1", Email: "a@example.com", Claims: map[string]any{"https://idp/verified": true}}, "a@example.com"},
+		{"configured verified claim ignores the default", "email", "https://idp/verified", authn.Identity{Subject: "s-1", Email: "a@example.com", Claims: verified}, "s-1"},
+		{"email falls back to sub", "", "", authn.Identity{Subject: "user-1"}, "user-1"},
+		{"sub", "sub", "", authn.Identity{Subject: "user-1", Email: "a@example.com"}, "user-1"},
+		{"custom claim", "preferred_username", "", authn.Identity{Subject: "s-1", Claims: map[string]any{"preferred_username": "alice"}}, "alice"},
+		{"custom claim not a string", "preferred_username", "", authn.Identity{Subject: "user-2", Claims: map[string]any{"preferred_username": 7.0}}, "user-2"},
+		{"custom claim missing", "upn", "", authn.Identity{Subject: "user-3"}, "user-3"},
+		{"sanitized", "sub", "", authn.Identity{Subject: "auth0|abc"}, SanitizeSessionName("auth0|abc")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := sessionName(&tt.id, tt.claim)
+			got, err := sessionName(&tt.id, tt.claim, tt.verified)
 			if err != nil || got != tt.want {
 				t.Fatalf("sessionName = %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}
 	t.Run("no subject", func(t *testing.T) {
-		_, err := sessionName(&authn.Identity{}, "")
+		_, err := sessionName(&authn.Identity{}, "", "")
 		if mcpguard.KindOf(err) != mcpguard.KindUnauthenticated {
 			t.Fatalf("sessionName = %v, want unauthenticated", err)
 		}

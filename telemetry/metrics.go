@@ -27,6 +27,7 @@ type Metrics struct {
 	auditEvents     *prometheus.CounterVec
 	auditFailures   prometheus.Counter
 	streams         prometheus.Gauge
+	peersRefused    prometheus.Counter
 }
 
 // latencyBuckets span 50µs to ~6.5s: the warm path is tens of microseconds,
@@ -93,11 +94,15 @@ func NewMetrics() *Metrics {
 			Name: "mcpguard_extproc_streams_active",
 			Help: "ext_proc streams currently open.",
 		}),
+		peersRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mcpguard_grpc_peers_refused_total",
+			Help: "TLS handshakes on the ext_proc listener refused because the client certificate names no allowed SAN.",
+		}),
 	}
 	reg.MustRegister(
 		m.requests, m.requestDuration, m.authnFailures, m.authzDecisions,
 		m.stsRequests, m.stsDuration, m.credCache, m.credEntries,
-		m.jwksRefreshes, m.policyReloads, m.auditEvents, m.auditFailures, m.streams,
+		m.jwksRefreshes, m.policyReloads, m.auditEvents, m.auditFailures, m.streams, m.peersRefused,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -224,4 +229,11 @@ func outcomeLabel(ok bool) string {
 		return "success"
 	}
 	return "failure"
+}
+
+// PeerRefused counts an ext_proc peer refused at the TLS handshake.
+func (m *Metrics) PeerRefused() {
+	if m != nil {
+		m.peersRefused.Inc()
+	}
 }

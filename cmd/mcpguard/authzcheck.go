@@ -129,11 +129,15 @@ func identityFromClaimsFile(path, groupClaim string) (*authn.Identity, error) {
 	}
 	iss, _ := claims["iss"].(string)
 	email, _ := claims["email"].(string)
+	groups, err := authn.GroupsFromClaims(claims, groupClaim)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return &authn.Identity{
 		Subject:     sub,
 		Issuer:      iss,
 		Email:       email,
-		Groups:      authn.GroupsFromClaims(claims, groupClaim),
+		Groups:      groups,
 		Claims:      claims,
 		ExpiresAt:   time.Now().Add(time.Hour),
 		TokenDigest: sha256.Sum256(raw),

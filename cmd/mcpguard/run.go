@@ -26,8 +26,8 @@ Usage:
   mcpguard authz check --config FILE --claims FILE (--request FILE | --method GET|DELETE)
   mcpguard envoy bootstrap --config FILE [flags]   (prints an Envoy bootstrap)
   mcpguard envoy validate FILE                    (checks an Envoy bootstrap)
-  mcpguard tools approve --store FILE (--name TOOL [--digest D] | --all)
-  mcpguard audit verify FILE
+  mcpguard tools approve --store FILE [--upstream U] --name TOOL --digest D
+  mcpguard audit verify [--pubkey FILE [--checkpoints FILE]] FILE...
   mcpguard version
 
 Exit codes: 0 success (authz check: allow; audit verify: intact), 1 deny (authz check) or
@@ -55,13 +55,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runEnvoy(args[1:], stdout, stderr)
 	case "tools":
 		if len(args) < 2 || args[1] != "approve" {
-			fmt.Fprint(stderr, "usage: mcpguard tools approve --store FILE (--name TOOL [--digest D] | --all)\n")
+			fmt.Fprint(stderr, "usage: mcpguard tools approve --store FILE [--upstream U] --name TOOL --digest D\n")
 			return exitInvalid
 		}
 		return runToolsApprove(args[2:], stdout, stderr)
 	case "audit":
 		if len(args) < 2 || args[1] != "verify" {
-			fmt.Fprint(stderr, "usage: mcpguard audit verify FILE\n")
+			fmt.Fprint(stderr, "usage: mcpguard audit verify [--pubkey FILE [--checkpoints FILE]] FILE...\n")
 			return exitInvalid
 		}
 		return runAuditVerify(args[2:], stdout, stderr)

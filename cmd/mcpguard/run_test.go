@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +74,43 @@ func TestValidateWarnsWithoutInitialize(t *testing.T) {
 	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
 	if code != exitOK || !strings.Contains(stderr, "initialize") {
 		t.Fatalf("exit %d, stderr %q: want a warning about initialize", code, stderr)
+	}
+}
+
+func TestValidateWarnsOnPlaintextListener(t *testing.T) {
+	dir := t.TempDir()
+	cfg := "server: {grpc_listen: ':9002'}\n" +
+		"oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
+		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n"
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitOK || !strings.Contains(stderr, "warning: server.grpc_listen") {
+		t.Fatalf("exit %d, stderr %q: want a warning about the plaintext listener", code, stderr)
+	}
+	// envoy_metadata on the same listener is refused outright.
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(strings.Replace(cfg, "audience: aws-mcp", "audience: aws-mcp, token_source: envoy_metadata", 1)), 0o600)
+	code, _, stderr = runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitInvalid || !strings.Contains(stderr, "oidc_config.token_source") {
+		t.Fatalf("exit %d, stderr %q: want envoy_metadata refused", code, stderr)
+	}
+}
+
+func TestValidateFlagsEmptyPolicyFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action, resource);`), 0o600)
+	os.WriteFile(filepath.Join(dir, "guardrails.cedar"), nil, 0o600)
+	cfg := "oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
+		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n" +
+		"authz_config: {policy_files: ['*.cedar']}\n"
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitInvalid || !strings.Contains(stderr, "guardrails.cedar holds no policy") {
+		t.Fatalf("exit %d, stderr %q: want the empty policy file refused", code, stderr)
+	}
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(strings.Replace(cfg, "'*.cedar']", "'*.cedar'], allow_guardrail_removal: true", 1)), 0o600)
+	code, _, stderr = runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitOK || !strings.Contains(stderr, "warning: policy file guardrails.cedar holds no policy") {
+		t.Fatalf("exit %d, stderr %q: want a warning when the operator accepts it", code, stderr)
 	}
 }
 
@@ -147,6 +187,59 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// serveConfig is a minimal serve configuration; extra is appended.
+func serveConfig(t *testing.T, idpURL, admin, extra string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`server: {grpc_listen: %q, admin_listen: %q, shutdown_grace: 2s}
+oidc_config: {issuer: %q, audience: aws-mcp}
+aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R', sts_endpoint: 'http://127.0.0.1:1'}
+authz_config: {policy_files: [%q]}
+`, freePort(t), admin, idpURL, filepath.Join(mustAbs(t, "../../examples/policies"), "*.cedar")) + extra
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startServe runs serve with the configuration at path until the returned
+// stop is called, once it is ready (its signal handlers are installed by
+// then). stop returns the exit code and stderr.
+func startServe(t *testing.T, path, admin string) (stop func() (int, string)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", path, "--log-level", "warn"}, &bytes.Buffer{}, &stderr)
+	}()
+	stop = func() (int, string) {
+		cancel()
+		select {
+		case code := <-done:
+			return code, stderr.String()
+		case <-time.After(10 * time.Second):
+			t.Fatal("serve did not stop")
+			return 0, ""
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return stop
+			}
+		}
+		if time.Now().After(deadline) {
+			_, out := stop()
+			t.Fatalf("not ready: %v\n%s", err, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestServeLifecycle starts serve, waits for readiness through the admin
 // server, then cancels (as SIGTERM does) and expects exit 0.
 func TestServeLifecycle(t *testing.T) {
@@ -155,38 +248,8 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idp.Close()
-	dir := t.TempDir()
 	admin := freePort(t)
-	cfg := fmt.Sprintf(`server: {grpc_listen: %q, admin_listen: %q, shutdown_grace: 2s}
-oidc_config: {issuer: %q, audience: aws-mcp}
-aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R', sts_endpoint: 'http://127.0.0.1:1'}
-authz_config: {policy_files: [%q]}
-`, freePort(t), admin, idp.URL(), filepath.Join(mustAbs(t, "../../examples/policies"), "*.cedar"))
-	path := filepath.Join(dir, "config.yaml")
-	os.WriteFile(path, []byte(cfg), 0o600)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"serve", "--config", path, "--log-level", "warn"}, &bytes.Buffer{}, &stderr)
-	}()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("not ready: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	stop := startServe(t, serveConfig(t, idp.URL(), admin, ""), admin)
 	for _, p := range []string{"/healthz", "/metrics"} {
 		resp, err := http.Get("http://" + admin + p)
 		if err != nil || resp.StatusCode != 200 {
@@ -195,14 +258,55 @@ authz_config: {policy_files: [%q]}
 			resp.Body.Close()
 		}
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Fatalf("serve exited %d:\n%s", code, stderr.String())
+	if code, out := stop(); code != exitOK {
+		t.Fatalf("serve exited %d:\n%s", code, out)
+	}
+}
+
+// TestServeReopensAuditOnSIGHUP rotates the audit log as logrotate does
+// (rename, then SIGHUP): the new file's first record continues the chain,
+// and verify with the checkpoints accepts the files together.
+func TestServeReopensAuditOnSIGHUP(t *testing.T) {
+	idp, err := fakeidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
+	dir := t.TempDir()
+	logPath, pubPath, key := checkpointedLog(t, dir, 0)
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	keyPath := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin := freePort(t)
+	cfg := serveConfig(t, idp.URL(), admin, fmt.Sprintf("audit_config: {output: %q, checkpoints: {key_file: %q}}\n", logPath, keyPath))
+	stop := startServe(t, cfg, admin)
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(logPath); err != nil; _, err = os.Stat(logPath) {
+		if time.Now().After(deadline) {
+			_, out := stop()
+			t.Fatalf("the audit log was not reopened after SIGHUP:\n%s", out)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, out := stop(); code != exitOK {
+		t.Fatalf("serve exited %d:\n%s", code, out)
+	}
+	code, out := runVerify(t, "--pubkey", pubPath, logPath+".1", logPath)
+	if code != exitOK || strings.Contains(out, "continues") {
+		t.Fatalf("verify of the rotated files: exit %d: %s", code, out)
+	}
+	if code, out := runVerify(t, "--pubkey", pubPath, logPath); code != exitOK || !strings.Contains(out, "continues the chain") {
+		t.Fatalf("verify of the new file: exit %d: %s", code, out)
 	}
 }
 
@@ -220,4 +324,24 @@ func mustAbs(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return a
+}
+
+func TestValidateWarnsWhenResourceDerived(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action == Action::"initialize", resource);`), 0o600)
+	cfg := "oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
+		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n" +
+		"authz_config: {policy_files: [p.cedar]}\n"
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
+	if code != exitOK || !strings.Contains(stderr, "resource_metadata.resource is not set") ||
+		!strings.Contains(stderr, "https://aws-mcp.us-east-1.api.aws/mcp") {
+		t.Fatalf("exit %d, stderr %q: want a warning naming the derived resource", code, stderr)
+	}
+	cfg += "upstream: {path: /mcp}\n"
+	cfg = strings.Replace(cfg, "audience: aws-mcp}", "audience: aws-mcp, resource_metadata: {resource: 'https://gw.example.com/mcp'}}", 1)
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	if code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml")); code != exitOK || strings.Contains(stderr, "resource_metadata") {
+		t.Fatalf("exit %d, stderr %q: want no warning with a configured resource", code, stderr)
+	}
 }

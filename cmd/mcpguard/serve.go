@@ -45,7 +45,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitInvalid
 	}
 
-	// SIGHUP reloads the policies; a broken set keeps the last good one.
+	// SIGHUP reloads the policies (a broken set keeps the last good one)
+	// and reopens the audit log file, for rotation.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -57,6 +58,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			case <-hup:
 				if err := g.Reload(); err != nil {
 					logger.Error("policy reload on SIGHUP rejected; keeping the last good set", "error", err)
+				}
+				if err := g.ReopenAudit(); err != nil {
+					logger.Error("audit log not reopened on SIGHUP; still writing to the previous file", "error", err)
 				}
 			}
 		}

@@ -27,6 +27,15 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		printProblems(stderr, *configPath, err)
 		return exitInvalid
 	}
+	if ps := stateProblems(cfg); len(ps) > 0 {
+		for _, p := range ps {
+			fmt.Fprintf(stderr, "%s: %s\n", *configPath, p)
+		}
+		return exitInvalid
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	if cfg.Authz == nil {
 		fmt.Fprintf(stderr, "warning: no authz_config: mcpguard will deny every request until policies are configured\n")
 	} else {
@@ -38,6 +47,13 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		for _, w := range warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
+	}
+	if cfg.OIDC.ResourceMetadata.Resource == "" {
+		path := cfg.Upstream.Path
+		if path == "" {
+			path = "/mcp"
+		}
+		fmt.Fprintf(stderr, "warning: oidc_config.resource_metadata.resource is not set: the protected resource identifier in 401 challenges and the RFC 9728 document is derived from upstream.host as https://%s%s (never from the request), and the document is served with Cache-Control: no-store; set it to the URL MCP clients connect to\n", cfg.Upstream.Host, path)
 	}
 	fmt.Fprintf(stdout, "%s: configuration is valid (issuer %s, upstream %s, %d role mapping(s))\n",
 		*configPath, cfg.OIDC.Issuer, cfg.Upstream.Host, len(cfg.STS.RoleMappings))
@@ -51,5 +67,8 @@ func authzOptions(cfg *config.Config) authz.Options {
 		EntitiesFile: cfg.Authz.EntitiesFile,
 		ServerHost:   cfg.Upstream.Host,
 		GroupClaim:   cfg.Authz.GroupClaim,
+		// validate flags a policy file without policies unless the
+		// operator accepts it, as serve and every reload do.
+		AllowGuardrailRemoval: cfg.Authz.AllowGuardrailRemoval,
 	}
 }

@@ -81,6 +81,21 @@ type expectation struct {
 	// Bug marks a case that shows a known product bug: it is reported
 	// with t.Skip until the product is fixed.
 	Bug string `yaml:"bug"`
+	// Audit, when set, is what the request's audit record must say.
+	Audit *auditExpect `yaml:"audit"`
+}
+
+// auditExpect checks the audit record of a case (found by its
+// X-Request-Id, adv-<name>).
+type auditExpect struct {
+	Type        string `yaml:"type"`         // record type, e.g. authz_denied
+	Outcome     string `yaml:"outcome"`      // success, denied, failure, error
+	ErrorKind   string `yaml:"error_kind"`   // error.kind
+	ErrorReason string `yaml:"error_reason"` // error.reason
+	// Contains and Absent are substrings that must and must not appear in
+	// the record's JSON.
+	Contains []string `yaml:"contains"`
+	Absent   []string `yaml:"absent"`
 }
 
 func loadCases(t testing.TB) []*attackCase {
@@ -301,6 +316,25 @@ func (m *minter) mint(r tokenRecipe) (tok string, omit bool, err error) {
 				gs[i] = "s3-readers"
 			}
 			setGroups(claims, gs)
+		case "groups_1001":
+			gs := make([]any, 1001)
+			for i := range gs {
+				gs[i] = fmt.Sprintf("g%d", i)
+			}
+			gs[1000] = "s3-readers"
+			setGroups(claims, gs)
+		case "groups_mixed":
+			setGroups(claims, []any{"s3-readers", 7})
+		case "groups_trailing_space":
+			setGroups(claims, []any{"s3-readers "})
+		case "groups_overage":
+			delete(claims, "https://aws.amazon.com/tags")
+			claims["_claim_names"] = map[string]any{"https://aws.amazon.com/tags/principal_tags/Groups": "src1"}
+			claims["_claim_sources"] = map[string]any{"src1": map[string]any{"endpoint": "https://graph.example/getMemberObjects"}}
+		case "sub_long":
+			claims["sub"] = strings.Repeat("a", 1025)
+		case "email_unverified":
+			claims["email_verified"] = false
 		case "alg_none", "hs256_pubkey", "tampered", "malformed":
 			special = name
 		default:

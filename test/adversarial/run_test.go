@@ -292,7 +292,8 @@ func TestCorpus(t *testing.T) {
 		http.Error(w, "attacker", http.StatusTeapot)
 	}))
 	defer attacker.Close()
-	s, logs := startStack(t, stack.Options{})
+	audits := &stack.Buffer{}
+	s, logs := startStack(t, stack.Options{AuditWriter: audits})
 	r := newRunner(t, s, attacker.URL)
 
 	for _, c := range cases {
@@ -321,6 +322,9 @@ func TestCorpus(t *testing.T) {
 			}
 			if rep.status == 503 && rep.header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")
+			}
+			if c.Expect.Audit != nil {
+				checkAudit(t, audits, "adv-"+c.Name, c.Expect.Audit)
 			}
 			if !c.Expect.Forwarded {
 				return
@@ -352,6 +356,71 @@ func TestCorpus(t *testing.T) {
 	}
 	if n := attackerHits.Load(); n != 0 {
 		t.Errorf("mcpguard fetched %d URLs named by token headers (jku/x5u)", n)
+	}
+}
+
+// checkAudit waits for the audit record of requestID (mcpguard writes it
+// when the stream ends, just after the answer) and checks it.
+func checkAudit(t *testing.T, audits *stack.Buffer, requestID string, want *auditExpect) {
+	t.Helper()
+	var line string
+	deadline := time.Now().Add(5 * time.Second)
+	for line == "" {
+		for l := range strings.SplitSeq(audits.String(), "\n") {
+			if strings.Contains(l, `"request_id":"`+requestID+`"`) {
+				line = l
+			}
+		}
+		if line != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("no audit record with request_id %s", requestID)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var rec struct {
+		Type    string `json:"type"`
+		Outcome string `json:"outcome"`
+		Error   *struct {
+			Kind   string `json:"kind"`
+			Reason string `json:"reason"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatalf("audit record is not JSON: %v\n%s", err, line)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("audit record: %s", line)
+		}
+	}()
+	if want.Type != "" && rec.Type != want.Type {
+		t.Errorf("audit type = %q, want %q", rec.Type, want.Type)
+	}
+	if want.Outcome != "" && rec.Outcome != want.Outcome {
+		t.Errorf("audit outcome = %q, want %q", rec.Outcome, want.Outcome)
+	}
+	if want.ErrorKind != "" || want.ErrorReason != "" {
+		switch {
+		case rec.Error == nil:
+			t.Errorf("audit record has no error, want kind %q reason %q", want.ErrorKind, want.ErrorReason)
+		case want.ErrorKind != "" && rec.Error.Kind != want.ErrorKind:
+			t.Errorf("audit error.kind = %q, want %q", rec.Error.Kind, want.ErrorKind)
+		case want.ErrorReason != "" && rec.Error.Reason != want.ErrorReason:
+			t.Errorf("audit error.reason = %q, want %q", rec.Error.Reason, want.ErrorReason)
+		}
+	}
+	for _, sub := range want.Contains {
+		if !strings.Contains(line, sub) {
+			t.Errorf("audit record lacks %q", sub)
+		}
+	}
+	for _, sub := range want.Absent {
+		if strings.Contains(line, sub) {
+			t.Errorf("audit record contains %q", sub)
+		}
 	}
 }
 

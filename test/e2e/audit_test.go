@@ -73,7 +73,8 @@ func TestAuditTrailOfTheSeedScenario(t *testing.T) {
 		}
 	}
 
-	var sawCall, sawDenied, sawAuthn, sawAssume, sawStart, sawStop bool
+	var sawCall, sawResponse, sawDenied, sawAuthn, sawAssume, sawStart, sawStop bool
+	var callSeq uint64
 	for _, e := range entries {
 		switch e.Type {
 		case audit.TypeServerStart:
@@ -87,18 +88,29 @@ func TestAuditTrailOfTheSeedScenario(t *testing.T) {
 			}
 		case audit.TypeMCPToolCall:
 			sawCall = true
-			if e.Outcome != audit.OutcomeSuccess || e.User.Sub != "alice" || e.MCP.Tool != "aws___call_aws" {
+			// Written before Envoy forwarded the call: the mcp_response
+			// record completes it.
+			callSeq = e.Seq
+			if e.Outcome != audit.OutcomeForwarded || e.User.Sub != "alice" || e.MCP.Tool != "aws___call_aws" {
 				t.Errorf("tool call record = %+v", e.Event)
 			}
 			if e.MCP.Arguments["cli_command"] != "aws s3 ls" {
 				t.Errorf("arguments = %v", e.MCP.Arguments)
 			}
 			if e.AWS == nil || e.AWS.RoleARN != stack.S3Role || e.AWS.AccessKeyID != calls[0].AccessKeyID ||
-				e.AWS.STSRequestID != calls[0].RequestID || e.AWS.UpstreamRequestID != upstreamID || upstreamID == "" {
-				t.Errorf("tool call AWS = %+v, want role %s key %s upstream %s", e.AWS, stack.S3Role, calls[0].AccessKeyID, upstreamID)
+				e.AWS.STSRequestID != calls[0].RequestID {
+				t.Errorf("tool call AWS = %+v, want role %s key %s", e.AWS, stack.S3Role, calls[0].AccessKeyID)
 			}
-			if e.HTTP.Status != 200 || e.RequestID == "" {
-				t.Errorf("tool call http/request id = %+v %q", e.HTTP, e.RequestID)
+			if e.RequestID == "" {
+				t.Errorf("tool call request id = %q", e.RequestID)
+			}
+		case audit.TypeMCPResponse:
+			if e.RequestSeq != callSeq || callSeq == 0 {
+				continue
+			}
+			sawResponse = true
+			if e.Outcome != audit.OutcomeSuccess || e.HTTP.Status != 200 || e.AWS == nil || e.AWS.UpstreamRequestID != upstreamID || upstreamID == "" {
+				t.Errorf("tool call response record = %+v, want 200 and upstream %s", e.Event, upstreamID)
 			}
 		case audit.TypeAuthzDenied:
 			sawDenied = true
@@ -114,7 +126,7 @@ func TestAuditTrailOfTheSeedScenario(t *testing.T) {
 			}
 		}
 	}
-	for what, ok := range map[string]bool{"tool call": sawCall, "authz denial": sawDenied, "authn failure": sawAuthn,
+	for what, ok := range map[string]bool{"tool call": sawCall, "tool call response": sawResponse, "authz denial": sawDenied, "authn failure": sawAuthn,
 		"sts exchange": sawAssume, "server start": sawStart, "server stop": sawStop} {
 		if !ok {
 			t.Errorf("no %s record in:\n%s", what, raw)
@@ -230,7 +242,8 @@ func TestMetricsAfterScenario(t *testing.T) {
 		`mcpguard_credentials_cache_entries 1`,
 		`mcpguard_jwks_refreshes_total{outcome="success"}`,
 		`mcpguard_policy_reloads_total{outcome="success"} 1`,
-		`mcpguard_audit_events_total{outcome="success",type="mcp_tool_call"} 2`,
+		`mcpguard_audit_events_total{outcome="forwarded",type="mcp_tool_call"} 2`,
+		`mcpguard_audit_events_total{outcome="success",type="mcp_response"}`,
 		`mcpguard_request_duration_seconds_bucket{phase="body"`,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,

@@ -108,18 +108,33 @@ func TestKeyRotationAndIdPOutage(t *testing.T) {
 	if r := postJSON(t, s, tok, initializeBody); r.status != 200 {
 		t.Fatalf("token signed with the rotated key: %d %s", r.status, r.body)
 	}
-	// A new token for the same user, while the IdP is down: mcpguard
-	// verifies it with the keys it holds and signs with the credentials it
-	// cached (STS itself would need the IdP for a new exchange).
+	// While the IdP is down, the token that obtained cached credentials
+	// keeps working: mcpguard verifies it with the keys it holds.
 	s.IdP.SetDown(true)
+	if r := postJSON(t, s, tok, initializeBody); r.status != 200 {
+		t.Fatalf("known key and cached credentials with the IdP down: %d %s", r.status, r.body)
+	}
+	// A new token of the same user verifies too, but cached credentials are
+	// bound to the token that obtained them, and STS needs the IdP to
+	// exchange the new one: 503 with Retry-After, never another token's
+	// credentials.
 	c := s.Claims(stack.Alice)
 	c["jti"] = "second-login"
 	tok2, err := s.IdP.Mint(c)
 	if err != nil {
 		t.Fatal(err)
 	}
+	calls := len(s.STS.Calls())
+	r := postJSON(t, s, tok2, initializeBody)
+	if r.status != 503 || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, `"code":-32005`) {
+		t.Fatalf("new token with the IdP down: %d %s", r.status, r.body)
+	}
+	if len(s.STS.Calls()) == calls {
+		t.Error("the new token was not exchanged: it must not reuse the old token's credentials")
+	}
+	s.IdP.SetDown(false)
 	if r := postJSON(t, s, tok2, initializeBody); r.status != 200 {
-		t.Fatalf("known key with the IdP down: %d %s", r.status, r.body)
+		t.Fatalf("new token once the IdP is back: %d %s", r.status, r.body)
 	}
 }
 

@@ -26,7 +26,9 @@
 // reply resets the stream). New rejects STREAMED as the configured mode, and
 // BUFFERED_PARTIAL, FULL_DUPLEX_STREAMED and GRPC body modes, trailer SEND,
 // observability_mode, http_service and the extension hooks, rather than
-// silently doing something Envoy would not.
+// silently doing something Envoy would not. Dial opens the channel of the
+// ext_proc cluster, plaintext or with an UpstreamTlsContext's client
+// certificate and server verification.
 //
 // Envoy is event driven; the simulator is sequential. A message the processor
 // sends while no answer is outstanding is handled at the next point where the

@@ -239,6 +239,10 @@ func (p *IdP) Claims(sub, aud string, groups ...string) map[string]any {
 		"nbf":   now,
 		"exp":   now + 3600,
 		"email": sub + "@example.com",
+		// The IdP verified every user's address, as Okta and Entra say
+		// of managed accounts; mcpguard uses the email as session name
+		// only then.
+		"email_verified": true,
 	}
 	if len(groups) > 0 {
 		c["groups"] = slices.Clone(groups)

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,6 @@ import (
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mcpguard/mcpguard/config"
@@ -69,6 +69,10 @@ type Options struct {
 	FakeAWSStateless bool
 	// FakeAWSConfigure adds to the fake AWS MCP Server (test tools).
 	FakeAWSConfigure func(*mcp.Server)
+	// GRPCTLS, when set, is the Envoy stand-in's UpstreamTlsContext to
+	// mcpguard (client certificate, server CA and name); nil dials
+	// plaintext. Set server.grpc_tls through Mutate to match.
+	GRPCTLS *tls.Config
 }
 
 // Stack is the running flow. Close stops everything.
@@ -192,8 +196,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 
-	if s.conn, err = grpc.NewClient(s.Gateway.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		return nil, fmt.Errorf("dial mcpguard: %w", err)
+	if s.conn, err = envoysim.Dial(s.Gateway.GRPCAddr(), o.GRPCTLS); err != nil {
+		return nil, err
 	}
 	filter := o.Filter
 	if filter == nil {
