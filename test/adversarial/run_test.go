@@ -359,15 +359,17 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
-// checkAudit waits for the audit record of requestID (mcpguard writes it
-// when the stream ends, just after the answer) and checks it.
+// checkAudit waits for the audit record of requestID and checks it. A
+// forwarded request has two: the request's own (written before Envoy
+// forwards it, outcome "forwarded") and the mcp_response that completes
+// it; the expectations are about the first.
 func checkAudit(t *testing.T, audits *stack.Buffer, requestID string, want *auditExpect) {
 	t.Helper()
 	var line string
 	deadline := time.Now().Add(5 * time.Second)
 	for line == "" {
 		for l := range strings.SplitSeq(audits.String(), "\n") {
-			if strings.Contains(l, `"request_id":"`+requestID+`"`) {
+			if strings.Contains(l, `"request_id":"`+requestID+`"`) && !strings.Contains(l, `"type":"mcp_response"`) {
 				line = l
 			}
 		}

@@ -1,0 +1,2 @@
+x = f"\N{DIGIT ONE}{eval('1')}"
+y = "\N{DIGIT ONE}" "\N{LATIN SMALL LETTER A}"
