@@ -24,6 +24,17 @@ const (
 	// KindUnavailable is a temporary failure of the gateway itself (the
 	// audit trail cannot be written): retry later.
 	KindUnavailable
+	// KindHeaderMismatch is a mirrored MCP header (Mcp-Method, Mcp-Name,
+	// Mcp-Param-*, MCP-Protocol-Version) that is missing, repeated or
+	// disagrees with the body: two readers of one request must never
+	// disagree.
+	KindHeaderMismatch
+	// KindUnsupportedVersion is a protocol version the upstream does not
+	// speak.
+	KindUnsupportedVersion
+	// KindSessionNotFound is an Mcp-Session-Id that mcpguard did not issue
+	// to this caller; clients treat it as an expired session.
+	KindSessionNotFound
 )
 
 var kindNames = [...]string{
@@ -36,6 +47,9 @@ var kindNames = [...]string{
 	KindTooLarge:               "too_large",
 	KindCredentialsUnavailable: "credentials_unavailable",
 	KindUnavailable:            "unavailable",
+	KindHeaderMismatch:         "header_mismatch",
+	KindUnsupportedVersion:     "unsupported_protocol_version",
+	KindSessionNotFound:        "session_not_found",
 }
 
 // String returns the snake_case name used in logs, metrics and audit records.

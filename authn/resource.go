@@ -128,13 +128,20 @@ func (a *Authenticator) MetadataFor(resource string) []byte {
 // resource (from ResourceFor), so the resource_metadata URL is present even
 // when no Resource is configured.
 func (a *Authenticator) ChallengeFor(err error, resource string) string {
+	return challenge(err, a.MetadataURLFor(resource))
+}
+
+// MetadataURLFor is the URL of the RFC 9728 metadata of resource, for the
+// resource_metadata of a challenge (401, or a 403 step-up); "" when none
+// can be derived.
+func (a *Authenticator) MetadataURLFor(resource string) string {
 	u := a.prmURL
 	if u == "" && resource != "" {
 		if full, _, perr := resourceMetadataURL(resource); perr == nil {
 			u = full
 		}
 	}
-	return challenge(err, u)
+	return u
 }
 
 // Challenge renders the WWW-Authenticate value for a 401 caused by err.

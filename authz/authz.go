@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,6 +94,9 @@ type Request struct {
 	// ServerHost is the upstream this request goes to when a gateway
 	// serves several (Server::"<host>"); empty means Options.ServerHost.
 	ServerHost string
+	// ProtocolVersion is the request's MCP revision (header or _meta),
+	// context.protocol_version; empty when the request names none.
+	ProtocolVersion string
 }
 
 // EvalError is a policy that could not be evaluated for a request, for
@@ -129,6 +133,10 @@ type Decision struct {
 	// request is allowed, else of the denied items; sorted, unique.
 	Policies []string    `json:"policies,omitempty"`
 	Errors   []EvalError `json:"errors,omitempty"`
+	// StepUpScopes, on a denial, are the OAuth scopes named by
+	// @requires_scope that the caller lacks and that would turn the
+	// denial into an allow: the client can ask the user for them.
+	StepUpScopes []string `json:"step_up_scopes,omitempty"`
 }
 
 // maxReasonResource bounds the resource text quoted in a denial message.
@@ -165,6 +173,10 @@ func (d Decision) Reason() string {
 func (d Decision) Err() error {
 	if d.Allow {
 		return nil
+	}
+	if len(d.StepUpScopes) > 0 {
+		return &mcpguard.Error{Kind: mcpguard.KindForbidden, Msg: d.Reason() + " without scope " + strings.Join(d.StepUpScopes, " "),
+			Reason: ReasonInsufficientScope, Err: &InsufficientScope{Scopes: d.StepUpScopes}}
 	}
 	return &mcpguard.Error{Kind: mcpguard.KindForbidden, Msg: d.Reason(), Reason: "policy_denied"}
 }
@@ -371,8 +383,23 @@ func (a *Authorizer) authorize(ctx context.Context, s *snapshot, id *authn.Ident
 	if now.IsZero() {
 		now = time.Now()
 	}
-	ents := &requestEntities{base: s.entities, principal: s.principal(id, groups)}
-	ctxMap := baseContext(&req, now)
+	principal := s.principal(id, groups)
+	d, err := a.evaluate(ctx, s, principal, &req, now)
+	if err != nil || d.Allow {
+		return d, err
+	}
+	// A denial that the scopes named by @requires_scope would turn into an
+	// allow is a step-up: the client may ask the user for them.
+	if missing := s.missingScopes(principal); len(missing) > 0 {
+		d.StepUpScopes = a.stepUp(ctx, s, principal, &req, now, missing)
+	}
+	return d, nil
+}
+
+// evaluate decides every message of req for principal.
+func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.Entity, req *Request, now time.Time) (Decision, error) {
+	ents := &requestEntities{base: s.entities, principal: principal}
+	ctxMap := baseContext(req, now)
 	// The shared context record is built on first use: a single
 	// aws___call_aws message needs only its own, with aws_cli added.
 	var baseCtx types.Record
@@ -395,14 +422,14 @@ func (a *Authorizer) authorize(ctx context.Context, s *snapshot, id *authn.Ident
 		default:
 			return Decision{}, mcpguard.Ef(mcpguard.KindInvalidRequest, "%s request has no JSON-RPC body", safeMethod(req.HTTPMethod))
 		}
-		ents.resource = mergeBase(s.entities, types.Entity{UID: a.serverFor(req)})
+		ents.resource = mergeBase(s.entities, types.Entity{UID: a.serverFor(*req)})
 		items = []ItemDecision{a.decide(s, ents, action, shared())}
 	} else {
 		if len(req.Body.Messages) == 0 {
 			return Decision{}, mcpguard.E(mcpguard.KindInvalidRequest, "empty JSON-RPC batch", nil)
 		}
 		items = make([]ItemDecision, 0, len(req.Body.Messages))
-		serverUID := a.serverFor(req)
+		serverUID := a.serverFor(*req)
 		for i, m := range req.Body.Messages {
 			if err := ctx.Err(); err != nil {
 				return Decision{}, mcpguard.E(mcpguard.KindInternal, "authorization cancelled", err)
@@ -411,11 +438,23 @@ func (a *Authorizer) authorize(ctx context.Context, s *snapshot, id *authn.Ident
 			if err != nil {
 				return Decision{}, messageError(err, req.Body.Batch, i)
 			}
+			extra, err := messageContext(m)
+			if err != nil {
+				return Decision{}, messageError(err, req.Body.Batch, i)
+			}
 			ents.resource = mergeBase(s.entities, res)
 			var c types.Record
-			if awsCLI != nil {
-				c = types.NewRecord(withAWSCLI(ctxMap, *awsCLI))
-			} else {
+			switch {
+			case awsCLI != nil || extra != nil:
+				m := maps.Clone(ctxMap)
+				if awsCLI != nil {
+					m["aws_cli"] = *awsCLI
+				}
+				for k, v := range extra {
+					m[k] = v
+				}
+				c = types.NewRecord(m)
+			default:
 				c = shared()
 			}
 			items = append(items, a.decide(s, ents, action, c))

@@ -24,6 +24,7 @@ func knownAction(a string) bool { return mcp.KnownMethod(a) || extraActions[a] }
 // essentialActions must be permitted to someone, or no client gets far.
 var essentialActions = []struct{ action, consequence string }{
 	{mcp.MethodInitialize, "every MCP session will be refused"},
+	{mcp.MethodServerDiscover, "clients of MCP 2026-07-28 cannot discover the server"},
 	{mcp.MethodNotificationInitialized, "clients cannot complete the MCP handshake"},
 	{mcp.MethodToolsList, "clients cannot list tools"},
 	{mcp.MethodToolsCall, "no tool can be called"},

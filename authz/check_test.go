@@ -9,7 +9,7 @@ import (
 )
 
 func TestCheck(t *testing.T) {
-	plumbing := `permit(principal, action in [Action::"initialize", Action::"notifications/initialized", Action::"tools/list"], resource);`
+	plumbing := `permit(principal, action in [Action::"initialize", Action::"server/discover", Action::"notifications/initialized", Action::"tools/list"], resource);`
 	tests := []struct {
 		name     string
 		policies string
@@ -23,8 +23,8 @@ func TestCheck(t *testing.T) {
 		{
 			name:     "nothing permits initialize",
 			policies: `permit(principal, action == Action::"tools/call", resource); forbid(principal, action == Action::"initialize", resource);`,
-			want: []string{`no policy permits "initialize"`, `no policy permits "notifications/initialized"`,
-				`no policy permits "tools/list"`},
+			want: []string{`no policy permits "initialize"`, `no policy permits "server/discover"`,
+				`no policy permits "notifications/initialized"`, `no policy permits "tools/list"`},
 		},
 		{
 			name:     "action of another model",

@@ -56,6 +56,7 @@ func principalEntity(id *authn.Identity, groups []string) types.Entity {
 		"sub":    types.String(id.Subject),
 		"iss":    types.String(id.Issuer),
 		"claims": types.NewRecord(claims),
+		"scopes": scopeSet(id.Claims),
 	}
 	if id.Email != "" {
 		attrs["email"] = types.String(id.Email)
@@ -98,6 +99,9 @@ func baseContext(req *Request, now time.Time) types.RecordMap {
 	}
 	if req.SessionID != "" {
 		rm["mcp_session_id"] = types.String(req.SessionID)
+	}
+	if req.ProtocolVersion != "" {
+		rm["protocol_version"] = types.String(req.ProtocolVersion)
 	}
 	if ip, ok := sourceIP(req.SourceIP); ok {
 		rm["source_ip"] = ip

@@ -31,6 +31,9 @@ type policyEntry struct {
 	// readsContext is true when a condition reads context; list
 	// visibility skips the variants of context for policies that do not.
 	readsContext bool
+	// requiresScope are the OAuth scopes of its @requires_scope
+	// annotation (space-separated), for step-up challenges.
+	requiresScope []string
 }
 
 // snapshot is one complete, immutable policy set. Requests read it through
@@ -220,6 +223,12 @@ func buildSnapshot(src *source) (*snapshot, error) {
 				continue
 			}
 			e := &policyEntry{id: id, policy: p, forbid: p.Effect() == cedar.Forbid, pos: pos, readsContext: readsContext(p)}
+			if v, ok := p.Annotations()[annotationRequiresScope]; ok {
+				if e.requiresScope = strings.Fields(string(v)); len(e.requiresScope) == 0 {
+					errs = append(errs, fmt.Errorf("%s:%d:%d: @%s is empty", names[i], pos.Line, pos.Column, annotationRequiresScope))
+					continue
+				}
+			}
 			if e.forbid {
 				s.forbids++
 			}

@@ -28,6 +28,9 @@ type VisibilityRequest struct {
 	// RequestID tells whether calls will carry context.request_id; its value
 	// is not used, as every call has its own.
 	RequestID string
+	// ProtocolVersion is the list request's MCP revision: calls of the same
+	// client carry the same context.protocol_version.
+	ProtocolVersion string
 }
 
 // VisibleFunc reports whether a listed item stays in the list. It has the
@@ -108,6 +111,9 @@ func (a *Authorizer) newVisibility(ctx context.Context, id *authn.Identity, req 
 	}
 	if req.SessionID != "" {
 		rm["mcp_session_id"] = types.String(req.SessionID)
+	}
+	if req.ProtocolVersion != "" {
+		rm["protocol_version"] = types.String(req.ProtocolVersion)
 	}
 	if ip, ok := sourceIP(req.SourceIP); ok {
 		rm["source_ip"] = ip

@@ -32,6 +32,9 @@ type Config struct {
 	// ToolPinning guards against an upstream silently changing what a tool
 	// does.
 	ToolPinning ToolPinning `yaml:"tool_pinning"`
+	// Protocol configures the MCP protocol checks: revisions, origins,
+	// session binding, denial responses.
+	Protocol Protocol `yaml:"mcp_protocol"`
 }
 
 // ToolPinning records each tool definition (the whole tool object) per
@@ -57,6 +60,9 @@ type NamedUpstream struct {
 	Service string `yaml:"service"`
 	Region  string `yaml:"region"`
 	Path    string `yaml:"path"`
+	// ProtocolVersions are the MCP revisions this upstream speaks.
+	// Default mcp_protocol.supported_versions.
+	ProtocolVersions []string `yaml:"protocol_versions"`
 }
 
 // Audit configures the audit trail: one JSON record per line.
@@ -233,6 +239,9 @@ type Upstream struct {
 	// Path is the upstream request path, when Envoy rewrites it. Optional;
 	// when set it must start with "/".
 	Path string `yaml:"path"`
+	// ProtocolVersions are the MCP revisions the upstream speaks. Default
+	// mcp_protocol.supported_versions.
+	ProtocolVersions []string `yaml:"protocol_versions"`
 }
 
 // TokenSource says where the client's JWT is read from.
@@ -434,6 +443,7 @@ func Default() *Config {
 			Checkpoints:      AuditCheckpoints{Interval: time.Minute},
 		},
 		ToolPinning: ToolPinning{Mode: "off"},
+		Protocol:    Protocol{SupportedVersions: defaultVersions(), DenialResponse: DenialToolResult},
 		Telemetry: Telemetry{Tracing: Tracing{
 			Exporter:    "otlp_grpc",
 			SampleRatio: 1,

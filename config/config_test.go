@@ -231,6 +231,7 @@ func TestLoadFull(t *testing.T) {
 			},
 		},
 		ToolPinning: ToolPinning{Mode: "enforce", Store: filepath.Join(dir, "state/tool-pins.json")},
+		Protocol:    Protocol{SupportedVersions: defaultVersions(), DenialResponse: DenialToolResult},
 		Telemetry: Telemetry{Tracing: Tracing{
 			Enabled: true, Exporter: "otlp_http", Endpoint: "http://127.0.0.1:4318", Insecure: true,
 			SampleRatio: 0.25, ServiceName: "mcpguard-edge",

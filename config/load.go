@@ -56,6 +56,7 @@ func Parse(data []byte, dir string) (*Config, error) {
 // resolvePaths makes every file path relative to dir.
 func (c *Config) resolvePaths(dir string) {
 	c.ToolPinning.Store = resolve(dir, c.ToolPinning.Store)
+	c.resolveProtocolPaths(dir)
 	c.Audit.Checkpoints.KeyFile = resolve(dir, c.Audit.Checkpoints.KeyFile)
 	c.Audit.Checkpoints.File = resolve(dir, c.Audit.Checkpoints.File)
 	t := &c.Server.GRPCTLS

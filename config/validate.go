@@ -49,6 +49,7 @@ func (c *Config) validate() Problems {
 	c.validateAudit(&ps)
 	c.validateTelemetry(&ps)
 	c.validateToolPinning(&ps)
+	c.validateProtocol(&ps)
 	return ps
 }
 

@@ -45,7 +45,7 @@ func (x *exchange) recordForwarding() error {
 	if x.s.o.Audit == nil {
 		return nil
 	}
-	ev := x.auditEvent()
+	ev := x.eraAudit(x.auditEvent())
 	ev.Outcome = audit.OutcomeForwarded
 	seq, err := x.s.o.Audit.Append(context.WithoutCancel(x.ctx), ev)
 	switch {
@@ -70,9 +70,9 @@ func (x *exchange) recordFinished() {
 	case auditSkipped:
 		return
 	case auditForwarded:
-		x.s.record(x.ctx, x.responseEvent())
+		x.s.record(x.ctx, x.eraAudit(x.responseEvent()))
 	default:
-		x.s.record(x.ctx, x.auditEvent())
+		x.s.record(x.ctx, x.eraAudit(x.auditEvent()))
 	}
 }
 

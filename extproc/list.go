@@ -50,6 +50,7 @@ type listExchange struct {
 	stats       *mcp.ListStats
 	pinEvents   map[string][]string // event → tool names
 	failed      error
+	private     bool // the body was rewritten to cacheScope "private"
 }
 
 // noteList remembers a list request so its response can be filtered. A
@@ -112,7 +113,7 @@ func (x *exchange) filterListBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 		out = mcp.ListErrorBody(ct, l.id, -32603, "the server's list response could not be filtered", map[string]any{"request_id": x.hdr.requestID})
 		return replaceResponseBody(out, true, ct)
 	}
-	if l.stats.Removed == 0 {
+	if l.stats.Removed == 0 && !l.private {
 		return continueResponseBody() // FilterListResponse returned the body as it was
 	}
 	return replaceResponseBody(out, false, "")
@@ -131,7 +132,7 @@ func (x *exchange) filteredList(l *listExchange, body []byte, end bool) ([]byte,
 	if !ok {
 		return nil, mcpguard.E(mcpguard.KindInternal, "no visibility decision available", nil)
 	}
-	visible, err := vis.Visible(x.ctx, x.id, authz.VisibilityRequest{SourceIP: x.sourceIP, SessionID: x.hdr.sessionID, RequestID: x.hdr.requestID})
+	visible, err := vis.Visible(x.ctx, x.id, authz.VisibilityRequest{SourceIP: x.sourceIP, SessionID: x.hdr.sessionID, RequestID: x.hdr.requestID, ProtocolVersion: x.era.version})
 	if err != nil {
 		return nil, err
 	}
@@ -147,8 +148,12 @@ func (x *exchange) filteredList(l *listExchange, body []byte, end bool) ([]byte,
 			return check.Keep(it.Name, it.Raw) && visible(it)
 		}
 	}
+	keep = x.learnMarks(l.method, keep)
 	out, stats, err := mcp.FilterListResponse(body, l.contentType, l.id, l.method, keep)
 	if err != nil {
+		return nil, err
+	}
+	if out, err = x.markPrivate(l, out); err != nil {
 		return nil, err
 	}
 	if check != nil {

@@ -34,6 +34,10 @@ var errorTable = map[mcpguard.Kind]errorMapping{
 	mcpguard.KindCredentialsUnavailable: {503, -32005},
 	mcpguard.KindUnavailable:            {503, -32000},
 	mcpguard.KindInternal:               {500, -32603},
+	// The 2026-07-28 revision's codes (-32020..-32099 is the spec's range).
+	mcpguard.KindHeaderMismatch:     {400, -32020},
+	mcpguard.KindUnsupportedVersion: {400, -32022},
+	mcpguard.KindSessionNotFound:    {404, -32000},
 }
 
 // mappingFor returns the table entry for kind, falling back to internal so an
@@ -54,6 +58,7 @@ type denial struct {
 	jsonrpcID json.RawMessage
 	requestID string
 	challenge string // WWW-Authenticate value for 401
+	stepUp    string // WWW-Authenticate insufficient_scope value for a 403
 }
 
 // immediate builds the ImmediateResponse for a failed request: explicit
@@ -66,6 +71,9 @@ func immediate(d denial) *extprocv3.ProcessingResponse {
 	if d.requestID != "" {
 		data["request_id"] = d.requestID
 	}
+	for k, v := range errorData(d.err) {
+		data[k] = v
+	}
 	body := mcp.ErrorBody(d.jsonrpcID, m.code, mcpguard.SafeMessage(d.err), data)
 
 	headers := []*corev3.HeaderValueOption{
@@ -74,6 +82,9 @@ func immediate(d denial) *extprocv3.ProcessingResponse {
 	}
 	if m.status == 401 && d.challenge != "" {
 		headers = append(headers, setHeader("www-authenticate", d.challenge))
+	}
+	if m.status == 403 && d.stepUp != "" {
+		headers = append(headers, setHeader("www-authenticate", d.stepUp))
 	}
 	if m.status == 503 {
 		ra := sts.RetryAfter(d.err)

@@ -70,6 +70,9 @@ type Upstream struct {
 	// Path, when set, replaces :path (mcpguard sets it and signs it), and
 	// is the only client path accepted besides "/<name>" (see checkPath).
 	Path string
+	// Versions are the MCP revisions the upstream speaks; empty means
+	// Options.Protocol.Versions.
+	Versions []string
 
 	name string // the upstreams key, "" for the single upstream
 }
@@ -104,12 +107,15 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics *telemetry.Metrics
 	Now     func() time.Time
+	// Protocol configures the checks of both MCP protocol eras (era.go).
+	Protocol Protocol
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
 type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
-	o Options
+	o     Options
+	marks markStore // x-mcp-header marks learned from tools/list
 }
 
 // New checks the options and returns a Server.
@@ -136,6 +142,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Tracer == nil {
 		o.Tracer = noop.NewTracerProvider()
+	}
+	if o.Protocol.Sessions == nil {
+		o.Protocol.Sessions = RandomSessionKeys()
 	}
 	return &Server{o: o}, nil
 }
@@ -178,6 +187,7 @@ type exchange struct {
 	audit             auditState
 	auditSeq          uint64 // seq of the request's record written before forwarding
 	upstreamRequestID string
+	era               eraState // protocol era checks and session binding
 }
 
 func (x *exchange) tracer() trace.Tracer { return x.s.o.Tracer.Tracer(telemetry.TracerName) }
@@ -268,13 +278,18 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 			return nil, x.outOfOrder("response_headers")
 		}
 		x.responseHeaders(r.ResponseHeaders)
-		return x.responseHeadersAnswer(), nil
+		resp := x.responseHeadersAnswer()
+		x.eraResponseHeaders(resp, r.ResponseHeaders.GetEndOfStream())
+		return resp, nil
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		if x.phase != requestDone {
 			return nil, x.outOfOrder("response_body")
 		}
 		if x.list != nil {
 			return x.filterListBody(r.ResponseBody), nil
+		}
+		if x.era.stream != nil {
+			return x.filterStreamBody(r.ResponseBody), nil
 		}
 		return continueResponseBody(), nil
 	case *extprocv3.ProcessingRequest_ResponseTrailers:
@@ -345,9 +360,12 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "HTTP method %s is not allowed for MCP", sanitize(x.hdr.method)))
 	}
 	if x.hdr.repeated != "" {
-		return x.fail(mcpguard.Ef(mcpguard.KindInvalidRequest, "the %s header must appear at most once", x.hdr.repeated))
+		return x.fail(mcpguard.Ef(repeatedKind(x.hdr.repeated), "the %s header must appear at most once", x.hdr.repeated))
 	}
 	if err := checkPath(x.hdr.path, x.upstream); err != nil {
+		return x.fail(err)
+	}
+	if err := x.checkRequestHeaders(h.GetHeaders()); err != nil {
 		return x.fail(err)
 	}
 
@@ -359,6 +377,9 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	}
 	x.id = id
 	x.log = x.log.With("sub", id.Subject)
+	if err := x.openSession(); err != nil {
+		return x.fail(err)
+	}
 
 	if h.GetEndOfStream() {
 		if x.hdr.method == http.MethodPost {
@@ -463,6 +484,9 @@ func (x *exchange) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespo
 	}
 	x.body = parsed
 	x.noteMessages(parsed)
+	if err := x.checkBody(parsed); err != nil {
+		return x.fail(err)
+	}
 	if err := x.noteList(parsed); err != nil {
 		return x.fail(err)
 	}
@@ -500,13 +524,14 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	}
 	dec, err := stage(x, telemetry.SpanAuthz, func(ctx context.Context) (authz.Decision, error) {
 		return x.s.o.Authz.Authorize(ctx, x.id, authz.Request{
-			HTTPMethod: x.hdr.method,
-			Body:       body,
-			SourceIP:   x.sourceIP,
-			RequestID:  x.hdr.requestID,
-			SessionID:  x.hdr.sessionID,
-			Time:       x.s.o.Now(),
-			ServerHost: x.upstream.Host,
+			HTTPMethod:      x.hdr.method,
+			Body:            body,
+			SourceIP:        x.sourceIP,
+			RequestID:       x.hdr.requestID,
+			SessionID:       x.hdr.sessionID,
+			Time:            x.s.o.Now(),
+			ServerHost:      x.upstream.Host,
+			ProtocolVersion: x.era.version,
 		})
 	})
 	if err != nil {
@@ -556,7 +581,9 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	}
 	x.log.Info("request forwarded", "role_arn", grant.RoleARN, "access_key_id", grant.Credentials.AccessKeyID,
 		"upstream", x.upstream.Host, "policies", dec.Policies, "cached_credentials", grant.Cached)
-	return x.signingMutation(res, path), nil
+	mut := x.signingMutation(res, path)
+	x.eraRequestMutation(mut)
+	return mut, nil
 }
 
 // signingMutation sets the signature headers and removes every client-sent
@@ -622,6 +649,7 @@ func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 		x.list.noBody = h.GetEndOfStream()
 	}
 	for _, hv := range h.GetHeaders().GetHeaders() {
+		x.noteResponseHeader(strings.ToLower(hv.GetKey()), headerValue(hv))
 		switch strings.ToLower(hv.GetKey()) {
 		case ":status":
 			x.status, _ = strconv.Atoi(headerValue(hv))
@@ -673,6 +701,10 @@ func (x *exchange) fail(err error) *extprocv3.ProcessingResponse {
 	if m.status >= 500 {
 		level = slog.LevelError
 	}
+	if r := x.eraDenial(err, &d); r != nil {
+		x.log.Info("request refused", "status", x.status, "kind", kind.String(), "error", err)
+		return r
+	}
 	x.log.Log(x.ctx, level, "request refused", "status", m.status, "kind", kind.String(), "error", err)
 	return immediate(d)
 }
@@ -695,6 +727,7 @@ func (x *exchange) finish() {
 		x.log.Error("list response passed unfiltered; set allow_mode_override: true on the ext_proc filter", "method", l.method)
 	}
 	if x.audited() {
+		x.checkStreamSeen()
 		x.recordFinished()
 	}
 	x.s.o.Metrics.Request(x.method, x.outcome)

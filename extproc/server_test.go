@@ -44,6 +44,9 @@ func TestErrorTable(t *testing.T) {
 		{mcpguard.KindCredentialsUnavailable, 503, -32005},
 		{mcpguard.KindUnavailable, 503, -32000},
 		{mcpguard.KindInternal, 500, -32603},
+		{mcpguard.KindHeaderMismatch, 400, -32020},
+		{mcpguard.KindUnsupportedVersion, 400, -32022},
+		{mcpguard.KindSessionNotFound, 404, -32000},
 		{mcpguard.Kind(99), 500, -32603},
 	}
 	if len(errorTable) != len(tests)-1 {
@@ -390,14 +393,19 @@ func TestRefusals(t *testing.T) {
 func TestBodylessRequestsAreSignedInTheHeadersPhase(t *testing.T) {
 	for _, method := range []string{"GET", "DELETE"} {
 		t.Run(method, func(t *testing.T) {
-			h := newHarness(t, nil)
+			keys := RandomSessionKeys()
+			h := newHarness(t, func(o *Options) { o.Protocol.Sessions = keys })
+			sealed := keys.seal("s-1", ownerOf(&authn.Identity{Subject: "alice", Issuer: "https://idp.test"}, "aws-mcp.us-east-1.api.aws"))
 			out := h.filter.ProcessRequest(context.Background(), &envoysim.Request{
 				Method: method, Scheme: "https", Authority: "gw", Path: "/mcp",
-				Headers: []envoysim.Header{{Key: "authorization", Value: "Bearer alice"}, {Key: "mcp-session-id", Value: "s-1"}},
+				Headers: []envoysim.Header{{Key: "authorization", Value: "Bearer alice"}, {Key: "mcp-session-id", Value: sealed}},
 			})
 			defer out.Close()
 			if out.Immediate != nil {
 				t.Fatalf("answered locally: %d %s", out.Immediate.Status, out.Immediate.Body)
+			}
+			if got, _ := envoysim.Get(out.Request.Headers, "mcp-session-id"); got != "s-1" {
+				t.Errorf("forwarded mcp-session-id = %q, want the upstream's s-1", got)
 			}
 			if got, _ := envoysim.Get(out.Request.Headers, "x-amz-content-sha256"); got != sigv4.EmptyPayloadHash {
 				t.Errorf("x-amz-content-sha256 = %q, want the empty payload hash", got)

@@ -244,16 +244,22 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		return fmt.Errorf("tool pinning: %w", err)
 	}
 
+	proto, err := protocolOptions(cfg, g.log)
+	if err != nil {
+		return err
+	}
 	srv, err := extproc.New(extproc.Options{
-		Authn:  g.authn,
-		Authz:  g.authorizer(),
-		Creds:  g.creds,
-		Signer: sigv4.New(sigv4.Options{}),
+		Protocol: proto,
+		Authn:    g.authn,
+		Authz:    g.authorizer(),
+		Creds:    g.creds,
+		Signer:   sigv4.New(sigv4.Options{}),
 		Upstream: extproc.Upstream{
-			Host:    cfg.Upstream.Host,
-			Region:  cfg.Upstream.Region,
-			Service: cfg.Upstream.Service,
-			Path:    cfg.Upstream.Path,
+			Host:     cfg.Upstream.Host,
+			Region:   cfg.Upstream.Region,
+			Service:  cfg.Upstream.Service,
+			Path:     cfg.Upstream.Path,
+			Versions: cfg.Upstream.ProtocolVersions,
 		},
 		Upstreams:    namedUpstreams(cfg),
 		MaxBodyBytes: int(cfg.Server.MaxRequestBodyBytes),
@@ -312,7 +318,7 @@ func namedUpstreams(cfg *config.Config) map[string]extproc.Upstream {
 	}
 	m := make(map[string]extproc.Upstream, len(cfg.Upstreams))
 	for _, u := range cfg.Upstreams {
-		m[u.Name] = extproc.Upstream{Host: u.Host, Region: u.Region, Service: u.Service, Path: u.Path}
+		m[u.Name] = extproc.Upstream{Host: u.Host, Region: u.Region, Service: u.Service, Path: u.Path, Versions: u.ProtocolVersions}
 	}
 	return m
 }

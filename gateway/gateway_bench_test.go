@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -18,14 +20,14 @@ import (
 // toolCall is an allowed call for Alice (s3-readers): aws s3 ls.
 const toolCall = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"aws___call_aws","arguments":{"cli_command":"aws s3 ls"}}}`
 
-func exchangeRequest(token string) *envoysim.Request {
+func exchangeRequest(token, session string) *envoysim.Request {
 	return &envoysim.Request{
 		Method: "POST", Scheme: "http", Authority: "127.0.0.1:18080", Path: "/mcp",
 		Headers: []envoysim.Header{
 			{Key: "content-type", Value: "application/json"},
 			{Key: "accept", Value: "application/json, text/event-stream"},
 			{Key: "authorization", Value: "Bearer " + token},
-			{Key: "mcp-session-id", Value: "3f1c0e7a-5b8d-4d2e-9a61-0c7b2f4e8d10"},
+			{Key: "mcp-session-id", Value: session},
 			{Key: "mcp-protocol-version", Value: "2025-06-18"},
 			{Key: "content-length", Value: "121"},
 			{Key: "x-forwarded-for", Value: "127.0.0.1"},
@@ -86,7 +88,7 @@ func BenchmarkExchange(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		runExchanges(b, f, exchangeRequest("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"))
+		runExchanges(b, f, exchangeRequest("eyJhbGciOiJSUzI1NiJ9.e30.c2ln", "3f1c0e7a-5b8d-4d2e-9a61-0c7b2f4e8d10"))
 	})
 	b.Run("mcpguard", func(b *testing.B) {
 		s, err := stack.Start(context.Background(), stack.Options{
@@ -102,7 +104,9 @@ func BenchmarkExchange(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		req := exchangeRequest(tok)
+		// mcpguard seals the upstream's session id to its user: open a
+		// session as a client does, and use the id it hands out.
+		req := exchangeRequest(tok, initializeSession(b, s, tok))
 		// The first exchange verifies the token and calls STS; the
 		// benchmark measures the warm path after it.
 		o := s.Filter.ProcessRequest(context.Background(), req)
@@ -112,4 +116,29 @@ func BenchmarkExchange(b *testing.B) {
 		o.Close()
 		runExchanges(b, s.Filter, req)
 	})
+}
+
+// initializeSession opens an MCP session through the Envoy stand-in and
+// returns the Mcp-Session-Id the client receives.
+func initializeSession(b *testing.B, s *stack.Stack, token string) string {
+	b.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.MCPURL(), strings.NewReader(
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != 200 || sid == "" {
+		b.Fatalf("initialize: %d, session %q", resp.StatusCode, sid)
+	}
+	return sid
 }

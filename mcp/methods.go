@@ -74,6 +74,18 @@ func knownMethod(b []byte) string {
 		return MethodServerDiscover
 	case MethodRootsList:
 		return MethodRootsList
+	case MethodSubscriptionsListen:
+		return MethodSubscriptionsListen
+	case MethodTasksGet:
+		return MethodTasksGet
+	case MethodTasksUpdate:
+		return MethodTasksUpdate
+	case MethodTasksList:
+		return MethodTasksList
+	case MethodTasksCancel:
+		return MethodTasksCancel
+	case MethodTasksResult:
+		return MethodTasksResult
 	case MethodNotificationInitialized:
 		return MethodNotificationInitialized
 	case MethodNotificationCancelled:

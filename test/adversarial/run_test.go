@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpguard/mcpguard/config"
 	"github.com/mcpguard/mcpguard/test/envoysim"
 	"github.com/mcpguard/mcpguard/test/fakeaws"
 	"github.com/mcpguard/mcpguard/test/stack"
@@ -35,6 +36,15 @@ func startStack(t testing.TB, o stack.Options) (*stack.Stack, *stack.Buffer) {
 	o.ConfigPath = quickstartConfig
 	o.Ephemeral = true
 	o.FakeAWSJSON = true
+	// The corpus reads a policy denial as 403 with -32003, so it pins
+	// denial_response http_error (eras_test.go covers the other modes).
+	mutate := o.Mutate
+	o.Mutate = func(c *config.Config) {
+		c.Protocol.DenialResponse = config.DenialHTTPError
+		if mutate != nil {
+			mutate(c)
+		}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -68,6 +68,16 @@ func callAWS(cs *mcp.ClientSession, command string) (*mcp.CallToolResult, error)
 	return cs.CallTool(ctx, &mcp.CallToolParams{Name: fakeaws.ToolCallAWS, Arguments: map[string]any{"cli_command": command}})
 }
 
+// deniedByGateway reports whether a tools/call was refused by mcpguard:
+// an error (denial_response http_error or jsonrpc_error) or the tool
+// result with isError that denial_response tool_result answers with.
+func deniedByGateway(res *mcp.CallToolResult, err error) bool {
+	if err != nil {
+		return true
+	}
+	return res != nil && res.IsError && strings.HasPrefix(resultText(res), "mcpguard refused this call: ")
+}
+
 func resultText(r *mcp.CallToolResult) string {
 	var b strings.Builder
 	for _, c := range r.Content {
@@ -143,7 +153,7 @@ func TestSeedMatrix(t *testing.T) {
 					}
 					continue
 				}
-				if err == nil {
+				if !deniedByGateway(res, err) {
 					t.Errorf("%s %q: want denied by the gateway, got %+v", tt.user.Name, tt.command, res)
 				}
 				if len(s.AWS.Requests()) != before {
@@ -178,7 +188,7 @@ func TestDataAnalystArgumentPolicy(t *testing.T) {
 			if tt.allowed && (err != nil || res.IsError) {
 				t.Fatalf("want allowed, got err=%v res=%+v", err, res)
 			}
-			if !tt.allowed && err == nil {
+			if !tt.allowed && !deniedByGateway(res, err) {
 				t.Fatalf("want denied, got %+v", res)
 			}
 			_, forwarded := forwardedCalls(s)[tt.command]
@@ -190,7 +200,8 @@ func TestDataAnalystArgumentPolicy(t *testing.T) {
 }
 
 // TestOneMCPSession runs initialize, tools/list and tools/call in one session
-// and ends it with DELETE, all signed, all under the same Mcp-Session-Id.
+// and ends it with DELETE, all signed, all under the same Mcp-Session-Id:
+// the client holds mcpguard's sealed form, the upstream sees its own id.
 func TestOneMCPSession(t *testing.T) {
 	s, _ := startStack(t, stack.Options{})
 	cs := connect(t, s, stack.Alice)
@@ -206,9 +217,19 @@ func TestOneMCPSession(t *testing.T) {
 	if _, err := callAWS(cs, "aws s3 ls"); err != nil {
 		t.Fatal(err)
 	}
-	sid := cs.ID()
-	if sid == "" {
-		t.Fatal("no Mcp-Session-Id")
+	sealed := cs.ID()
+	if !strings.HasPrefix(sealed, "mg1.") {
+		t.Fatalf("client session id %q is not sealed by mcpguard", sealed)
+	}
+	sid := ""
+	for _, r := range s.AWS.Requests() {
+		if v := r.Header.Get("Mcp-Session-Id"); v != "" {
+			sid = v
+			break
+		}
+	}
+	if sid == "" || sid == sealed {
+		t.Fatalf("upstream session id %q: want the upstream's own id, not the sealed one", sid)
 	}
 	if err := cs.Close(); err != nil {
 		t.Fatalf("close session: %v", err)

@@ -20,7 +20,10 @@
 // mutation_rules; forward_rules; request_attributes/response_attributes;
 // metadata_options forwarding and receiving namespaces (untyped);
 // disable_immediate_response; CONTINUE_AND_REPLACE; ImmediateResponse;
-// per_connection_buffer_limit_bytes (413/500). New rejects STREAMED,
+// per_connection_buffer_limit_bytes (413/500); a response body mode
+// override to STREAMED (each upstream chunk in its own response_body
+// message, body mutations replace it, header mutations are ignored, a local
+// reply resets the stream). New rejects STREAMED as the configured mode, and
 // BUFFERED_PARTIAL, FULL_DUPLEX_STREAMED and GRPC body modes, trailer SEND,
 // observability_mode, http_service and the extension hooks, rather than
 // silently doing something Envoy would not. Dial opens the channel of the

@@ -198,6 +198,7 @@ type session struct {
 	dyn          map[string]*structpb.Struct
 	reqHeaders   *headerMap
 	respStatus   int
+	streaming    bool // a STREAMED response body owns the stream until it ends
 
 	cs     extprocv3.ExternalProcessor_ProcessClient
 	cancel context.CancelFunc
@@ -340,7 +341,11 @@ func (f *Filter) ProcessRequest(ctx context.Context, r *Request) *Outcome {
 // returned. The caller owns resp.Body and closes it.
 func (o *Outcome) ProcessResponse(ctx context.Context, resp *Response) *ResponseOutcome {
 	s := o.s
-	defer s.closeStream()
+	defer func() {
+		if !s.streaming {
+			s.closeStream()
+		}
+	}()
 	if o.Immediate != nil {
 		return &ResponseOutcome{Immediate: o.Immediate, Details: o.Immediate.Details}
 	}
@@ -366,7 +371,7 @@ func (s *session) localReplyThroughEncoder(ctx context.Context, lr *LocalReply) 
 		return ro.Immediate
 	}
 	b := lr.Body
-	if ro.Buffered {
+	if ro.Buffered || s.streaming {
 		b, _ = io.ReadAll(ro.Body)
 	}
 	return &LocalReply{Status: ro.Status, Headers: ro.Headers, Body: b, Details: lr.Details, GRPCStatus: lr.GRPCStatus}
@@ -460,6 +465,13 @@ func (s *session) encode(ctx context.Context, resp *Response) *ResponseOutcome {
 			body = []byte{}
 		}
 		return out(nil)
+	case extprocfilterv3.ProcessingMode_STREAMED:
+		// The processor may change every chunk, so the length is unknown.
+		hm.remove("content-length")
+		s.streaming = true
+		ro := out(nil)
+		ro.Body = &streamedBody{s: s, ctx: ctx, src: resp.Body, hm: hm}
+		return ro
 	}
 	return out(s.errorReply(500, "envoysim unsupported response body mode "+s.resp.bodyMode.String()))
 }

@@ -290,6 +290,9 @@ func (fr *Front) forwardAndRespond(w http.ResponseWriter, ctx context.Context, r
 	if ro.Details != "" {
 		ex.Details = ro.Details
 	}
+	if c, ok := ro.Body.(io.Closer); ok {
+		defer c.Close()
+	}
 	fr.writeResponse(w, ro.Status, ro.Headers, ro.Body, ex)
 }
 
@@ -374,6 +377,10 @@ func (fr *Front) writeResponse(w http.ResponseWriter, status int, headers []Head
 			if flusher != nil {
 				flusher.Flush()
 			}
+		}
+		if errors.Is(err, errStreamReset) {
+			// Envoy resets the stream: the client sees no clean end.
+			panic(http.ErrAbortHandler)
 		}
 		if err != nil {
 			return

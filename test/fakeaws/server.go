@@ -81,6 +81,11 @@ type Options struct {
 	MaxSkew time.Duration
 	// Logger receives one line per rejection (no secrets); nil discards.
 	Logger *slog.Logger
+	// Stateless serves MCP without sessions, as a server of revision
+	// 2026-07-28 must (the SDK speaks that revision only statelessly).
+	Stateless bool
+	// Configure, when set, adds to the MCP server (tools of a test).
+	Configure func(*mcp.Server)
 }
 
 // Request is an accepted request as recorded for tests.
@@ -151,12 +156,16 @@ func New(opts Options) (*Server, error) {
 
 	mcpServer := mcp.NewServer(&mcp.Implementation{Name: "aws-mcp", Title: "AWS MCP Server (fake)", Version: "fakeaws"}, nil)
 	s.addTools(mcpServer)
+	if opts.Configure != nil {
+		opts.Configure(mcpServer)
+	}
 	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return mcpServer }, &mcp.StreamableHTTPOptions{
 		JSONResponse: opts.JSONResponse,
 		// Requests reach the loopback listener with the AWS host name
 		// they were signed for.
 		DisableLocalhostProtection: true,
 		SessionTimeout:             10 * time.Minute,
+		Stateless:                  opts.Stateless,
 	})
 	mux := http.NewServeMux()
 	mux.Handle(opts.Path, streamable)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -64,6 +65,10 @@ type Options struct {
 	AuditWriter io.Writer
 	// ExtraTools are more tools the fake AWS MCP Server offers.
 	ExtraTools []fakeaws.ExtraTool
+	// FakeAWSStateless serves MCP without sessions (revision 2026-07-28).
+	FakeAWSStateless bool
+	// FakeAWSConfigure adds to the fake AWS MCP Server (test tools).
+	FakeAWSConfigure func(*mcp.Server)
 	// GRPCTLS, when set, is the Envoy stand-in's UpstreamTlsContext to
 	// mcpguard (client certificate, server CA and name); nil dials
 	// plaintext. Set server.grpc_tls through Mutate to match.
@@ -163,6 +168,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		Permissions:  map[string][]string{S3Role: {"s3"}, EC2Role: {"ec2"}},
 		JSONResponse: o.FakeAWSJSON,
 		ExtraTools:   o.ExtraTools,
+		Stateless:    o.FakeAWSStateless,
+		Configure:    o.FakeAWSConfigure,
 	}); err != nil {
 		return nil, fmt.Errorf("start AWS MCP server: %w", err)
 	}
