@@ -87,10 +87,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	g = &Gateway{cfg: cfg, log: o.Logger, metrics: telemetry.NewMetrics(), stop: stop}
+	built := &Gateway{cfg: cfg, log: o.Logger, metrics: telemetry.NewMetrics(), stop: stop}
+	g = built
 	defer func() {
+		// "return nil, err" has already cleared g: close what was built.
 		if err != nil {
-			g.close()
+			built.close()
 		}
 	}()
 

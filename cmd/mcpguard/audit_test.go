@@ -44,7 +44,7 @@ func TestAuditVerify(t *testing.T) {
 		{"no file", nil, exitInvalid, "usage"},
 		{"two missing files", []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")}, exitInvalid, "no such file"},
 		{"two files out of order", []string{write("second.log", strings.Join(lines[2:], "")), write("first.log", strings.Join(lines[:2], ""))}, exitBroken, "BROKEN"},
-		{"two files in order", []string{write("first.log", strings.Join(lines[:2], "")), write("second.log", strings.Join(lines[2:], ""))}, exitOK, "intact: 29 records"},
+		{"two files in order", []string{write("first.log", strings.Join(lines[:2], "")), write("second.log", strings.Join(lines[2:], ""))}, exitOK, "intact: 30 records"},
 		{"checkpoints without key", []string{"--checkpoints", "x", "../../audit/testdata/golden.log"}, exitInvalid, "needs --pubkey"},
 		{"stdin among files", []string{"-", "x"}, exitInvalid, "only FILE"},
 	}

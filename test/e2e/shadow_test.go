@@ -45,7 +45,9 @@ func TestShadowPolicySet(t *testing.T) {
 			t.Fatalf("the shadow set changed a decision: %v", err)
 		}
 	}
-	if _, err := callAWS(alice, "aws ec2 describe-instances"); err == nil {
+	// A denial is a tool error (denial_response: tool_result) or, where
+	// configured, a JSON-RPC error; either way not a result.
+	if res, err := callAWS(alice, "aws ec2 describe-instances"); err == nil && !res.IsError {
 		t.Fatal("Alice's EC2 call was allowed")
 	}
 

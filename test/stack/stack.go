@@ -120,10 +120,12 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", o.ConfigPath, err)
 	}
-	s = &Stack{Config: cfg}
+	built := &Stack{Config: cfg}
+	s = built
 	defer func() {
+		// "return nil, err" has already cleared s: close what was built.
 		if err != nil {
-			s.Close()
+			built.Close()
 		}
 	}()
 
