@@ -9,7 +9,7 @@ LOADFLAGS ?=
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak clean
+.PHONY: help build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 
 soak: ## Run 50 users of mixed traffic through a real mcpguard for SOAK_DURATION (default 10m); fails on leaks or unexpected answers.
 	SOAK_DURATION=$(or $(SOAK_DURATION),10m) $(GO) test -count=1 -v -run '^TestSoak$$' -timeout 0 ./test/soak/
+
+generate: ## Regenerate awsapi/services.json.gz from the installed botocore and awscli (python3).
+	python3 awsapi/gen/gen.py awsapi/services.json.gz $$(date -u +%F)
 
 clean: ## Remove build output.
 	rm -rf bin
