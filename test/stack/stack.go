@@ -159,6 +159,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		Permissions:  map[string][]string{S3Role: {"s3"}, EC2Role: {"ec2"}},
 		JSONResponse: o.FakeAWSJSON,
 		ExtraTools:   o.ExtraTools,
+		// The legacy aws___call_aws next to today's tools: the
+		// quickstart and the tests show policies for both.
+		LegacyCallAWS: true,
 	}); err != nil {
 		return nil, fmt.Errorf("start AWS MCP server: %w", err)
 	}
