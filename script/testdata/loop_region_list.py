@@ -1,0 +1,2 @@
+for region in ["us-east-1", "eu-west-1"]:
+    await call_boto3(service_name="ec2", operation_name="DescribeInstances", region_name=region)

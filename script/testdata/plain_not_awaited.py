@@ -1,0 +1,2 @@
+coro = call_boto3(service_name="s3", operation_name="ListBuckets")
+result = await coro
