@@ -18,6 +18,8 @@ type awsCommand struct {
 	Flags []string
 	// Region is the value of --region, "" when not given.
 	Region string
+	// Rest are the words after the operation, as given.
+	Rest []string
 }
 
 // globalValueOptions are the AWS CLI global options that take a value. They
@@ -155,6 +157,7 @@ func parseAWSCommand(cmd string) (awsCommand, error) {
 	}
 	c.Operation = words[i]
 	i++
+	c.Rest = words[i:]
 	for i < len(words) {
 		w := words[i]
 		i++

@@ -55,7 +55,7 @@ func TestExamplePolicies(t *testing.T) {
 				{"analyst lsx", dana, awsCall("aws s3 lsx"), false, ""},
 				{"analyst chains commands", dana, awsCall("aws s3 ls; aws iam list-users"), false, "baseline-forbid-unparsable-cli"},
 				{"analyst substitution", dana, awsCall("aws s3 ls $(aws iam list-users)"), false, "baseline-forbid-unparsable-cli"},
-				{"analyst other tool", dana, toolCall("aws___run_script", `{"code":"print(1)"}`), false, ""},
+				{"analyst other tool", dana, toolCall("aws___run_script", `{"code":"await call_boto3(service_name='iam', operation_name='ListUsers')"}`), false, ""},
 				{"non-analyst", eve, awsCall("aws s3 ls"), false, ""},
 			},
 		},

@@ -194,6 +194,12 @@ func TestLoadFull(t *testing.T) {
 			PolicyFiles:  []string{filepath.Join(dir, "policies/*.cedar"), filepath.Join(dir, "policies/base.cedar")},
 			EntitiesFile: filepath.Join(dir, "entities.json"),
 			GroupClaim:   "cedar_groups",
+			AWSAnalysis: AWSAnalysis{
+				MaxScriptBytes: 32768, MaxDepth: 100, MaxNodes: 50000,
+				AllowedImports: []string{"json", "datetime"},
+				ReadVerbs:      []string{"Get", "List", "Describe"},
+				NotReadOnly:    []string{"sts:GetSessionToken"},
+			},
 		},
 		Upstreams: []NamedUpstream{
 			{Name: "aws-eu", Host: "aws-mcp.eu-central-1.api.aws", Service: "aws-mcp", Region: "eu-central-1"},

@@ -472,6 +472,7 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 			SessionID:  x.hdr.sessionID,
 			Time:       x.s.o.Now(),
 			ServerHost: x.upstream.Host,
+			Region:     x.upstream.Region,
 		})
 	})
 	if err != nil {
