@@ -1,6 +1,9 @@
 # syntax=docker/dockerfile:1
 # mcpguard as a static binary on distroless: no shell, no package manager,
-# runs as the unprivileged "nonroot" user (65532). Build with
+# runs as the unprivileged "nonroot" user (65532). The binary uses cgo
+# (tree-sitter parses aws___run_script code) and is linked statically
+# against glibc in the builder, whose Debian image has gcc and libc6-dev
+# (libc.a); the final image has no libc at all. Build with
 #   docker build --build-arg VERSION=$(git describe --tags --always) -t mcpguard .
 
 FROM golang:1.26 AS build
@@ -11,7 +14,10 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/mcpguard ./cmd/mcpguard
+    CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo \
+      -ldflags "-s -w -X main.version=${VERSION} -linkmode external -extldflags -static" \
+      -o /out/mcpguard ./cmd/mcpguard \
+ && if readelf -lW /out/mcpguard | grep -q 'program interpreter'; then echo "mcpguard is not static" >&2; exit 1; fi
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/mcpguard /mcpguard

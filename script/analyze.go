@@ -105,6 +105,14 @@ func (w *walker) run() Analysis {
 			w.reason("wildcard_import")
 		case kAttribute:
 			w.moduleAttribute(i)
+		case kClassPattern:
+			w.classPattern(i)
+		case kBlock:
+			// tree-sitter recovers a missing indented block as an empty
+			// block instead of an error; CPython refuses the script.
+			if len(w.namedChildren(i)) == 0 {
+				w.reason("parse_error")
+			}
 		}
 	}
 	res := Analysis{Calls: w.calls, Reasons: w.reasons}
@@ -137,7 +145,10 @@ func (w *walker) identifier(i int) {
 		w.reason("call_boto3_as_value")
 		return
 	}
-	attr := pk == kAttribute && f == gram.fAttribute
+	// A dotted name outside an import is a value pattern of a case
+	// (case a.b.c:): every name after the first is an attribute lookup.
+	attr := pk == kAttribute && f == gram.fAttribute ||
+		pk == kDottedName && w.firstChild(p) != i && !w.inImport(p)
 	keyword := pk == kKeywordArgument && f == gram.fName
 	imported := w.importedName(i)
 	pattern := pk == kKeywordPattern && w.firstChild(p) == i
@@ -150,7 +161,7 @@ func (w *walker) identifier(i int) {
 		if blockedAttributes[name] {
 			w.reason("attribute:" + name)
 		}
-		if imported && moduleAttributes[name] {
+		if (imported || pk == kDottedName) && moduleAttributes[name] {
 			w.reason("attribute:" + name)
 		}
 	case keyword:
@@ -193,6 +204,37 @@ func (w *walker) allowedDunder(i int, name string, p int, pk kind, attr bool) bo
 		return name == "__future__"
 	}
 	return false
+}
+
+// inImport says whether node i is part of an import statement.
+func (w *walker) inImport(i int) bool {
+	for q := i; q >= 0; q = int(w.parent[q]) {
+		switch w.kind(q) {
+		case kImport, kImportFrom, kFutureImport:
+			return true
+		case kBlock, kModule:
+			return false
+		}
+	}
+	return false
+}
+
+// classPattern refuses positional sub-patterns in a class pattern (case
+// C(x):): they look attributes up by the strings in C.__match_args__, which
+// a class made with type(name, bases, {"__match_args__": ...}) controls.
+// Keyword sub-patterns (case C(attr=x):) name the attribute and are
+// checked by identifier.
+func (w *walker) classPattern(i int) {
+	w.children(i, func(c int) bool {
+		if w.kind(c) != kCasePattern {
+			return true
+		}
+		if f := w.firstChild(c); f < 0 || w.kind(f) != kKeywordPattern {
+			w.reason("match_class_positional")
+			return false
+		}
+		return true
+	})
 }
 
 // importedName says whether identifier i names what a from-import takes
@@ -411,11 +453,7 @@ func (w *walker) moduleUse(i, p int, pk kind) bool {
 	case kAttribute:
 		return w.n[i].field == gram.fObject
 	case kDottedName, kAliasedImport:
-		for q := p; q >= 0; q = int(w.parent[q]) {
-			if k := w.kind(q); k == kImport {
-				return true
-			}
-		}
+		return w.inImport(p)
 	}
 	return false
 }

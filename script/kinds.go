@@ -66,6 +66,7 @@ const (
 	kLambdaParameters
 	kCasePattern
 	kKeywordPattern
+	kClassPattern
 	kTypeParameter
 	kTypeAlias
 	kPython2 // exec_statement, print_statement, chevron: Python 2 syntax
@@ -136,6 +137,7 @@ var kindNames = map[string]kind{
 	"lambda_parameters":        kLambdaParameters,
 	"case_pattern":             kCasePattern,
 	"keyword_pattern":          kKeywordPattern,
+	"class_pattern":            kClassPattern,
 	"type_parameter":           kTypeParameter,
 	"type_alias_statement":     kTypeAlias,
 	"exec_statement":           kPython2,

@@ -115,6 +115,9 @@ const (
 func flatten(tree *ts.Tree, out []node, maxNodes, maxDepth int) ([]node, flattenResult) {
 	root := tree.RootNode()
 	count := int(root.DescendantCount())
+	if count < 1 {
+		return out[:0], flatTooMany // cannot happen: a tree has a root
+	}
 	if count > maxNodes {
 		return out[:0], flatTooMany
 	}

@@ -14,7 +14,9 @@ var codingCookie = regexp.MustCompile(`^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)`)
 // disagree about what is code: bytes that are not UTF-8, NUL bytes, a
 // carriage return that is not part of CRLF, and a declared encoding other
 // than UTF-8 (CPython would decode the bytes differently from the text
-// analysed here).
+// analysed here), and indentation with a space before a tab (CPython
+// advances a tab to the next multiple of eight columns, tree-sitter-python
+// adds eight).
 func precheck(code string) []string {
 	var out []string
 	if !utf8.ValidString(code) {
@@ -33,6 +35,13 @@ func precheck(code string) []string {
 			break
 		}
 		i += 1 + j
+	}
+	for line := range strings.Lines(code) {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t\f"))]
+		if sp := strings.IndexByte(indent, ' '); sp >= 0 && strings.IndexByte(indent[sp:], '\t') >= 0 {
+			out = append(out, "mixed_indentation")
+			break
+		}
 	}
 	rest := code
 	for line := 0; line < 2 && rest != ""; line++ {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Call is one call_boto3(...) found in the code. A policy reads these to see
@@ -56,6 +57,13 @@ type Limits struct {
 	// MaxNodes is the largest syntax tree (in tree-sitter nodes, named and
 	// anonymous) analysed.
 	MaxNodes int
+	// ParseTimeout bounds the time tree-sitter may spend on one script.
+	// Some inputs of a few kilobytes (long runs of line continuations,
+	// some error recoveries) cost tree-sitter-python seconds of CPU; past
+	// the timeout the analysis is incomplete with "parse_timeout". It is
+	// checked every hundred parse actions, so the parse may overrun it by
+	// a few tens of milliseconds.
+	ParseTimeout time.Duration
 	// AllowedImports are the modules a script may import (exact dotted
 	// names). nil means DefaultAllowedImports; an empty non-nil slice
 	// allows no import at all. Every module listed is trusted not to hand
@@ -71,6 +79,9 @@ const (
 	DefaultMaxBytes = 64 << 10
 	DefaultMaxDepth = 200
 	DefaultMaxNodes = 100_000
+	// DefaultParseTimeout is a hundred times what the largest realistic
+	// script needs on a loaded core.
+	DefaultParseTimeout = 500 * time.Millisecond
 )
 
 // DefaultAllowedImports is the default import allowlist: pure standard
@@ -90,6 +101,7 @@ func DefaultLimits() Limits {
 		MaxBytes:       DefaultMaxBytes,
 		MaxDepth:       DefaultMaxDepth,
 		MaxNodes:       DefaultMaxNodes,
+		ParseTimeout:   DefaultParseTimeout,
 		AllowedImports: slices.Clone(DefaultAllowedImports),
 	}
 }
@@ -120,6 +132,9 @@ func New(l Limits) (*Analyzer, error) {
 	if l.MaxNodes == 0 {
 		l.MaxNodes = DefaultMaxNodes
 	}
+	if l.ParseTimeout == 0 {
+		l.ParseTimeout = DefaultParseTimeout
+	}
 	if l.AllowedImports == nil {
 		l.AllowedImports = slices.Clone(DefaultAllowedImports)
 	}
@@ -136,6 +151,10 @@ func New(l Limits) (*Analyzer, error) {
 		return nil, fmt.Errorf("script limits: max_nodes %d is negative", l.MaxNodes)
 	case l.MaxNodes > 1<<26:
 		return nil, fmt.Errorf("script limits: max_nodes %d is above %d", l.MaxNodes, 1<<26)
+	case l.ParseTimeout < time.Millisecond:
+		return nil, fmt.Errorf("script limits: parse_timeout %s is below 1ms", l.ParseTimeout)
+	case l.ParseTimeout > time.Minute:
+		return nil, fmt.Errorf("script limits: parse_timeout %s is above 1m", l.ParseTimeout)
 	}
 	allowed := make(map[string]bool, len(l.AllowedImports))
 	for _, m := range l.AllowedImports {
@@ -197,11 +216,14 @@ func (a *Analyzer) Analyze(code string) (res Analysis) {
 	if err != nil {
 		return incomplete("internal_error")
 	}
+	ps.SetTimeoutMicros(uint64(a.lim.ParseTimeout.Microseconds()))
 	tree := parse(ps, []byte(code))
 	if tree == nil {
+		// Only the timeout makes tree-sitter give up; reset so that the
+		// next parse starts afresh instead of resuming this one.
 		ps.Reset()
 		a.pool.put(ps)
-		return incomplete("parse_error")
+		return incomplete("parse_timeout")
 	}
 	a.pool.put(ps)
 	buf, _ := a.bufs.Get().(*buffers)

@@ -29,6 +29,9 @@ func TestCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(files) < 80 {
+		t.Errorf("corpus has %d scripts, want at least 80", len(files))
+	}
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".py")
 		t.Run(name, func(t *testing.T) {

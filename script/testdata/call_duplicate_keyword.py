@@ -1,0 +1,1 @@
+await call_boto3(service_name="s3", service_name="iam", operation_name="ListUsers")

@@ -1,0 +1,3 @@
+class A:
+    pass
+d = A.__dict__

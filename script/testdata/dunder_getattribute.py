@@ -1,0 +1,1 @@
+x = object.__getattribute__(1, "real")

@@ -1,0 +1,3 @@
+def f():
+    pass
+g = f.__globals__["call_boto3"]

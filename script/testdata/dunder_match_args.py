@@ -1,0 +1,2 @@
+class A:
+    __match_args__ = ("cr_frame",)

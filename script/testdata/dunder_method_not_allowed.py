@@ -1,0 +1,3 @@
+class A:
+    def __getattr__(self, name):
+        return name

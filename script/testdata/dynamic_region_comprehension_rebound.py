@@ -1,0 +1,1 @@
+xs = [await call_boto3(service_name="ec2", operation_name="DescribeInstances", region_name=r) for r in ["us-east-1"] for r in [other]]

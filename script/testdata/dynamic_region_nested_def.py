@@ -1,0 +1,4 @@
+for r in ["us-east-1"]:
+    async def go():
+        return await call_boto3(service_name="ec2", operation_name="DescribeInstances", region_name=r)
+    await go()

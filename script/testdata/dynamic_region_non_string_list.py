@@ -1,0 +1,2 @@
+for r in ["us-east-1", REGION]:
+    await call_boto3(service_name="ec2", operation_name="DescribeInstances", region_name=r)

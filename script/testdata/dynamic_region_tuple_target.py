@@ -1,0 +1,2 @@
+for r, n in [("us-east-1", 1)]:
+    await call_boto3(service_name="ec2", operation_name="DescribeInstances", region_name=r)

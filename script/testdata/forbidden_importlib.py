@@ -1,0 +1,2 @@
+import importlib
+m = importlib.import_module("os")

@@ -1,0 +1,3 @@
+import asyncio
+make = lambda: call_boto3(service_name="s3", operation_name="ListBuckets")
+r = await make()

@@ -1,0 +1,5 @@
+async def f():
+    pass
+match f():
+    case object(cr_frame=fr):
+        print(fr)

@@ -1,0 +1,4 @@
+import asyncio
+match 1:
+    case asyncio.events.x:
+        pass

@@ -1,0 +1,3 @@
+import json
+m = json
+print(m.codecs)

@@ -1,0 +1,2 @@
+import asyncio
+mods = asyncio.sys.modules

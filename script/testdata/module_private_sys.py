@@ -1,0 +1,2 @@
+import collections
+mods = collections._sys.modules

@@ -1,0 +1,1 @@
+exec "await call_boto3(service_name='iam', operation_name='ListUsers')"

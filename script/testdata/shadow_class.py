@@ -1,0 +1,2 @@
+class call_boto3:
+    pass

@@ -1,0 +1,1 @@
+xs = [call_boto3 for call_boto3 in [1]]

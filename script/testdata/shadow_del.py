@@ -1,0 +1,1 @@
+del call_boto3

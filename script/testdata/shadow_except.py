@@ -1,0 +1,4 @@
+try:
+    pass
+except Exception as call_boto3:
+    pass

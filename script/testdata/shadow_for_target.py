@@ -1,0 +1,2 @@
+for call_boto3 in [print]:
+    call_boto3(service_name="s3", operation_name="ListBuckets")

@@ -1,0 +1,2 @@
+from json import loads as call_boto3
+await call_boto3(service_name="s3", operation_name="ListBuckets")

@@ -1,0 +1,3 @@
+match 1:
+    case call_boto3:
+        pass

@@ -1,0 +1,5 @@
+def f():
+    x = 1
+    def g():
+        nonlocal call_boto3
+    return g

@@ -1,0 +1,2 @@
+if (call_boto3 := print):
+    pass

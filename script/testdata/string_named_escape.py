@@ -1,0 +1,1 @@
+await call_boto3(service_name="s\N{DIGIT THREE}", operation_name="ListBuckets")

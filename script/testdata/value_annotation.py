@@ -1,0 +1,1 @@
+x: call_boto3 = None

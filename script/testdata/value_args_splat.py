@@ -1,0 +1,2 @@
+args = ["iam"]
+await call_boto3(*args, operation_name="CreateUser")

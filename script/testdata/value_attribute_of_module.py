@@ -1,0 +1,2 @@
+import json
+await json.call_boto3(service_name="s3", operation_name="ListBuckets")

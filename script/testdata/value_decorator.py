@@ -1,0 +1,3 @@
+@call_boto3
+def f():
+    pass

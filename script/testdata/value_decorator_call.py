@@ -1,0 +1,3 @@
+@call_boto3(service_name="s3", operation_name="ListBuckets")
+def f():
+    pass

@@ -1,0 +1,1 @@
+print(call_boto3.__name__)

@@ -1,0 +1,2 @@
+import json
+f = getattr(json, "loads")

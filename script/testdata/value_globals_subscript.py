@@ -1,0 +1,1 @@
+await globals()["call_boto3"](service_name="iam", operation_name="CreateUser")

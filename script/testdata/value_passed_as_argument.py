@@ -1,0 +1,2 @@
+import asyncio
+results = list(map(call_boto3, [1]))

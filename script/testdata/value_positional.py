@@ -1,0 +1,1 @@
+await call_boto3("iam", "CreateUser")

@@ -1,0 +1,2 @@
+if (n := len([1, 2])) > 1:
+    await call_boto3(service_name="s3", operation_name="ListBuckets")
