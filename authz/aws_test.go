@@ -259,3 +259,33 @@ func BenchmarkAuthorizeRunScript(b *testing.B) {
 		})
 	}
 }
+
+// FuzzAWSContextCLI maps arbitrary cli_command strings: never a panic, and
+// a complete record always names what it calls, with every call's action
+// among the actions.
+func FuzzAWSContextCLI(f *testing.F) {
+	for _, s := range []string{"aws s3 ls", "aws s3 sync . s3://b --del", "aws --region eu-west-1 ec2 describe-instances",
+		"aws s3 cp --sse s3://a/b .", "aws eks get-token", "aws ec2 wait x", "aws s3 rb s3://b --for", "aws s3api list-objects-v2 --bucket b"} {
+		f.Add(s)
+	}
+	a, err := newAWSAnalysis(AWSOptions{Region: "us-east-1"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, cmd string) {
+		r := a.fromCLI(cmd, "us-east-1")
+		if r.Complete && (len(r.Calls) == 0 || len(r.Actions) == 0 || len(r.Reasons) != 0) {
+			t.Fatalf("%q: complete record %+v", cmd, r)
+		}
+		if !r.Complete && (len(r.Reasons) == 0 || r.ReadOnly) {
+			t.Fatalf("%q: incomplete record %+v", cmd, r)
+		}
+		for _, c := range r.Calls {
+			act, _ := a.catalog.Action(c.Service, c.Operation)
+			if !slices.Contains(r.Actions, act) || c.Region == "" {
+				t.Fatalf("%q: call %+v not among actions %q", cmd, c, r.Actions)
+			}
+		}
+		_ = r.record()
+	})
+}
