@@ -72,7 +72,7 @@ func (w *walker) child(i int, f uint16) int {
 func (w *walker) namedChildren(i int) []int {
 	var out []int
 	w.children(i, func(c int) bool {
-		if language.NodeKindIsNamed(w.n[c].sym) && w.kind(c) != kComment {
+		if gram.named[w.n[c].sym] && w.kind(c) != kComment {
 			out = append(out, c)
 		}
 		return true
@@ -103,6 +103,8 @@ func (w *walker) run() Analysis {
 			w.importFrom(i)
 		case kWildcardImport:
 			w.reason("wildcard_import")
+		case kFutureImport:
+			w.futureImport(i)
 		case kAttribute:
 			w.moduleAttribute(i)
 		case kClassPattern:
@@ -169,10 +171,36 @@ func (w *walker) identifier(i int) {
 		if forbiddenNames[name] {
 			w.reason("forbidden_builtin:" + name)
 		}
+		if name == "type" && !w.typeOfOne(i, p, pk) {
+			w.reason("dynamic_class")
+		}
 		if w.isModule(name) && !w.moduleUse(i, p, pk) {
 			w.reason("module_as_value:" + name)
 		}
 	}
+}
+
+// typeOfOne says whether the name type at i is called as type(x). Any
+// other use can make a class from a dict whose keys are strings, so with
+// dunder methods the analysis never sees (type("C", (), {"__setattr__":
+// f})), including subclassing type.
+func (w *walker) typeOfOne(i, p int, pk kind) bool {
+	if pk != kCall || w.n[i].field != gram.fFunction {
+		return false
+	}
+	args := w.child(p, gram.fArguments)
+	if args < 0 || w.kind(args) != kArgumentList {
+		return false
+	}
+	c := w.namedChildren(args)
+	if len(c) != 1 {
+		return false
+	}
+	switch w.kind(c[0]) {
+	case kKeywordArgument, kListSplat, kDictionarySplat:
+		return false
+	}
+	return true
 }
 
 func (w *walker) firstChild(i int) int {
@@ -383,6 +411,29 @@ func (w *walker) importStatement(i int) {
 	})
 }
 
+// futureImport checks from __future__ import feature, ...
+func (w *walker) futureImport(i int) {
+	w.children(i, func(c int) bool {
+		if w.n[c].field != gram.fName {
+			return true
+		}
+		name := c
+		if w.kind(c) == kAliasedImport {
+			name = w.child(c, gram.fName)
+		}
+		feature := ""
+		if name >= 0 && w.kind(name) == kDottedName {
+			if f := w.firstChild(name); f >= 0 && w.kind(f) == kIdentifier && int(w.n[f].subend) == int(w.n[name].subend) {
+				feature = w.name(f)
+			}
+		}
+		if !allowedFutures[feature] {
+			w.reason("import:__future__." + feature)
+		}
+		return true
+	})
+}
+
 // importFrom checks from m import ...; the imported names are checked as
 // attributes by identifier.
 func (w *walker) importFrom(i int) {
@@ -403,15 +454,7 @@ func (w *walker) checkModule(dotted int) {
 		w.reason("parse_error")
 		return
 	}
-	var parts []string
-	w.children(dotted, func(c int) bool {
-		if w.kind(c) == kIdentifier {
-			parts = append(parts, w.name(c))
-		}
-		return true
-	})
-	m := strings.Join(parts, ".")
-	if !w.a.allowed[m] {
+	if m := w.dotted(dotted); !w.a.allowed[m] {
 		w.reason("import:" + m)
 	}
 }
@@ -422,6 +465,10 @@ func (w *walker) isModule(name string) bool {
 	if w.modules == nil {
 		w.modules = map[string]bool{}
 		for i := range w.n {
+			if w.kind(i) == kImportFrom {
+				w.submoduleImports(i)
+				continue
+			}
 			if w.kind(i) != kImport {
 				continue
 			}
@@ -444,6 +491,50 @@ func (w *walker) isModule(name string) bool {
 		}
 	}
 	return w.modules[name]
+}
+
+// submoduleImports records the names a from-import binds to allowed
+// modules (from collections import abc).
+func (w *walker) submoduleImports(i int) {
+	m := w.child(i, gram.fModuleName)
+	if m < 0 || w.kind(m) != kDottedName {
+		return
+	}
+	module := w.dotted(m)
+	w.children(i, func(c int) bool {
+		if w.n[c].field != gram.fName {
+			return true
+		}
+		name, bound := c, c
+		if w.kind(c) == kAliasedImport {
+			name, bound = w.child(c, gram.fName), w.child(c, gram.fAlias)
+		}
+		if name < 0 || bound < 0 || w.kind(name) != kDottedName {
+			return true
+		}
+		if w.a.allowed[module+"."+w.dotted(name)] {
+			b := bound
+			if w.kind(b) == kDottedName {
+				b = w.firstChild(b)
+			}
+			if b >= 0 {
+				w.modules[w.name(b)] = true
+			}
+		}
+		return true
+	})
+}
+
+// dotted returns a dotted name's normalised text.
+func (w *walker) dotted(d int) string {
+	var parts []string
+	w.children(d, func(c int) bool {
+		if w.kind(c) == kIdentifier {
+			parts = append(parts, w.name(c))
+		}
+		return true
+	})
+	return strings.Join(parts, ".")
 }
 
 // moduleUse says whether an identifier naming a module is used as one: the

@@ -36,7 +36,10 @@ func FuzzAnalyze(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	a := newAnalyzer(f)
+	a, err := New(Limits{}) // the default timeout: a slow input ends in a second
+	if err != nil {
+		f.Fatal(err)
+	}
 	small, err := New(Limits{MaxBytes: 512, MaxDepth: 12, MaxNodes: 200})
 	if err != nil {
 		f.Fatal(err)

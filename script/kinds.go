@@ -158,20 +158,27 @@ var anonNames = map[string]kind{
 // computed once; it is immutable afterwards.
 type grammar struct {
 	kinds []kind // by symbol id; ERROR is 0xFFFF
+	named []bool // by symbol id
+	// names of the node kinds readOnly looks at, by symbol id.
+	names []string
 
 	fFunction, fArguments, fName, fValue, fAttribute, fObject, fLeft,
 	fRight, fBody, fAlias, fModuleName, fDefinition, fOperator,
-	fArgument, fKey uint16
+	fArgument, fKey, fCondition uint16
 }
 
 var gram = newGrammar()
 
 func newGrammar() *grammar {
-	g := &grammar{kinds: make([]kind, 1<<16)}
+	g := &grammar{kinds: make([]kind, 1<<16), named: make([]bool, 1<<16), names: make([]string, 1<<16)}
+	g.named[0xFFFF] = true
+	g.names[0xFFFF] = "ERROR"
 	n := language.NodeKindCount()
 	for id := uint32(0); id < n; id++ {
 		name := language.NodeKindForId(uint16(id))
-		if language.NodeKindIsNamed(uint16(id)) {
+		g.names[id] = name
+		g.named[id] = language.NodeKindIsNamed(uint16(id))
+		if g.named[id] {
 			if k, ok := kindNames[name]; ok {
 				g.kinds[id] = k
 			}
@@ -202,5 +209,6 @@ func newGrammar() *grammar {
 	g.fOperator = f("operator")
 	g.fArgument = f("argument")
 	g.fKey = f("key")
+	g.fCondition = f("condition")
 	return g
 }

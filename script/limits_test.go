@@ -38,7 +38,10 @@ func TestNewRejectsBadLimits(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	a := newAnalyzer(t)
+	a, err := New(Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l := a.Limits()
 	if l.MaxBytes != DefaultMaxBytes || l.MaxDepth != DefaultMaxDepth || l.MaxNodes != DefaultMaxNodes || l.ParseTimeout != DefaultParseTimeout ||
 		!slices.Equal(l.AllowedImports, DefaultAllowedImports) {
@@ -60,6 +63,7 @@ func TestLimits(t *testing.T) {
 		want []string // nil: complete
 	}{
 		{"exactly max bytes", Limits{MaxBytes: len(call)}, call, nil},
+		{"default limits", Limits{}, call, nil},
 		{"one byte over", Limits{MaxBytes: len(call) - 1}, call, []string{"too_large"}},
 		{"depth within", Limits{MaxDepth: 12}, call, nil},
 		{"too deep", Limits{MaxDepth: 5}, call, []string{"too_deep"}},

@@ -92,7 +92,7 @@ func (w *walker) stringList(i int) ([]string, bool) {
 		}
 		i = c[0]
 	}
-	if k := w.kind(i); k != kList && k != kTuple && language.NodeKindForId(w.n[i].sym) != "expression_list" {
+	if k := w.kind(i); k != kList && k != kTuple && gram.names[w.n[i].sym] != "expression_list" {
 		return nil, false
 	}
 	var out []string
@@ -199,7 +199,7 @@ func (w *walker) readOnly(j int) bool {
 		return false
 	}
 	f := w.n[j].field
-	switch language.NodeKindForId(w.n[p].sym) {
+	switch gram.names[w.n[p].sym] {
 	case "call":
 		return f == gram.fFunction
 	case "argument_list", "binary_operator", "comparison_operator", "boolean_operator",
@@ -215,7 +215,7 @@ func (w *walker) readOnly(j int) bool {
 	case "subscript":
 		return true
 	case "if_statement", "elif_clause", "while_statement":
-		return f == language.FieldIdForName("condition")
+		return f == gram.fCondition
 	}
 	return false
 }

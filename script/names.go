@@ -50,6 +50,14 @@ var blockedAttributes = map[string]bool{
 	"sys": true, "_sys": true, "modules": true, "os": true, "_os": true,
 	"builtins": true, "inspect": true, "gc": true, "importlib": true,
 	"traceback": true, "types": true, "_getframe": true,
+	// string annotations evaluated as code: singledispatch's register reads
+	// a function's annotations with typing.get_type_hints, which evals
+	// them in the function's globals (def f(x: "exec(...)")).
+	"singledispatch": true, "singledispatchmethod": true,
+	"get_type_hints": true,
+	// getattr and setattr by strings the caller passes: update_wrapper(w,
+	// obj, assigned=("cr_frame",)) copies obj.cr_frame onto w.
+	"update_wrapper": true, "wraps": true,
 	// processes and network through asyncio.
 	"create_subprocess_exec": true, "create_subprocess_shell": true,
 	"subprocess_exec": true, "subprocess_shell": true,
@@ -107,4 +115,14 @@ func isASCIIIdentifier(s string) bool {
 		}
 	}
 	return true
+}
+
+// allowedFutures are the __future__ features a script may import: those
+// that change nothing in Python 3 or only defer annotations.
+// barry_as_FLUFL, for one, changes how CPython parses != and <>.
+var allowedFutures = map[string]bool{
+	"annotations": true, "generator_stop": true, "division": true,
+	"absolute_import": true, "print_function": true,
+	"unicode_literals": true, "with_statement": true,
+	"nested_scopes": true, "generators": true,
 }

@@ -8,13 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.json (and the generated module attribute list) from the current output")
 
+// newAnalyzer returns an Analyzer with the default limits but a parse
+// timeout long enough that a busy CI machine never reaches it: the goldens
+// must not depend on the load. TestParseTimeout covers the timeout.
 func newAnalyzer(t testing.TB) *Analyzer {
 	t.Helper()
-	a, err := New(Limits{})
+	a, err := New(Limits{ParseTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
