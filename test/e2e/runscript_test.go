@@ -44,9 +44,19 @@ func TestDataAnalystRunScript(t *testing.T) {
 	if got := resultText(res); got != `"mcpguard-demo-artifacts"` {
 		t.Errorf("script result %q", got)
 	}
+	// Listing every bucket's objects in a loop is still only the two
+	// permitted operations.
+	res, err = runScript(cs, "r = await call_boto3(service_name='s3', operation_name='ListBuckets')\n"+
+		"keys = {}\nfor b in r['Buckets']:\n"+
+		"    o = await call_boto3(service_name='s3', operation_name='ListObjectsV2', params={'Bucket': b['Name']})\n"+
+		"return o['Contents'][0]['Key']\n")
+	if err != nil || res.IsError || resultText(res) != `"report.csv"` {
+		t.Fatalf("list objects in a loop: err=%v result=%+v", err, res)
+	}
 	runs := s.AWS.ScriptRuns()
-	if len(runs) != 1 || !slices.Equal(runs[0].Calls, []string{"s3:ListBuckets"}) || runs[0].RoleARN != stack.S3Role {
-		t.Fatalf("AWS ran %+v, want one ListBuckets as %s", runs, stack.S3Role)
+	if len(runs) != 2 || !slices.Equal(runs[0].Calls, []string{"s3:ListBuckets"}) || runs[0].RoleARN != stack.S3Role ||
+		!slices.Equal(runs[1].Calls, []string{"s3:ListBuckets", "s3:ListObjectsV2", "s3:ListObjectsV2", "s3:ListObjectsV2"}) {
+		t.Fatalf("AWS ran %+v, want the two scripts as %s", runs, stack.S3Role)
 	}
 
 	tok, err := s.Token(stack.Dana)
@@ -92,8 +102,8 @@ func TestDataAnalystRunScript(t *testing.T) {
 	if _, err := runScript(cs, denied[0].code); err == nil || !strings.Contains(err.Error(), "iam:ListUsers") {
 		t.Errorf("SDK client: err %v", err)
 	}
-	if n := len(s.AWS.ScriptRuns()); n != 1 {
-		t.Errorf("AWS ran %d scripts, want 1", n)
+	if n := len(s.AWS.ScriptRuns()); n != 2 {
+		t.Errorf("AWS ran %d scripts, want 2", n)
 	}
 
 	cs.Close()
@@ -110,7 +120,7 @@ func TestDataAnalystRunScript(t *testing.T) {
 		switch e.Type {
 		case audit.TypeMCPToolCall:
 			allowed++
-			if e.AWS == nil || !slices.Equal(e.AWS.Actions, []string{"s3:ListBuckets"}) || e.AWS.Complete == nil || !*e.AWS.Complete || e.AWS.RoleARN != stack.S3Role {
+			if e.AWS == nil || !slices.Contains(e.AWS.Actions, "s3:ListBuckets") || e.AWS.Complete == nil || !*e.AWS.Complete || e.AWS.RoleARN != stack.S3Role {
 				t.Errorf("allowed script record aws = %+v", e.AWS)
 			}
 		case audit.TypeAuthzDenied:
@@ -120,7 +130,7 @@ func TestDataAnalystRunScript(t *testing.T) {
 			}
 		}
 	}
-	if allowed != 1 || refused != len(denied)+1 {
-		t.Errorf("audit: %d allowed and %d refused run_script records, want 1 and %d", allowed, refused, len(denied)+1)
+	if allowed != 2 || refused != len(denied)+1 {
+		t.Errorf("audit: %d allowed and %d refused run_script records, want 2 and %d", allowed, refused, len(denied)+1)
 	}
 }

@@ -22,7 +22,8 @@ import (
 // return are allowed. The subset:
 //
 //   - statements: an expression, an assignment to one name, return, pass,
-//     comments;
+//     comments, and `for name in <list, tuple or dict>:` with break and
+//     continue;
 //   - expressions: string (plain, raw, implicit concatenation; no
 //     f-strings or bytes), int, float, True, False, None, list, tuple, dict
 //     with string keys, a name, subscripts x["k"] and x[0] (negative
@@ -108,6 +109,9 @@ func (in *interp) run(code string) (any, *pyError) {
 			if errors.As(err, &ret) {
 				return ret.v, nil
 			}
+			if errors.Is(err, errBreak) || errors.Is(err, errContinue) {
+				return nil, &pyError{typ: "SyntaxError", msg: fmt.Sprintf("'%s' outside loop", err), line: in.line(st)}
+			}
 			var pe *pyError
 			if errors.As(err, &pe) {
 				return nil, pe
@@ -163,6 +167,12 @@ func (in *interp) stmt(n *sitter.Node) error {
 		}
 		_, err := in.expr(e)
 		return err
+	case "for_statement":
+		return in.forLoop(n)
+	case "break_statement":
+		return errBreak
+	case "continue_statement":
+		return errContinue
 	case "return_statement":
 		kids := namedChildren(n)
 		if len(kids) == 0 {
@@ -178,6 +188,63 @@ func (in *interp) stmt(n *sitter.Node) error {
 		return errReturn{v}
 	}
 	return in.unsupported(n, strings.ReplaceAll(n.Kind(), "_", " "))
+}
+
+// Loop control travels as errors, like return.
+var (
+	errBreak    = errors.New("break")
+	errContinue = errors.New("continue")
+)
+
+// forLoop runs `for name in <list, tuple or dict>:` with a block body; a
+// dict iterates over its keys (in sorted order: the sandbox's dicts do not
+// keep insertion order).
+func (in *interp) forLoop(n *sitter.Node) error {
+	if n.Child(0) != nil && n.Child(0).Kind() == "async" {
+		return in.unsupported(n, "async for")
+	}
+	if n.ChildByFieldName("alternative") != nil {
+		return in.unsupported(n, "for ... else")
+	}
+	left, right, body := n.ChildByFieldName("left"), n.ChildByFieldName("right"), n.ChildByFieldName("body")
+	if left == nil || right == nil || body == nil || left.Kind() != "identifier" {
+		return in.unsupported(n, "this for statement")
+	}
+	name := left.Utf8Text(in.src)
+	if name == "call_boto3" || name == "print" {
+		return in.unsupported(left, "rebinding "+name)
+	}
+	seq, err := in.expr(right)
+	if err != nil {
+		return err
+	}
+	var items []any
+	switch v := seq.(type) {
+	case []any:
+		items = v
+	case map[string]any:
+		for _, k := range sortedKeys(v) {
+			items = append(items, k)
+		}
+	default:
+		return &pyError{typ: "TypeError", msg: fmt.Sprintf("'%s' object is not iterable", pyType(seq)), line: in.line(right)}
+	}
+	for _, it := range items {
+		in.vars[name] = it
+		for _, st := range namedChildren(body) {
+			if err := in.stmt(st); err != nil {
+				switch {
+				case errors.Is(err, errBreak):
+					return nil
+				case errors.Is(err, errContinue):
+				default:
+					return err
+				}
+				break
+			}
+		}
+	}
+	return nil
 }
 
 func (in *interp) assign(n *sitter.Node) error {
