@@ -26,8 +26,8 @@
 // aws___run_script is a sandbox that reaches AWS only through call_boto3.
 // It runs a documented subset of Python (see sandbox.go), parsed with
 // tree-sitter-python: assignments, literals, subscripts, for loops, print,
-// return and
-// `await call_boto3(...)`. The calls it makes are performed against the
+// return and `await call_boto3(...)`. The calls it makes are performed
+// against the
 // fake's AWS behaviour (s3 ListBuckets and ListObjectsV2, ec2
 // DescribeInstances and DescribeRegions, iam ListUsers, sts
 // GetCallerIdentity, with boto3's response shapes and botocore's errors).
