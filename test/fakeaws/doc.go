@@ -27,8 +27,7 @@
 // It runs a documented subset of Python (see sandbox.go), parsed with
 // tree-sitter-python: assignments, literals, subscripts, for loops, print,
 // return and `await call_boto3(...)`. The calls it makes are performed
-// against the
-// fake's AWS behaviour (s3 ListBuckets and ListObjectsV2, ec2
+// against the fake's AWS behaviour (s3 ListBuckets and ListObjectsV2, ec2
 // DescribeInstances and DescribeRegions, iam ListUsers, sts
 // GetCallerIdentity, with boto3's response shapes and botocore's errors).
 // Anything else fails the script as the real server reports a failing
