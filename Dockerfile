@@ -7,6 +7,11 @@
 #   docker build --build-arg VERSION=$(git describe --tags --always) -t mcpguard .
 
 FROM golang:1.26 AS build
+# The Debian-based Go image ships these already; naming them keeps the
+# static cgo link working if the image ever slims down.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev binutils \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits reuse the module cache layer.
 COPY go.mod go.sum ./

@@ -25,8 +25,9 @@ type walker struct {
 	seen    map[string]bool
 
 	// Computed on first use by resolveLoopVar and the module checks.
-	declared map[string]bool // names in global/nonlocal statements or walrus targets
-	modules  map[string]bool // names bound by import statements
+	declared map[string]bool  // names in global/nonlocal statements or walrus targets
+	modules  map[string]bool  // names bound by import statements
+	loops    map[int][]string // resolveLoopVar's result per for statement; nil: not resolvable
 }
 
 func (w *walker) kind(i int) kind { return gram.kinds[w.n[i].sym] }
@@ -446,7 +447,38 @@ func (w *walker) importFrom(i int) {
 		w.reason("import:relative")
 		return
 	}
+	if w.dotted(m) == "typing" && !w.a.allowed["typing"] {
+		w.typingImport(i)
+		return
+	}
 	w.checkModule(m)
+}
+
+// typingImport checks from typing import ...: only typingNames.
+func (w *walker) typingImport(i int) {
+	w.children(i, func(c int) bool {
+		if w.n[c].field != gram.fName {
+			return true
+		}
+		name := c
+		if w.kind(c) == kAliasedImport {
+			name = w.child(c, gram.fName)
+		}
+		n := ""
+		if name >= 0 && w.kind(name) == kDottedName {
+			n = w.dotted(name)
+		}
+		if !typingNames[n] {
+			w.reason("import:typing." + n)
+		}
+		return true
+	})
+	w.children(i, func(c int) bool {
+		if w.kind(c) == kWildcardImport {
+			w.reason("import:typing.*")
+		}
+		return true
+	})
 }
 
 func (w *walker) checkModule(dotted int) {

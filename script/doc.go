@@ -99,7 +99,9 @@
 // statistics, textwrap and time. Deliberately not on it, because each
 // turns strings into attribute or name lookups the analysis cannot see:
 // typing (get_type_hints evaluates string annotations in the caller's
-// globals: def f(x: "call_boto3") hands call_boto3 out), string
+// globals: def f(x: "call_boto3") hands call_boto3 out; from typing import
+// takes Any, Dict, List, Optional, Union and the other annotation names of
+// typingNames, but nothing else, and import typing is refused), string
 // (Formatter.get_field), operator (attrgetter), dataclasses (builds code
 // with exec), and inspect, types, gc, traceback, sys, os, importlib,
 // builtins, ctypes, subprocess, socket, boto3 and botocore, which New

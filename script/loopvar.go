@@ -32,14 +32,22 @@ func (w *walker) resolveLoopVar(v int) ([]string, bool) {
 				}
 				continue
 			}
-			if w.n[child].field != gram.fBody || w.isAsync(p) {
+			if w.n[child].field != gram.fBody {
 				return nil, false
+			}
+			if r, seen := w.loops[p]; seen {
+				return r, r != nil
 			}
 			values, ok := w.stringList(w.child(p, gram.fRight))
-			if !ok || w.otherBindings(w.scopeOf(p), left, name) {
-				return nil, false
+			if !ok || w.isAsync(p) || w.otherBindings(w.scopeOf(p), left, name) {
+				values = nil
 			}
-			return values, true
+			// One scan of the scope per loop, however many calls it holds.
+			if w.loops == nil {
+				w.loops = map[int][]string{}
+			}
+			w.loops[p] = values
+			return values, values != nil
 		case kListComprehension, kSetComprehension, kDictComprehension, kGeneratorExpression:
 			var clause, binders int
 			w.children(p, func(c int) bool {

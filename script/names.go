@@ -126,3 +126,16 @@ var allowedFutures = map[string]bool{
 	"unicode_literals": true, "with_statement": true,
 	"nested_scopes": true, "generators": true,
 }
+
+// typingNames are what a script may take from typing with from typing
+// import ...: annotations only. typing itself stays refused (import
+// typing, and every other name: get_type_hints evaluates string
+// annotations in a function's globals, NamedTuple and TypedDict process
+// them).
+var typingNames = map[string]bool{
+	"Any": true, "Awaitable": true, "Callable": true, "Dict": true,
+	"FrozenSet": true, "Iterable": true, "Iterator": true, "List": true,
+	"Literal": true, "Mapping": true, "Optional": true, "Sequence": true,
+	"Set": true, "Tuple": true, "Union": true, "cast": true,
+	"TYPE_CHECKING": true,
+}

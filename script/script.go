@@ -34,7 +34,9 @@ type Call struct {
 type Analysis struct {
 	// Calls are the call_boto3 calls, deduplicated, in source order. A call
 	// whose region_name is a loop variable over a literal list appears once
-	// per region.
+	// per region. When the analysis is incomplete, Calls still lists the
+	// fully literal calls it found (for messages and audit), but the
+	// script may make others.
 	Calls []Call `json:"calls"`
 	// Complete is true only when Calls covers every way the script could
 	// reach call_boto3: a policy may then decide on Calls alone.
