@@ -289,3 +289,21 @@ func FuzzAWSContextCLI(f *testing.F) {
 		_ = r.record()
 	})
 }
+
+// TestAWSContextInBatch decides each message of a batch with its own
+// context.aws: one forbidden script denies the batch and is named.
+func TestAWSContextInBatch(t *testing.T) {
+	a := awsAuthorizer(t, `@id("s3") permit(principal, action, resource) when { context has aws && context.aws.complete && ["s3:ListBuckets"].containsAll(context.aws.actions) };`, nil)
+	req := post(runScript(boto3("s3", "ListBuckets")), runScript(boto3("iam", "ListUsers")))
+	req.Body.Batch = true
+	d := authorize(t, a, ident("u"), req)
+	if d.Allow || len(d.Items) != 2 || !d.Items[0].Allow || d.Items[1].Allow {
+		t.Fatalf("batch decision %+v", d)
+	}
+	if !slices.Equal(d.Items[0].AWS.Actions, []string{"s3:ListBuckets"}) || !slices.Equal(d.Items[1].AWS.Actions, []string{"iam:ListUsers"}) {
+		t.Errorf("per-message actions %q %q", d.Items[0].AWS.Actions, d.Items[1].AWS.Actions)
+	}
+	if r := d.Reason(); !strings.Contains(r, `"iam:ListUsers" (batch element 1)`) {
+		t.Errorf("reason %q", r)
+	}
+}
