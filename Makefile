@@ -13,7 +13,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # lookups in Go, so the binary needs no shared library at run time.
 STATIC    := CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
 
-.PHONY: help build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak clean
+.PHONY: help build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 
 soak: ## Run 50 users of mixed traffic through a real mcpguard for SOAK_DURATION (default 10m); fails on leaks or unexpected answers.
 	SOAK_DURATION=$(or $(SOAK_DURATION),10m) $(GO) test -count=1 -v -run '^TestSoak$$' -timeout 0 ./test/soak/
+
+generate: ## Regenerate awsapi/services.json.gz from the installed botocore and awscli (python3).
+	python3 awsapi/gen/gen.py awsapi/services.json.gz $$(date -u +%F)
 
 clean: ## Remove build output.
 	rm -rf bin

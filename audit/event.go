@@ -273,6 +273,14 @@ type AWS struct {
 	Service           string `json:"service,omitempty"`
 	// UpstreamRequestID is the x-amzn-RequestId of the upstream response.
 	UpstreamRequestID string `json:"upstream_request_id,omitempty"`
+	// Actions are the AWS operations ("s3:ListBuckets") the gateway found
+	// in a run_script's code or a call_aws command (context.aws.actions;
+	// the union over a batch), so an auditor sees what a script was
+	// allowed, or refused, to perform.
+	Actions []string `json:"actions,omitempty"`
+	// Complete is context.aws.complete (false if any message of a batch is
+	// incomplete); absent when no message reaches AWS APIs.
+	Complete *bool `json:"complete,omitempty"`
 }
 
 // HTTP is the request's HTTP facts.

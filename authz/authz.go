@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +73,9 @@ type Options struct {
 	// poll that saw changed files), so metrics and audit can count failures.
 	// It runs on the reloading goroutine and must not block.
 	OnReload func(ok bool, err error)
+	// AWS configures context.aws (the analysis of run_script code and of
+	// cli_command).
+	AWS AWSOptions
 }
 
 // Request is what the pipeline knows about one HTTP request.
@@ -97,6 +99,9 @@ type Request struct {
 	// ProtocolVersion is the request's MCP revision (header or _meta),
 	// context.protocol_version; empty when the request names none.
 	ProtocolVersion string
+	// Region is that upstream's signing region, the region of AWS calls
+	// that name none; empty means Options.AWS.Region.
+	Region string
 }
 
 // EvalError is a policy that could not be evaluated for a request, for
@@ -120,6 +125,14 @@ type ItemDecision struct {
 	// deny.
 	Policies []string    `json:"policies,omitempty"`
 	Errors   []EvalError `json:"errors,omitempty"`
+	// AWS is the context.aws the message was decided with, for a tools/call
+	// of aws___run_script or with a cli_command argument.
+	AWS *AWSContext `json:"aws,omitempty"`
+	// AWSRefused are the actions of AWS that the policies refuse on their
+	// own when a complete analysis with several actions is denied: a
+	// script with only that action's calls would be denied too. Empty when
+	// no single action is to blame (or the analysis is incomplete).
+	AWSRefused []string `json:"aws_refused,omitempty"`
 }
 
 // Decision is the outcome for a whole request. A batch is allowed only when
@@ -159,6 +172,7 @@ func (d Decision) Reason() string {
 			res = strings.ToValidUTF8(res[:maxReasonResource], "") + "…"
 		}
 		msg := fmt.Sprintf("action %q on %s is not permitted", it.Action, res)
+		msg += it.awsReason()
 		if len(d.Items) > 1 {
 			msg += " (batch element " + strconv.Itoa(i) + ")"
 		}
@@ -187,6 +201,7 @@ type Authorizer struct {
 	opts   Options
 	log    *slog.Logger
 	server types.EntityUID
+	aws    *awsAnalysis
 	snap   atomic.Pointer[snapshot]
 
 	reloadMu   sync.Mutex        // serialises reloads; never held by Authorize
@@ -216,6 +231,11 @@ func New(ctx context.Context, opts Options) (*Authorizer, error) {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
+	aws, err := newAWSAnalysis(opts.AWS)
+	if err != nil {
+		return nil, fmt.Errorf("authz: aws analysis: %w", err)
+	}
+	a.aws = aws
 	src, err := readSources(&a.opts)
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)
@@ -430,11 +450,15 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 		}
 		items = make([]ItemDecision, 0, len(req.Body.Messages))
 		serverUID := a.serverFor(*req)
+		region := req.Region
+		if region == "" {
+			region = a.aws.region
+		}
 		for i, m := range req.Body.Messages {
 			if err := ctx.Err(); err != nil {
 				return Decision{}, mcpguard.E(mcpguard.KindInternal, "authorization cancelled", err)
 			}
-			action, res, awsCLI, err := a.mapMessage(m, serverUID)
+			action, res, awsCLI, awsCtx, err := a.mapMessage(m, serverUID, region)
 			if err != nil {
 				return Decision{}, messageError(err, req.Body.Batch, i)
 			}
@@ -445,11 +469,8 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 			ents.resource = mergeBase(s.entities, res)
 			var c types.Record
 			switch {
-			case awsCLI != nil || extra != nil:
-				m := maps.Clone(ctxMap)
-				if awsCLI != nil {
-					m["aws_cli"] = *awsCLI
-				}
+			case awsCLI != nil || awsCtx != nil || extra != nil:
+				m := withAWS(ctxMap, awsCLI, awsCtx)
 				for k, v := range extra {
 					m[k] = v
 				}
@@ -457,7 +478,14 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 			default:
 				c = shared()
 			}
-			items = append(items, a.decide(s, ents, action, c))
+			it := a.decide(s, ents, action, c)
+			if awsCtx != nil {
+				it.AWS = awsCtx
+				if !it.Allow {
+					it.AWSRefused = a.refusedActions(s, ents, action, ctxMap, awsCLI, awsCtx)
+				}
+			}
+			items = append(items, it)
 		}
 	}
 	return combine(items), nil
@@ -480,12 +508,19 @@ func (a *Authorizer) groups(id *authn.Identity) ([]string, error) {
 	return g, nil
 }
 
-func withAWSCLI(base types.RecordMap, rec types.Record) types.RecordMap {
-	m := make(types.RecordMap, len(base)+1)
+// withAWS adds context.aws_cli and context.aws, those that are set, to a
+// copy of the shared context.
+func withAWS(base types.RecordMap, cli *types.Record, aws *AWSContext) types.RecordMap {
+	m := make(types.RecordMap, len(base)+2)
 	for k, v := range base {
 		m[k] = v
 	}
-	m["aws_cli"] = rec
+	if cli != nil {
+		m["aws_cli"] = *cli
+	}
+	if aws != nil {
+		m["aws"] = aws.record()
+	}
 	return m
 }
 
@@ -510,35 +545,47 @@ func (a *Authorizer) serverFor(req Request) types.EntityUID {
 }
 
 // mapMessage turns one JSON-RPC message into its action, its resource
-// entity and, for a tools/call with a cli_command argument, the aws_cli
-// context record.
-func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID) (string, types.Entity, *types.Record, error) {
+// entity and, for a tools/call, the aws_cli context record (with a
+// cli_command argument) and context.aws (for aws___run_script, or with a
+// cli_command argument). Only a run_script call pays for the script
+// analysis.
+func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID, region string) (string, types.Entity, *types.Record, *AWSContext, error) {
 	server := types.Entity{UID: serverUID}
 	switch m.Type {
 	case mcp.TypeResponse:
-		return ActionResponse, server, nil, nil
+		return ActionResponse, server, nil, nil, nil
 	case mcp.TypeRequest, mcp.TypeNotification:
 	default:
-		return "", types.Entity{}, nil, mcpguard.E(mcpguard.KindInvalidRequest,
+		return "", types.Entity{}, nil, nil, mcpguard.E(mcpguard.KindInvalidRequest,
 			"invalid request: message is neither a request, a notification nor a response", nil)
 	}
 	if m.Method == "" {
-		return "", types.Entity{}, nil, mcpguard.E(mcpguard.KindInvalidRequest, "invalid request: method is empty", nil)
+		return "", types.Entity{}, nil, nil, mcpguard.E(mcpguard.KindInvalidRequest, "invalid request: method is empty", nil)
 	}
 	switch m.Method {
 	case mcp.MethodToolsCall:
 		tc, err := m.ToolCall()
 		if err != nil {
-			return "", types.Entity{}, nil, err
+			return "", types.Entity{}, nil, nil, err
 		}
 		rec, err := argumentsRecord(tc.Arguments)
 		if err != nil {
-			return "", types.Entity{}, nil, err
+			return "", types.Entity{}, nil, nil, err
 		}
-		var awsCLI *types.Record
-		if v, ok := tc.Arguments["cli_command"]; ok {
+		var (
+			awsCLI *types.Record
+			awsCtx *AWSContext
+		)
+		v, hasCLI := tc.Arguments["cli_command"]
+		if hasCLI {
 			r := awsCLIRecord(v)
 			awsCLI = &r
+		}
+		switch {
+		case tc.Name == ToolRunScript:
+			awsCtx = a.aws.fromScript(tc.Arguments, region)
+		case hasCLI:
+			awsCtx = a.aws.fromCLI(v, region)
 		}
 		return m.Method, types.Entity{
 			UID: types.NewEntityUID(typeTool, types.String(tc.Name)),
@@ -546,15 +593,15 @@ func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID) (stri
 				"tool_name": types.String(tc.Name),
 				"arguments": rec,
 			}),
-		}, awsCLI, nil
+		}, awsCLI, awsCtx, nil
 	case mcp.MethodPromptsGet:
 		pg, err := m.PromptGet()
 		if err != nil {
-			return "", types.Entity{}, nil, err
+			return "", types.Entity{}, nil, nil, err
 		}
 		rec, err := argumentsRecord(pg.Arguments)
 		if err != nil {
-			return "", types.Entity{}, nil, err
+			return "", types.Entity{}, nil, nil, err
 		}
 		return m.Method, types.Entity{
 			UID: types.NewEntityUID(typePrompt, types.String(pg.Name)),
@@ -562,19 +609,19 @@ func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID) (stri
 				"prompt_name": types.String(pg.Name),
 				"arguments":   rec,
 			}),
-		}, nil, nil
+		}, nil, nil, nil
 	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
 		uri, err := m.ResourceURI()
 		if err != nil {
-			return "", types.Entity{}, nil, err
+			return "", types.Entity{}, nil, nil, err
 		}
 		ent, err := resourceEntity(uri)
 		if err != nil {
-			return "", types.Entity{}, nil, err
+			return "", types.Entity{}, nil, nil, err
 		}
-		return m.Method, ent, nil, nil
+		return m.Method, ent, nil, nil, nil
 	}
-	return m.Method, server, nil, nil
+	return m.Method, server, nil, nil, nil
 }
 
 // resourceEntity is Resource::"<normalized uri>" with uri (as sent) and

@@ -30,6 +30,8 @@ type awsCommand struct {
 	// Operands are the words after the operation that are neither options
 	// nor option values: the paths and URIs of the s3 commands.
 	Operands []string
+	// Rest are the words after the operation, as given.
+	Rest []string
 }
 
 // CLICommand is the reading of a cli_command that the audit trail records
@@ -242,6 +244,7 @@ func parseAWSCommand(cmd string) (awsCommand, error) {
 	}
 	p.c.Operation = words[p.i]
 	p.i++
+	p.c.Rest = words[p.i:]
 	var table map[string]arity
 	if p.c.Service == "s3" {
 		if table = s3Commands[p.c.Operation]; table == nil {

@@ -22,7 +22,11 @@
 //     present), source_ip (an ipaddr from Envoy's source.address, never from
 //     X-Forwarded-For, so isInRange works), and aws_cli for a tools/call with
 //     a cli_command argument: {service, operation, args (Set of flags),
-//     region} or {parse_error}.
+//     region} or {parse_error}; and aws for a tools/call of
+//     aws___run_script (from the static analysis of its code, package
+//     script) or with a cli_command (mapped through package awsapi):
+//     {actions, calls, regions, complete, reasons, unknown, read_only}, see
+//     AWSContext. Only run_script calls run the script analysis.
 //
 // JSON values become Cedar values as follows: string → String, bool → Bool,
 // an integer literal in int64 range → Long, any other number → decimal when
@@ -39,8 +43,9 @@
 // resources/list or resources/templates/list stays when some request that
 // uses it (tools/call, prompts/get, resources/read) could be permitted for
 // this principal. Values a list cannot know (tool and prompt arguments,
-// context.aws_cli, context.time, a template's resource) are left unknown and
-// each candidate policy is partially evaluated (cedar-go x/exp/eval); an
+// context.aws_cli, context.aws, context.time, a template's resource) are
+// left unknown and each candidate policy is partially evaluated (cedar-go
+// x/exp/eval); an
 // item is visible when some permit can still be true and no forbid is
 // certain to match or to error. See Visible and examples/policies/README.md.
 //
@@ -60,7 +65,8 @@
 // changing the decision and reports each comparison to OnShadow. Explain
 // lists, for a denied request, the permits that came closest.
 //
-// authz must not import extproc or go-control-plane. It follows the Cedar
+// authz must not import extproc or go-control-plane; besides cedar-go,
+// authn and mcp it imports awsapi and script for context.aws. It follows the Cedar
 // policy language (cedar-go v1.9.1), JSON-RPC 2.0 and the MCP
 // specification's method names.
 package authz

@@ -55,7 +55,7 @@ func TestExamplePolicies(t *testing.T) {
 				{"analyst lsx", dana, awsCall("aws s3 lsx"), false, ""},
 				{"analyst chains commands", dana, awsCall("aws s3 ls; aws iam list-users"), false, "baseline-forbid-unparsable-cli"},
 				{"analyst substitution", dana, awsCall("aws s3 ls $(aws iam list-users)"), false, "baseline-forbid-unparsable-cli"},
-				{"analyst other tool", dana, toolCall("aws___run_script", `{"code":"print(1)"}`), false, ""},
+				{"analyst other tool", dana, toolCall("aws___run_script", `{"code":"await call_boto3(service_name='iam', operation_name='ListUsers')"}`), false, ""},
 				{"non-analyst", eve, awsCall("aws s3 ls"), false, ""},
 			},
 		},
@@ -194,9 +194,8 @@ func TestCredentialGuardrails(t *testing.T) {
 		{"aws eks get-token --cluster-name c", "guardrail-call-aws-service-tokens"},
 		{"aws sso get-role-credentials --role-name r --account-id 1 --access-token t", "guardrail-call-aws-service-tokens"},
 		{"aws ec2 get-password-data --instance-id i-1", "guardrail-call-aws-service-tokens"},
-		{"aws s3 presign s3://b/k --expires-in 604800", "guardrail-call-aws-service-tokens"},
-		{"aws s3 presign s3://b/k --exp 60", "guardrail-call-aws-service-tokens"},
-		{"aws s3 --region eu-west-1 presign s3://b/k", "guardrail-call-aws-service-tokens"},
+		// s3 presign is aws-guardrails.cedar's guardrail-s3-presigning
+		// (exempting s3-presigners), tested in aws_examples_test.go.
 		{"aws sts get-caller-identity", ""},
 		{"aws iam list-access-keys", ""},
 		{"aws ecr describe-repositories", ""},

@@ -50,7 +50,7 @@ func (a *Authorizer) Explain(ctx context.Context, id *authn.Identity, req Reques
 	var reqs []seen
 	// A private authorizer with the same options observes what the
 	// decision evaluates, without touching the shared one.
-	b := &Authorizer{opts: a.opts, log: a.log, server: a.server}
+	b := &Authorizer{opts: a.opts, log: a.log, server: a.server, aws: a.aws}
 	b.observe = func(r cedar.Request, p, res types.Entity) { reqs = append(reqs, seen{r, p, res}) }
 	d, err := b.authorize(ctx, s, id, req)
 	if err != nil {

@@ -33,7 +33,7 @@ func TestExplain(t *testing.T) {
 				{"data-analysts-s3-ls", []string{"`context.aws_cli has operation` is false"}},
 				{"everyone-docs-tools", []string{"`[\"aws___search_documentation\", \"aws___read_documentation\", \"aws___recommend\", \"aws___list_regions\", " +
 					"\"aws___get_regional_availability\", \"aws___suggest_aws_commands\", \"aws___retrieve_skill\"].contains(resource.tool_name)` is false"}},
-				{"ec2-viewers-use-ec2", []string{"principal does not match the scope `principal in Group::\"ec2-viewers\"`", "`context.aws_cli has service` is false"}},
+				{"aws-readers-read-only", []string{"principal does not match the scope `principal in Group::\"aws-readers\"`", "`context.aws.read_only` is false"}},
 			},
 		},
 		{
@@ -42,7 +42,8 @@ func TestExplain(t *testing.T) {
 				{"everyone-docs-tools", []string{"`[\"aws___search_documentation\", \"aws___read_documentation\", \"aws___recommend\", \"aws___list_regions\", " +
 					"\"aws___get_regional_availability\", \"aws___suggest_aws_commands\", \"aws___retrieve_skill\"].contains(resource.tool_name)` is false"}},
 				{"s3-readers-use-s3", []string{"`context.aws_cli.service == \"s3\"` is false"}},
-				{"ec2-viewers-use-ec2", []string{"principal does not match the scope `principal in Group::\"ec2-viewers\"`"}},
+				// A read-only command: only the group is missing.
+				{"aws-readers-read-only", []string{"principal does not match the scope `principal in Group::\"aws-readers\"`"}},
 			},
 		},
 	}

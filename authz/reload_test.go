@@ -231,8 +231,8 @@ func TestPollingReload(t *testing.T) {
 	}
 }
 
+// permitAll is declared in aws_test.go.
 const (
-	permitAll    = `@id("everything") permit(principal, action, resource);`
 	forbidDelete = `@id("no-delete") forbid(principal, action == Action::"tools/call", resource == Tool::"delete");`
 )
 

@@ -42,7 +42,8 @@ type VisibleFunc func(item mcp.ListItem) bool
 // could be permitted. The request that would use an item is
 //
 //   - tools/call on Tool::"<name>" (tool_name known, arguments unknown),
-//     with context.aws_cli either absent or unknown;
+//     with context.aws_cli and context.aws either absent or unknown, or
+//     context.aws alone unknown;
 //   - prompts/get on Prompt::"<name>" (prompt_name known, arguments
 //     unknown);
 //   - resources/read on Resource::"<uri>" (uri known);
@@ -94,9 +95,9 @@ type visibility struct {
 	s         *snapshot
 	principal types.Entity
 	// contexts without and with context.aws_cli.
-	plain, withCLI types.Record
-	arguments      types.Value // the unknown arguments record
-	resource       types.Value // the unknown resource of a template
+	plain, withCLI, withAWS types.Record
+	arguments               types.Value // the unknown arguments record
+	resource                types.Value // the unknown resource of a template
 }
 
 func (a *Authorizer) newVisibility(ctx context.Context, id *authn.Identity, req VisibilityRequest) (*visibility, error) {
@@ -120,12 +121,16 @@ func (a *Authorizer) newVisibility(ctx context.Context, id *authn.Identity, req 
 	}
 	cli := maps.Clone(rm)
 	cli["aws_cli"] = unknown("aws_cli")
+	cli["aws"] = unknown("aws")
+	aws := maps.Clone(rm)
+	aws["aws"] = unknown("aws")
 	return &visibility{
 		ctx:       ctx,
 		s:         s,
 		principal: mergeBase(s.entities, principalEntity(id, groups)),
 		plain:     types.NewRecord(rm),
 		withCLI:   types.NewRecord(cli),
+		withAWS:   types.NewRecord(aws),
 		arguments: unknown("arguments"),
 		resource:  unknown("resource"),
 	}, nil
@@ -160,9 +165,10 @@ func (v *visibility) check(item mcp.ListItem) itemVisibility {
 				"arguments": v.arguments,
 			}),
 		}
-		// A call carries context.aws_cli exactly when it has a
-		// cli_command argument: both are possible.
-		contexts = append(contexts, v.withCLI)
+		// A call carries context.aws_cli (and context.aws) exactly when
+		// it has a cli_command argument, and context.aws alone when it
+		// runs a script: all three are possible.
+		contexts = append(contexts, v.withCLI, v.withAWS)
 	case mcp.ItemPrompt:
 		action = mcp.MethodPromptsGet
 		entity = types.Entity{

@@ -72,7 +72,8 @@ func TestVisibleExamplePolicies(t *testing.T) {
 	}{
 		{"alice (s3-readers): aws___call_aws for s3 and the documentation tools", ident("alice", "s3-readers"), withCall},
 		{"bob (ec2-viewers)", ident("bob", "ec2-viewers"), withCall},
-		{"dana (data-analysts): permit conditioned on arguments", ident("dana", "data-analysts"), withCall},
+		{"dana (data-analysts): permit conditioned on arguments", ident("dana", "data-analysts"), append([]string{"aws___run_script"}, withCall...)},
+		{"rita (aws-readers): read-only scripts and commands", ident("rita", "aws-readers"), append([]string{"aws___run_script"}, withCall...)},
 		{"pat (platform-team, through entities.json)", ident("pat", "platform-team"), withCall},
 		{"eve (no group): documentation only", ident("eve"), docs},
 	}
@@ -93,11 +94,12 @@ func TestVisibleExamplePolicies(t *testing.T) {
 // concrete call may use must be visible.
 func TestVisibleSound(t *testing.T) {
 	a := exampleAuthorizer(t)
-	ids := []*authn.Identity{ident("alice", "s3-readers"), ident("bob", "ec2-viewers"), ident("dana", "data-analysts"), ident("pat", "platform-team"), ident("eve")}
+	ids := []*authn.Identity{ident("alice", "s3-readers"), ident("bob", "ec2-viewers"), ident("dana", "data-analysts"), ident("pat", "platform-team"), ident("rita", "aws-readers"), ident("eve")}
 	calls := []*mcp.Message{
 		awsCall("aws s3 ls"), awsCall("aws s3 cp s3://a/b ."), awsCall("aws ec2 describe-instances"),
 		awsCall("aws iam list-users"), toolCall("aws___call_aws", `{}`),
 		toolCall("aws___search_documentation", `{"search_phrase":"x"}`), toolCall("aws___run_script", `{"code":"1"}`),
+		toolCall("aws___run_script", `{"code":"await call_boto3(service_name='s3', operation_name='ListBuckets')"}`),
 		toolCall("aws___delete_stack", `{}`), toolCall("aws___list_regions", `{}`),
 	}
 	for _, id := range ids {

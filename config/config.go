@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -406,6 +407,72 @@ type Authz struct {
 	// disagreement is audited (authz_shadow_mismatch) and counted. Empty
 	// disables shadow evaluation.
 	ShadowPolicyFiles []string `yaml:"shadow_policy_files"`
+	// AWSAnalysis configures context.aws: the static analysis of
+	// aws___run_script code and the read class behind read_only.
+	AWSAnalysis AWSAnalysis `yaml:"aws_analysis"`
+}
+
+// AWSAnalysis bounds the analysis of aws___run_script code and defines
+// which AWS operations count as read-only. Zero values and absent lists take
+// the defaults below (the analyzer's and package awsapi's own, which a test
+// keeps equal); an empty allowed_imports list allows no import.
+type AWSAnalysis struct {
+	// MaxScriptBytes is the largest code analysed; larger code is an
+	// incomplete analysis (too_large). Default 65536.
+	MaxScriptBytes int `yaml:"max_script_bytes"`
+	// MaxDepth bounds the syntax tree's depth. Default 200.
+	MaxDepth int `yaml:"max_depth"`
+	// MaxNodes bounds the syntax tree's size. Default 100000.
+	MaxNodes int `yaml:"max_nodes"`
+	// AllowedImports are the modules a script may import and stay
+	// complete. Default DefaultAllowedImports.
+	AllowedImports []string `yaml:"allowed_imports"`
+	// ReadVerbs are the operation verbs of the read class. Default
+	// DefaultReadVerbs.
+	ReadVerbs []string `yaml:"read_verbs"`
+	// NotReadOnly are "<prefix>:<Operation>" actions never read-only,
+	// whatever their verb. Default DefaultNotReadOnly.
+	NotReadOnly []string `yaml:"not_read_only"`
+}
+
+// Defaults of AWSAnalysis. They repeat the script analyzer's and package
+// awsapi's defaults, because config imports neither; gateway's tests keep
+// them equal.
+const (
+	DefaultMaxScriptBytes = 64 << 10
+	DefaultScriptMaxDepth = 200
+	DefaultScriptMaxNodes = 100_000
+)
+
+// DefaultAllowedImports are the pure standard-library modules a script
+// may import by default.
+var DefaultAllowedImports = []string{
+	"asyncio", "base64", "collections", "datetime", "decimal", "fractions",
+	"collections.abc", "functools", "itertools", "json", "math", "re", "statistics",
+	"textwrap", "time",
+}
+
+// DefaultReadVerbs are the operation verbs of the default read class.
+var DefaultReadVerbs = []string{"Get", "List", "Describe", "Head", "Search", "Query", "Scan", "BatchGet", "Lookup", "Select"}
+
+// DefaultNotReadOnly are the credential- and token-minting actions whose
+// verbs read like reads.
+var DefaultNotReadOnly = []string{
+	"sts:GetSessionToken",
+	"sts:GetFederationToken",
+	"sts:GetWebIdentityToken",
+	"ecr:GetAuthorizationToken",
+	"ecr-public:GetAuthorizationToken",
+	"codeartifact:GetAuthorizationToken",
+	"cognito-identity:GetCredentialsForIdentity",
+	"cognito-identity:GetOpenIdToken",
+	"cognito-identity:GetOpenIdTokenForDeveloperIdentity",
+	"sso:GetRoleCredentials",
+	"redshift:GetClusterCredentials",
+	"redshift:GetClusterCredentialsWithIAM",
+	"redshift-serverless:GetCredentials",
+	"eks:GetToken",
+	"lightsail:GetInstanceAccessDetails",
 }
 
 // Default returns a configuration holding every static default. Parse starts
@@ -443,7 +510,7 @@ func Default() *Config {
 			Checkpoints:      AuditCheckpoints{Interval: time.Minute},
 		},
 		ToolPinning: ToolPinning{Mode: "off"},
-		Protocol:    Protocol{SupportedVersions: defaultVersions(), DenialResponse: DenialToolResult},
+		Protocol:    Protocol{SupportedVersions: defaultVersions(), DenialResponse: DenialHTTPError},
 		Telemetry: Telemetry{Tracing: Tracing{
 			Exporter:    "otlp_grpc",
 			SampleRatio: 1,
@@ -493,7 +560,28 @@ func (c *Config) fillDerived() {
 	if c.Authz != nil && c.Authz.GroupClaim == "" {
 		c.Authz.GroupClaim = c.OIDC.GroupClaim
 	}
-	if c.Authz != nil && c.Authz.SchemaValidation == "" {
-		c.Authz.SchemaValidation = "strict"
+	if c.Authz != nil {
+		if c.Authz.SchemaValidation == "" {
+			c.Authz.SchemaValidation = "strict"
+		}
+		aa := &c.Authz.AWSAnalysis
+		if aa.MaxScriptBytes == 0 {
+			aa.MaxScriptBytes = DefaultMaxScriptBytes
+		}
+		if aa.MaxDepth == 0 {
+			aa.MaxDepth = DefaultScriptMaxDepth
+		}
+		if aa.MaxNodes == 0 {
+			aa.MaxNodes = DefaultScriptMaxNodes
+		}
+		if aa.AllowedImports == nil {
+			aa.AllowedImports = slices.Clone(DefaultAllowedImports)
+		}
+		if aa.ReadVerbs == nil {
+			aa.ReadVerbs = slices.Clone(DefaultReadVerbs)
+		}
+		if aa.NotReadOnly == nil {
+			aa.NotReadOnly = slices.Clone(DefaultNotReadOnly)
+		}
 	}
 }

@@ -208,6 +208,12 @@ func TestLoadFull(t *testing.T) {
 			ShadowPolicyFiles: []string{filepath.Join(dir, "policies/base.cedar")},
 			// Accepting it is the non-default value.
 			AllowGuardrailRemoval: true,
+			AWSAnalysis: AWSAnalysis{
+				MaxScriptBytes: 32768, MaxDepth: 100, MaxNodes: 50000,
+				AllowedImports: []string{"json", "datetime"},
+				ReadVerbs:      []string{"Get", "List", "Describe"},
+				NotReadOnly:    []string{"sts:GetSessionToken"},
+			},
 		},
 		Upstreams: []NamedUpstream{
 			{Name: "aws-eu", Host: "aws-mcp.eu-central-1.api.aws", Service: "aws-mcp", Region: "eu-central-1"},
@@ -231,7 +237,7 @@ func TestLoadFull(t *testing.T) {
 			},
 		},
 		ToolPinning: ToolPinning{Mode: "enforce", Store: filepath.Join(dir, "state/tool-pins.json")},
-		Protocol:    Protocol{SupportedVersions: defaultVersions(), DenialResponse: DenialToolResult},
+		Protocol:    Protocol{SupportedVersions: defaultVersions(), DenialResponse: DenialHTTPError},
 		Telemetry: Telemetry{Tracing: Tracing{
 			Enabled: true, Exporter: "otlp_http", Endpoint: "http://127.0.0.1:4318", Insecure: true,
 			SampleRatio: 0.25, ServiceName: "mcpguard-edge",

@@ -21,10 +21,10 @@ type Protocol struct {
 	// request may carry in Origin; a request with any other Origin gets 403
 	// (DNS rebinding). Default empty: requests without Origin only.
 	AllowedOrigins []string `yaml:"allowed_origins"`
-	// DenialResponse is how a policy denial is answered: "tool_result"
-	// (default: a tools/call gets a result with isError, other requests an
-	// HTTP 200 JSON-RPC error), "jsonrpc_error" (HTTP 200 JSON-RPC error
-	// -32003) or "http_error" (HTTP 403 with a JSON-RPC error body).
+	// DenialResponse is how a policy denial is answered: "http_error"
+	// (default: HTTP 403 with a JSON-RPC error body), "tool_result" (a
+	// tools/call gets a result with isError, other requests an HTTP 200
+	// JSON-RPC error) or "jsonrpc_error" (HTTP 200 JSON-RPC error -32003).
 	DenialResponse string `yaml:"denial_response"`
 	// SessionBinding keys the wrapper that ties an upstream Mcp-Session-Id
 	// to the user it was issued to.

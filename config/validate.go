@@ -526,7 +526,40 @@ func (c *Config) validateAuthz(ps *Problems) {
 			ps.add(index("authz_config.shadow_policy_files", i), "%s", err.Error())
 		}
 	}
+	aa := &a.AWSAnalysis
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"max_script_bytes", aa.MaxScriptBytes}, {"max_depth", aa.MaxDepth}, {"max_nodes", aa.MaxNodes}} {
+		if f.v < 0 {
+			ps.add("authz_config.aws_analysis."+f.key, "must be positive")
+		}
+	}
+	if aa.MaxScriptBytes > 16<<20 {
+		ps.add("authz_config.aws_analysis.max_script_bytes", "must be at most 16777216")
+	}
+	for i, m := range aa.AllowedImports {
+		if !dottedName.MatchString(m) {
+			ps.add(index("authz_config.aws_analysis.allowed_imports", i), "%q is not a module name (dotted Python identifiers)", m)
+		}
+	}
+	for i, v := range aa.ReadVerbs {
+		if !pascalWord.MatchString(v) {
+			ps.add(index("authz_config.aws_analysis.read_verbs", i), "%q is not a PascalCase verb such as Get or BatchGet", v)
+		}
+	}
+	for i, act := range aa.NotReadOnly {
+		if !awsAction.MatchString(act) {
+			ps.add(index("authz_config.aws_analysis.not_read_only", i), "%q is not an action <prefix>:<Operation>", act)
+		}
+	}
 }
+
+var (
+	dottedName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+	pascalWord = regexp.MustCompile(`^[A-Z][A-Za-z]*$`)
+	awsAction  = regexp.MustCompile(`^[a-z0-9-]+:[A-Z][A-Za-z0-9]*$`)
+)
 
 // PolicyPaths expands PolicyFiles into the sorted, de-duplicated list of
 // regular files they name. The policy store calls it at startup and on every

@@ -82,7 +82,8 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 				RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration,
 			}, ok
 		},
-		Permissions: map[string][]string{s3Role: {"s3"}, ec2Role: {"ec2"}},
+		Permissions:   map[string][]string{s3Role: {"s3"}, ec2Role: {"ec2"}},
+		LegacyCallAWS: true,
 	})
 	if err != nil {
 		t.Fatal(err)

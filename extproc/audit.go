@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -166,6 +167,9 @@ func (x *exchange) auditEvent() *audit.Event {
 			Region: x.upstream.Region, Service: x.upstream.Service, UpstreamRequestID: x.upstreamRequestID,
 		}
 	}
+	if x.decision != nil {
+		addAWSAnalysis(ev, x.decision.Items)
+	}
 	x.listAudit(ev)
 	if x.failure != nil {
 		kind := mcpguard.KindOf(x.failure)
@@ -303,4 +307,30 @@ func stage[T any](x *exchange, name string, f func(ctx context.Context) (T, erro
 // the public RFC 9728 document does not.
 func (x *exchange) audited() bool {
 	return x.outcome != "" && !(x.hdr.method == http.MethodGet && x.method == "oauth-protected-resource")
+}
+
+// addAWSAnalysis records the context.aws actions and completeness of the
+// decided messages.
+func addAWSAnalysis(ev *audit.Event, items []authz.ItemDecision) {
+	var (
+		actions  []string
+		complete = true
+		found    bool
+	)
+	for _, it := range items {
+		if it.AWS == nil {
+			continue
+		}
+		found = true
+		actions = append(actions, it.AWS.Actions...)
+		complete = complete && it.AWS.Complete
+	}
+	if !found {
+		return
+	}
+	slices.Sort(actions)
+	if ev.AWS == nil {
+		ev.AWS = &audit.AWS{}
+	}
+	ev.AWS.Actions, ev.AWS.Complete = slices.Compact(actions), &complete
 }

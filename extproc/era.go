@@ -15,9 +15,9 @@ import (
 // DenialMode is how a policy denial is answered (mcp_protocol.denial_response).
 type DenialMode string
 
-// The denial modes. DenialToolResult is the default: an MCP client shows a
-// tool result with isError to the model, which can read and explain it,
-// while an HTTP 403 surfaces in most clients as a transport failure.
+// The denial modes. DenialHTTPError is the default (a refusal is a refusal
+// at every layer); DenialToolResult lets an agent's model read why a call
+// was refused, where most clients show an HTTP 403 as a transport failure.
 const (
 	DenialToolResult   DenialMode = "tool_result"
 	DenialJSONRPCError DenialMode = "jsonrpc_error"
@@ -33,7 +33,7 @@ type Protocol struct {
 	// with any other Origin is refused with 403.
 	AllowedOrigins []string
 	// Denial is how policy denials are answered; empty means
-	// DenialHTTPError (configuration defaults to DenialToolResult).
+	// DenialHTTPError, as in the configuration.
 	Denial DenialMode
 	// Sessions seals upstream session ids to their users; nil means a
 	// random key for this process.

@@ -532,6 +532,7 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 			Time:            x.s.o.Now(),
 			ServerHost:      x.upstream.Host,
 			ProtocolVersion: x.era.version,
+			Region:          x.upstream.Region,
 		})
 	})
 	if err != nil {

@@ -205,7 +205,12 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 	}
 
 	if a := cfg.Authz; a != nil {
+		awsOpts, err := AWSAnalysisOptions(cfg)
+		if err != nil {
+			return err
+		}
 		g.authz, err = authz.New(bg, authz.Options{
+			AWS:            awsOpts,
 			PolicyFiles:    a.PolicyFiles,
 			EntitiesFile:   a.EntitiesFile,
 			ServerHost:     cfg.Upstream.Host,

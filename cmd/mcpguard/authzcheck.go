@@ -73,7 +73,12 @@ func runAuthzCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return exitInvalid
 		}
 	}
-	az, err := authz.New(ctx, authzOptions(cfg))
+	opts, err := authzOptions(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", *configPath, err)
+		return exitInvalid
+	}
+	az, err := authz.New(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: policies: %v\n", *configPath, err)
 		return exitInvalid

@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/test/fakeidp"
 )
 
@@ -139,6 +141,10 @@ func TestAuthzCheck(t *testing.T) {
 		{"dana may ls", []string{"--claims", "testdata/dana.json", "--request", "testdata/s3-ls.json"}, exitOK, `data-analysts-s3-ls`},
 		{"dana may not rm", []string{"--claims", "testdata/dana.json", "--request", "testdata/s3-rm.json"}, exitDeny, `guardrail-destructive-cli-operations`},
 		{"chained commands", []string{"--claims", "testdata/dana.json", "--request", "testdata/chained.json"}, exitDeny, `baseline-forbid-unparsable-cli`},
+		{"dana's script lists s3", []string{"--claims", "testdata/dana.json", "--request", "testdata/script-list.json"}, exitOK, `data-analysts-s3-list-script`},
+		{"dana's script lists users", []string{"--claims", "testdata/dana.json", "--request", "testdata/script-iam.json"}, exitDeny,
+			`"reason": "action \"tools/call\" on Tool::\"aws___run_script\" is not permitted: AWS action(s) \"iam:ListUsers\""`},
+		{"legacy command gets context.aws too", []string{"--claims", "testdata/dana.json", "--request", "testdata/s3-ls.json"}, exitOK, `"read_only": true`},
 		{"stream", []string{"--claims", "testdata/alice.json", "--method", "GET"}, exitOK, `mcp:stream`},
 		{"terminate", []string{"--claims", "testdata/alice.json", "--method", "delete"}, exitOK, `mcp:terminate`},
 		{"duplicate key", []string{"--claims", "testdata/alice.json", "--request", "testdata/duplicate-key.json"}, exitInvalid, ""},
@@ -162,6 +168,33 @@ func TestAuthzCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAuthzCheckShowsContextAWS: authz check prints the context.aws it
+// decided with, so an operator sees what the gateway read in a script.
+func TestAuthzCheckShowsContextAWS(t *testing.T) {
+	code, stdout, stderr := runCLI("authz", "check", "--config", quickstart, "--claims", "testdata/dana.json", "--request", "testdata/script-list.json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	var out struct {
+		Items []struct {
+			AWS *authz.AWSContext `json:"aws"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil || len(out.Items) != 1 || out.Items[0].AWS == nil {
+		t.Fatalf("no context.aws in %s (%v)", stdout, err)
+	}
+	got := out.Items[0].AWS
+	want := authz.AWSContext{
+		Actions: []string{"s3:ListBuckets", "s3:ListObjectsV2"},
+		Calls: []authz.AWSCall{{Service: "s3", Operation: "ListBuckets", Region: "us-east-1"},
+			{Service: "s3", Operation: "ListObjectsV2", Region: "eu-west-1"}},
+		Regions: []string{"eu-west-1", "us-east-1"}, Complete: true, Reasons: []string{}, Unknown: []string{}, ReadOnly: true,
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("context.aws %+v, want %+v", *got, want)
 	}
 }
 

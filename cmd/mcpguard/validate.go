@@ -7,6 +7,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/config"
+	"github.com/mcpguard/mcpguard/gateway"
 )
 
 // runValidate checks the configuration and every policy file without
@@ -39,7 +40,12 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	if cfg.Authz == nil {
 		fmt.Fprintf(stderr, "warning: no authz_config: mcpguard will deny every request until policies are configured\n")
 	} else {
-		warnings, err := authz.Check(authzOptions(cfg))
+		opts, err := authzOptions(cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", *configPath, err)
+			return exitInvalid
+		}
+		warnings, err := authz.Check(opts)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: policies: %v\n", *configPath, err)
 			return exitInvalid
@@ -60,8 +66,13 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// authzOptions maps authz_config onto the authorizer's options.
-func authzOptions(cfg *config.Config) authz.Options {
+// authzOptions maps authz_config onto the authorizer's options, with the
+// same AWS analysis as the gateway.
+func authzOptions(cfg *config.Config) (authz.Options, error) {
+	aws, err := gateway.AWSAnalysisOptions(cfg)
+	if err != nil {
+		return authz.Options{}, err
+	}
 	return authz.Options{
 		PolicyFiles:  cfg.Authz.PolicyFiles,
 		EntitiesFile: cfg.Authz.EntitiesFile,
@@ -73,5 +84,6 @@ func authzOptions(cfg *config.Config) authz.Options {
 
 		SchemaValidation: authz.SchemaMode(cfg.Authz.SchemaValidation),
 		SchemaFile:       cfg.Authz.SchemaFile,
-	}
+		AWS:              aws,
+	}, nil
 }

@@ -6,7 +6,8 @@
 // Server that verifies SigV4 signatures like AWS, a real mcpguard with
 // config.yaml and the policies in ../policies, and an Envoy stand-in in
 // front; then it connects as Alice, Bob and Dana with the official MCP Go
-// SDK client and prints what happened. With --serve it keeps running and
+// SDK client and prints what happened, through the legacy aws___call_aws and
+// through today's aws___run_script. With --serve it keeps running and
 // prints tokens and a curl command for trying it by hand.
 package main
 
@@ -76,6 +77,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := analystPolicy(ctx, s, out); err != nil {
 		return err
 	}
+	if err := analystScripts(ctx, s, out); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\nThe audit trail of the run (abridged; the full records are JSON lines with a hash chain):\n\n")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  type\toutcome\tuser\ttool / command\tIAM role\taccess key\tstatus\t")
@@ -124,6 +128,50 @@ func analystPolicy(ctx context.Context, s *stack.Stack, out io.Writer) error {
 		fmt.Fprintf(tw, "  %s\t%s\t\n", c, outcome(callAWS(ctx, cs, c)))
 	}
 	return tw.Flush()
+}
+
+// analystScripts shows the same policy against today's AWS MCP Server,
+// whose only AWS tool is aws___run_script: mcpguard reads the AWS calls in
+// the code before it signs anything.
+func analystScripts(ctx context.Context, s *stack.Stack, out io.Writer) error {
+	cs, err := connect(ctx, s, stack.Dana)
+	if err != nil {
+		return fmt.Errorf("dana: %w", err)
+	}
+	defer cs.Close()
+	fmt.Fprintf(out, "\nThrough aws___run_script: Dana's scripts may call only s3:ListBuckets and s3:ListObjectsV2:\n\n")
+	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+	for _, sc := range []struct{ what, code string }{
+		{"ListBuckets", "return await call_boto3(service_name='s3', operation_name='ListBuckets')"},
+		{"ListBuckets, then iam ListUsers", "await call_boto3(service_name='s3', operation_name='ListBuckets')\n" +
+			"return await call_boto3(service_name='iam', operation_name='ListUsers')"},
+		{"call_boto3 under another name", "f = call_boto3\nreturn await f(service_name='iam', operation_name='ListUsers')"},
+		{"service_name from a variable", "svc = 'iam'\nreturn await call_boto3(service_name=svc, operation_name='ListUsers')"},
+	} {
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: fakeaws.ToolRunScript, Arguments: map[string]any{"code": sc.code}})
+		cancel()
+		fmt.Fprintf(tw, "  %s\t%s\t\n", sc.what, scriptOutcome(res, err))
+	}
+	return tw.Flush()
+}
+
+// scriptOutcome is outcome with the reason mcpguard gave for a denial.
+func scriptOutcome(res *mcp.CallToolResult, err error) string {
+	o := outcome(res, err)
+	if o != "Denied" {
+		return o
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "is not permitted: "); i >= 0 {
+		msg = msg[i+len("is not permitted: "):]
+		// The SDK appends the transport's own words to the server's message.
+		if j := strings.Index(msg, ": rejected by transport"); j >= 0 {
+			msg = msg[:j]
+		}
+		return "Denied: " + msg
+	}
+	return o
 }
 
 func connect(ctx context.Context, s *stack.Stack, u stack.User) (*mcp.ClientSession, error) {
@@ -213,8 +261,9 @@ type auditLine struct {
 		Arguments map[string]any `json:"arguments"`
 	} `json:"mcp"`
 	AWS *struct {
-		RoleARN     string `json:"role_arn"`
-		AccessKeyID string `json:"access_key_id"`
+		RoleARN     string   `json:"role_arn"`
+		AccessKeyID string   `json:"access_key_id"`
+		Actions     []string `json:"actions"`
 	} `json:"aws"`
 	HTTP *struct {
 		Status int `json:"status"`
@@ -235,6 +284,9 @@ func (r auditLine) what() string {
 	case r.MCP.Tool != "":
 		if c, ok := r.MCP.Arguments["cli_command"].(string); ok {
 			return c
+		}
+		if r.AWS != nil && len(r.AWS.Actions) > 0 {
+			return r.MCP.Tool + " " + strings.Join(r.AWS.Actions, ",")
 		}
 		return r.MCP.Tool
 	case r.MCP.Method != "":

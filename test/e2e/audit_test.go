@@ -114,9 +114,7 @@ func TestAuditTrailOfTheSeedScenario(t *testing.T) {
 			}
 		case audit.TypeAuthzDenied:
 			sawDenied = true
-			if e.Outcome != audit.OutcomeDenied || e.MCP.Tool != "aws___call_aws" || e.Authz.Decision != "deny" || e.HTTP.Status != 200 {
-				// denial_response tool_result answers a denied call with
-				// HTTP 200 and a result with isError.
+			if e.Outcome != audit.OutcomeDenied || e.MCP.Tool != "aws___call_aws" || e.Authz.Decision != "deny" || e.HTTP.Status != 403 {
 				t.Errorf("denial record = %+v", e.Event)
 			}
 		case audit.TypeAuthnFailure:

@@ -67,7 +67,8 @@ func toolNames(t *testing.T, s *stack.Stack, u stack.User) []string {
 // TestToolsListShowsOnlyUsableTools: each user sees the tools some call of
 // theirs could be permitted for, in both response encodings.
 func TestToolsListShowsOnlyUsableTools(t *testing.T) {
-	docs := []string{"aws___list_regions", "aws___search_documentation", "aws___suggest_aws_commands"}
+	docs := []string{"aws___list_regions", "aws___search_documentation", "aws___suggest_aws_commands",
+		"aws___read_documentation", "aws___retrieve_skill", "aws___get_regional_availability"}
 	for _, mode := range []struct {
 		name string
 		json bool
@@ -82,7 +83,9 @@ func TestToolsListShowsOnlyUsableTools(t *testing.T) {
 				// argument-conditioned permit on it.
 				{stack.Alice, append([]string{"aws___call_aws", "aws___s3_list_buckets"}, docs...)},
 				{stack.Bob, append([]string{"aws___call_aws", "aws___ec2_describe_instances"}, docs...)},
-				{stack.Dana, append([]string{"aws___call_aws"}, docs...)},
+				// aws___run_script for the analysts' script permit;
+				// aws___get_presigned_url and aws___get_tasks for nobody.
+				{stack.Dana, append([]string{"aws___call_aws", "aws___run_script"}, docs...)},
 			}
 			for _, tt := range tests {
 				want := slices.Clone(tt.want)

@@ -24,7 +24,7 @@ func TestPerRouteUpstreams(t *testing.T) {
 			{Name: "eu", Host: "aws-mcp.eu-central-1.api.aws", Region: "eu-central-1", Service: "aws-mcp", Path: "/mcp"},
 		}
 	}})
-	eu, err := fakeaws.New(fakeaws.Options{Region: "eu-central-1", Lookup: s.FakeAWSLookup,
+	eu, err := fakeaws.New(fakeaws.Options{Region: "eu-central-1", Lookup: s.FakeAWSLookup, LegacyCallAWS: true,
 		Permissions: map[string][]string{stack.S3Role: {"s3"}, stack.EC2Role: {"ec2"}}})
 	if err != nil {
 		t.Fatal(err)

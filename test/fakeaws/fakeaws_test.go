@@ -48,13 +48,18 @@ func sdkCreds(c fakeaws.Credential) aws.Credentials {
 	return aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
 }
 
+// newServer starts a fake with the legacy aws___call_aws, which most tests
+// here drive.
 func newServer(t *testing.T, jsonResponse bool) *fakeaws.Server {
 	t.Helper()
-	s, err := fakeaws.New(fakeaws.Options{
-		Lookup:       lookup,
-		Permissions:  map[string][]string{s3Role: {"s3"}, ec2Role: {"ec2"}},
-		JSONResponse: jsonResponse,
-	})
+	return newServerWith(t, fakeaws.Options{JSONResponse: jsonResponse, LegacyCallAWS: true})
+}
+
+func newServerWith(t *testing.T, o fakeaws.Options) *fakeaws.Server {
+	t.Helper()
+	o.Lookup = lookup
+	o.Permissions = map[string][]string{s3Role: {"s3"}, ec2Role: {"ec2"}}
+	s, err := fakeaws.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,14 +66,19 @@ type Options struct {
 	Path string
 	// Lookup finds the credentials for an access key id.
 	Lookup func(accessKeyID string) (Credential, bool)
-	// Permissions maps a role ARN to the AWS CLI services (IAM prefixes:
-	// "s3", "ec2", ...) aws___call_aws may use as that role.
+	// Permissions maps a role ARN to the IAM service prefixes ("s3",
+	// "ec2", ...) whose actions that role may perform through run_script
+	// and aws___call_aws; everything else is AccessDenied, except
+	// sts:GetCallerIdentity, which needs no permission.
 	Permissions map[string][]string
 	// JSONResponse makes POST responses application/json instead of
 	// text/event-stream; the AWS MCP Server may answer either way.
 	JSONResponse bool
 	// ExtraTools are listed and callable besides the AWS MCP Server's own.
 	ExtraTools []ExtraTool
+	// LegacyCallAWS adds aws___call_aws, which the AWS MCP Server removed
+	// on 2026-08-31 and the self-hosted AWS API MCP Server still offers.
+	LegacyCallAWS bool
 	// Clock is the server clock for the x-amz-date check; default time.Now.
 	Clock func() time.Time
 	// MaxSkew is the accepted distance between x-amz-date and the server
@@ -124,6 +129,7 @@ type Server struct {
 	mu       sync.Mutex
 	accepted []Request
 	rejected []Rejection
+	scripts  scriptLog
 }
 
 // New starts a Server listening on opts.Addr.

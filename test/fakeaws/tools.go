@@ -13,11 +13,26 @@ import (
 
 // Tool names, as the AWS MCP Server names them.
 const (
-	ToolCallAWS             = "aws___call_aws"
-	ToolSearchDocumentation = "aws___search_documentation"
-	ToolSuggestAWSCommands  = "aws___suggest_aws_commands"
-	ToolListRegions         = "aws___list_regions"
+	ToolRunScript               = "aws___run_script"
+	ToolGetPresignedURL         = "aws___get_presigned_url"
+	ToolGetTasks                = "aws___get_tasks"
+	ToolSuggestAWSCommands      = "aws___suggest_aws_commands"
+	ToolSearchDocumentation     = "aws___search_documentation"
+	ToolReadDocumentation       = "aws___read_documentation"
+	ToolRetrieveSkill           = "aws___retrieve_skill"
+	ToolListRegions             = "aws___list_regions"
+	ToolGetRegionalAvailability = "aws___get_regional_availability"
+	// ToolCallAWS is the tool the AWS MCP Server removed on 2026-08-31;
+	// the fake offers it only with Options.LegacyCallAWS.
+	ToolCallAWS = "aws___call_aws"
 )
+
+// DefaultTools are the tools the fake lists without options, in order:
+// the AWS MCP Server's catalog since aws___call_aws was removed.
+var DefaultTools = []string{
+	ToolRunScript, ToolGetPresignedURL, ToolGetTasks, ToolSuggestAWSCommands,
+	ToolSearchDocumentation, ToolReadDocumentation, ToolRetrieveSkill, ToolListRegions, ToolGetRegionalAvailability,
+}
 
 type callAWSInput struct {
 	CLICommand string `json:"cli_command" jsonschema:"The complete AWS CLI command to execute, starting with 'aws'"`
@@ -35,32 +50,78 @@ type suggestInput struct {
 
 type listRegionsInput struct{}
 
+func ptr[T any](v T) *T { return &v }
+
 func (s *Server) addTools(srv *mcp.Server) {
-	readOnly := &mcp.ToolAnnotations{ReadOnlyHint: true}
+	knowledge := &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}
 	mcp.AddTool(srv, &mcp.Tool{
-		Name:        ToolCallAWS,
-		Description: "Execute an AWS CLI command with the caller's IAM permissions.",
-	}, s.callAWS)
+		Name:  ToolRunScript,
+		Title: "Run a Python script against AWS APIs",
+		Description: "Run Python code in a sandbox with no network access except AWS API calls through " +
+			"`await call_boto3(service_name=..., operation_name=..., region_name=None, params=None)`, which " +
+			"returns the AWS response as a dict. operation_name is the PascalCase API operation (ListBuckets). " +
+			"The code runs as the body of an async function: use await and return the result.",
+		Annotations: &mcp.ToolAnnotations{Title: "Run script", ReadOnlyHint: false, DestructiveHint: ptr(true), IdempotentHint: false, OpenWorldHint: ptr(true)},
+	}, s.runScript)
 	mcp.AddTool(srv, &mcp.Tool{
-		Name:        ToolSearchDocumentation,
-		Description: "Search the AWS documentation.",
-		Annotations: readOnly,
-	}, searchDocumentation)
+		Name:        ToolGetPresignedURL,
+		Title:       "Create a presigned Amazon S3 URL",
+		Description: "Create a presigned URL that lets anyone holding it download (get_object) or upload (put_object) one S3 object until it expires, with the caller's permissions.",
+		Annotations: &mcp.ToolAnnotations{Title: "Get presigned URL", ReadOnlyHint: true, OpenWorldHint: ptr(true)},
+	}, s.getPresignedURL)
+	mcp.AddTool(srv, &mcp.Tool{
+		Name:        ToolGetTasks,
+		Title:       "List long-running tasks",
+		Description: "List the caller's long-running script tasks, or get one by task_id.",
+		Annotations: &mcp.ToolAnnotations{Title: "Get tasks", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
+	}, s.getTasks)
 	mcp.AddTool(srv, &mcp.Tool{
 		Name:        ToolSuggestAWSCommands,
-		Description: "Suggest AWS CLI commands for a task described in natural language.",
-		Annotations: readOnly,
+		Title:       "Suggest AWS API calls",
+		Description: "Suggest AWS CLI commands and API operations for a task described in natural language.",
+		Annotations: knowledge,
 	}, suggestCommands)
 	mcp.AddTool(srv, &mcp.Tool{
+		Name:        ToolSearchDocumentation,
+		Title:       "Search AWS documentation",
+		Description: "Search the AWS documentation.",
+		Annotations: knowledge,
+	}, searchDocumentation)
+	mcp.AddTool(srv, &mcp.Tool{
+		Name:        ToolReadDocumentation,
+		Title:       "Read an AWS documentation page",
+		Description: "Fetch an AWS documentation page (docs.aws.amazon.com) as markdown, from start_index for up to max_length characters.",
+		Annotations: knowledge,
+	}, readDocumentation)
+	mcp.AddTool(srv, &mcp.Tool{
+		Name:        ToolRetrieveSkill,
+		Title:       "Retrieve an AWS skill",
+		Description: "Retrieve step-by-step guidance (a skill) for a common AWS task by name.",
+		Annotations: knowledge,
+	}, retrieveSkill)
+	mcp.AddTool(srv, &mcp.Tool{
 		Name:        ToolListRegions,
+		Title:       "List AWS Regions",
 		Description: "List the AWS Regions.",
-		Annotations: readOnly,
+		Annotations: knowledge,
 	}, listRegions)
+	mcp.AddTool(srv, &mcp.Tool{
+		Name:        ToolGetRegionalAvailability,
+		Title:       "Check regional availability",
+		Description: "Tell whether AWS products, API operations or CloudFormation resource types are available in a Region.",
+		Annotations: knowledge,
+	}, regionalAvailability)
+	if s.opts.LegacyCallAWS {
+		mcp.AddTool(srv, &mcp.Tool{
+			Name:        ToolCallAWS,
+			Description: "Execute an AWS CLI command with the caller's IAM permissions.",
+		}, s.callAWS)
+	}
 	for _, t := range s.opts.ExtraTools {
 		mcp.AddTool(srv, &mcp.Tool{
 			Name:        t.Name,
 			Description: t.Description,
-			Annotations: readOnly,
+			Annotations: knowledge,
 		}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 			return textResult(false, t.Name+" ran"), nil, nil
 		})
@@ -110,11 +171,11 @@ func (c caller) account() string {
 }
 
 func (s *Server) callAWS(_ context.Context, req *mcp.CallToolRequest, in callAWSInput) (*mcp.CallToolResult, any, error) {
-	if req.Extra == nil || req.Extra.Header.Get(headerRoleARN) == "" {
+	c, ok := verifiedCaller(req)
+	if !ok {
 		// Unreachable behind the verifier; fail closed if mounted without it.
 		return textResult(true, "An error occurred (AccessDenied): no verified caller"), nil, nil
 	}
-	c := caller{roleARN: req.Extra.Header.Get(headerRoleARN), sessionName: req.Extra.Header.Get(headerSessionName)}
 	args := strings.Fields(in.CLICommand)
 	if len(args) < 3 || args[0] != "aws" {
 		return textResult(true, fmt.Sprintf("Invalid AWS CLI command: %q. Commands must start with 'aws <service> <operation>'.", in.CLICommand)), nil, nil

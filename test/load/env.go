@@ -199,7 +199,7 @@ func start(ctx context.Context, s settings) (e *env, err error) {
 		return fakeaws.Credential{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
 			RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration}, ok
 	}
-	if e.aws, err = fakeaws.New(fakeaws.Options{Lookup: lookup, JSONResponse: true,
+	if e.aws, err = fakeaws.New(fakeaws.Options{Lookup: lookup, JSONResponse: true, LegacyCallAWS: true,
 		Permissions: map[string][]string{stack.S3Role: {"s3"}, stack.EC2Role: {"ec2"}}}); err != nil {
 		return nil, fmt.Errorf("start AWS MCP server: %w", err)
 	}

@@ -115,7 +115,7 @@ func startFlow(t *testing.T) *flow {
 		return fakeaws.Credential{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
 			RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration}, ok
 	}
-	if f.aws, err = fakeaws.New(fakeaws.Options{Addr: "127.0.0.1:0", Lookup: lookup, JSONResponse: true,
+	if f.aws, err = fakeaws.New(fakeaws.Options{Addr: "127.0.0.1:0", Lookup: lookup, JSONResponse: true, LegacyCallAWS: true,
 		Permissions: map[string][]string{stack.S3Role: {"s3"}, stack.EC2Role: {"ec2"}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -172,6 +172,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		ExtraTools:   o.ExtraTools,
 		Stateless:    o.FakeAWSStateless,
 		Configure:    o.FakeAWSConfigure,
+		// The legacy aws___call_aws next to today's tools: the
+		// quickstart and the tests show policies for both.
+		LegacyCallAWS: true,
 	}); err != nil {
 		return nil, fmt.Errorf("start AWS MCP server: %w", err)
 	}
