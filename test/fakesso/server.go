@@ -119,8 +119,14 @@ type Options struct {
 	// RefreshLifetime bounds refresh tokens (default 12h).
 	RefreshLifetime time.Duration
 	HTTPClient      *http.Client
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// Now is the service clock: token, refresh token, assertion and
+	// credential lifetimes (default time.Now).
+	Now func() time.Time
+	// SignatureClock is what x-amz-date is checked against (default
+	// time.Now): the SDK signs with the wall clock even when a test moves
+	// Now.
+	SignatureClock func() time.Time
+	Logger         *slog.Logger
 }
 
 // Call is one request either endpoint received.
@@ -227,6 +233,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.SignatureClock == nil {
+		opts.SignatureClock = time.Now
 	}
 	log := opts.Logger
 	if log == nil {

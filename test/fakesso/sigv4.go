@@ -71,7 +71,7 @@ func (s *Server) verifySignature(r *http.Request, body []byte) (Caller, *apiErro
 	if a.service != SigningName || a.region != s.opts.Region {
 		return Caller{}, sigError("InvalidSignatureException", "Credential should be scoped to a valid region and service.")
 	}
-	now := s.opts.Now().UTC()
+	now := s.opts.SignatureClock().UTC()
 	if t.Before(now.Add(-maxSkew)) || t.After(now.Add(maxSkew)) {
 		return Caller{}, sigError("InvalidSignatureException", "Signature expired or not yet current.")
 	}
