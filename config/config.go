@@ -32,6 +32,10 @@ type Config struct {
 	// ToolPinning guards against an upstream silently changing what a tool
 	// does.
 	ToolPinning ToolPinning `yaml:"tool_pinning"`
+	// IdentityCenter makes IAM Identity Center permission sets a credential
+	// source beside STS direct. Nil when the file has no identity_center
+	// section.
+	IdentityCenter *IdentityCenter `yaml:"identity_center"`
 }
 
 // ToolPinning records a digest of each tool definition (name, description,
@@ -353,6 +357,7 @@ func Default() *Config {
 // fillDerived sets the defaults that depend on other keys. It only fills
 // empty values, so explicit settings win.
 func (c *Config) fillDerived() {
+	c.fillIdentityCenter()
 	if c.Upstream.Region == "" {
 		c.Upstream.Region = c.STS.Region
 	}

@@ -47,6 +47,7 @@ func (c *Config) validate() Problems {
 	c.validateAudit(&ps)
 	c.validateTelemetry(&ps)
 	c.validateToolPinning(&ps)
+	c.validateIdentityCenter(&ps)
 	return ps
 }
 
