@@ -235,6 +235,14 @@ type AWS struct {
 	Service           string `json:"service,omitempty"`
 	// UpstreamRequestID is the x-amzn-RequestId of the upstream response.
 	UpstreamRequestID string `json:"upstream_request_id,omitempty"`
+	// CredentialSource names the path that signed the request: "sts"
+	// (AssumeRoleWithWebIdentity) or "identity_center" (a permission set's
+	// credentials from the AWS access portal).
+	CredentialSource string `json:"credential_source,omitempty"`
+	// AWSAccount and PermissionSet are the account and permission set of
+	// an Identity Center request.
+	AWSAccount    string `json:"aws_account,omitempty"`
+	PermissionSet string `json:"permission_set,omitempty"`
 }
 
 // HTTP is the request's HTTP facts.

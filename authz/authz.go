@@ -65,6 +65,10 @@ type Request struct {
 	// ServerHost is the upstream this request goes to when a gateway
 	// serves several (Server::"<host>"); empty means Options.ServerHost.
 	ServerHost string
+	// Attributes are string attributes of context set by the credential
+	// source (aws_account and permission_set of an IAM Identity Center
+	// request). They never override the attributes above.
+	Attributes map[string]string
 }
 
 // EvalError is a policy that could not be evaluated for a request, for

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -22,6 +23,7 @@ import (
 	"github.com/mcpguard/mcpguard/test/envoysim"
 	"github.com/mcpguard/mcpguard/test/fakeaws"
 	"github.com/mcpguard/mcpguard/test/fakeidp"
+	"github.com/mcpguard/mcpguard/test/fakesso"
 	"github.com/mcpguard/mcpguard/test/fakests"
 )
 
@@ -64,6 +66,9 @@ type Options struct {
 	AuditWriter io.Writer
 	// ExtraTools are more tools the fake AWS MCP Server offers.
 	ExtraTools []fakeaws.ExtraTool
+	// IdentityCenter runs the fake IAM Identity Center and configures
+	// identity_center (IdentityCenterConfig unless the file has one).
+	IdentityCenter bool
 }
 
 // Stack is the running flow. Close stops everything.
@@ -71,6 +76,7 @@ type Stack struct {
 	Config  *config.Config
 	IdP     *fakeidp.IdP
 	STS     *fakests.Server
+	SSO     *fakesso.Server // with Options.IdentityCenter
 	AWS     *fakeaws.Server
 	Gateway *gateway.Gateway
 	Front   *envoysim.Front
@@ -150,13 +156,21 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	cfg.STS.STSEndpoint = s.STS.URL()
 
+	permissions := map[string][]string{S3Role: {"s3"}, EC2Role: {"ec2"}}
+	var gatewayCreds aws.CredentialsProvider
+	if o.IdentityCenter {
+		if gatewayCreds, err = s.startIdentityCenter(cfg); err != nil {
+			return nil, err
+		}
+		s.ssoPermissions(permissions)
+	}
 	if s.AWS, err = fakeaws.New(fakeaws.Options{
 		Addr:         awsAddr,
 		Region:       cfg.Upstream.Region,
 		Service:      cfg.Upstream.Service,
 		Path:         cfg.Upstream.Path,
 		Lookup:       s.FakeAWSLookup,
-		Permissions:  map[string][]string{S3Role: {"s3"}, EC2Role: {"ec2"}},
+		Permissions:  permissions,
 		JSONResponse: o.FakeAWSJSON,
 		ExtraTools:   o.ExtraTools,
 	}); err != nil {
@@ -174,7 +188,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration after overrides: %w", err)
 	}
-	if s.Gateway, err = gateway.New(ctx, cfg, gateway.Options{Logger: o.Logger, Now: o.Now, AuditWriter: o.AuditWriter, ConfigPath: o.ConfigPath}); err != nil {
+	if s.Gateway, err = gateway.New(ctx, cfg, gateway.Options{Logger: o.Logger, Now: o.Now, AuditWriter: o.AuditWriter, ConfigPath: o.ConfigPath, AWSCredentials: gatewayCreds}); err != nil {
 		return nil, fmt.Errorf("start mcpguard: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -233,9 +247,17 @@ func (s *Stack) AddRoute(r Route) (*envoysim.Front, error) {
 	return fr, nil
 }
 
-// FakeAWSLookup resolves access keys the fake STS issued, for additional
-// fake AWS servers.
+// FakeAWSLookup resolves access keys the fake STS (or the fake Identity
+// Center portal) issued, for additional fake AWS servers.
 func (s *Stack) FakeAWSLookup(akid string) (fakeaws.Credential, bool) {
+	if s.SSO != nil {
+		if c, ok := s.SSO.Issued(akid); ok {
+			return fakeaws.Credential{
+				AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+				RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration,
+			}, true
+		}
+	}
 	c, ok := s.STS.Issued(akid)
 	return fakeaws.Credential{
 		AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
@@ -302,6 +324,9 @@ func (s *Stack) Close() {
 	}
 	if s.STS != nil {
 		s.STS.Close()
+	}
+	if s.SSO != nil {
+		s.SSO.Close()
 	}
 	if s.IdP != nil {
 		s.IdP.Close()

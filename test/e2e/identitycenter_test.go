@@ -1,0 +1,260 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/config"
+	"github.com/mcpguard/mcpguard/test/fakesso"
+	"github.com/mcpguard/mcpguard/test/stack"
+)
+
+// targetClient sends the bearer token and the Identity Center target
+// headers, as an MCP client configured for one account would.
+func targetClient(token, account, set string) *http.Client {
+	base := stack.HTTPClient(token)
+	return &http.Client{Timeout: base.Timeout, Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		if account != "" {
+			r.Header.Set("X-Mcpguard-Aws-Account", account)
+		}
+		if set != "" {
+			r.Header.Set("X-Mcpguard-Permission-Set", set)
+		}
+		return base.Transport.RoundTrip(r)
+	})}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func connectTo(t *testing.T, endpoint string, client *http.Client) (*mcp.ClientSession, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-idc", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint: endpoint, HTTPClient: client, DisableStandaloneSSE: true, MaxRetries: -1,
+	}, nil)
+	if err == nil {
+		t.Cleanup(func() { cs.Close() })
+	}
+	return cs, err
+}
+
+// denial decodes a gateway refusal's JSON-RPC error.
+func denial(t *testing.T, r httpResult) (code int, kind string) {
+	t.Helper()
+	var body struct {
+		Error struct {
+			Code int `json:"code"`
+			Data struct {
+				Kind string `json:"kind"`
+			} `json:"data"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &body); err != nil {
+		t.Fatalf("refusal body %q: %v", r.body, err)
+	}
+	return body.Error.Code, body.Error.Data.Kind
+}
+
+func startIDCStack(t *testing.T, mutate func(*config.Config)) (*stack.Stack, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	s, _ := startStack(t, stack.Options{IdentityCenter: true, Mutate: func(c *config.Config) {
+		c.Audit.Output = path
+		if mutate != nil {
+			mutate(c)
+		}
+	}})
+	return s, path
+}
+
+// TestIdentityCenterAliceReachesDevNotProd: Alice signs with the dev
+// account's S3ReadOnly permission set; prod is in the gateway's allow list
+// but not assigned to her in Identity Center, so it is refused, whether a
+// header or the route asks for it.
+func TestIdentityCenterAliceReachesDevNotProd(t *testing.T) {
+	s, auditPath := startIDCStack(t, nil)
+	tok, err := s.Token(stack.Alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := connectTo(t, s.MCPURL(), targetClient(tok, stack.DevAccount, "S3ReadOnly"))
+	if err != nil {
+		t.Fatalf("connect to dev: %v", err)
+	}
+	if res, err := callAWS(cs, "aws s3 ls"); err != nil || res.IsError {
+		t.Fatalf("aws s3 ls in dev: %v %+v", err, res)
+	}
+	wantRole := s.SSO.RoleARN(stack.DevAccount, "S3ReadOnly")
+	reqs := s.AWS.Requests()
+	if len(reqs) == 0 {
+		t.Fatal("nothing reached the AWS MCP Server")
+	}
+	for _, r := range reqs {
+		if r.RoleARN != wantRole || r.SessionName != "alice" {
+			t.Fatalf("signed as %s/%s, want %s/alice", r.RoleARN, r.SessionName, wantRole)
+		}
+		for name := range r.Header {
+			if strings.HasPrefix(strings.ToLower(name), "x-mcpguard-") {
+				t.Fatalf("target header %s reached the upstream", name)
+			}
+		}
+	}
+	if n := s.SSO.CountCalls("CreateTokenWithIAM"); n != 1 {
+		t.Fatalf("CreateTokenWithIAM calls = %d, want 1 for the whole session", n)
+	}
+	if n := len(s.STS.Calls()); n != 0 {
+		t.Fatalf("STS direct was called %d times for an Identity Center user", n)
+	}
+
+	// prod by header: allowed by the gateway, not assigned to Alice.
+	r := postJSON(t, s, tok, initializeBody, "x-mcpguard-aws-account", stack.ProdAccount)
+	if code, kind := denial(t, r); r.status != 403 || code != -32003 || kind != "forbidden" {
+		t.Fatalf("prod by header: %d %s", r.status, r.body)
+	}
+	if !strings.Contains(r.body, "not assigned") {
+		t.Fatalf("prod refusal does not say why: %s", r.body)
+	}
+	// prod by route: one Envoy route per account.
+	u, _ := url.Parse(s.AWS.URL())
+	front, err := s.AddRoute(stack.Route{
+		GRPCInitialMetadata: map[string]string{"x-mcpguard-aws-account": stack.ProdAccount},
+		Upstream:            u.Scheme + "://" + u.Host, HostRewrite: s.Config.Upstream.Host,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := connectTo(t, front.URL()+"/mcp", stack.HTTPClient(tok)); err == nil {
+		t.Fatal("Alice connected through the prod route")
+	}
+	// A client header cannot override the route's account.
+	if _, err := connectTo(t, front.URL()+"/mcp", targetClient(tok, stack.DevAccount, "")); err == nil {
+		t.Fatal("a dev header overrode the prod route")
+	}
+	if n := s.SSO.CountCalls("GetRoleCredentials"); n != 1 {
+		t.Fatalf("GetRoleCredentials calls = %d, want only dev's", n)
+	}
+
+	cs.Close()
+	s.Close()
+	raw, err := os.ReadFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signed, refused int
+	for _, e := range readAudit(t, raw) {
+		if !strings.HasPrefix(string(e.Type), "mcp_") {
+			continue
+		}
+		if e.AWS != nil && e.Outcome == audit.OutcomeSuccess {
+			signed++
+			if e.AWS.CredentialSource != "identity_center" || e.AWS.AWSAccount != stack.DevAccount || e.AWS.PermissionSet != "S3ReadOnly" {
+				t.Errorf("audit AWS = %+v", e.AWS)
+			}
+		}
+		if e.Outcome == audit.OutcomeDenied {
+			refused++
+		}
+	}
+	if signed == 0 || refused == 0 {
+		t.Fatalf("audit: %d signed, %d refused records", signed, refused)
+	}
+}
+
+// TestIdentityCenterBobOutsideAllowList: the portal lists prod
+// AdministratorAccess for Bob, but the gateway allows him only dev's
+// EC2ReadOnly and ViewOnly; policies see the pair in context.
+func TestIdentityCenterBobOutsideAllowList(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "identity-center.cedar")
+	if err := os.WriteFile(policy, []byte(`@id("no-tools-as-viewonly")
+forbid (principal, action == Action::"tools/call", resource)
+when { context has permission_set && context.permission_set == "ViewOnly" && context.aws_account == "`+stack.DevAccount+`" };
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := startIDCStack(t, func(c *config.Config) { c.Authz.PolicyFiles = append(c.Authz.PolicyFiles, policy) })
+	if !slices.ContainsFunc(stack.IdentityCenterAssignments, func(a fakesso.Assignment) bool {
+		return a.AccountID == stack.ProdAccount && a.PermissionSet == "AdministratorAccess"
+	}) {
+		t.Fatal("fixture: the portal must list prod AdministratorAccess for Bob")
+	}
+	tok, err := s.Token(stack.Bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := postJSON(t, s, tok, initializeBody, "x-mcpguard-aws-account", stack.ProdAccount, "x-mcpguard-permission-set", "AdministratorAccess")
+	if code, kind := denial(t, r); r.status != 403 || code != -32003 || kind != "forbidden" || !strings.Contains(r.body, "allow list") {
+		t.Fatalf("prod AdministratorAccess: %d %s", r.status, r.body)
+	}
+	if n := len(s.SSO.Calls()); n != 0 {
+		t.Fatalf("the allow list refusal called Identity Center %d times", n)
+	}
+
+	cs, err := connectTo(t, s.MCPURL(), stack.HTTPClient(tok))
+	if err != nil {
+		t.Fatalf("Bob's default pair: %v", err)
+	}
+	if res, err := callAWS(cs, "aws ec2 describe-instances"); err != nil || res.IsError {
+		t.Fatalf("describe-instances as EC2ReadOnly: %v %+v", err, res)
+	}
+	reqs := s.AWS.Requests()
+	if got := reqs[len(reqs)-1].RoleARN; got != s.SSO.RoleARN(stack.DevAccount, "EC2ReadOnly") {
+		t.Fatalf("signed as %s", got)
+	}
+
+	// ViewOnly is allowed and assigned, but a policy on
+	// context.permission_set forbids tool calls with it.
+	vo, err := connectTo(t, s.MCPURL(), targetClient(tok, stack.DevAccount, "ViewOnly"))
+	if err != nil {
+		t.Fatalf("connect as ViewOnly: %v", err)
+	}
+	if _, err := callAWS(vo, "aws ec2 describe-instances"); err == nil {
+		t.Fatal("policy on context.permission_set did not apply")
+	}
+}
+
+// TestIdentityCenterFallbackToSTS: a user no identity_center mapping
+// admits goes through STS direct; with fallback deny, nowhere.
+func TestIdentityCenterFallbackToSTS(t *testing.T) {
+	s, _ := startIDCStack(t, func(c *config.Config) {
+		c.IdentityCenter.Mappings = c.IdentityCenter.Mappings[:2] // s3-readers only
+	})
+	tok, _ := s.Token(stack.Bob)
+	cs, err := connectTo(t, s.MCPURL(), stack.HTTPClient(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := callAWS(cs, "aws ec2 describe-instances"); err != nil || res.IsError {
+		t.Fatalf("Bob through STS: %v %+v", err, res)
+	}
+	if len(s.STS.Calls()) != 1 || s.SSO.CountCalls("CreateTokenWithIAM") != 0 {
+		t.Fatalf("STS calls %d, Identity Center exchanges %d", len(s.STS.Calls()), s.SSO.CountCalls("CreateTokenWithIAM"))
+	}
+	// An STS user cannot name an account: STS direct cannot honour it.
+	if r := postJSON(t, s, tok, initializeBody, "x-mcpguard-aws-account", stack.DevAccount); r.status != 403 {
+		t.Fatalf("STS user naming an account: %d %s", r.status, r.body)
+	}
+
+	d, _ := startIDCStack(t, func(c *config.Config) {
+		c.IdentityCenter.Mappings = c.IdentityCenter.Mappings[:2]
+		c.IdentityCenter.Fallback = "deny"
+	})
+	tok, _ = d.Token(stack.Bob)
+	if r := postJSON(t, d, tok, initializeBody); r.status != 403 || len(d.STS.Calls()) != 0 {
+		t.Fatalf("fallback deny: %d %s, STS calls %d", r.status, r.body, len(d.STS.Calls()))
+	}
+}
