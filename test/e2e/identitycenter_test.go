@@ -258,3 +258,64 @@ func TestIdentityCenterFallbackToSTS(t *testing.T) {
 		t.Fatalf("fallback deny: %d %s, STS calls %d", r.status, r.body, len(d.STS.Calls()))
 	}
 }
+
+// TestIdentityCenterErrorMapping: each Identity Center failure reaches
+// the client as the project's error kind: status, JSON-RPC code,
+// Retry-After, and the audit outcome.
+func TestIdentityCenterErrorMapping(t *testing.T) {
+	tests := []struct {
+		name       string
+		fault      func(s *stack.Stack)
+		status     int
+		code       int
+		retryAfter string
+		outcome    audit.Outcome
+	}{
+		{"invalid grant", func(s *stack.Stack) { s.SSO.InjectError(1, "InvalidGrantException", "x") }, 401, -32001, "", audit.OutcomeDenied},
+		{"expired token", func(s *stack.Stack) { s.SSO.InjectError(1, "ExpiredTokenException", "x") }, 401, -32001, "", audit.OutcomeDenied},
+		{"access denied", func(s *stack.Stack) { s.SSO.InjectError(1, "AccessDeniedException", "x") }, 403, -32003, "", audit.OutcomeDenied},
+		{"invalid client", func(s *stack.Stack) { s.SSO.InjectError(1, "InvalidClientException", "x") }, 500, -32603, "", audit.OutcomeError},
+		{"invalid scope", func(s *stack.Stack) { s.SSO.InjectError(1, "InvalidScopeException", "x") }, 500, -32603, "", audit.OutcomeError},
+		{"slow down", func(s *stack.Stack) { s.SSO.InjectError(1, "SlowDownException", "x") }, 503, -32005, "2", audit.OutcomeError},
+		// The SDK retries a 500 three times before giving up.
+		{"internal server", func(s *stack.Stack) { s.SSO.InjectError(3, "InternalServerException", "x") }, 503, -32005, "5", audit.OutcomeError},
+		{"portal throttled", func(s *stack.Stack) { s.SSO.SetThrottle(3) }, 503, -32005, "2", audit.OutcomeError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, auditPath := startIDCStack(t, nil)
+			tt.fault(s)
+			tok, _ := s.Token(stack.Alice)
+			r := postJSON(t, s, tok, initializeBody)
+			code, _ := denial(t, r)
+			if r.status != tt.status || code != tt.code || r.header.Get("Retry-After") != tt.retryAfter {
+				t.Fatalf("got %d %d Retry-After %q (%s), want %d %d %q", r.status, code, r.header.Get("Retry-After"), r.body, tt.status, tt.code, tt.retryAfter)
+			}
+			if tt.status == 401 && r.header.Get("WWW-Authenticate") == "" {
+				t.Fatal("401 without WWW-Authenticate")
+			}
+			s.Close()
+			raw, err := os.ReadFile(auditPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, e := range readAudit(t, raw) {
+				switch e.Type {
+				case audit.TypeMCPInitialize, audit.TypeAuthnFailure, audit.TypeAuthzDenied:
+				default:
+					continue
+				}
+				{
+					found = true
+					if e.Outcome != tt.outcome {
+						t.Fatalf("audit outcome = %s, want %s", e.Outcome, tt.outcome)
+					}
+				}
+			}
+			if !found {
+				t.Fatal("no audit record of the refused request")
+			}
+		})
+	}
+}
