@@ -76,10 +76,12 @@ const (
 
 // routeTarget reads the target the route names in gRPC initial metadata.
 func routeTarget(ctx context.Context) map[string][]string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	out := map[string][]string{}
-	for _, k := range []string{targetAccountHeader, targetPermissionSetHeader} {
-		if v := md.Get(k); len(v) > 0 {
+	var out map[string][]string
+	for _, k := range [...]string{targetAccountHeader, targetPermissionSetHeader} {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
+			if out == nil {
+				out = map[string][]string{}
+			}
 			out[k] = v
 		}
 	}

@@ -50,7 +50,8 @@ func (r *Router) SelectTarget(ctx context.Context, id *authn.Identity, route, he
 	if err != nil {
 		return ctx, nil, err
 	}
-	return ctx, map[string]string{AttrAccount: p.Account, AttrPermissionSet: p.PermissionSet}, nil
+	// Attributes are shared between requests; readers must not modify them.
+	return ctx, r.IDC.maps.attrs[p], nil
 }
 
 // Credentials signs Identity Center users with their permission set's

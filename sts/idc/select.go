@@ -52,11 +52,14 @@ type compiled struct {
 	byGroup map[string][]Pair
 	// ordered is every mapping by priority, for the default pair.
 	ordered []Mapping
+	// attrs are the Cedar context attributes of each pair, built once
+	// and shared read-only by every request.
+	attrs map[Pair]map[string]string
 }
 
 func compileMappings(ms []Mapping) (*compiled, error) {
 	var errs []error
-	c := &compiled{byGroup: map[string][]Pair{}}
+	c := &compiled{byGroup: map[string][]Pair{}, attrs: map[Pair]map[string]string{}}
 	for i, m := range ms {
 		if m.Group == "" {
 			errs = append(errs, fmt.Errorf("mappings[%d]: group is required", i))
@@ -75,6 +78,7 @@ func compileMappings(ms []Mapping) (*compiled, error) {
 			c.byGroup[m.Group] = append(c.byGroup[m.Group], p)
 		}
 		c.ordered = append(c.ordered, m)
+		c.attrs[p] = map[string]string{AttrAccount: p.Account, AttrPermissionSet: p.PermissionSet}
 	}
 	if len(ms) == 0 {
 		errs = append(errs, errors.New("mappings: at least one mapping is required"))

@@ -3,6 +3,7 @@ package idc
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -245,8 +246,11 @@ func (b *Broker) Select(ctx context.Context, id *authn.Identity, r Requested) (c
 }
 
 func keyOf(id *authn.Identity) userKey {
-	var buf []byte
-	buf = fmt.Appendf(buf, "%d:%s%d:%s", len(id.Issuer), id.Issuer, len(id.Subject), id.Subject)
+	var stack [256]byte
+	buf := binary.AppendUvarint(stack[:0], uint64(len(id.Issuer)))
+	buf = append(buf, id.Issuer...)
+	buf = binary.AppendUvarint(buf, uint64(len(id.Subject)))
+	buf = append(buf, id.Subject...)
 	return sha256.Sum256(buf)
 }
 
