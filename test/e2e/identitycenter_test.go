@@ -319,3 +319,46 @@ func TestIdentityCenterErrorMapping(t *testing.T) {
 		})
 	}
 }
+
+// TestIdentityCenterNoSecrets: no JWT, Identity Center access or refresh
+// token, identity context, secret key or session token reaches the logs
+// (debug level) or the audit trail.
+func TestIdentityCenterNoSecrets(t *testing.T) {
+	trail := &stack.Buffer{}
+	s, logs := startStack(t, stack.Options{IdentityCenter: true, AuditWriter: trail})
+	var secrets []string
+	for _, c := range []struct {
+		u            stack.User
+		account, set string
+	}{{stack.Alice, stack.DevAccount, "S3ReadOnly"}, {stack.Alice, stack.ProdAccount, "S3ReadOnly"}, {stack.Bob, "", ""}} {
+		tok, _ := s.Token(c.u)
+		secrets = append(secrets, tok, strings.Split(tok, ".")[2])
+		if cs, err := connectTo(t, s.MCPURL(), targetClient(tok, c.account, c.set)); err == nil {
+			callAWS(cs, "aws s3 ls")
+			callAWS(cs, "aws ec2 describe-instances")
+			cs.Close()
+		}
+	}
+	s.SSO.InjectError(1, "InvalidGrantException", "x")
+	tok, _ := s.Token(stack.Dana)
+	postJSON(t, s, tok, initializeBody)
+	secrets = append(secrets, s.SSO.Secrets()...)
+	for _, r := range s.AWS.Requests() {
+		if _, sig, ok := strings.Cut(r.Header.Get("Authorization"), "Signature="); ok {
+			secrets = append(secrets, sig)
+		}
+	}
+	if len(secrets) < 12 {
+		t.Fatalf("only %d secrets collected; the scenario did not run", len(secrets))
+	}
+	for name, text := range map[string]string{"logs": logs.String(), "audit": trail.String()} {
+		if !strings.Contains(text, "identity_center") {
+			t.Errorf("%s never mention identity_center; the scenario did not run through it", name)
+		}
+		for _, sec := range secrets {
+			if sec != "" && strings.Contains(text, sec) {
+				t.Errorf("%s contain a secret (%d chars, starts %.6s)", name, len(sec), sec)
+			}
+		}
+	}
+}

@@ -317,6 +317,25 @@ func (s *Server) IdentityContext(ctx string) (string, bool) {
 	return u, ok
 }
 
+// Secrets returns every access and refresh token the server issued, and
+// the secret parts of every role credential, so tests can prove none
+// reaches a log or an audit record.
+func (s *Server) Secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k, v := range s.tokens {
+		out = append(out, k, v.context)
+	}
+	for k := range s.refresh {
+		out = append(out, k)
+	}
+	for _, c := range s.issued {
+		out = append(out, c.SecretAccessKey, c.SessionToken)
+	}
+	return out
+}
+
 // SetThrottle makes the next n portal calls answer 429.
 func (s *Server) SetThrottle(n int) { s.mu.Lock(); s.throttle = n; s.mu.Unlock() }
 
