@@ -15,7 +15,7 @@ func FuzzChoose(f *testing.F) {
 		{Group: "dev", Account: "111111111111", PermissionSet: "S3ReadOnly", Priority: &one},
 		{Group: "dev", Account: "222222222222", PermissionSet: "ReadOnly"},
 		{Group: "ops", Account: "222222222222", PermissionSet: "AdministratorAccess"},
-	})
+	}, false)
 	if err != nil {
 		f.Fatal(err)
 	}

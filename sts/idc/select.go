@@ -57,7 +57,9 @@ type compiled struct {
 	attrs map[Pair]map[string]string
 }
 
-func compileMappings(ms []Mapping) (*compiled, error) {
+// compileMappings checks and indexes the mappings; with accountsOnly
+// (Pattern 2) a mapping names an account and no permission set.
+func compileMappings(ms []Mapping, accountsOnly bool) (*compiled, error) {
 	var errs []error
 	c := &compiled{byGroup: map[string][]Pair{}, attrs: map[Pair]map[string]string{}}
 	for i, m := range ms {
@@ -67,7 +69,10 @@ func compileMappings(ms []Mapping) (*compiled, error) {
 		if !accountRE.MatchString(m.Account) {
 			errs = append(errs, fmt.Errorf("mappings[%d]: account %q is not a 12-digit AWS account ID", i, m.Account))
 		}
-		if !permissionSetRE.MatchString(m.PermissionSet) {
+		switch {
+		case accountsOnly && m.PermissionSet != "":
+			errs = append(errs, fmt.Errorf("mappings[%d]: permission_set must be empty with identity-bearer roles (trusted identity propagation)", i))
+		case !accountsOnly && !permissionSetRE.MatchString(m.PermissionSet):
 			errs = append(errs, fmt.Errorf("mappings[%d]: permission_set %q is not a permission set name", i, m.PermissionSet))
 		}
 		if m.Priority != nil && *m.Priority < 0 {
@@ -78,7 +83,10 @@ func compileMappings(ms []Mapping) (*compiled, error) {
 			c.byGroup[m.Group] = append(c.byGroup[m.Group], p)
 		}
 		c.ordered = append(c.ordered, m)
-		c.attrs[p] = map[string]string{AttrAccount: p.Account, AttrPermissionSet: p.PermissionSet}
+		c.attrs[p] = map[string]string{AttrAccount: p.Account}
+		if p.PermissionSet != "" {
+			c.attrs[p][AttrPermissionSet] = p.PermissionSet
+		}
 	}
 	if len(ms) == 0 {
 		errs = append(errs, errors.New("mappings: at least one mapping is required"))

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/sso"
 	"github.com/aws/aws-sdk-go-v2/service/ssooidc"
+	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/mcpguard/mcpguard"
@@ -88,6 +89,14 @@ type Options struct {
 	HTTPClient     *http.Client
 	Logger         *slog.Logger
 	Now            func() time.Time
+
+	// IdentityBearerRoles, by account ID, switch the broker to Pattern 2
+	// (trusted identity propagation): instead of the portal, it calls STS
+	// AssumeRole of the account's identity-bearer role with the token's
+	// identity context, and mappings name accounts only.
+	IdentityBearerRoles map[string]string
+	// STSEndpoint overrides the regional STS endpoint for Pattern 2.
+	STSEndpoint string
 }
 
 // userKey identifies a user across tokens: issuer and subject.
@@ -107,7 +116,10 @@ type acctKey struct {
 type token struct {
 	access  sts.Secret
 	refresh sts.Secret
-	expires time.Time
+	// identityContext is awsAdditionalDetails.identityContext, the
+	// assertion of Pattern 2.
+	identityContext sts.Secret
+	expires         time.Time
 }
 
 // Broker is the Identity Center credential source. It is safe for
@@ -130,6 +142,8 @@ type Broker struct {
 	wg      sync.WaitGroup
 	scopes  []string
 	timeout time.Duration
+	// tip is the STS client of Pattern 2; nil for permission sets.
+	tip *awssts.Client
 }
 
 // New validates opts and builds a Broker; every problem is reported.
@@ -156,15 +170,20 @@ func New(opts Options) (*Broker, error) {
 	if o.Credentials == nil {
 		errs = append(errs, errors.New("the gateway's own AWS credentials are required to call CreateTokenWithIAM"))
 	}
-	maps, err := compileMappings(o.Mappings)
+	tip := len(o.IdentityBearerRoles) > 0
+	maps, err := compileMappings(o.Mappings, tip)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if len(o.Scopes) == 0 {
-		o.Scopes = DefaultScopes
-	}
-	if !slices.Contains(o.Scopes, "sso:account:access") {
-		errs = append(errs, errors.New("scopes must include sso:account:access, which the portal requires"))
+	if tip {
+		errs = append(errs, checkBearerRoles(o.IdentityBearerRoles, maps)...)
+	} else {
+		if len(o.Scopes) == 0 {
+			o.Scopes = DefaultScopes
+		}
+		if !slices.Contains(o.Scopes, "sso:account:access") {
+			errs = append(errs, errors.New("scopes must include sso:account:access, which the portal requires"))
+		}
 	}
 	o.TokenRefreshMargin = orDefault(o.TokenRefreshMargin, DefaultTokenRefreshMargin)
 	o.CredentialRefreshMargin = orDefault(o.CredentialRefreshMargin, DefaultCredentialRefreshMargin)
@@ -204,9 +223,21 @@ func New(opts Options) (*Broker, error) {
 	if o.HTTPClient != nil {
 		oo.HTTPClient, po.HTTPClient = o.HTTPClient, o.HTTPClient
 	}
+	var tipClient *awssts.Client
+	if tip {
+		so := awssts.Options{Region: o.Region, Credentials: o.Credentials, AppID: "mcpguard", Retryer: retryer()}
+		if o.STSEndpoint != "" {
+			so.BaseEndpoint = aws.String(o.STSEndpoint)
+		}
+		if o.HTTPClient != nil {
+			so.HTTPClient = o.HTTPClient
+		}
+		tipClient = awssts.New(so)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Broker{
-		o: o, maps: maps, oidc: ssooidc.New(oo), portal: sso.New(po), log: o.Logger,
+		tip: tipClient,
+		o:   o, maps: maps, oidc: ssooidc.New(oo), portal: sso.New(po), log: o.Logger,
 		tokens: newLRU[userKey, *token](o.MaxEntries, o.TokenRefreshMargin),
 		accts:  newLRU[userKey, []string](o.MaxEntries, 0),
 		roles:  newLRU[acctKey, []string](o.MaxEntries, 0),
@@ -340,6 +371,11 @@ func (b *Broker) fetchCreds(ctx context.Context, k credKey, id *authn.Identity) 
 	defer cancel()
 	var g *sts.Grant
 	err := b.withToken(ctx, k.user, id, func(tok *token) error {
+		if b.tip != nil {
+			var err error
+			g, err = b.assumeWithContext(ctx, k, tok)
+			return err
+		}
 		if err := b.checkAssigned(ctx, k, tok); err != nil {
 			return err
 		}
@@ -502,13 +538,17 @@ func (b *Broker) createToken(ctx context.Context, in *ssooidc.CreateTokenWithIAM
 	if aws.ToString(out.AccessToken) == "" || out.ExpiresIn <= 0 {
 		return nil, mcpguard.E(mcpguard.KindInternal, "internal error while obtaining AWS credentials", errors.New("create token with iam: response has no access token"))
 	}
-	if len(out.Scope) > 0 && !slices.Contains(out.Scope, "sso:account:access") {
+	if b.tip == nil && len(out.Scope) > 0 && !slices.Contains(out.Scope, "sso:account:access") {
 		return nil, kindErr(mcpguard.KindInternal, "idc_invalid_scope", "IAM Identity Center did not grant sso:account:access to the application", nil)
 	}
-	return &token{
+	t := &token{
 		access: sts.Secret(aws.ToString(out.AccessToken)), refresh: sts.Secret(aws.ToString(out.RefreshToken)),
 		expires: start.Add(time.Duration(out.ExpiresIn) * time.Second),
-	}, nil
+	}
+	if d := out.AwsAdditionalDetails; d != nil {
+		t.identityContext = sts.Secret(aws.ToString(d.IdentityContext))
+	}
+	return t, nil
 }
 
 // checkAssigned verifies the pair against the user's portal assignments:

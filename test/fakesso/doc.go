@@ -25,6 +25,6 @@
 // credentials can be looked up with Issued, so the fake AWS MCP server
 // verifies requests signed with them.
 //
-// It is test infrastructure: production code must not import it, and it
-// imports nothing of mcpguard.
+// It is test infrastructure: production code must not import it, and of
+// mcpguard it imports only test/sigv4check.
 package fakesso

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/mcpguard/mcpguard/test/sigv4check"
 )
 
 // Defaults of Options.
@@ -92,13 +94,9 @@ type Assignment struct {
 	Group, AccountID, PermissionSet string
 }
 
-// Caller is an IAM principal's credentials, for SigV4 verification.
-type Caller struct {
-	AccessKeyID, SecretAccessKey, SessionToken string
-	// PrincipalARN is matched against Application.AuthorizedCallers.
-	PrincipalARN string
-	Expiration   time.Time
-}
+// Caller is an IAM principal's credentials, for SigV4 verification;
+// PrincipalARN is matched against Application.AuthorizedCallers.
+type Caller = sigv4check.Caller
 
 // Options configure a Server. Callers is required.
 type Options struct {

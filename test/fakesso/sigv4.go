@@ -1,125 +1,17 @@
 package fakesso
 
 import (
-	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/mcpguard/mcpguard/test/sigv4check"
 )
 
-const maxSkew = 5 * time.Minute
-
-func sigError(typ, msg string) *apiError {
-	return &apiError{status: http.StatusForbidden, typ: typ, message: msg}
-}
-
-type sigv4Auth struct {
-	accessKeyID, date, region, service, signedHeaders, signature string
-}
-
-func parseAuth(h string) (sigv4Auth, bool) {
-	rest, ok := strings.CutPrefix(h, "AWS4-HMAC-SHA256 ")
-	if !ok {
-		return sigv4Auth{}, false
-	}
-	var a sigv4Auth
-	var cred string
-	for _, part := range strings.Split(rest, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "Credential":
-			cred = v
-		case "SignedHeaders":
-			a.signedHeaders = v
-		case "Signature":
-			a.signature = v
-		}
-	}
-	f := strings.Split(cred, "/")
-	if len(f) != 5 || f[4] != "aws4_request" || f[0] == "" || a.signedHeaders == "" || a.signature == "" {
-		return sigv4Auth{}, false
-	}
-	a.accessKeyID, a.date, a.region, a.service = f[0], f[1], f[2], f[3]
-	return a, true
-}
-
-// verifySignature checks r's SigV4 signature for sso-oauth in the server's
-// region and returns the caller, answering as AWS does (403 with
-// IncompleteSignatureException, InvalidSignatureException,
-// UnrecognizedClientException or ExpiredTokenException).
+// verifySignature checks r's SigV4 signature for sso-oauth in the
+// server's region.
 func (s *Server) verifySignature(r *http.Request, body []byte) (Caller, *apiError) {
-	values := r.Header.Values("Authorization")
-	if len(values) == 0 {
-		return Caller{}, sigError("MissingAuthenticationTokenException", "Missing Authentication Token")
+	c, ref := sigv4check.Verify(r, body, SigningName, s.opts.Region, s.opts.SignatureClock(), s.opts.Callers)
+	if ref != nil {
+		return Caller{}, &apiError{status: ref.Status, typ: ref.Code, message: ref.Message}
 	}
-	a, ok := parseAuth(values[0])
-	if len(values) != 1 || !ok {
-		return Caller{}, sigError("IncompleteSignatureException", "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.")
-	}
-	t, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-	if err != nil || a.date != t.Format("20060102") {
-		return Caller{}, sigError("IncompleteSignatureException", "X-Amz-Date must be in the ISO8601 Long Format and match the credential scope.")
-	}
-	if a.service != SigningName || a.region != s.opts.Region {
-		return Caller{}, sigError("InvalidSignatureException", "Credential should be scoped to a valid region and service.")
-	}
-	now := s.opts.SignatureClock().UTC()
-	if t.Before(now.Add(-maxSkew)) || t.After(now.Add(maxSkew)) {
-		return Caller{}, sigError("InvalidSignatureException", "Signature expired or not yet current.")
-	}
-	signed := strings.Split(a.signedHeaders, ";")
-	if !slices.Contains(signed, "host") {
-		return Caller{}, sigError("InvalidSignatureException", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
-	}
-	caller, ok := s.opts.Callers(a.accessKeyID)
-	if !ok || caller.SecretAccessKey == "" {
-		return Caller{}, sigError("UnrecognizedClientException", "The security token included in the request is invalid.")
-	}
-	if !caller.Expiration.IsZero() && !now.Before(caller.Expiration) {
-		return Caller{}, sigError("ExpiredTokenException", "The security token included in the request is expired")
-	}
-	token := r.Header.Values("X-Amz-Security-Token")
-	if (caller.SessionToken == "" && len(token) > 0) ||
-		(caller.SessionToken != "" && (len(token) != 1 || subtle.ConstantTimeCompare([]byte(token[0]), []byte(caller.SessionToken)) != 1)) {
-		return Caller{}, sigError("UnrecognizedClientException", "The security token included in the request is invalid.")
-	}
-	sum := sha256.Sum256(body)
-	payloadHash := hex.EncodeToString(sum[:])
-	if got := r.Header.Values("X-Amz-Content-Sha256"); len(got) > 0 && (len(got) != 1 || got[0] != payloadHash) {
-		return Caller{}, sigError("InvalidSignatureException", "The provided 'x-amz-content-sha256' header does not match what was computed.")
-	}
-	fresh := &http.Request{
-		Method: r.Method,
-		URL:    &url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery},
-		Host:   r.Host,
-		Header: http.Header{},
-	}
-	for _, name := range signed {
-		switch name {
-		case "host", "x-amz-date", "x-amz-security-token":
-		case "content-length":
-			fresh.ContentLength = r.ContentLength
-		default:
-			for _, v := range r.Header.Values(name) {
-				fresh.Header.Add(name, v)
-			}
-		}
-	}
-	creds := aws.Credentials{AccessKeyID: caller.AccessKeyID, SecretAccessKey: caller.SecretAccessKey, SessionToken: caller.SessionToken}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, fresh, payloadHash, a.service, a.region, t); err != nil {
-		return Caller{}, sigError("InvalidSignatureException", "The request signature we calculated does not match the signature you provided.")
-	}
-	want, ok := parseAuth(fresh.Header.Get("Authorization"))
-	if !ok || want.signedHeaders != a.signedHeaders || subtle.ConstantTimeCompare([]byte(want.signature), []byte(a.signature)) != 1 {
-		return Caller{}, sigError("InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
-	}
-	return caller, nil
+	return c, nil
 }
