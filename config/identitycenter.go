@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,21 @@ type IdentityCenter struct {
 	Fallback string `yaml:"fallback"`
 	// Mappings admit groups to (account, permission set) pairs.
 	Mappings []IdentityCenterMapping `yaml:"mappings"`
+	// IdentityBearerRoles switch to trusted identity propagation
+	// (Pattern 2): per account, the role assumed with AssumeRole and the
+	// user's identity context. Mappings then name accounts only.
+	IdentityBearerRoles []IdentityBearerRole `yaml:"identity_bearer_roles"`
+	// STSEndpoint overrides the regional STS endpoint for Pattern 2.
+	STSEndpoint string `yaml:"sts_endpoint"`
+}
+
+// IdentityBearerRole is one account's identity-bearer role.
+type IdentityBearerRole struct {
+	// Account is the 12-digit AWS account ID. Required, unique.
+	Account string `yaml:"account"`
+	// RoleARN is a role in Account whose trust policy allows the gateway
+	// sts:AssumeRole and sts:SetContext. Required.
+	RoleARN string `yaml:"role_arn"`
 }
 
 // IdentityCenterMapping admits members of Group to one pair.
@@ -73,7 +89,8 @@ func (c *Config) fillIdentityCenter() {
 	if ic.Region == "" {
 		ic.Region = c.STS.Region
 	}
-	if len(ic.Scopes) == 0 {
+	if len(ic.Scopes) == 0 && len(ic.IdentityBearerRoles) == 0 {
+		// Pattern 2 asks for every scope of the application instead.
 		ic.Scopes = []string{"sso:account:access"}
 	}
 	if ic.TokenRefreshMargin == 0 {
@@ -101,6 +118,25 @@ var (
 	icEndpointOK = urlRules{noQuery: true}
 )
 
+func validateBearerRoles(ps *Problems, roles []IdentityBearerRole) {
+	seen := map[string]int{}
+	for i, r := range roles {
+		p := index("identity_center.identity_bearer_roles", i)
+		if !icAccountRE.MatchString(r.Account) {
+			ps.add(p+".account", "%q is not a 12-digit AWS account ID", r.Account)
+		} else if j, dup := seen[r.Account]; dup {
+			ps.add(p+".account", "duplicate of identity_bearer_roles[%d]", j)
+		} else {
+			seen[r.Account] = i
+		}
+		if why := checkRoleARN(r.RoleARN); why != "" {
+			ps.add(p+".role_arn", "%s", why)
+		} else if f := strings.SplitN(r.RoleARN, ":", 6); f[4] != r.Account {
+			ps.add(p+".role_arn", "must be a role in account %s", r.Account)
+		}
+	}
+}
+
 func (c *Config) validateIdentityCenter(ps *Problems) {
 	ic := c.IdentityCenter
 	if ic == nil {
@@ -117,10 +153,11 @@ func (c *Config) validateIdentityCenter(ps *Problems) {
 	if ic.InstanceARN != "" && !icInstARNRE.MatchString(ic.InstanceARN) {
 		ps.add(p+".instance_arn", "%q is not an Identity Center instance ARN (arn:aws:sso:::instance/ssoins-…)", ic.InstanceARN)
 	}
-	if !slices.Contains(ic.Scopes, "sso:account:access") {
+	tip := len(ic.IdentityBearerRoles) > 0
+	if !tip && !slices.Contains(ic.Scopes, "sso:account:access") {
 		ps.add(p+".scopes", "must include sso:account:access, which the AWS access portal requires")
 	}
-	for _, e := range []struct{ key, v string }{{"oidc_endpoint", ic.OIDCEndpoint}, {"portal_endpoint", ic.PortalEndpoint}} {
+	for _, e := range []struct{ key, v string }{{"oidc_endpoint", ic.OIDCEndpoint}, {"portal_endpoint", ic.PortalEndpoint}, {"sts_endpoint", ic.STSEndpoint}} {
 		if e.v != "" {
 			if why := checkURL(e.v, icEndpointOK); why != "" {
 				ps.add(p+"."+e.key, "%s", why)
@@ -141,6 +178,7 @@ func (c *Config) validateIdentityCenter(ps *Problems) {
 	if ic.Fallback != "sts" && ic.Fallback != "deny" {
 		ps.add(p+".fallback", "must be sts or deny, got %q", ic.Fallback)
 	}
+	validateBearerRoles(ps, ic.IdentityBearerRoles)
 	if len(ic.Mappings) == 0 {
 		ps.add(p+".mappings", "at least one mapping is required")
 	}
@@ -152,8 +190,14 @@ func (c *Config) validateIdentityCenter(ps *Problems) {
 		if !icAccountRE.MatchString(m.Account) {
 			ps.add(mp+".account", "%q is not a 12-digit AWS account ID", m.Account)
 		}
-		if !icPermSetRE.MatchString(m.PermissionSet) {
+		switch {
+		case tip && m.PermissionSet != "":
+			ps.add(mp+".permission_set", "must be empty with identity_bearer_roles: trusted identity propagation signs with the account's identity-bearer role")
+		case !tip && !icPermSetRE.MatchString(m.PermissionSet):
 			ps.add(mp+".permission_set", "%q is not a permission set name (1-32 of letters, digits and +=,.@_-)", m.PermissionSet)
+		}
+		if tip && icAccountRE.MatchString(m.Account) && !slices.ContainsFunc(ic.IdentityBearerRoles, func(r IdentityBearerRole) bool { return r.Account == m.Account }) {
+			ps.add(mp+".account", "has no entry in identity_center.identity_bearer_roles")
 		}
 		if m.Priority != nil && *m.Priority < 0 {
 			ps.add(mp+".priority", "must be at least 0, got %d", *m.Priority)

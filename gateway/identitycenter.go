@@ -30,7 +30,15 @@ func (g *Gateway) identityCenter(ctx context.Context, cfg *config.Config, o Opti
 	for _, m := range ic.Mappings {
 		maps = append(maps, idc.Mapping{Group: m.Group, Account: m.Account, PermissionSet: m.PermissionSet, Priority: m.Priority})
 	}
+	var bearer map[string]string
+	for _, r := range ic.IdentityBearerRoles {
+		if bearer == nil {
+			bearer = map[string]string{}
+		}
+		bearer[r.Account] = r.RoleARN
+	}
 	b, err := idc.New(idc.Options{
+		IdentityBearerRoles: bearer, STSEndpoint: ic.STSEndpoint,
 		Region: ic.Region, InstanceARN: ic.InstanceARN, ApplicationARN: ic.ApplicationARN, Scopes: ic.Scopes,
 		OIDCEndpoint: ic.OIDCEndpoint, PortalEndpoint: ic.PortalEndpoint,
 		Credentials:             aws.NewCredentialsCache(creds),
@@ -51,7 +59,15 @@ func (g *Gateway) identityCenter(ctx context.Context, cfg *config.Config, o Opti
 	if ic.Fallback == "sts" {
 		r.STS = g.creds
 	}
-	g.log.Info("IAM Identity Center credential source enabled", "region", ic.Region, "instance_arn", ic.InstanceARN,
+	pattern := "permission_sets"
+	if bearer != nil {
+		pattern = "trusted_identity_propagation"
+		g.log.Warn("identity_center uses trusted identity propagation: AWS attaches AWSIAMIdentityCenterAllowListForIdentityContext "+
+			"to identity-enhanced sessions, which denies every action outside AWS's allow list (S3 Access Grants, Lake Formation, "+
+			"Athena, Glue, EMR, OpenSearch, Amazon Q, sts:SetContext); whether the AWS MCP Server accepts such sessions is not documented",
+			"accounts", len(bearer))
+	}
+	g.log.Info("IAM Identity Center credential source enabled", "pattern", pattern, "region", ic.Region, "instance_arn", ic.InstanceARN,
 		"application_arn", ic.ApplicationARN, "mappings", len(maps), "fallback", ic.Fallback)
 	return r, nil
 }

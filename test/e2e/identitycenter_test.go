@@ -362,3 +362,54 @@ func TestIdentityCenterNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentityCenterTrustedIdentityPropagation: Pattern 2 signs Alice's
+// requests with an identity-enhanced session of dev's identity-bearer
+// role whose context the fake STS checked against the fake Identity
+// Center; prod's role lacks sts:SetContext, so prod is refused.
+func TestIdentityCenterTrustedIdentityPropagation(t *testing.T) {
+	s, auditPath := startIDCStack(t, stack.IdentityCenterTIP)
+	tok, _ := s.Token(stack.Alice)
+	cs, err := connectTo(t, s.MCPURL(), stack.HTTPClient(tok))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	if res, err := callAWS(cs, "aws s3 ls"); err != nil || res.IsError {
+		t.Fatalf("aws s3 ls: %v %+v", err, res)
+	}
+	calls := s.STS.Calls()
+	if len(calls) != 1 || calls[0].Action != "AssumeRole" || calls[0].RoleARN != stack.DevBearerRole ||
+		calls[0].ContextUser != "alice" || calls[0].Caller != stack.GatewayRoleARN || strings.Contains(calls[0].RoleSessionName, "alice") {
+		t.Fatalf("STS calls = %+v", calls)
+	}
+	for _, r := range s.AWS.Requests() {
+		if c, ok := s.STS.Issued(r.AccessKeyID); !ok || c.ContextUser != "alice" || r.RoleARN != stack.DevBearerRole {
+			t.Fatalf("request signed by %s (%+v), not an identity-enhanced session", r.RoleARN, c)
+		}
+	}
+	if n := s.SSO.CountCalls("GetRoleCredentials"); n != 0 {
+		t.Fatalf("Pattern 2 used the portal %d times", n)
+	}
+	r := postJSON(t, s, tok, initializeBody, "x-mcpguard-aws-account", stack.ProdAccount)
+	if r.status != 403 || !strings.Contains(r.body, "sts:SetContext") {
+		t.Fatalf("prod without sts:SetContext: %d %s", r.status, r.body)
+	}
+	cs.Close()
+	s.Close()
+	raw, err := os.ReadFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := 0
+	for _, e := range readAudit(t, raw) {
+		if strings.HasPrefix(string(e.Type), "mcp_") && e.AWS != nil && e.Outcome == audit.OutcomeSuccess {
+			signed++
+			if e.AWS.CredentialSource != "identity_center_tip" || e.AWS.AWSAccount != stack.DevAccount || e.AWS.RoleARN != stack.DevBearerRole {
+				t.Errorf("audit AWS = %+v", e.AWS)
+			}
+		}
+	}
+	if signed == 0 {
+		t.Fatal("no signed request in the audit trail")
+	}
+}

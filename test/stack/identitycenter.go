@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/config"
 	"github.com/mcpguard/mcpguard/test/fakesso"
+	"github.com/mcpguard/mcpguard/test/sigv4check"
 )
 
 // The Identity Center deployment of the example company: two accounts,
@@ -18,6 +19,10 @@ const (
 	ApplicationARN = "arn:aws:sso::123456789012:application/ssoins-7223f4a1b2c3d4e5/apl-1a2b3c4d5e6f7a8b"
 	InstanceARN    = "arn:aws:sso:::instance/ssoins-7223f4a1b2c3d4e5"
 	GatewayRoleARN = "arn:aws:iam::123456789012:role/mcpguard-gateway"
+	// DevBearerRole trusts the gateway with sts:AssumeRole and
+	// sts:SetContext; ProdBearerRole lacks sts:SetContext.
+	DevBearerRole  = "arn:aws:iam::111111111111:role/McpIdentityBearer"
+	ProdBearerRole = "arn:aws:iam::222222222222:role/McpIdentityBearer"
 	gatewayKeyID   = "ASIAMCPGUARDGATEWAY1"
 	gatewaySecret  = "gateway-secret-access-key-for-tests-only"
 )
@@ -70,9 +75,7 @@ func (s *Stack) startIdentityCenter(cfg *config.Config) (aws.CredentialsProvider
 		Users:       users,
 		Accounts:    []fakesso.Account{{ID: DevAccount, Name: "dev", Email: "aws-dev@example.com"}, {ID: ProdAccount, Name: "prod", Email: "aws-prod@example.com"}},
 		Assignments: IdentityCenterAssignments,
-		Callers: func(id string) (fakesso.Caller, bool) {
-			return fakesso.Caller{AccessKeyID: gatewayKeyID, SecretAccessKey: gatewaySecret, PrincipalARN: GatewayRoleARN}, id == gatewayKeyID
-		},
+		Callers:     gatewayCaller,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start identity center: %w", err)
@@ -82,11 +85,31 @@ func (s *Stack) startIdentityCenter(cfg *config.Config) (aws.CredentialsProvider
 		cfg.IdentityCenter = IdentityCenterConfig()
 	}
 	cfg.IdentityCenter.OIDCEndpoint, cfg.IdentityCenter.PortalEndpoint = sso.OIDCURL(), sso.PortalURL()
+	cfg.IdentityCenter.STSEndpoint = s.STS.URL()
 	return credentials.NewStaticCredentialsProvider(gatewayKeyID, gatewaySecret, ""), nil
+}
+
+// gatewayCaller is the gateway's own IAM identity, as the fakes see it.
+func gatewayCaller(id string) (sigv4check.Caller, bool) {
+	return sigv4check.Caller{AccessKeyID: gatewayKeyID, SecretAccessKey: gatewaySecret, PrincipalARN: GatewayRoleARN}, id == gatewayKeyID
+}
+
+// IdentityCenterTIP turns cfg's identity_center into Pattern 2: dev and
+// prod through their identity-bearer roles, for s3-readers.
+func IdentityCenterTIP(cfg *config.Config) {
+	ic := cfg.IdentityCenter
+	ic.Scopes = nil
+	ic.IdentityBearerRoles = []config.IdentityBearerRole{{Account: DevAccount, RoleARN: DevBearerRole}, {Account: ProdAccount, RoleARN: ProdBearerRole}}
+	one := 1
+	ic.Mappings = []config.IdentityCenterMapping{
+		{Group: "s3-readers", Account: DevAccount, Priority: &one},
+		{Group: "s3-readers", Account: ProdAccount},
+	}
 }
 
 // ssoPermissions are the AWS services each permission set's role may use.
 func (s *Stack) ssoPermissions(into map[string][]string) {
+	into[DevBearerRole], into[ProdBearerRole] = []string{"s3"}, []string{"s3"}
 	for set, services := range map[string][]string{"S3ReadOnly": {"s3"}, "EC2ReadOnly": {"ec2"}, "ViewOnly": {"ec2", "s3"}, "AdministratorAccess": {"s3", "ec2", "iam"}} {
 		for _, acct := range []string{DevAccount, ProdAccount} {
 			into[s.SSO.RoleARN(acct, set)] = services

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -149,9 +150,27 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			MaxSessionDuration: 12 * time.Hour,
 		}
 	}
-	if s.STS, err = fakests.New(fakests.Options{
+	// The fake STS resolves identity contexts with the fake Identity
+	// Center, which starts after it.
+	var ssoRef atomic.Pointer[fakesso.Server]
+	stsOpts := fakests.Options{
 		Addr: stsAddr, JWKSURL: s.IdP.JWKSURL(), Roles: roles, CredentialLifetime: o.CredentialLifetime,
-	}); err != nil {
+	}
+	if o.IdentityCenter {
+		// Identity-bearer roles for trusted identity propagation.
+		stsOpts.Callers = gatewayCaller
+		stsOpts.AssumeRoleTrust = map[string]fakests.AssumeRoleTrust{
+			DevBearerRole:  {Principals: []string{GatewayRoleARN}, AllowSetContext: true},
+			ProdBearerRole: {Principals: []string{GatewayRoleARN}},
+		}
+		stsOpts.IdentityContexts = func(a string) (string, bool) {
+			if sso := ssoRef.Load(); sso != nil {
+				return sso.IdentityContext(a)
+			}
+			return "", false
+		}
+	}
+	if s.STS, err = fakests.New(stsOpts); err != nil {
 		return nil, fmt.Errorf("start STS: %w", err)
 	}
 	cfg.STS.STSEndpoint = s.STS.URL()
@@ -162,6 +181,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		if gatewayCreds, err = s.startIdentityCenter(cfg); err != nil {
 			return nil, err
 		}
+		ssoRef.Store(s.SSO)
 		s.ssoPermissions(permissions)
 	}
 	if s.AWS, err = fakeaws.New(fakeaws.Options{
