@@ -347,6 +347,20 @@ func TestRefreshAheadWithRefreshToken(t *testing.T) {
 	if len(grants) != 2 || grants[1] != fakesso.GrantRefreshToken {
 		t.Fatalf("token grants = %v, want jwt-bearer then refresh_token", grants)
 	}
+	// The new credentials are bound to the new token, so later requests
+	// are served from the cache without another refresh.
+	waitFor(t, func() bool {
+		g, err := b.Credentials(t.Context(), alice)
+		return err == nil && g.NotAfter.After(e.clock.Now().Add(10*time.Minute))
+	})
+	for range 5 {
+		if _, err := b.Credentials(t.Context(), alice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.sso.CountCalls("GetRoleCredentials"); n != 2 {
+		t.Fatalf("GetRoleCredentials calls = %d after the refresh, want 2", n)
+	}
 }
 
 func TestRevokedSessionIsExchangedAgain(t *testing.T) {

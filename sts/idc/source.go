@@ -470,13 +470,25 @@ func (b *Broker) withToken(ctx context.Context, uk userKey, id *authn.Identity, 
 func (b *Broker) token(ctx context.Context, uk userKey, id *authn.Identity) (*token, bool, error) {
 	now := b.o.Now()
 	if t, ok, refresh := b.tokens.get(uk, now); ok {
-		if refresh {
-			b.background(func(ctx context.Context) error {
-				_, err := b.exchange(ctx, uk, id, t)
-				return err
-			}, func() { b.tokens.refreshFailed(uk, b.o.Now().Add(b.o.RefreshBackoff)) })
+		if !refresh {
+			return t, true, nil
 		}
-		return t, true, nil
+		// Credentials are being fetched anyway: renew the token first,
+		// or they would be bound to a token about to expire. On failure
+		// the still valid token serves, and a later fetch tries again.
+		ch := b.flight.DoChan(fmt.Sprintf("token:%x", uk), func() (any, error) {
+			return b.exchange(context.WithoutCancel(ctx), uk, id, t)
+		})
+		select {
+		case res := <-ch:
+			if res.Err != nil {
+				b.tokens.refreshFailed(uk, b.o.Now().Add(b.o.RefreshBackoff))
+				return t, true, nil
+			}
+			return res.Val.(*token), false, nil
+		case <-ctx.Done():
+			return t, true, nil
+		}
 	}
 	ch := b.flight.DoChan(fmt.Sprintf("token:%x", uk), func() (any, error) {
 		return b.exchange(context.WithoutCancel(ctx), uk, id, nil)
