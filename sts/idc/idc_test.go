@@ -46,7 +46,7 @@ type envOpts struct {
 	refresh       bool
 }
 
-func newEnv(t *testing.T, eo envOpts) *env {
+func newEnv(t testing.TB, eo envOpts) *env {
 	t.Helper()
 	e := &env{clock: &clock{t: time.Now().Truncate(time.Second)}}
 	var err error
@@ -94,7 +94,7 @@ func newEnv(t *testing.T, eo envOpts) *env {
 	return e
 }
 
-func (e *env) broker(t *testing.T, mutate func(*idc.Options)) *idc.Broker {
+func (e *env) broker(t testing.TB, mutate func(*idc.Options)) *idc.Broker {
 	t.Helper()
 	o := e.opts
 	if mutate != nil {
@@ -108,7 +108,7 @@ func (e *env) broker(t *testing.T, mutate func(*idc.Options)) *idc.Broker {
 	return b
 }
 
-func (e *env) identity(t *testing.T, user string, groups ...string) *authn.Identity {
+func (e *env) identity(t testing.TB, user string, groups ...string) *authn.Identity {
 	t.Helper()
 	c := e.idp.Claims(user, "mcpguard")
 	tok, err := e.idp.Mint(c)

@@ -55,13 +55,16 @@ type compiled struct {
 	// attrs are the Cedar context attributes of each pair, built once
 	// and shared read-only by every request.
 	attrs map[Pair]map[string]string
+	// interned holds one pointer per allowed pair, so carrying the chosen
+	// pair in a context allocates nothing but the context.
+	interned map[Pair]*Pair
 }
 
 // compileMappings checks and indexes the mappings; with accountsOnly
 // (Pattern 2) a mapping names an account and no permission set.
 func compileMappings(ms []Mapping, accountsOnly bool) (*compiled, error) {
 	var errs []error
-	c := &compiled{byGroup: map[string][]Pair{}, attrs: map[Pair]map[string]string{}}
+	c := &compiled{byGroup: map[string][]Pair{}, attrs: map[Pair]map[string]string{}, interned: map[Pair]*Pair{}}
 	for i, m := range ms {
 		if m.Group == "" {
 			errs = append(errs, fmt.Errorf("mappings[%d]: group is required", i))
@@ -83,6 +86,7 @@ func compileMappings(ms []Mapping, accountsOnly bool) (*compiled, error) {
 			c.byGroup[m.Group] = append(c.byGroup[m.Group], p)
 		}
 		c.ordered = append(c.ordered, m)
+		c.interned[p] = &p
 		c.attrs[p] = map[string]string{AttrAccount: p.Account}
 		if p.PermissionSet != "" {
 			c.attrs[p][AttrPermissionSet] = p.PermissionSet
@@ -149,13 +153,13 @@ func one(v []string) (string, error) {
 // the result must be in the allow list.
 func (c *compiled) choose(id *authn.Identity, r Requested) (Pair, error) {
 	var route, header Pair
-	var err error
-	for _, f := range []struct {
-		dst *string
-		v   []string
-	}{{&route.Account, r.RouteAccount}, {&route.PermissionSet, r.RoutePermissionSet},
-		{&header.Account, r.HeaderAccount}, {&header.PermissionSet, r.HeaderPermissionSet}} {
-		if *f.dst, err = one(f.v); err != nil {
+	var errs [4]error
+	route.Account, errs[0] = one(r.RouteAccount)
+	route.PermissionSet, errs[1] = one(r.RoutePermissionSet)
+	header.Account, errs[2] = one(r.HeaderAccount)
+	header.PermissionSet, errs[3] = one(r.HeaderPermissionSet)
+	for _, err := range errs {
+		if err != nil {
 			return Pair{}, err
 		}
 	}
@@ -201,11 +205,19 @@ func (c *compiled) choose(id *authn.Identity, r Requested) (Pair, error) {
 type targetKey struct{}
 
 // withTarget carries the chosen pair from SelectTarget to Credentials.
-func withTarget(ctx context.Context, p Pair) context.Context {
-	return context.WithValue(ctx, targetKey{}, p)
+func (c *compiled) withTarget(ctx context.Context, p Pair) context.Context {
+	ip := c.interned[p]
+	if ip == nil {
+		q := p
+		ip = &q
+	}
+	return context.WithValue(ctx, targetKey{}, ip)
 }
 
 func targetFrom(ctx context.Context) (Pair, bool) {
-	p, ok := ctx.Value(targetKey{}).(Pair)
-	return p, ok
+	p, ok := ctx.Value(targetKey{}).(*Pair)
+	if !ok || p == nil {
+		return Pair{}, false
+	}
+	return *p, true
 }

@@ -273,7 +273,7 @@ func (b *Broker) Select(ctx context.Context, id *authn.Identity, r Requested) (c
 	if err != nil {
 		return ctx, Pair{}, err
 	}
-	return withTarget(ctx, p), p, nil
+	return b.maps.withTarget(ctx, p), p, nil
 }
 
 func keyOf(id *authn.Identity) userKey {
