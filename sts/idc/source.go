@@ -414,8 +414,11 @@ func (b *Broker) fetchCreds(ctx context.Context, k credKey, id *authn.Identity) 
 	cached := *g
 	cached.Cached = true
 	b.creds.put(k, &cached, g.NotAfter)
-	b.log.LogAttrs(ctx, slog.LevelDebug, "identity center credentials", slog.String("account", k.pair.Account),
-		slog.String("permission_set", k.pair.PermissionSet), slog.Any("credentials", g.Credentials))
+	// One line per real issuance with the CloudTrail join keys (never a
+	// secret): the access key and the issuing call's request ID.
+	b.log.LogAttrs(ctx, slog.LevelInfo, "identity center credentials", slog.String("source", g.Source),
+		slog.String("sub", id.Subject), slog.String("account", k.pair.Account), slog.String("permission_set", k.pair.PermissionSet),
+		slog.String("role_arn", g.RoleARN), slog.String("request_id", g.STSRequestID), slog.Any("credentials", g.Credentials))
 	return g, nil
 }
 
