@@ -16,17 +16,23 @@
 // the request. Every first request of a key shares one exchange
 // (singleflight).
 //
+// With identity-bearer roles it implements Pattern 2 (trusted identity
+// propagation) instead: STS AssumeRole of the account's role with the
+// token's identity context as a ProvidedContext, under a session name
+// derived from a hash of the user.
+//
 // Every failure is a *mcpguard.Error with a Kind (401, 403, 503 with
 // Retry-After, 500) and a bounded Reason; the AWS error is only the cause,
 // for logs. Tokens and secrets are sts.Secret and print as [REDACTED].
 //
 // The package must not import extproc, go-control-plane or transport code;
 // it depends on mcpguard, authn, sts (Grant, Secret, Unavailable) and
-// aws-sdk-go-v2 (service/ssooidc, service/sso).
+// aws-sdk-go-v2 (service/ssooidc, service/sso, service/sts).
 //
 // Specs followed: botocore's sso-oidc and sso 2019-06-10 service models
 // (CreateTokenWithIAM, ListAccounts, ListAccountRoles, GetRoleCredentials
-// and their errors) and the IAM Identity Center user guide's trusted
+// and their errors), the STS 2011-06-15 model's AssumeRole with
+// ProvidedContexts, and the IAM Identity Center user guide's trusted
 // identity propagation and account-access scope for customer managed
 // applications.
 package idc
