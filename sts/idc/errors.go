@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -34,8 +35,30 @@ func kindErr(kind mcpguard.Kind, reason, msg string, err error) *mcpguard.Error 
 	return &mcpguard.Error{Kind: kind, Msg: msg, Err: err, Reason: reason}
 }
 
+// gatewayCredentials wraps the gateway's own credentials provider so that
+// a failure to obtain them is told apart from an unreachable endpoint.
+type gatewayCredentials struct{ p aws.CredentialsProvider }
+
+type gatewayCredentialsError struct{ err error }
+
+func (e *gatewayCredentialsError) Error() string { return "gateway credentials: " + e.err.Error() }
+func (e *gatewayCredentialsError) Unwrap() error { return e.err }
+
+func (g gatewayCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := g.p.Retrieve(ctx)
+	if err != nil {
+		return c, &gatewayCredentialsError{err: err}
+	}
+	return c, nil
+}
+
 // classifyToken maps a failed CreateTokenWithIAM call.
 func classifyToken(err error) *mcpguard.Error {
+	var gce *gatewayCredentialsError
+	if errors.As(err, &gce) {
+		return sts.Unavailable("idc_gateway_credentials_unavailable",
+			"the gateway could not obtain its own AWS credentials for IAM Identity Center; try again later", retryAfterUnavailable, err)
+	}
 	code, status := errorInfo(err)
 	if status == 403 {
 		// SigV4 refusals concern the gateway's own IAM credentials.

@@ -406,6 +406,11 @@ func TestErrorMapping(t *testing.T) {
 		{"internal server", func(e *env, o *idc.Options) { e.sso.InjectError(1, "InternalServerException", "x") }, mcpguard.KindCredentialsUnavailable, "idc_unavailable", 5 * time.Second},
 		{"portal throttled", func(e *env, o *idc.Options) { e.sso.SetThrottle(1) }, mcpguard.KindCredentialsUnavailable, "idc_throttled", 2 * time.Second},
 		{"oidc unreachable", func(e *env, o *idc.Options) { o.OIDCEndpoint = "http://127.0.0.1:1" }, mcpguard.KindCredentialsUnavailable, "idc_unreachable", 5 * time.Second},
+		{"no gateway credentials", func(e *env, o *idc.Options) {
+			o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{}, errors.New("no EC2 IMDS role found")
+			})
+		}, mcpguard.KindCredentialsUnavailable, "idc_gateway_credentials_unavailable", 5 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -212,6 +212,7 @@ func New(opts Options) (*Broker, error) {
 	retryer := func() aws.Retryer {
 		return retry.NewStandard(func(so *retry.StandardOptions) { so.MaxAttempts = o.MaxAttempts; so.MaxBackoff = 2 * time.Second })
 	}
+	o.Credentials = gatewayCredentials{p: o.Credentials}
 	oo := ssooidc.Options{Region: o.Region, Credentials: o.Credentials, AppID: "mcpguard", Retryer: retryer()}
 	po := sso.Options{Region: o.Region, AppID: "mcpguard", Retryer: retryer()}
 	if o.OIDCEndpoint != "" {

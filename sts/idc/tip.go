@@ -94,6 +94,11 @@ func (b *Broker) assumeWithContext(ctx context.Context, k credKey, tok *token) (
 
 // classifyAssume maps a failed AssumeRole with ProvidedContexts.
 func classifyAssume(err error) *mcpguard.Error {
+	var gce *gatewayCredentialsError
+	if errors.As(err, &gce) {
+		return sts.Unavailable("idc_gateway_credentials_unavailable",
+			"the gateway could not obtain its own AWS credentials; try again later", retryAfterUnavailable, err)
+	}
 	code, status := errorInfo(err)
 	switch code {
 	case "AccessDenied":
