@@ -13,16 +13,25 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # lookups in Go, so the binary needs no shared library at run time.
 STATIC    := CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
 
-.PHONY: help build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate clean
+.PHONY: help cc build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate clean
+
+# cc makes sure a C toolchain is there for cgo (tree-sitter, the race
+# detector): on a machine with only Go it installs gcc from the
+# distribution's packages (Debian/Ubuntu apt-get, as root or with sudo).
+cc:
+	@command -v gcc >/dev/null 2>&1 || command -v cc >/dev/null 2>&1 || { \
+		echo "no C compiler: installing gcc and libc6-dev from the distribution's packages"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc libc6-dev >/dev/null; }
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## Build bin/mcpguard (static with cgo, stripped); fails if the result needs a dynamic loader.
+build: cc ## Build bin/mcpguard (static with cgo, stripped); fails if the result needs a dynamic loader.
 	$(STATIC) -o bin/mcpguard ./cmd/mcpguard
 	@if readelf -lW bin/mcpguard | grep -q 'program interpreter'; then echo "bin/mcpguard is not static"; exit 1; fi
 
-test: fmt-check vet unit ## gofmt check, go vet, and every test with the race detector (fuzz seed corpora included).
+test: cc fmt-check vet unit ## gofmt check, go vet, and every test with the race detector (fuzz seed corpora included).
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -34,7 +43,7 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-demo: ## Run the local quickstart: IdP, STS, AWS MCP server, mcpguard and an Envoy stand-in on loopback.
+demo: cc ## Run the local quickstart: IdP, STS, AWS MCP server, mcpguard and an Envoy stand-in on loopback.
 	$(GO) run ./examples/quickstart
 
 bench: ## Run every benchmark (or those matching BENCH) COUNT times; feed the output to benchstat.

@@ -281,6 +281,14 @@ type AWS struct {
 	// Complete is context.aws.complete (false if any message of a batch is
 	// incomplete); absent when no message reaches AWS APIs.
 	Complete *bool `json:"complete,omitempty"`
+	// CredentialSource names the path that signed the request: "sts"
+	// (AssumeRoleWithWebIdentity) or "identity_center" (a permission set's
+	// credentials from the AWS access portal).
+	CredentialSource string `json:"credential_source,omitempty"`
+	// AWSAccount and PermissionSet are the account and permission set of
+	// an Identity Center request.
+	AWSAccount    string `json:"aws_account,omitempty"`
+	PermissionSet string `json:"permission_set,omitempty"`
 }
 
 // HTTP is the request's HTTP facts.

@@ -102,6 +102,10 @@ type Request struct {
 	// Region is that upstream's signing region, the region of AWS calls
 	// that name none; empty means Options.AWS.Region.
 	Region string
+	// Attributes are string attributes of context set by the credential
+	// source (aws_account and permission_set of an IAM Identity Center
+	// request). They never override the attributes above.
+	Attributes map[string]string
 }
 
 // EvalError is a policy that could not be evaluated for a request, for

@@ -91,9 +91,11 @@ func sourceIP(s string) (types.IPAddr, bool) {
 // baseContext holds the context attributes shared by every message of a
 // request.
 func baseContext(req *Request, now time.Time) types.RecordMap {
-	rm := types.RecordMap{
-		"time": types.Long(now.Unix()),
+	rm := types.RecordMap{}
+	for k, v := range req.Attributes {
+		rm[types.String(k)] = types.String(v)
 	}
+	rm["time"] = types.Long(now.Unix())
 	if req.RequestID != "" {
 		rm["request_id"] = types.String(req.RequestID)
 	}

@@ -36,6 +36,10 @@ type Config struct {
 	// Protocol configures the MCP protocol checks: revisions, origins,
 	// session binding, denial responses.
 	Protocol Protocol `yaml:"mcp_protocol"`
+	// IdentityCenter makes IAM Identity Center permission sets a credential
+	// source beside STS direct. Nil when the file has no identity_center
+	// section.
+	IdentityCenter *IdentityCenter `yaml:"identity_center"`
 }
 
 // ToolPinning records each tool definition (the whole tool object) per
@@ -532,6 +536,7 @@ func Default() *Config {
 // fillDerived sets the defaults that depend on other keys. It only fills
 // empty values, so explicit settings win.
 func (c *Config) fillDerived() {
+	c.fillIdentityCenter()
 	if c.Upstream.Region == "" {
 		c.Upstream.Region = c.STS.Region
 	}

@@ -353,3 +353,22 @@ func TestProblemsError(t *testing.T) {
 }
 
 func ptrBool(b bool) *bool { return &b }
+
+func TestIdentityCenterDefaults(t *testing.T) {
+	c, err := Load("testdata/valid/identity-center.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := c.IdentityCenter
+	if ic == nil || ic.Region != "us-east-1" || len(ic.Scopes) != 1 || ic.Scopes[0] != "sso:account:access" ||
+		ic.TokenRefreshMargin != DefaultIdentityCenterMargin || ic.CredentialRefreshMargin != DefaultIdentityCenterMargin ||
+		ic.AssignmentsTTL != DefaultAssignmentsTTL || ic.MaxEntries != DefaultIdentityCenterCache || ic.Fallback != "sts" {
+		t.Fatalf("identity_center = %+v", ic)
+	}
+	if m := ic.Mappings[0]; m.Account != "111111111111" || m.PermissionSet != "S3ReadOnly" || m.Priority == nil || *m.Priority != 1 {
+		t.Fatalf("mapping = %+v", m)
+	}
+	if c2, err := Load("testdata/valid/seed.yaml"); err != nil || c2.IdentityCenter != nil {
+		t.Fatalf("seed has identity_center %+v, %v", c2.IdentityCenter, err)
+	}
+}

@@ -50,6 +50,7 @@ func (c *Config) validate() Problems {
 	c.validateTelemetry(&ps)
 	c.validateToolPinning(&ps)
 	c.validateProtocol(&ps)
+	c.validateIdentityCenter(&ps)
 	return ps
 }
 

@@ -165,6 +165,10 @@ func (x *exchange) auditEvent() *audit.Event {
 			AccessKeyID: g.Credentials.AccessKeyID, STSRequestID: g.STSRequestID,
 			CredentialsExpiration: &exp, CredentialsCached: g.Cached,
 			Region: x.upstream.Region, Service: x.upstream.Service, UpstreamRequestID: x.upstreamRequestID,
+			CredentialSource: "sts", AWSAccount: g.AWSAccount, PermissionSet: g.PermissionSet,
+		}
+		if g.Source != "" {
+			ev.AWS.CredentialSource = g.Source
 		}
 	}
 	if x.decision != nil {

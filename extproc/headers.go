@@ -45,6 +45,11 @@ type requestHeaders struct {
 	// names lists every header name once, in arrival order, for the
 	// removal of client-sent x-amz-* and x-mcpguard-* headers.
 	names []string
+	// target holds the client's x-mcpguard-aws-account and
+	// x-mcpguard-permission-set values (every line, so repeats are
+	// refused), for a credential source that signs for one of several
+	// accounts; like every x-mcpguard-* header they never leave Envoy.
+	target map[string][]string
 }
 
 // headerValue reads raw_value, falling back to value: Envoy fills raw_value
@@ -117,6 +122,11 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 			rh.tracestate = v
 		case "authorization":
 			rh.authorization = append(rh.authorization, v)
+		case targetAccountHeader, targetPermissionSetHeader:
+			if rh.target == nil {
+				rh.target = map[string][]string{}
+			}
+			rh.target[key] = append(rh.target[key], v)
 		}
 	}
 	return rh

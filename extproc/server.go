@@ -56,6 +56,38 @@ type CredentialSource interface {
 	Credentials(ctx context.Context, id *authn.Identity) (*sts.Grant, error)
 }
 
+// TargetSelector is implemented by credential sources that sign for one
+// of several AWS accounts per request (IAM Identity Center permission
+// sets). SelectTarget runs before authorization with the route's gRPC
+// initial metadata and the client's target headers (both keyed by
+// x-mcpguard-aws-account and x-mcpguard-permission-set); it returns the
+// context to pass to Credentials and the attributes Cedar policies see in
+// context (aws_account, permission_set).
+type TargetSelector interface {
+	SelectTarget(ctx context.Context, id *authn.Identity, route, header map[string][]string) (context.Context, map[string]string, error)
+}
+
+// Names of the per-request target, in the route's gRPC initial metadata
+// and in client headers.
+const (
+	targetAccountHeader       = "x-mcpguard-aws-account"
+	targetPermissionSetHeader = "x-mcpguard-permission-set"
+)
+
+// routeTarget reads the target the route names in gRPC initial metadata.
+func routeTarget(ctx context.Context) map[string][]string {
+	var out map[string][]string
+	for _, k := range [...]string{targetAccountHeader, targetPermissionSetHeader} {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // Signer computes the SigV4 headers for the request that will leave Envoy.
 type Signer interface {
 	Sign(ctx context.Context, r sigv4.Request, clientHeaders []string) (sigv4.Result, error)
@@ -522,8 +554,17 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	if x.s.o.Authz == nil {
 		return nil, mcpguard.E(mcpguard.KindForbidden, "no authorization policy is configured; every request is denied", nil)
 	}
+	var attrs map[string]string
+	if ts, ok := x.s.o.Creds.(TargetSelector); ok {
+		ctx, a, err := ts.SelectTarget(x.ctx, x.id, routeTarget(x.ctx), x.hdr.target)
+		if err != nil {
+			return nil, err
+		}
+		x.ctx, attrs = ctx, a
+	}
 	dec, err := stage(x, telemetry.SpanAuthz, func(ctx context.Context) (authz.Decision, error) {
 		return x.s.o.Authz.Authorize(ctx, x.id, authz.Request{
+			Attributes:      attrs,
 			HTTPMethod:      x.hdr.method,
 			Body:            body,
 			SourceIP:        x.sourceIP,

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
@@ -27,6 +28,7 @@ import (
 	"github.com/mcpguard/mcpguard/extproc"
 	"github.com/mcpguard/mcpguard/sigv4"
 	"github.com/mcpguard/mcpguard/sts"
+	"github.com/mcpguard/mcpguard/sts/idc"
 	"github.com/mcpguard/mcpguard/telemetry"
 	"github.com/mcpguard/mcpguard/toolpin"
 )
@@ -45,6 +47,10 @@ type Options struct {
 	AuditWriter io.Writer
 	// ConfigPath is reported in the config_loaded audit record.
 	ConfigPath string
+	// AWSCredentials are the gateway's own IAM credentials, which sign
+	// IAM Identity Center's CreateTokenWithIAM; nil loads the SDK's
+	// default chain when identity_center is configured.
+	AWSCredentials aws.CredentialsProvider
 }
 
 // Gateway is one running mcpguard.
@@ -56,6 +62,7 @@ type Gateway struct {
 	authn *authn.Authenticator
 	authz *authz.Authorizer // nil when no authz_config: every request is denied
 	creds *sts.Broker
+	idc   *idc.Broker // nil without identity_center
 	audit *audit.Logger
 
 	tracer         trace.TracerProvider
@@ -238,6 +245,14 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("build credential broker: %w", err)
 	}
+	var source extproc.CredentialSource = g.creds
+	if cfg.IdentityCenter != nil {
+		r, err := g.identityCenter(bg, cfg, o)
+		if err != nil {
+			return fmt.Errorf("build identity center credential source: %w", err)
+		}
+		source = r
+	}
 
 	var store *toolpin.Store
 	mode := toolpin.Mode(cfg.ToolPinning.Mode)
@@ -259,7 +274,7 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		Protocol: proto,
 		Authn:    g.authn,
 		Authz:    g.authorizer(),
-		Creds:    g.creds,
+		Creds:    source,
 		Signer:   sigv4.New(sigv4.Options{}),
 		Upstream: extproc.Upstream{
 			Host:     cfg.Upstream.Host,
@@ -469,6 +484,9 @@ func (g *Gateway) shutdown() {
 func (g *Gateway) close() {
 	g.stopOnce.Do(func() {
 		g.stop()
+		if g.idc != nil {
+			g.idc.Close()
+		}
 		if g.creds != nil {
 			g.creds.Close()
 		}

@@ -76,6 +76,14 @@ type Grant struct {
 	// Cached reports that the credentials came from the cache rather than
 	// from an STS call made for this request.
 	Cached bool
+	// Source names the credential source that issued the grant: "" for
+	// STS AssumeRoleWithWebIdentity, "identity_center" for IAM Identity
+	// Center permission sets (package sts/idc), so the audit record says
+	// which path signed the request.
+	Source string
+	// AWSAccount and PermissionSet are the account and permission set of
+	// an Identity Center grant.
+	AWSAccount, PermissionSet string
 }
 
 // LogValue keeps secrets out of logs while keeping the audit facts.

@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	configPath := fs.String("config", "examples/quickstart/config.yaml", "mcpguard configuration to run")
 	serve := fs.Bool("serve", false, "keep running after the scenario, on the fixed ports of the configuration")
 	verbose := fs.Bool("v", false, "print every mcpguard log line")
+	identityCenter := fs.Bool("identity-center", false, "sign through IAM Identity Center permission sets (dev and prod accounts) instead of STS")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s, err := stack.Start(startCtx, stack.Options{ConfigPath: *configPath, Ephemeral: !*serve, Logger: logger, AuditWriter: trail})
+	s, err := stack.Start(startCtx, stack.Options{ConfigPath: *configPath, Ephemeral: !*serve, Logger: logger, AuditWriter: trail, IdentityCenter: *identityCenter})
 	if err != nil {
 		if !*serve {
 			return err
@@ -71,6 +72,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "  identity provider  %s\n  AWS STS            %s\n  AWS MCP Server     %s (signs as %s)\n  mcpguard ext_proc  %s   admin %s\n  Envoy stand-in     %s\n\n",
 		s.IdP.URL(), s.STS.URL(), s.AWS.URL(), s.Config.Upstream.Host, s.Gateway.GRPCAddr(), s.Gateway.AdminAddr(), s.MCPURL())
 
+	if *identityCenter {
+		return identityCenterScenario(ctx, s, out)
+	}
 	if err := seedMatrix(ctx, s, out); err != nil {
 		return err
 	}

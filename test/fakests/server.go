@@ -1,6 +1,7 @@
 package fakests
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/mcpguard/mcpguard/test/sigv4check"
 )
 
 // Version is the only STS API version the server accepts.
@@ -63,6 +67,23 @@ type Options struct {
 	Now func() time.Time
 	// Logger (nil discards).
 	Logger *slog.Logger
+
+	// Region is the region AssumeRole must be signed for (default
+	// us-east-1).
+	Region string
+	// Callers finds the IAM credentials of a SigV4-signed AssumeRole;
+	// nil refuses every AssumeRole.
+	Callers func(accessKeyID string) (sigv4check.Caller, bool)
+	// SignatureClock is what x-amz-date is checked against (default
+	// time.Now).
+	SignatureClock func() time.Time
+	// AssumeRoleTrust holds, by role ARN, the trust of roles that IAM
+	// principals assume with AssumeRole (identity-bearer roles).
+	AssumeRoleTrust map[string]AssumeRoleTrust
+	// IdentityContexts resolves an IAM Identity Center context assertion
+	// to the user it was issued to (the fake Identity Center's
+	// IdentityContext); unknown assertions are refused.
+	IdentityContexts func(assertion string) (user string, ok bool)
 }
 
 // Call is one request the server received.
@@ -85,6 +106,12 @@ type Call struct {
 	// Fault names an injected fault: throttle, down, garbage, injected.
 	Fault       string
 	AccessKeyID string
+	// Caller is the IAM principal that signed an AssumeRole call.
+	Caller string
+	// ProvidedContexts are AssumeRole's ProvidedContexts members.
+	ProvidedContexts []ProvidedContext
+	// ContextUser is the Identity Center user of a verified context.
+	ContextUser string
 }
 
 // Credential is an issued set of temporary credentials and what they were
@@ -101,6 +128,9 @@ type Credential struct {
 	SessionTags     map[string]string
 	Expiration      time.Time
 	RequestID       string
+	// ContextUser is the Identity Center user of an identity-enhanced
+	// session (AssumeRole with ProvidedContexts), else "".
+	ContextUser string
 }
 
 // LogValue keeps the secret parts out of logs.
@@ -150,6 +180,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.SignatureClock == nil {
+		opts.SignatureClock = time.Now
 	}
 	log := opts.Logger
 	if log == nil {
@@ -247,8 +283,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, c.RequestID, http.StatusMethodNotAllowed, "InvalidAction", "The requested action is not supported on this endpoint")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err == nil {
+		// ParseForm consumes the body; AssumeRole's signature covers it.
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		err = r.ParseForm()
+	}
+	if err != nil {
 		c.Status = http.StatusBadRequest
 		s.record(c)
 		s.writeError(w, c.RequestID, http.StatusBadRequest, "MalformedQueryString", "The query string is malformed")
@@ -272,6 +313,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Without Callers the fake serves only AssumeRoleWithWebIdentity, and
+	// AssumeRole is an unknown operation.
+	if c.Action == "AssumeRole" && c.Version == Version && s.opts.Callers != nil {
+		s.serveAssumeRole(w, r, raw, &c, f)
+		return
+	}
 	res, apiErr := s.assume(r.Context(), &c, f)
 	if apiErr != nil {
 		c.Status, c.ErrorCode = apiErr.status, apiErr.code
@@ -294,6 +341,22 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, c)
 	s.mu.Unlock()
 	s.writeXML(w, c.RequestID, http.StatusOK, res.response(c.RequestID))
+}
+
+func (s *Server) serveAssumeRole(w http.ResponseWriter, r *http.Request, raw []byte, c *Call, f map[string][]string) {
+	cred, apiErr := s.assumeRole(r, raw, c, f)
+	if apiErr != nil {
+		c.Status, c.ErrorCode = apiErr.status, apiErr.code
+		s.record(*c)
+		s.writeError(w, c.RequestID, apiErr.status, apiErr.code, apiErr.message)
+		return
+	}
+	c.Status, c.AccessKeyID = http.StatusOK, cred.AccessKeyID
+	s.mu.Lock()
+	s.issued[cred.AccessKeyID] = *cred
+	s.calls = append(s.calls, *c)
+	s.mu.Unlock()
+	s.writeXML(w, c.RequestID, http.StatusOK, assumeRoleDocument(cred, c.RequestID))
 }
 
 // nextFault consumes one queued throttle or injected error.

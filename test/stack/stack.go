@@ -11,8 +11,10 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/grpc"
@@ -23,6 +25,7 @@ import (
 	"github.com/mcpguard/mcpguard/test/envoysim"
 	"github.com/mcpguard/mcpguard/test/fakeaws"
 	"github.com/mcpguard/mcpguard/test/fakeidp"
+	"github.com/mcpguard/mcpguard/test/fakesso"
 	"github.com/mcpguard/mcpguard/test/fakests"
 )
 
@@ -73,6 +76,9 @@ type Options struct {
 	// mcpguard (client certificate, server CA and name); nil dials
 	// plaintext. Set server.grpc_tls through Mutate to match.
 	GRPCTLS *tls.Config
+	// IdentityCenter runs the fake IAM Identity Center and configures
+	// identity_center (IdentityCenterConfig unless the file has one).
+	IdentityCenter bool
 }
 
 // Stack is the running flow. Close stops everything.
@@ -80,6 +86,7 @@ type Stack struct {
 	Config  *config.Config
 	IdP     *fakeidp.IdP
 	STS     *fakests.Server
+	SSO     *fakesso.Server // with Options.IdentityCenter
 	AWS     *fakeaws.Server
 	Gateway *gateway.Gateway
 	Front   *envoysim.Front
@@ -154,20 +161,47 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			MaxSessionDuration: 12 * time.Hour,
 		}
 	}
-	if s.STS, err = fakests.New(fakests.Options{
+	// The fake STS resolves identity contexts with the fake Identity
+	// Center, which starts after it.
+	var ssoRef atomic.Pointer[fakesso.Server]
+	stsOpts := fakests.Options{
 		Addr: stsAddr, JWKSURL: s.IdP.JWKSURL(), Roles: roles, CredentialLifetime: o.CredentialLifetime,
-	}); err != nil {
+	}
+	if o.IdentityCenter {
+		// Identity-bearer roles for trusted identity propagation.
+		stsOpts.Callers = gatewayCaller
+		stsOpts.AssumeRoleTrust = map[string]fakests.AssumeRoleTrust{
+			DevBearerRole:  {Principals: []string{GatewayRoleARN}, AllowSetContext: true},
+			ProdBearerRole: {Principals: []string{GatewayRoleARN}},
+		}
+		stsOpts.IdentityContexts = func(a string) (string, bool) {
+			if sso := ssoRef.Load(); sso != nil {
+				return sso.IdentityContext(a)
+			}
+			return "", false
+		}
+	}
+	if s.STS, err = fakests.New(stsOpts); err != nil {
 		return nil, fmt.Errorf("start STS: %w", err)
 	}
 	cfg.STS.STSEndpoint = s.STS.URL()
 
+	permissions := map[string][]string{S3Role: {"s3"}, EC2Role: {"ec2"}}
+	var gatewayCreds aws.CredentialsProvider
+	if o.IdentityCenter {
+		if gatewayCreds, err = s.startIdentityCenter(cfg); err != nil {
+			return nil, err
+		}
+		ssoRef.Store(s.SSO)
+		s.ssoPermissions(permissions)
+	}
 	if s.AWS, err = fakeaws.New(fakeaws.Options{
 		Addr:         awsAddr,
 		Region:       cfg.Upstream.Region,
 		Service:      cfg.Upstream.Service,
 		Path:         cfg.Upstream.Path,
 		Lookup:       s.FakeAWSLookup,
-		Permissions:  map[string][]string{S3Role: {"s3"}, EC2Role: {"ec2"}},
+		Permissions:  permissions,
 		JSONResponse: o.FakeAWSJSON,
 		ExtraTools:   o.ExtraTools,
 		Stateless:    o.FakeAWSStateless,
@@ -190,7 +224,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration after overrides: %w", err)
 	}
-	if s.Gateway, err = gateway.New(ctx, cfg, gateway.Options{Logger: o.Logger, Now: o.Now, AuditWriter: o.AuditWriter, ConfigPath: o.ConfigPath}); err != nil {
+	if s.Gateway, err = gateway.New(ctx, cfg, gateway.Options{Logger: o.Logger, Now: o.Now, AuditWriter: o.AuditWriter, ConfigPath: o.ConfigPath, AWSCredentials: gatewayCreds}); err != nil {
 		return nil, fmt.Errorf("start mcpguard: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -249,9 +283,17 @@ func (s *Stack) AddRoute(r Route) (*envoysim.Front, error) {
 	return fr, nil
 }
 
-// FakeAWSLookup resolves access keys the fake STS issued, for additional
-// fake AWS servers.
+// FakeAWSLookup resolves access keys the fake STS (or the fake Identity
+// Center portal) issued, for additional fake AWS servers.
 func (s *Stack) FakeAWSLookup(akid string) (fakeaws.Credential, bool) {
+	if s.SSO != nil {
+		if c, ok := s.SSO.Issued(akid); ok {
+			return fakeaws.Credential{
+				AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+				RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration,
+			}, true
+		}
+	}
 	c, ok := s.STS.Issued(akid)
 	return fakeaws.Credential{
 		AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
@@ -318,6 +360,9 @@ func (s *Stack) Close() {
 	}
 	if s.STS != nil {
 		s.STS.Close()
+	}
+	if s.SSO != nil {
+		s.SSO.Close()
 	}
 	if s.IdP != nil {
 		s.IdP.Close()
