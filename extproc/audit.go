@@ -37,7 +37,20 @@ const (
 	auditNone      auditState = iota // nothing written yet: the record is written when the exchange ends
 	auditForwarded                   // the request's record was written before forwarding; an mcp_response completes it
 	auditSkipped                     // the request's type is not recorded
+	auditWritten                     // a refusal's whole record was written before its answer
 )
+
+// recordRefusal writes the whole record of a request refused before it was
+// forwarded, before the answer goes back to Envoy: the trail then holds a
+// refusal before the client can act on it, and records of one client's
+// sequential requests appear in the order they were answered.
+func (x *exchange) recordRefusal() {
+	if x.audit != auditNone || !x.audited() {
+		return
+	}
+	x.recordFinished()
+	x.audit = auditWritten
+}
 
 // recordForwarding writes the request's record before Envoy forwards it.
 // Only this request's own write decides: when it fails under on_failure
@@ -68,7 +81,7 @@ func (x *exchange) recordForwarding() error {
 // that completes a forwarded one.
 func (x *exchange) recordFinished() {
 	switch x.audit {
-	case auditSkipped:
+	case auditSkipped, auditWritten:
 		return
 	case auditForwarded:
 		x.s.record(x.ctx, x.eraAudit(x.responseEvent()))

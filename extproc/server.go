@@ -745,9 +745,11 @@ func (x *exchange) fail(err error) *extprocv3.ProcessingResponse {
 	}
 	if r := x.eraDenial(err, &d); r != nil {
 		x.log.Info("request refused", "status", x.status, "kind", kind.String(), "error", err)
+		x.recordRefusal()
 		return r
 	}
 	x.log.Log(x.ctx, level, "request refused", "status", m.status, "kind", kind.String(), "error", err)
+	x.recordRefusal()
 	return immediate(d)
 }
 

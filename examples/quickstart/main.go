@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -84,10 +85,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := analystScripts(ctx, s, out); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nThe audit trail of the run (abridged; the full records are JSON lines with a hash chain):\n\n")
+	records, err := completeTrail(ctx, s, trail)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nThe audit trail of the run (abridged; the full records are JSON lines with a hash chain;\na forwarded request's status comes from the mcp_response record that completes it):\n\n")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  type\toutcome\tuser\ttool / command\tIAM role\taccess key\tstatus\t")
-	for _, r := range auditRecords(trail) {
+	for _, r := range records {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Type, r.Outcome, r.user(), r.what(), r.role(), r.key(), r.status())
 	}
 	tw.Flush()
@@ -178,8 +183,33 @@ func scriptOutcome(res *mcp.CallToolResult, err error) string {
 	return o
 }
 
-func connect(ctx context.Context, s *stack.Stack, u stack.User) (*mcp.ClientSession, error) {
+// tokens holds each user's token for the run: a client logs in once and
+// keeps its token, and mcpguard binds cached AWS credentials to the token
+// that obtained them, so a token minted anew would cost an STS call.
+var (
+	tokensMu sync.Mutex
+	tokens   = map[*stack.Stack]map[string]string{}
+)
+
+func userToken(s *stack.Stack, u stack.User) (string, error) {
+	tokensMu.Lock()
+	defer tokensMu.Unlock()
+	if tok, ok := tokens[s][u.Name]; ok {
+		return tok, nil
+	}
 	tok, err := s.Token(u)
+	if err != nil {
+		return "", err
+	}
+	if tokens[s] == nil {
+		tokens[s] = map[string]string{}
+	}
+	tokens[s][u.Name] = tok
+	return tok, nil
+}
+
+func connect(ctx context.Context, s *stack.Stack, u stack.User) (*mcp.ClientSession, error) {
+	tok, err := userToken(s, u)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +259,7 @@ func title(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 func serveForever(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	fmt.Fprintf(out, "\nThe stack keeps running. Tokens (valid one hour):\n")
 	for _, u := range []stack.User{stack.Alice, stack.Bob, stack.Dana} {
-		tok, err := s.Token(u)
+		tok, err := userToken(s, u)
 		if err != nil {
 			return err
 		}
@@ -254,9 +284,11 @@ Press Ctrl-C to stop.
 
 // auditLine is the part of an audit record the summary shows.
 type auditLine struct {
-	Type    string `json:"type"`
-	Outcome string `json:"outcome"`
-	User    *struct {
+	Type       string `json:"type"`
+	Outcome    string `json:"outcome"`
+	Seq        uint64 `json:"seq"`
+	RequestSeq uint64 `json:"request_seq"`
+	User       *struct {
 		Sub string `json:"sub"`
 	} `json:"user"`
 	MCP *struct {
@@ -320,9 +352,14 @@ func (r auditLine) status() string {
 	return fmt.Sprint(r.HTTP.Status)
 }
 
-// auditRecords parses the trail, skipping the server lifecycle records.
-func auditRecords(trail *stack.Buffer) []auditLine {
+// auditRecords parses the trail, skipping the server lifecycle records and
+// folding each mcp_response into the request it completes (its status).
+// It reports whether the trail is complete: one record for every request
+// the Envoy stand-in answered, and a response for every forwarded one.
+func auditRecords(trail *stack.Buffer, answered int) ([]auditLine, bool) {
 	var out []auditLine
+	bySeq := map[uint64]int{}
+	requests, open := 0, 0
 	for _, line := range strings.Split(trail.String(), "\n") {
 		var r auditLine
 		if json.Unmarshal([]byte(line), &r) != nil || r.Type == "" {
@@ -331,8 +368,41 @@ func auditRecords(trail *stack.Buffer) []auditLine {
 		switch r.Type {
 		case "server_start", "server_stop", "config_loaded":
 			continue
+		case "mcp_response":
+			if i, ok := bySeq[r.RequestSeq]; ok {
+				out[i].HTTP = r.HTTP
+				open--
+			}
+			continue
+		case "sts_assume_role", "sts_failure", "credentials_refresh":
+		default:
+			requests++
+			if r.Outcome == "forwarded" {
+				bySeq[r.Seq] = len(out)
+				open++
+			}
 		}
 		out = append(out, r)
 	}
-	return out
+	return out, requests >= answered && open == 0
+}
+
+// completeTrail waits until the audit trail holds every record of the run:
+// mcpguard writes a denial's record and a forwarded request's mcp_response
+// as its ext_proc stream ends, just after the client has its answer.
+func completeTrail(ctx context.Context, s *stack.Stack, trail *stack.Buffer) ([]auditLine, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if records, ok := auditRecords(trail, len(s.Exchanges())); ok {
+			return records, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the audit trail is incomplete: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
 }

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// volatile are the parts of the quickstart's output that differ from run
+// to run by design: loopback ports and the access keys STS issues.
+var volatile = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`127\.0\.0\.1:[0-9]+`), "127.0.0.1:PORT"},
+	{regexp.MustCompile(`\bASIA[A-Z0-9]{16}\b`), "ASIA…"},
+}
+
+// normalize removes what varies by design and the trailing blanks the
+// tab writer leaves.
+func normalize(s string) string {
+	for _, v := range volatile {
+		s = v.re.ReplaceAllString(s, v.with)
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// readmeTables is the quickstart output the README shows: its first code
+// block after "## Quickstart".
+func readmeTables(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(raw), "## Quickstart")
+	if !ok {
+		t.Fatal("README has no Quickstart section")
+	}
+	_, block, ok := strings.Cut(after, "```\n")
+	if !ok {
+		t.Fatal("README's Quickstart has no code block")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	return strings.Split(strings.TrimRight(block, "\n"), "\n")
+}
+
+// TestQuickstartNeverVaries runs the quickstart several times (set
+// QUICKSTART_RUNS for more): every run prints the same output, volatile
+// ports and keys aside, including the whole audit trail, and that output
+// holds the README's tables line for line, in order.
+func TestQuickstartNeverVaries(t *testing.T) {
+	runs := 3
+	if n, err := strconv.Atoi(os.Getenv("QUICKSTART_RUNS")); err == nil && n > 0 {
+		runs = n
+	}
+	want := readmeTables(t)
+	var first string
+	for i := range runs {
+		var out bytes.Buffer
+		if err := run(t.Context(), []string{"--config", "config.yaml"}, &out); err != nil {
+			t.Fatalf("run %d: %v\n%s", i+1, err, out.String())
+		}
+		got := normalize(out.String())
+		if i == 0 {
+			first = got
+			rest := got
+			for _, line := range want {
+				j := strings.Index(rest, line+"\n")
+				if j < 0 {
+					t.Fatalf("the output lacks the README's line %q (in order):\n%s", line, got)
+				}
+				rest = rest[j+len(line):]
+			}
+			if !strings.Contains(got, "mcp_session_terminate") {
+				t.Fatalf("the audit trail lacks the last request of the run:\n%s", got)
+			}
+			continue
+		}
+		if got != first {
+			t.Fatalf("run %d differs from run 1:\n--- run 1\n%s\n--- run %d\n%s", i+1, first, i+1, got)
+		}
+	}
+}
