@@ -13,7 +13,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # lookups in Go, so the binary needs no shared library at run time.
 STATIC    := CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
 
-.PHONY: help cc build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate clean
+.PHONY: help cc tsclient build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate clean
 
 # cc makes sure a C toolchain is there for cgo (tree-sitter, the race
 # detector): on a machine with only Go it installs gcc from the
@@ -40,7 +40,14 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-unit:
+# tsclient installs the pinned MCP TypeScript SDK (test/tsclient) where Node
+# is installed, so the end-to-end test with a second real client runs
+# instead of skipping; without node that test skips and says why.
+tsclient:
+	@if command -v npm >/dev/null 2>&1 && [ ! -d test/tsclient/node_modules ]; then \
+		(cd test/tsclient && npm ci --silent --no-audit --no-fund); fi
+
+unit: tsclient
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 demo: cc ## Run the local quickstart: IdP, STS, AWS MCP server, mcpguard and an Envoy stand-in on loopback.

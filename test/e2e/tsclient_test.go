@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpguard/mcpguard/config"
 	"github.com/mcpguard/mcpguard/test/fakeaws"
 	"github.com/mcpguard/mcpguard/test/stack"
 )
@@ -29,7 +30,8 @@ func TestTypeScriptSDKClient(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk")); err != nil {
 		t.Skip("test/tsclient has no node_modules: run npm ci in test/tsclient")
 	}
-	s, _ := startStack(t, stack.Options{})
+	// The deployment choice for agent clients: a denial the model can read.
+	s, _ := startStack(t, stack.Options{Mutate: func(c *config.Config) { c.Protocol.DenialResponse = config.DenialToolResult }})
 	tok, err := s.Token(stack.Alice)
 	if err != nil {
 		t.Fatal(err)
