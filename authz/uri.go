@@ -107,12 +107,20 @@ func schemeEnd(s string) int {
 }
 
 // lowerHost lower-cases the host of an authority, leaving user info as it
-// is (it is case-sensitive).
+// is (it is case-sensitive) and the hex digits of percent-encodings
+// upper-case (RFC 3986 §6.2.2.1), so the result normalizes to itself.
 func lowerHost(auth string) string {
-	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
-		return auth[:at+1] + strings.ToLower(auth[at+1:])
+	at := strings.LastIndexByte(auth, '@') + 1
+	b := []byte(auth)
+	for i := at; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '%':
+			i += 2 // the two hex digits stay as they are
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + ('a' - 'A')
+		}
 	}
-	return strings.ToLower(auth)
+	return string(b)
 }
 
 func isHexDigit(c byte) bool {
