@@ -191,8 +191,10 @@ func DecodeHeaderValue(v string) (string, error) {
 		if !ok {
 			return "", invalid("header_value", "header value starts like the Base64 form but is not one")
 		}
+		// Go's decoder skips CR and LF even in Strict mode; another reader
+		// would not, so the encoded text must be the canonical encoding.
 		b, err := base64.StdEncoding.Strict().DecodeString(enc)
-		if err != nil || !utf8.Valid(b) {
+		if err != nil || !utf8.Valid(b) || base64.StdEncoding.EncodeToString(b) != enc {
 			return "", invalid("header_value", "header value is not valid Base64 of UTF-8 text")
 		}
 		if !NeedsBase64(string(b)) {
