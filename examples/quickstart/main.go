@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -183,33 +182,8 @@ func scriptOutcome(res *mcp.CallToolResult, err error) string {
 	return o
 }
 
-// tokens holds each user's token for the run: a client logs in once and
-// keeps its token, and mcpguard binds cached AWS credentials to the token
-// that obtained them, so a token minted anew would cost an STS call.
-var (
-	tokensMu sync.Mutex
-	tokens   = map[*stack.Stack]map[string]string{}
-)
-
-func userToken(s *stack.Stack, u stack.User) (string, error) {
-	tokensMu.Lock()
-	defer tokensMu.Unlock()
-	if tok, ok := tokens[s][u.Name]; ok {
-		return tok, nil
-	}
-	tok, err := s.Token(u)
-	if err != nil {
-		return "", err
-	}
-	if tokens[s] == nil {
-		tokens[s] = map[string]string{}
-	}
-	tokens[s][u.Name] = tok
-	return tok, nil
-}
-
 func connect(ctx context.Context, s *stack.Stack, u stack.User) (*mcp.ClientSession, error) {
-	tok, err := userToken(s, u)
+	tok, err := s.LoginToken(u)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +233,7 @@ func title(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 func serveForever(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	fmt.Fprintf(out, "\nThe stack keeps running. Tokens (valid one hour):\n")
 	for _, u := range []stack.User{stack.Alice, stack.Bob, stack.Dana} {
-		tok, err := userToken(s, u)
+		tok, err := s.LoginToken(u)
 		if err != nil {
 			return err
 		}

@@ -98,6 +98,7 @@ type Stack struct {
 
 	mu          sync.Mutex
 	exchanges   []*envoysim.Exchange
+	tokens      map[string]string // LoginToken's, per user name
 	extraFronts []*envoysim.Front
 	closed      bool
 }
@@ -405,6 +406,27 @@ func (s *Stack) Claims(u User) map[string]any {
 
 // Token mints u's access token.
 func (s *Stack) Token(u User) (string, error) { return s.IdP.Mint(s.Claims(u)) }
+
+// LoginToken is u's token for the life of the stack, minted once, as a
+// client that logged in once keeps it. mcpguard binds cached AWS
+// credentials to the token that obtained them, so a token minted anew
+// (another iat) costs an STS call that a real client would not cause.
+func (s *Stack) LoginToken(u User) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tok, ok := s.tokens[u.Name]; ok {
+		return tok, nil
+	}
+	tok, err := s.Token(u)
+	if err != nil {
+		return "", err
+	}
+	if s.tokens == nil {
+		s.tokens = map[string]string{}
+	}
+	s.tokens[u.Name] = tok
+	return tok, nil
+}
 
 // HTTPClient returns a client that sends token as a bearer token, as an MCP
 // client does after logging in.
