@@ -71,8 +71,9 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 soak: ## Run 50 users of mixed traffic through a real mcpguard for SOAK_DURATION (default 10m); fails on leaks or unexpected answers.
 	SOAK_DURATION=$(or $(SOAK_DURATION),10m) $(GO) test -count=1 -v -run '^TestSoak$$' -timeout 0 ./test/soak/
 
-generate: ## Regenerate awsapi/services.json.gz from the installed botocore and awscli (python3).
+generate: ## Regenerate awsapi/services.json.gz and awsapi/cliopts.json.gz from the installed botocore and awscli (python3).
 	python3 awsapi/gen/gen.py awsapi/services.json.gz $$(date -u +%F)
+	python3 awsapi/gen/cliopts.py awsapi/cliopts.json.gz $$(date -u +%F)
 
 clean: ## Remove build output.
 	rm -rf bin

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/mcpguard/mcpguard/awsapi"
 )
 
 // awsCommand is what policies may know about an AWS CLI command line: which
@@ -64,6 +67,7 @@ const (
 	valueOpt                 // exactly one value
 	optionalOpt              // nargs='?': the next word when it is not an option
 	listOpt                  // nargs='+': one or more words up to the next option
+	anyOpt                   // nargs='*': every word up to the next option, maybe none
 )
 
 // globalOptions are the AWS CLI's global options (aws help, "Global
@@ -250,6 +254,8 @@ func parseAWSCommand(cmd string) (awsCommand, error) {
 		if table = s3Commands[p.c.Operation]; table == nil {
 			return awsCommand{}, fmt.Errorf("unknown s3 command %q", truncateWord(p.c.Operation))
 		}
+	} else if table, err = serviceCommandOptions(p.c.Service, p.c.Operation); err != nil {
+		return awsCommand{}, err
 	}
 	for p.i < len(words) {
 		w := words[p.i]
@@ -367,11 +373,15 @@ func (p *cliParser) option(table map[string]arity) error {
 			p.i++
 		}
 		values = []string{value}
-	case optionalOpt, listOpt:
+	case optionalOpt, listOpt, anyOpt:
+		// "--x=v" gives exactly the one value, as argparse reads an
+		// explicit argument whatever the option's nargs; the words after
+		// it are positional.
 		if hasValue {
 			values = []string{value}
+			break
 		}
-		for p.i < len(p.words) && !isOptionWord(p.words[p.i]) && (a == listOpt || len(values) == 0) {
+		for p.i < len(p.words) && !isOptionWord(p.words[p.i]) {
 			values = append(values, p.words[p.i])
 			p.i++
 			if a == optionalOpt {
@@ -589,4 +599,53 @@ func awsCLIRecord(v any) types.Record {
 	}
 	rm["regions"] = types.NewSet(regions...)
 	return types.NewRecord(rm)
+}
+
+// commandTables caches the converted option table of each service command
+// ("ec2 describe-instances"); a nil entry is a command without one.
+var commandTables sync.Map
+
+// serviceCommandOptions is the option table of `aws <service> <command>`
+// from the AWS CLI's own parsers (awsapi.CLIOptions), so prefixes of an API
+// command's options expand as argparse expands them ("--dry" is
+// --dry-run), ambiguous ones are refused and each option takes the words
+// it takes. A command the CLI does not have, or one that only groups other
+// commands (aws ec2 wait), gets nil: its options are kept as written, and
+// what it calls is decided elsewhere (awsapi.ErrUnmapped, unknown
+// operations).
+func serviceCommandOptions(service, command string) (map[string]arity, error) {
+	key := service + " " + command
+	if t, ok := commandTables.Load(key); ok {
+		return t.(map[string]arity), nil
+	}
+	opts, ok, err := awsapi.CLIOptions(service, command)
+	if err != nil {
+		return nil, fmt.Errorf("aws CLI option tables: %w", err)
+	}
+	var table map[string]arity
+	if ok {
+		table = make(map[string]arity, len(opts))
+		for name, a := range opts {
+			switch a {
+			case awsapi.ArityFlag:
+				table[name] = flagOpt
+			case awsapi.ArityOne:
+				table[name] = valueOpt
+			case awsapi.ArityOptional:
+				table[name] = optionalOpt
+			case awsapi.ArityZeroOrMore:
+				table[name] = anyOpt
+			case awsapi.ArityOneOrMore:
+				table[name] = listOpt
+			default:
+				return nil, fmt.Errorf("aws %s %s: option %s has arity %d", service, command, name, a)
+			}
+		}
+	}
+	// Only real commands are cached: the keys of unknown ones are chosen
+	// by callers and would grow the cache without bound.
+	if ok {
+		commandTables.Store(key, table)
+	}
+	return table, nil
 }

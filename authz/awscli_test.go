@@ -138,6 +138,40 @@ func TestParseAWSCommand(t *testing.T) {
 			want: awsCommand{Service: "s3", Operation: "cp", Flags: []string{"--grants", "--quiet"}}},
 		{name: "unknown s3 option", cmd: "aws s3 cp a s3://b/k --frobnicate", wantErr: "unknown option"},
 		{name: "unknown s3 command", cmd: "aws s3 frob s3://b", wantErr: "unknown s3 command"},
+		// Prefix expansion of API commands' options, from the CLI's own
+		// parser for each command (awsapi.CLIOptions).
+		{name: "ec2 --dry is --dry-run", cmd: "aws ec2 describe-instances --dry",
+			want: awsCommand{Service: "ec2", Operation: "describe-instances", Flags: []string{"--dry-run"}}},
+		{name: "ec2 --no-dry is --no-dry-run", cmd: "aws ec2 describe-instances --no-dry",
+			want: awsCommand{Service: "ec2", Operation: "describe-instances", Flags: []string{"--no-dry-run"}}},
+		{name: "ec2 list option then flag", cmd: "aws ec2 terminate-instances --instance i-1 i-2 --dry",
+			want: awsCommand{Service: "ec2", Operation: "terminate-instances", Flags: []string{"--instance-ids", "--dry-run"}}},
+		{name: "ec2 zero-or-more option may be empty", cmd: "aws ec2 describe-instances --instance-ids --dry-run",
+			want: awsCommand{Service: "ec2", Operation: "describe-instances", Flags: []string{"--instance-ids", "--dry-run"}}},
+		{name: "ec2 --d is the global --debug", cmd: "aws ec2 describe-instances --d",
+			want: awsCommand{Service: "ec2", Operation: "describe-instances", Flags: []string{"--debug"}}},
+		{name: "ec2 --in is ambiguous", cmd: "aws ec2 describe-instances --in i-1", wantErr: "ambiguous"},
+		{name: "eks --cluster is ambiguous", cmd: "aws eks get-token --cluster prod", wantErr: "ambiguous"},
+		{name: "unknown API option", cmd: "aws ec2 describe-instances --frobnicate", wantErr: "unknown option"},
+		{name: "API flag with a value", cmd: "aws ec2 describe-instances --dry-run=yes", wantErr: "takes no value"},
+		{name: "API value option without value", cmd: "aws ec2 describe-instances --max-items --dry-run", wantErr: "no value"},
+		{name: "API one-or-more option without value", cmd: "aws emr create-cluster --applications --name x", wantErr: "no value"},
+		{name: "s3api abbreviations", cmd: "aws s3api put-object --bucket b --k k --bo f --bucket-key",
+			want: awsCommand{Service: "s3api", Operation: "put-object", Flags: []string{"--bucket", "--key", "--body", "--bucket-key-enabled"}}},
+		{name: "s3api --buck is ambiguous", cmd: "aws s3api put-object --buck b", wantErr: "ambiguous"},
+		{name: "--cli-input is ambiguous (CLI v2 has json and yaml)", cmd: "aws s3api list-buckets --cli-input '{}'", wantErr: "ambiguous"},
+		{name: "--cli-input-y is --cli-input-yaml", cmd: "aws s3api list-buckets --cli-input-y x",
+			want: awsCommand{Service: "s3api", Operation: "list-buckets", Flags: []string{"--cli-input-yaml"}}},
+		{name: "iam --user is --user-name", cmd: "aws iam create-access-key --user alice",
+			want: awsCommand{Service: "iam", Operation: "create-access-key", Flags: []string{"--user-name"}}},
+		{name: "sts abbreviations", cmd: "aws sts assume-role --role-a arn:aws:iam::123456789012:role/x --role-s s",
+			want: awsCommand{Service: "sts", Operation: "assume-role", Flags: []string{"--role-arn", "--role-session-name"}}},
+		{name: "customization options", cmd: "aws cloudformation deploy --template t.yaml --stack s --param a=b c=d",
+			want: awsCommand{Service: "cloudformation", Operation: "deploy", Flags: []string{"--template-file", "--stack-name", "--parameter-overrides"}}},
+		{name: "grouping command keeps options as written", cmd: "aws ec2 wait instance-running --instance-ids i-1",
+			want: awsCommand{Service: "ec2", Operation: "wait", Flags: []string{"--instance-ids"}}},
+		{name: "unknown operation keeps options as written", cmd: "aws ec2 describe-instancez --dry",
+			want: awsCommand{Service: "ec2", Operation: "describe-instancez", Flags: []string{"--dry"}}},
 		{name: "s3 flag with a value", cmd: "aws s3 ls --recursive=yes", wantErr: "takes no value"},
 		{name: "s3 value option without value", cmd: "aws s3 ls --page-size --recursive", wantErr: "no value"},
 		{name: "short option", cmd: "aws s3 ls -r", wantErr: "short option"},
@@ -235,6 +269,7 @@ func FuzzParseAWSCommand(f *testing.F) {
 		"aws --profile p --region=r ec2 describe-instances --filters Name=x,Values=y",
 		"aws s3 --reg us-east-1 sync . s3://b --del", "aws s3 cp a s3://b --s x", "aws s3\u00a0ls",
 		"aws s3 ls s3://arn:aws:s3:eu-west-1:1:accesspoint/a", "aws s3 mb s3://b --tags a=b c=d --region '*'",
+		"aws ec2 terminate-instances --inst i-1 i-2 --dry", "aws s3api put-object --bucket=b --k k --bo f", "aws emr create-cluster --app Name=Spark --auto",
 	} {
 		f.Add(s)
 	}
@@ -317,6 +352,11 @@ func TestParseCLICommandOperands(t *testing.T) {
 		{"aws s3 ls --request-payer s3://b", nil},
 		{"aws s3 cp - s3://b/k --grants read=uri=x full=id=y", []string{"-", "s3://b/k"}},
 		{"aws ec2 describe-instances --instance-ids i-1 i-2", nil},
+		// "--x=v" is exactly one value, whatever the option's nargs: argparse
+		// takes the words after it as positional, and so must the audit.
+		{"aws s3 cp --grants=read=uri=x s3://src/k s3://dst/k", []string{"s3://src/k", "s3://dst/k"}},
+		{"aws ec2 terminate-instances --instance-ids=i-1 i-2", []string{"i-2"}},
+		{"aws s3api get-object --bucket b --key k /tmp/out", []string{"/tmp/out"}},
 	}
 	for _, tt := range tests {
 		c, err := ParseCLICommand(tt.cmd)
