@@ -614,6 +614,28 @@ func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID, regio
 				"arguments":   rec,
 			}),
 		}, nil, nil, nil
+	case mcp.MethodCompletionComplete:
+		// A completion is authorized on what it completes: the prompt
+		// (with no arguments: they are not being requested) or the
+		// resource template, normalized like any resource URI.
+		c, err := m.Completion()
+		if err != nil {
+			return "", types.Entity{}, nil, nil, err
+		}
+		if c.RefType == mcp.RefResource {
+			ent, err := resourceEntity(c.URI)
+			if err != nil {
+				return "", types.Entity{}, nil, nil, err
+			}
+			return m.Method, ent, nil, nil, nil
+		}
+		return m.Method, types.Entity{
+			UID: types.NewEntityUID(typePrompt, types.String(c.Name)),
+			Attributes: types.NewRecord(types.RecordMap{
+				"prompt_name": types.String(c.Name),
+				"arguments":   types.NewRecord(nil),
+			}),
+		}, nil, nil, nil
 	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
 		uri, err := m.ResourceURI()
 		if err != nil {

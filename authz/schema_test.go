@@ -272,11 +272,13 @@ func TestSchemaMatchesRequests(t *testing.T) {
 		post(request("resources/read", `{"uri":"file:///etc/hosts"}`)),
 		post(request("resources/subscribe", `{"uri":"file:///etc/hosts"}`)),
 		post(request("resources/unsubscribe", `{"uri":"File://Example.COM/a"}`)),
+		post(request("completion/complete", `{"ref":{"type":"ref/prompt","name":"summary"},"argument":{"name":"topic","value":"s"},"context":{"arguments":{"lang":"en"}}}`)),
+		post(request("completion/complete", `{"ref":{"type":"ref/resource","uri":"s3://{bucket}/{key}"},"argument":{"name":"bucket","value":"b"}}`)),
 		post(&mcp.Message{Type: mcp.TypeResponse, ID: []byte(`7`)}),
 		{HTTPMethod: "GET"},
 		{HTTPMethod: "DELETE", SourceIP: "[2001:db8::1]:443", SessionID: "s"},
 	}
-	for _, m := range []string{"server/discover", "resources/list", "resources/templates/list", "prompts/list", "completion/complete", "logging/setLevel", "tasks/get", "tasks/list"} {
+	for _, m := range []string{"server/discover", "resources/list", "resources/templates/list", "prompts/list", "logging/setLevel", "tasks/get", "tasks/list"} {
 		reqs = append(reqs, post(request(m, `{}`)))
 	}
 	for _, id := range []*authn.Identity{full, bare} {

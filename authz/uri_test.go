@@ -151,3 +151,49 @@ func FuzzNormalizeURI(f *testing.F) {
 		}
 	})
 }
+
+// TestCompletionIsAuthorizedOnWhatItCompletes: completion/complete is
+// decided on the prompt or the resource template it completes, so a forbid
+// on a resource or prompt covers completions of it, and a reference the
+// gateway cannot name is refused before policy.
+func TestCompletionIsAuthorizedOnWhatItCompletes(t *testing.T) {
+	policies := map[string]string{"p.cedar": `
+		@id("complete") permit(principal, action == Action::"completion/complete", resource);
+		@id("no-secret-templates") forbid(principal, action, resource)
+		when { resource has normalized_uri && resource.normalized_uri like "secret://*" };
+		@id("no-admin-prompt") forbid(principal, action, resource == Prompt::"admin");
+	`}
+	a := newTestAuthorizer(t, policies, nil)
+	const arg = `,"argument":{"name":"a","value":"x"}`
+	tests := []struct {
+		name, ref string
+		allow     bool
+		resource  string
+		kind      mcpguard.Kind
+	}{
+		{"prompt", `{"type":"ref/prompt","name":"review"}`, true, `Prompt::"review"`, 0},
+		{"forbidden prompt", `{"type":"ref/prompt","name":"admin"}`, false, `Prompt::"admin"`, 0},
+		{"template", `{"type":"ref/resource","uri":"file:///docs/{name}"}`, true, `Resource::"file:///docs/{name}"`, 0},
+		{"forbidden template", `{"type":"ref/resource","uri":"secret://{key}"}`, false, `Resource::"secret://{key}"`, 0},
+		{"forbidden template, upper-case scheme", `{"type":"ref/resource","uri":"SECRET://{key}"}`, false, `Resource::"secret://{key}"`, 0},
+		{"template with a dot segment", `{"type":"ref/resource","uri":"file:///docs/../{x}"}`, false, "", mcpguard.KindInvalidRequest},
+		{"unknown reference type", `{"type":"ref/tool","name":"t"}`, false, "", mcpguard.KindInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := a.Authorize(context.Background(), ident("alice"), post(request("completion/complete", `{"ref":`+tt.ref+arg+`}`)))
+			if tt.kind != 0 {
+				if mcpguard.KindOf(err) != tt.kind {
+					t.Fatalf("err = %v, want kind %v", err, tt.kind)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allow != tt.allow || len(d.Items) != 1 || d.Items[0].Resource != tt.resource {
+				t.Fatalf("decision %+v, want allow %v on %s", d, tt.allow, tt.resource)
+			}
+		})
+	}
+}

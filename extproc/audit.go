@@ -243,9 +243,13 @@ func messageAudit(m *mcp.Message) audit.MCP {
 		if pg, err := m.PromptGet(); err == nil {
 			a.Prompt, a.Arguments = pg.Name, pg.Arguments
 		}
-	case mcp.MethodResourcesRead:
-		if rr, err := m.ResourceRead(); err == nil {
-			a.ResourceURI = rr.URI
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		if uri, err := m.ResourceURI(); err == nil {
+			a.ResourceURI = uri
+		}
+	case mcp.MethodCompletionComplete:
+		if c, err := m.Completion(); err == nil {
+			a.Prompt, a.ResourceURI = c.Name, c.URI
 		}
 	case mcp.MethodInitialize:
 		a.ProtocolVersion = m.ProtocolVersion()

@@ -182,11 +182,60 @@ func FuzzParse(f *testing.F) {
 				_, err = m.PromptGet()
 			case MethodResourcesRead:
 				_, err = m.ResourceRead()
+			case MethodCompletionComplete:
+				_, err = m.Completion()
 			}
 			if err != nil && mcpguard.KindOf(err) != mcpguard.KindInvalidRequest {
 				t.Fatalf("params decode of valid message: %v", err)
 			}
 			_ = m.ProtocolVersion()
+		}
+	})
+}
+
+// FuzzCompletion checks that Completion accepts only a reference it can
+// name, and names what encoding/json reads from the same params.
+func FuzzCompletion(f *testing.F) {
+	for _, p := range []string{
+		`{"ref":{"type":"ref/prompt","name":"review"},"argument":{"name":"lang","value":"g"}}`,
+		`{"ref":{"type":"ref/resource","uri":"s3://{bucket}/{key}"},"argument":{"name":"bucket","value":""},"context":{"arguments":{}}}`,
+		`{"ref":{"type":"ref/prompt","name":"a","Name":"b"},"argument":{"name":"x"}}`,
+		`{"ref":{"type":"ref/other","name":"a"},"argument":{"name":"x"}}`,
+		`{"ref":{"type":"ref/resource","uri":"u","name":"n"},"argument":{"name":"x"}}`,
+		`{"Ref":{},"ref":{}}`,
+	} {
+		f.Add([]byte(p))
+	}
+	f.Fuzz(func(t *testing.T, params []byte) {
+		data := append(append([]byte(`{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":`), params...), '}')
+		body, err := Parse(data, Limits{})
+		if err != nil {
+			return
+		}
+		m := body.Messages[0]
+		c, err := m.Completion()
+		if err != nil {
+			if k := mcpguard.KindOf(err); k != mcpguard.KindInvalidRequest {
+				t.Fatalf("Completion of parsed params: kind %v: %v", k, err)
+			}
+			return
+		}
+		v, err := DecodeValue(m.Params)
+		if err != nil {
+			t.Fatalf("DecodeValue of parsed params: %v", err)
+		}
+		ref := v.(map[string]any)["ref"].(map[string]any)
+		switch c.RefType {
+		case RefPrompt:
+			if c.Name == "" || ref["name"] != c.Name || c.URI != "" {
+				t.Fatalf("prompt reference %+v, encoding/json reads %v", c, ref)
+			}
+		case RefResource:
+			if c.URI == "" || ref["uri"] != c.URI || c.Name != "" {
+				t.Fatalf("resource reference %+v, encoding/json reads %v", c, ref)
+			}
+		default:
+			t.Fatalf("reference type %q accepted", c.RefType)
 		}
 	})
 }

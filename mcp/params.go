@@ -39,6 +39,29 @@ type ResourceRead struct {
 	Meta map[string]any
 }
 
+// Completion is the part of completion/complete params that policy decides
+// on: what the completion is about. A completion of a prompt's argument
+// reveals values of that prompt, one of a resource template's variable
+// values under that template, so it is authorized on that prompt or
+// resource rather than on the server.
+type Completion struct {
+	// RefType is params.ref.type: RefPrompt or RefResource.
+	RefType string
+	// Name is the prompt name of a RefPrompt reference.
+	Name string
+	// URI is the resource URI or URI template of a RefResource reference.
+	URI string
+	// Argument is params.argument.name, the argument being completed.
+	Argument string
+}
+
+// The reference types of completion/complete (MCP 2025-06-18 and later;
+// 2025-03-26 called the resource reference "ref/resource" too).
+const (
+	RefPrompt   = "ref/prompt"
+	RefResource = "ref/resource"
+)
+
 // paramMembers picks named members out of a params object. It rejects a
 // member whose name equals a wanted one only under case folding: Go's
 // encoding/json, among others, matches struct fields case-insensitively and
@@ -184,6 +207,73 @@ func (m *Message) ResourceRead() (*ResourceRead, error) {
 		return nil, err
 	}
 	return rr, nil
+}
+
+// Completion decodes the params of a completion/complete message. A
+// reference of another type, or one without the member its type names, is
+// refused: the gateway cannot tell what it would complete.
+func (m *Message) Completion() (*Completion, error) {
+	const method = MethodCompletionComplete
+	v, err := m.params(method, "ref", "argument", "context", "_meta")
+	if err != nil {
+		return nil, err
+	}
+	if v[0] == nil {
+		return nil, invalid("bad_params", method+" requires params.ref")
+	}
+	ref, err := objectMember(method, "ref", v[0])
+	if err != nil {
+		return nil, err
+	}
+	arg, err := objectMember(method, "argument", v[1])
+	if err != nil {
+		return nil, err
+	}
+	if arg == nil {
+		return nil, invalid("bad_params", method+" requires params.argument")
+	}
+	for i, member := range []string{"context", "_meta"} {
+		if _, err := objectMember(method, member, v[2+i]); err != nil {
+			return nil, err
+		}
+	}
+	c := &Completion{}
+	str := func(obj map[string]any, where, key string) (string, error) {
+		s, ok := obj[key].(string)
+		switch {
+		case !ok:
+			return "", invalid("bad_params", method+" params."+where+"."+key+" must be a string")
+		case s == "":
+			return "", invalid("bad_params", method+" params."+where+"."+key+" must not be empty")
+		case hasControl([]byte(s)):
+			return "", invalid("bad_params", method+" params."+where+"."+key+" must not contain control characters")
+		}
+		return s, nil
+	}
+	if c.RefType, err = str(ref, "ref", "type"); err != nil {
+		return nil, err
+	}
+	switch c.RefType {
+	case RefPrompt:
+		if _, has := ref["uri"]; has {
+			return nil, invalid("bad_params", method+" params.ref of type ref/prompt must not carry a uri")
+		}
+		c.Name, err = str(ref, "ref", "name")
+	case RefResource:
+		if _, has := ref["name"]; has {
+			return nil, invalid("bad_params", method+" params.ref of type ref/resource must not carry a name")
+		}
+		c.URI, err = str(ref, "ref", "uri")
+	default:
+		return nil, invalid("bad_params", method+" params.ref.type "+quoteShort([]byte(c.RefType))+" is neither ref/prompt nor ref/resource")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.Argument, err = str(arg, "argument", "name"); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // ResourceURI decodes params.uri of any method that names one resource by

@@ -172,6 +172,54 @@ func TestResourceRead(t *testing.T) {
 	}
 }
 
+func TestCompletion(t *testing.T) {
+	const arg = `,"argument":{"name":"lang","value":"g"}`
+	tests := []struct {
+		name string
+		body string
+		want *Completion
+	}{
+		{"prompt", request("completion/complete", `{"ref":{"type":"ref/prompt","name":"review"}`+arg+`}`),
+			&Completion{RefType: RefPrompt, Name: "review", Argument: "lang"}},
+		{"resource template", request("completion/complete", `{"ref":{"type":"ref/resource","uri":"s3://{bucket}/k"}`+arg+`,"context":{"arguments":{"a":"b"}}}`),
+			&Completion{RefType: RefResource, URI: "s3://{bucket}/k", Argument: "lang"}},
+		{"prompt with title", request("completion/complete", `{"ref":{"type":"ref/prompt","name":"r","title":"R"}`+arg+`}`),
+			&Completion{RefType: RefPrompt, Name: "r", Argument: "lang"}},
+		{"ref missing", request("completion/complete", `{"argument":{"name":"x"}}`), nil},
+		{"ref not an object", request("completion/complete", `{"ref":"ref/prompt"`+arg+`}`), nil},
+		{"unknown ref type", request("completion/complete", `{"ref":{"type":"ref/tool","name":"t"}`+arg+`}`), nil},
+		{"ref type missing", request("completion/complete", `{"ref":{"name":"t"}`+arg+`}`), nil},
+		{"prompt without name", request("completion/complete", `{"ref":{"type":"ref/prompt"}`+arg+`}`), nil},
+		{"prompt with empty name", request("completion/complete", `{"ref":{"type":"ref/prompt","name":""}`+arg+`}`), nil},
+		{"prompt carrying a uri", request("completion/complete", `{"ref":{"type":"ref/prompt","name":"p","uri":"file:///x"}`+arg+`}`), nil},
+		{"resource carrying a name", request("completion/complete", `{"ref":{"type":"ref/resource","uri":"file:///x","name":"p"}`+arg+`}`), nil},
+		{"resource uri number", request("completion/complete", `{"ref":{"type":"ref/resource","uri":5}`+arg+`}`), nil},
+		{"name case variant in ref", request("completion/complete", `{"ref":{"type":"ref/prompt","name":"a","NAME":"b"}`+arg+`}`), nil},
+		{"ref case variant", request("completion/complete", `{"ref":{"type":"ref/prompt","name":"a"},"REF":{}`+arg+`}`), nil},
+		{"argument missing", request("completion/complete", `{"ref":{"type":"ref/prompt","name":"a"}}`), nil},
+		{"argument without name", request("completion/complete", `{"ref":{"type":"ref/prompt","name":"a"},"argument":{"value":"x"}}`), nil},
+		{"context not an object", request("completion/complete", `{"ref":{"type":"ref/prompt","name":"a"}`+arg+`,"context":[]}`), nil},
+		{"control character in name", request("completion/complete", `{"ref":{"type":"ref/prompt","name":"a\u0000"}`+arg+`}`), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := message(t, tt.body).Completion()
+			if tt.want == nil {
+				if mcpguard.KindOf(err) != mcpguard.KindInvalidRequest {
+					t.Fatalf("Completion = %+v, %v; want invalid request", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Completion: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Completion = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestProtocolVersion(t *testing.T) {
 	tests := []struct {
 		name string
