@@ -268,7 +268,7 @@ func VerifyLogs(logs []io.Reader, o VerifyOptions) (Report, error) {
 			h, hdr, err := checkRecord(line)
 			if err != nil && !errors.Is(err, errHashMismatch) {
 				if first {
-					return rep, fmt.Errorf("%w: line %d: %v", ErrNotAuditLog, lineNo, err)
+					return rep, fmt.Errorf("%w: line %d: %w", ErrNotAuditLog, lineNo, err)
 				}
 				if !complete {
 					return broken("the last record was cut short (%v)", err)
@@ -423,7 +423,7 @@ func lastRecord(f *os.File) (string, uint64, error) {
 	}
 	h, hdr, err := checkRecord(buf[:len(buf)-1])
 	if err != nil {
-		return "", 0, fmt.Errorf("the last record of the audit log is invalid (%v); check it with `mcpguard audit verify` and move the file aside", err)
+		return "", 0, fmt.Errorf("the last record of the audit log is invalid (%w); check it with `mcpguard audit verify` and move the file aside", err)
 	}
 	return h, hdr.seq, nil
 }

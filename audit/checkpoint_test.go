@@ -196,7 +196,9 @@ func TestCheckpointTamperIsDetected(t *testing.T) {
 	path, key := tempLog(t), testKey(t)
 	l := fileLogger(t, path, key, Options{})
 	recordN(t, l, 2)
-	l.Checkpoint(CheckpointInterval)
+	if err := l.Checkpoint(CheckpointInterval); err != nil {
+		t.Fatal(err)
+	}
 	recordN(t, l, 1)
 	l.Close()
 	cpPath := path + ".checkpoints"
@@ -303,7 +305,9 @@ func TestReopenRefusesAForeignFile(t *testing.T) {
 	path := tempLog(t)
 	l := fileLogger(t, path, nil, Options{})
 	recordN(t, l, 2)
-	os.Rename(path, path+".1")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, []byte(strings.Join(writeLog(t, 1), "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -322,8 +326,12 @@ func TestLoadKeys(t *testing.T) {
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
 	pubDER, _ := x509.MarshalPKIXPublicKey(key.Public())
 	priv, pub := filepath.Join(dir, "key.pem"), filepath.Join(dir, "pub.pem")
-	os.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
-	os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600)
+	if err := os.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	k, err := LoadPrivateKey(priv)
 	if err != nil || !k.Equal(key) {
 		t.Fatalf("LoadPrivateKey: %v", err)

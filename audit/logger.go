@@ -202,15 +202,13 @@ func New(o Options) (*Logger, error) {
 		}
 	}
 	if err := l.openCheckpoints(); err != nil {
-		l.closeFiles()
-		return nil, err
+		return nil, errors.Join(err, l.closeFiles())
 	}
 	if l.damaged != nil {
 		l.log.Error("audit log damaged: it is shorter than, or differs from, its last signed checkpoint; recorded as audit_log_damaged",
 			"file", l.path, "details", l.damaged.Details)
 		if err := l.Record(context.Background(), l.damaged); err != nil {
-			l.closeFiles()
-			return nil, fmt.Errorf("record audit_log_damaged: %w", err)
+			return nil, errors.Join(fmt.Errorf("record audit_log_damaged: %w", err), l.closeFiles())
 		}
 	}
 	var syncEvery time.Duration

@@ -339,8 +339,11 @@ func TestWriteHooks(t *testing.T) {
 		Exclude: []string{"mcp_ping"},
 		OnWrite: func(typ Type, o Outcome) { got = append(got, string(typ)+"/"+string(o)) },
 	})
-	l.Record(context.Background(), &Event{Type: TypeAuthzDenied, Outcome: OutcomeDenied})
-	l.Record(context.Background(), &Event{Type: TypeMCPPing, Outcome: OutcomeSuccess})
+	for _, ev := range []*Event{{Type: TypeAuthzDenied, Outcome: OutcomeDenied}, {Type: TypeMCPPing, Outcome: OutcomeSuccess}} {
+		if err := l.Record(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if strings.Join(got, ",") != "authz_denied/denied" {
 		t.Errorf("OnWrite calls %v", got)
 	}

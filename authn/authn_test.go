@@ -779,6 +779,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func newEnvValid(t *testing.T) *Identity {
+	t.Helper()
 	e := newEnv(t, nil)
 	e.waitReady(t)
 	id, err := e.auth(e.mint(t, e.claims()))

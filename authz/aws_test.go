@@ -222,6 +222,7 @@ func (c countingAnalyzer) Analyze(code string) script.Analysis {
 }
 
 func mustAnalyzer(t testing.TB) ScriptAnalyzer {
+	t.Helper()
 	an, err := script.New(script.DefaultLimits())
 	if err != nil {
 		t.Fatal(err)

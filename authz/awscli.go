@@ -157,20 +157,6 @@ func expand(name string, opts map[string]arity) (full string, a arity, found boo
 	return full, a, found, nil
 }
 
-// canonicalOption maps a long option to the global option it stands for,
-// or returns it unchanged when it abbreviates none. A prefix of several
-// global options is an error, as it is to the CLI.
-func canonicalOption(name string) (string, error) {
-	full, _, found, err := expand(name, globalOptions)
-	switch {
-	case err != nil:
-		return "", err
-	case found:
-		return full, nil
-	}
-	return name, nil
-}
-
 // isNegativeNumber is argparse's test for a word that starts with '-' but
 // is a value ("-5", "-1.5"), which the CLI's parsers, having no options
 // that look like numbers, take as an argument.

@@ -106,18 +106,6 @@ func TestReload(t *testing.T) {
 	}
 }
 
-// waitFor polls cond for up to two seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // pollDriver replaces the reload ticker: poll runs exactly n polls and
 // returns when they are done, so tests never sleep.
 type pollDriver struct {
@@ -152,7 +140,10 @@ func (d *pollDriver) poll(t *testing.T, n int) {
 
 // settle is the two polls a change needs: files must hold still for one
 // tick before they are read.
-func (d *pollDriver) settle(t *testing.T) { d.poll(t, 2) }
+func (d *pollDriver) settle(t *testing.T) {
+	t.Helper()
+	d.poll(t, 2)
+}
 
 func TestPollingReload(t *testing.T) {
 	rec := &reloadRecorder{}

@@ -212,14 +212,12 @@ func TestSchemaActionsMatchCode(t *testing.T) {
 	for a := range extraActions {
 		known = append(known, a)
 	}
-	for _, m := range []string{mcp.MethodInitialize, mcp.MethodPing, mcp.MethodToolsList, mcp.MethodToolsCall,
+	known = append(known, mcp.MethodInitialize, mcp.MethodPing, mcp.MethodToolsList, mcp.MethodToolsCall,
 		mcp.MethodResourcesList, mcp.MethodResourcesTemplatesList, mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe,
 		mcp.MethodResourcesUnsubscribe, mcp.MethodPromptsList, mcp.MethodPromptsGet, mcp.MethodCompletionComplete,
 		mcp.MethodLoggingSetLevel, mcp.MethodSamplingCreateMessage, mcp.MethodElicitationCreate, mcp.MethodRootsList,
 		mcp.MethodServerDiscover, mcp.MethodNotificationInitialized, mcp.MethodNotificationCancelled,
-		mcp.MethodNotificationProgress, mcp.MethodNotificationRootsListChanged} {
-		known = append(known, m)
-	}
+		mcp.MethodNotificationProgress, mcp.MethodNotificationRootsListChanged)
 	for _, a := range known {
 		if _, ok := sch.resolved.Actions[types.NewEntityUID(typeAction, types.String(a))]; !ok {
 			t.Errorf("the code knows action %q but the schema does not declare it", a)
@@ -305,7 +303,7 @@ func TestSchemaMatchesRequests(t *testing.T) {
 	// The check can fail: a context attribute the schema lacks is refused.
 	bad := got[0].req
 	bad.Context = types.NewRecord(types.RecordMap{"time": types.Long(1), "undeclared": types.True})
-	if err := sch.validator.Request(types.Request{Principal: bad.Principal, Action: bad.Action, Resource: bad.Resource, Context: bad.Context}); err == nil {
+	if err := sch.validator.Request(types.Request(bad)); err == nil {
 		t.Error("validator accepted an undeclared context attribute")
 	}
 }

@@ -131,7 +131,12 @@ audit_config:
 	runDone := make(chan error, 1)
 	gctx, stopGateway := context.WithCancel(ctx)
 	go func() { runDone <- g.Run(gctx) }()
-	t.Cleanup(func() { stopGateway(); <-runDone })
+	t.Cleanup(func() {
+		stopGateway()
+		if err := <-runDone; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
 	awsAddr := strings.TrimSuffix(strings.TrimPrefix(aws.URL(), "http://"), fakeaws.DefaultPath)
 	return &stack{cfg: cfg, idp: idp, sts: sts, aws: aws, grpcAddr: g.GRPCAddr(), awsAddr: awsAddr}
 }

@@ -165,6 +165,7 @@ func (s manifestSet) envoyPods() []map[string]string {
 }
 
 func checkManifests(t *testing.T, docs []exampleDoc) {
+	t.Helper()
 	s := manifestSet{t: t, docs: docs}
 	s.checkMeshPeerAuth(t)
 	for _, d := range docs {
@@ -263,6 +264,7 @@ func checkManifests(t *testing.T, docs []exampleDoc) {
 // configuration (loaded with the policies ConfigMap beside it), Cedar
 // policies (equal to examples/policies), or a generated Envoy bootstrap.
 func (s manifestSet) checkConfigMap(t *testing.T, d exampleDoc) {
+	t.Helper()
 	data := nd(d.doc).get("data").mapping()
 	for key, v := range data {
 		text, _ := v.(string)
@@ -361,6 +363,7 @@ func checkPeerAuthenticated(t *testing.T, cfg *config.Config) {
 }
 
 func (s manifestSet) checkDeployment(t *testing.T, n node) {
+	t.Helper()
 	sel := labels(n.get("spec.selector.matchLabels"))
 	if !selects(sel, labels(n.get("spec.template.metadata.labels"))) {
 		t.Error("spec.selector does not match the pod template labels")
@@ -448,6 +451,7 @@ func (s manifestSet) checkDeployment(t *testing.T, n node) {
 }
 
 func (s manifestSet) checkService(t *testing.T, n node) {
+	t.Helper()
 	dep, ok := s.deploymentFor(labels(n.get("spec.selector")))
 	if !ok {
 		t.Fatal("selector matches no Deployment")
@@ -472,6 +476,7 @@ func (s manifestSet) checkService(t *testing.T, n node) {
 // checkNetworkPolicy: a policy for mcpguard pods lets only Envoy pods reach
 // the gRPC port.
 func (s manifestSet) checkNetworkPolicy(t *testing.T, n node) {
+	t.Helper()
 	target := labels(n.get("spec.podSelector.matchLabels"))
 	dep, ok := s.deploymentFor(target)
 	if !ok {
@@ -518,6 +523,7 @@ func (s manifestSet) checkNetworkPolicy(t *testing.T, n node) {
 // checkEnvoyFilter parses every patch value with Envoy's API and applies
 // mcpguard's ext_proc rules to the filter it inserts.
 func (s manifestSet) checkEnvoyFilter(t *testing.T, n node) {
+	t.Helper()
 	if len(labels(n.get("spec.workloadSelector.labels"))) == 0 {
 		t.Error("no workloadSelector: the filter would apply to every proxy in the namespace")
 	}
@@ -593,6 +599,7 @@ func (s manifestSet) checkEnvoyFilter(t *testing.T, n node) {
 // checkIstioCluster: an outbound|PORT||HOST cluster must be a Service of
 // the examples whose port is declared gRPC (HTTP/2).
 func (s manifestSet) checkIstioCluster(t *testing.T, where, cluster string) {
+	t.Helper()
 	parts := strings.Split(cluster, "|")
 	if len(parts) != 4 || parts[0] != "outbound" {
 		t.Errorf("%s: cluster %q is not an Istio outbound|PORT||HOST cluster", where, cluster)
@@ -623,6 +630,7 @@ func (s manifestSet) checkIstioCluster(t *testing.T, where, cluster string) {
 // checkDestinationRule: every port of the external service is reached over
 // TLS with the AWS host as SNI and verified name.
 func (s manifestSet) checkDestinationRule(t *testing.T, n node) {
+	t.Helper()
 	host := n.get("spec.host").str()
 	var entry node
 	for _, d := range s.byKind("ServiceEntry") {
@@ -652,6 +660,7 @@ func (s manifestSet) checkDestinationRule(t *testing.T, n node) {
 // checkVirtualService: a route to an external (signed) host rewrites the
 // authority to that host, keeps the path and has no timeout.
 func (s manifestSet) checkVirtualService(t *testing.T, n node) {
+	t.Helper()
 	external := map[string]bool{}
 	for _, d := range s.byKind("ServiceEntry") {
 		for _, h := range nd(d.doc).get("spec.hosts").list() {
@@ -695,6 +704,7 @@ func (s manifestSet) mcpguardPods() map[string]string {
 // STRICT on every port; a PERMISSIVE or DISABLE port would let plaintext
 // peers open ext_proc streams.
 func (s manifestSet) checkPeerAuthentication(t *testing.T, n node) {
+	t.Helper()
 	if !selects(labels(n.get("spec.selector.matchLabels")), s.mcpguardPods()) {
 		t.Error("selects no mcpguard pod: the mesh default (PERMISSIVE) would apply")
 	}
@@ -711,6 +721,7 @@ func (s manifestSet) checkPeerAuthentication(t *testing.T, n node) {
 // checkSidecar: mcpguard's sidecar delivers the gRPC port to the loopback
 // address the configuration in the same folder listens on.
 func (s manifestSet) checkSidecar(t *testing.T, d exampleDoc) {
+	t.Helper()
 	n := nd(d.doc)
 	if !selects(labels(n.get("spec.workloadSelector.labels")), s.mcpguardPods()) {
 		t.Fatal("workloadSelector selects no mcpguard pod")
@@ -745,6 +756,7 @@ func (s manifestSet) checkSidecar(t *testing.T, d exampleDoc) {
 // gRPC port off the pod IP, and an ALLOW AuthorizationPolicy that names the
 // callers of the gRPC port by principal.
 func (s manifestSet) checkMeshPeerAuth(t *testing.T) {
+	t.Helper()
 	dirs := map[string]bool{}
 	for _, d := range s.byKind("EnvoyFilter") {
 		dirs[filepath.Dir(d.file)] = true

@@ -32,7 +32,7 @@ func TestRecordIsWrittenBeforeForwarding(t *testing.T) {
 	ro := out.ProcessResponse(t.Context(), &envoysim.Response{Status: 200,
 		Headers: []envoysim.Header{{Key: "content-type", Value: "application/json"}, {Key: "x-amzn-requestid", Value: "up-1"}},
 		Body:    strings.NewReader(`{"jsonrpc":"2.0","id":1,"result":{}}`)})
-	io.ReadAll(ro.Body)
+	_, _ = io.ReadAll(ro.Body)
 	out.Close()
 	resp := rec.waitType(t, audit.TypeMCPResponse)
 	if resp.RequestSeq != 1 || resp.Outcome != audit.OutcomeSuccess || resp.HTTP.Status != 200 || resp.AWS == nil ||

@@ -266,6 +266,7 @@ func checkRequestPath(t *testing.T, srv *Server, az *recordingAuthz, fr fuzzRequ
 }
 
 func newFuzzServer(t testing.TB) (*Server, *recordingAuthz) {
+	t.Helper()
 	az := &recordingAuthz{}
 	srv, err := New(Options{
 		Authn:        fakeAuthn{},
@@ -356,7 +357,9 @@ func TestHugeBodiesAtTheHandler(t *testing.T) {
 			fr := fuzzRequest{method: "POST", path: "/mcp", contentType: "application/json", body: tt.body}
 			checkRequestPath(t, srv, az, fr)
 			st := &memStream{ctx: context.Background(), in: fr.messages()}
-			srv.Process(st)
+			if err := srv.Process(st); err != nil {
+				t.Fatalf("Process: %v", err)
+			}
 			if got := int(st.last().GetImmediateResponse().GetStatus().GetCode()); got != tt.status {
 				t.Errorf("status = %d, want %d", got, tt.status)
 			}

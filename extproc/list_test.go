@@ -45,7 +45,9 @@ func pinGuard(t *testing.T, mode toolpin.Mode) (*toolpin.Guard, *toolpin.Store) 
 		}
 		d, _ := toolpin.Digest(c)
 		var n struct{ Name string }
-		json.Unmarshal(c, &n)
+		if err := json.Unmarshal(c, &n); err != nil {
+			t.Fatal(err)
+		}
 		seen = append(seen, toolpin.Seen{Tool: n.Name, Digest: d, Definition: c})
 	}
 	if err := store.Record(testUpstream, seen...); err != nil {
@@ -284,7 +286,7 @@ func TestIgnoredModeOverrideIsReported(t *testing.T) {
 	body := listResponse("hidden_admin")
 	ro := out.ProcessResponse(context.Background(), &envoysim.Response{Status: 200,
 		Headers: []envoysim.Header{{Key: "content-type", Value: "application/json"}}, Body: strings.NewReader(body)})
-	io.ReadAll(ro.Body)
+	_, _ = io.ReadAll(ro.Body)
 	out.Close()
 	ev := rec.waitType(t, audit.TypeMCPResponse)
 	if ev.Outcome != "error" || ev.Error == nil || !strings.Contains(ev.Error.Message, "allow_mode_override") {

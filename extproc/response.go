@@ -102,7 +102,7 @@ func immediateResponse(status int, headers []*corev3.HeaderValueOption, body []b
 	return &extprocv3.ProcessingResponse{
 		Response: &extprocv3.ProcessingResponse_ImmediateResponse{
 			ImmediateResponse: &extprocv3.ImmediateResponse{
-				Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
+				Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)}, //nolint:gosec // an HTTP status, 100–599
 				Headers: &extprocv3.HeaderMutation{SetHeaders: headers},
 				Body:    body,
 				Details: details,

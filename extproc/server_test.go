@@ -239,7 +239,7 @@ func serve(t *testing.T, srv extprocv3.ExternalProcessorServer) *grpc.ClientConn
 	}
 	gs := grpc.NewServer()
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
-	go gs.Serve(ln)
+	go func() { _ = gs.Serve(ln) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -485,7 +485,7 @@ func TestStreamEndingEarlyIsNotACleanClose(t *testing.T) {
 	if _, err := stream.Recv(); err != nil {
 		t.Fatalf("headers response: %v", err)
 	}
-	stream.CloseSend()
+	_ = stream.CloseSend()
 	_, err := stream.Recv()
 	if status.Code(err) == codes.OK {
 		t.Fatalf("stream ended with %v, want a non-OK status", err)
@@ -508,15 +508,19 @@ func TestOutOfOrderMessageFailsTheStream(t *testing.T) {
 func TestStreamedBodyModeFailsClosed(t *testing.T) {
 	stream := rawStream(t)
 	hdrs := post(toolCall, "authorization", "Bearer alice")
-	stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
+	if err := stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
 		RequestHeaders: &extprocv3.HttpHeaders{Headers: headerMap(hdrs)},
-	}})
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := stream.Recv(); err != nil {
 		t.Fatal(err)
 	}
-	stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{
+	if err := stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{
 		RequestBody: &extprocv3.HttpBody{Body: []byte(toolCall[:10]), EndOfStream: false},
-	}})
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := stream.Recv()
 	if err != nil {
 		t.Fatal(err)

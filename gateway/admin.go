@@ -11,16 +11,16 @@ func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("content-type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
+		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("content-type", "text/plain; charset=utf-8")
 		if !g.Ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("not ready: identity provider keys not loaded\n"))
+			_, _ = w.Write([]byte("not ready: identity provider keys not loaded\n"))
 			return
 		}
-		w.Write([]byte("ready\n"))
+		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", g.metrics.Handler())
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/", g.serveResourceMetadata)
@@ -43,5 +43,5 @@ func (g *Gateway) serveResourceMetadata(w http.ResponseWriter, r *http.Request) 
 	}
 	w.Header().Set("content-type", "application/json")
 	w.Header().Set("cache-control", "max-age=3600")
-	w.Write(doc)
+	_, _ = w.Write(doc)
 }

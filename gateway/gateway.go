@@ -304,7 +304,7 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// A fixed pool of stream workers reuses goroutines (and their
 		// grown stacks) instead of starting one per ext_proc stream.
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), //nolint:gosec // GOMAXPROCS is a small positive number
 	}
 	if cfg.Telemetry.Tracing.Enabled {
 		// The gRPC stats handler costs allocations on every stream; only

@@ -42,6 +42,7 @@ func exchangeRequest(token, session string) *envoysim.Request {
 // request headers, the buffered body and the response headers on one gRPC
 // stream, as Envoy does for an allowed tools/call.
 func runExchanges(b *testing.B, f *envoysim.Filter, req *envoysim.Request) {
+	b.Helper()
 	ctx := context.Background()
 	resp := &envoysim.Response{Status: 200, Headers: []envoysim.Header{
 		{Key: "content-type", Value: "application/json"},
@@ -77,7 +78,7 @@ func BenchmarkExchange(b *testing.B) {
 		}
 		srv := grpc.NewServer(grpc.MaxRecvMsgSize(4 << 20))
 		extprocv3.RegisterExternalProcessorServer(srv, bare.Server{})
-		go srv.Serve(ln)
+		go func() { _ = srv.Serve(ln) }()
 		defer srv.Stop()
 		conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -135,7 +136,7 @@ func initializeSession(b *testing.B, s *stack.Stack, token string) string {
 		b.Fatal(err)
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	sid := resp.Header.Get("Mcp-Session-Id")
 	if resp.StatusCode != 200 || sid == "" {
 		b.Fatalf("initialize: %d, session %q", resp.StatusCode, sid)

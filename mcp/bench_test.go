@@ -46,6 +46,7 @@ func TestBenchBodies(t *testing.T) {
 }
 
 func benchmarkParse(b *testing.B, file string) {
+	b.Helper()
 	data := readBody(b, file)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()

@@ -430,6 +430,7 @@ func listBody(n int) []byte {
 }
 
 func benchmarkFilter(b *testing.B, body []byte, ct string) {
+	b.Helper()
 	half := func(it ListItem) bool { return len(it.Name)%2 == 0 }
 	id := json.RawMessage(`42`)
 	out, st, err := FilterListResponse(body, ct, id, MethodToolsList, half)

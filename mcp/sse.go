@@ -84,7 +84,6 @@ func ParseSSE(body []byte) ([]SSEEvent, error) {
 		if end == len(body) {
 			// An unterminated last line: it cannot end a block.
 			applySSELine(&cur, &data, body[pos:end])
-			pos = end
 			break
 		}
 		line := body[pos:end]

@@ -15,6 +15,7 @@ const benchScript = "testdata/realistic_inventory_complete.py"
 // per operation next to ns/op, because on a shared machine wall time
 // measures the neighbours as much as the code.
 func cpuTime(b *testing.B) time.Duration {
+	b.Helper()
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)

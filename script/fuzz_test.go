@@ -70,6 +70,7 @@ var riskyWord = regexp.MustCompile(`\b(exec|eval|call_boto3)\b`)
 
 // violation returns why code must not be complete, or "".
 func violation(t *testing.T, code string) string {
+	t.Helper()
 	if !utf8.ValidString(code) {
 		return "invalid UTF-8"
 	}

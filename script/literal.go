@@ -56,7 +56,7 @@ func decodeEscapes(s string) (string, bool) {
 				v = v*8 + int(s[i]-'0')
 				i++
 			}
-			b.WriteRune(rune(v))
+			b.WriteRune(rune(v)) //nolint:gosec // three octal digits: at most 0o777
 		case 'x', 'u', 'U':
 			n := map[byte]int{'x': 2, 'u': 4, 'U': 8}[e]
 			if i+n > len(s) {
@@ -66,11 +66,13 @@ func decodeEscapes(s string) (string, bool) {
 			if err != nil || strings.ContainsAny(s[i:i+n], "+-_") {
 				return "", false
 			}
-			r := rune(v)
-			if r > utf8.MaxRune || (r >= 0xD800 && r <= 0xDFFF) {
+			// Checked before the conversion: \UFFFFFFFF would wrap to a
+			// negative rune, which Python refuses and WriteRune would
+			// write as U+FFFD.
+			if v > utf8.MaxRune || (v >= 0xD800 && v <= 0xDFFF) {
 				return "", false
 			}
-			b.WriteRune(r)
+			b.WriteRune(rune(v))
 			i += n
 		case 'N':
 			return "", false

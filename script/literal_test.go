@@ -25,6 +25,9 @@ func TestDecodeEscapes(t *testing.T) {
 		{`\x+3`, "", false},
 		{`\ud800`, "", false},
 		{`\U00110000`, "", false},
+		// Above MaxInt32: must not wrap to a negative rune (written as U+FFFD).
+		{`\UFFFFFFFF`, "", false},
+		{`\U80000041`, "", false},
 		{`trailing\`, "", false},
 	} {
 		got, ok := decodeEscapes(tc.in)

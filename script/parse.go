@@ -130,10 +130,10 @@ func flatten(tree *ts.Tree, out []node, maxNodes, maxDepth int) ([]node, flatten
 		(*C.mg_node)(unsafe.Pointer(&out[0])), C.int(min(len(out), maxNodes)),
 		(*C.int32_t)(unsafe.Pointer(&stack[0])), C.int(maxDepth))
 	runtime.KeepAlive(tree)
-	switch {
-	case n == -1:
+	switch n {
+	case -1:
 		return out[:0], flatTooMany
-	case n == -2:
+	case -2:
 		return out[:0], flatTooDeep
 	}
 	return out[:int(n)], flatOK
@@ -187,10 +187,10 @@ func (p parserPool) drain() {
 // moves backwards.
 func parse(ps *ts.Parser, src []byte) *ts.Tree {
 	const chunkSize = 16 << 10
-	return ps.ParseWith(func(i int, _ ts.Point) []byte {
+	return ps.ParseWithOptions(func(i int, _ ts.Point) []byte {
 		if i < 0 || i >= len(src) {
 			return nil
 		}
 		return src[i:min(len(src), i+chunkSize)]
-	}, nil)
+	}, nil, nil)
 }

@@ -218,7 +218,7 @@ func (a *Analyzer) Analyze(code string) (res Analysis) {
 	if err != nil {
 		return incomplete("internal_error")
 	}
-	ps.SetTimeoutMicros(uint64(a.lim.ParseTimeout.Microseconds()))
+	ps.SetTimeoutMicros(uint64(max(a.lim.ParseTimeout.Microseconds(), 1)))
 	tree := parse(ps, []byte(code))
 	if tree == nil {
 		// Only the timeout makes tree-sitter give up; reset so that the

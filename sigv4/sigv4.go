@@ -23,7 +23,7 @@ import (
 const (
 	HeaderAuthorization = "authorization"
 	HeaderDate          = "x-amz-date"
-	HeaderSecurityToken = "x-amz-security-token"
+	HeaderSecurityToken = "x-amz-security-token" //nolint:gosec // a header name, not a credential
 	HeaderContentSHA256 = "x-amz-content-sha256"
 )
 

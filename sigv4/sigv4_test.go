@@ -144,7 +144,7 @@ func TestSign(t *testing.T) {
 				t.Errorf("x-amz-security-token %q", tok)
 			}
 			// The independent verifier accepts it.
-			var client http.Header = http.Header{"Content-Type": {tt.req.ContentType}}
+			client := http.Header{"Content-Type": {tt.req.ContentType}}
 			w := outgoing(tt.req.Method, tt.req.Host, tt.req.Path, client, tt.req.Body, res)
 			if err := specVerify(w, testSecret); err != nil {
 				t.Errorf("independent verification: %v", err)

@@ -228,7 +228,7 @@ func New(opts Options) (*Broker, error) {
 		client:         sts.New(stsOpts),
 		sessionClaim:   o.SessionNameClaim,
 		verifiedClaim:  o.EmailVerifiedClaim,
-		duration:       int32(o.SessionDuration / time.Second),
+		duration:       int32(o.SessionDuration / time.Second), //nolint:gosec // checked above: 900–43200 seconds
 		margin:         o.RefreshMargin,
 		timeout:        o.Timeout,
 		refreshBackoff: o.RefreshBackoff,

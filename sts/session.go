@@ -88,8 +88,8 @@ func SanitizeSessionName(s string) string {
 		if b.Len() == limit {
 			break
 		}
-		if r < 0x80 && sessionChar(byte(r)) {
-			b.WriteByte(byte(r))
+		if r < 0x80 && sessionChar(byte(r)) { //nolint:gosec // r < 0x80
+			b.WriteByte(byte(r)) //nolint:gosec // r < 0x80
 		} else {
 			b.WriteByte('-')
 		}

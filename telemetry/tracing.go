@@ -34,7 +34,7 @@ const (
 const (
 	SpanAuthn       = "mcpguard.authn"
 	SpanAuthz       = "mcpguard.authz"
-	SpanCredentials = "mcpguard.credentials"
+	SpanCredentials = "mcpguard.credentials" //nolint:gosec // a span name, not a credential
 	// SpanSTSAssume is the AssumeRoleWithWebIdentity call inside
 	// SpanCredentials, present only when the cache could not answer.
 	SpanSTSAssume = "sts.AssumeRoleWithWebIdentity"

@@ -190,7 +190,7 @@ func (c *otlpHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	b, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Write(b)
+	_, _ = w.Write(b)
 }
 
 // exported returns the service.name and span names of every export.
@@ -292,7 +292,7 @@ func serveGRPC(t *testing.T, opts ...grpc.ServerOption) (*otlpGRPC, string) {
 	col := &otlpGRPC{}
 	srv := grpc.NewServer(opts...)
 	coltracepb.RegisterTraceServiceServer(srv, col)
-	go srv.Serve(lis)
+	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	return col, lis.Addr().String()
 }
@@ -321,7 +321,7 @@ func TestSampling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer shutdown(ctx)
+	defer func() { _ = shutdown(ctx) }()
 	_, root := tp.Tracer(TracerName).Start(ctx, "root")
 	_, child := tp.Tracer(TracerName).Start(ExtractTraceparent(ctx, traceparent, ""), "child")
 	_, unsampled := tp.Tracer(TracerName).Start(ExtractTraceparent(ctx, "00-"+incomingTrace+"-"+incomingSpan+"-00", ""), "unsampled")

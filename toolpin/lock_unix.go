@@ -3,6 +3,7 @@
 package toolpin
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -18,7 +19,7 @@ func lockFile(path string) (func(), error) {
 	}
 	for {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if err != syscall.EINTR {
+		if !errors.Is(err, syscall.EINTR) {
 			break
 		}
 	}

@@ -68,11 +68,15 @@ func TestValidateAcceptsTheQuickstart(t *testing.T) {
 
 func TestValidateWarnsWithoutInitialize(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action == Action::"tools/call", resource);`), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action == Action::"tools/call", resource);`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := "oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
 		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n" +
 		"authz_config: {policy_files: [p.cedar]}\n"
-	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
 	if code != exitOK || !strings.Contains(stderr, "initialize") {
 		t.Fatalf("exit %d, stderr %q: want a warning about initialize", code, stderr)
@@ -84,13 +88,17 @@ func TestValidateWarnsOnPlaintextListener(t *testing.T) {
 	cfg := "server: {grpc_listen: ':9002'}\n" +
 		"oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
 		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n"
-	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
 	if code != exitOK || !strings.Contains(stderr, "warning: server.grpc_listen") {
 		t.Fatalf("exit %d, stderr %q: want a warning about the plaintext listener", code, stderr)
 	}
 	// envoy_metadata on the same listener is refused outright.
-	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(strings.Replace(cfg, "audience: aws-mcp", "audience: aws-mcp, token_source: envoy_metadata", 1)), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(strings.Replace(cfg, "audience: aws-mcp", "audience: aws-mcp, token_source: envoy_metadata", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	code, _, stderr = runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
 	if code != exitInvalid || !strings.Contains(stderr, "oidc_config.token_source") {
 		t.Fatalf("exit %d, stderr %q: want envoy_metadata refused", code, stderr)
@@ -99,17 +107,25 @@ func TestValidateWarnsOnPlaintextListener(t *testing.T) {
 
 func TestValidateFlagsEmptyPolicyFile(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action, resource);`), 0o600)
-	os.WriteFile(filepath.Join(dir, "guardrails.cedar"), nil, 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action, resource);`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "guardrails.cedar"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := "oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
 		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n" +
 		"authz_config: {policy_files: ['*.cedar']}\n"
-	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
 	if code != exitInvalid || !strings.Contains(stderr, "guardrails.cedar holds no policy") {
 		t.Fatalf("exit %d, stderr %q: want the empty policy file refused", code, stderr)
 	}
-	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(strings.Replace(cfg, "'*.cedar']", "'*.cedar'], allow_guardrail_removal: true", 1)), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(strings.Replace(cfg, "'*.cedar']", "'*.cedar'], allow_guardrail_removal: true", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	code, _, stderr = runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
 	if code != exitOK || !strings.Contains(stderr, "warning: policy file guardrails.cedar holds no policy") {
 		t.Fatalf("exit %d, stderr %q: want a warning when the operator accepts it", code, stderr)
@@ -118,11 +134,15 @@ func TestValidateFlagsEmptyPolicyFile(t *testing.T) {
 
 func TestValidatePolicyParseError(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte("permit(principal, action, resource)\nwhen { resource.name.startsWith(\"x\") };"), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte("permit(principal, action, resource)\nwhen { resource.name.startsWith(\"x\") };"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := "oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
 		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n" +
 		"authz_config: {policy_files: [p.cedar]}\n"
-	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
 	if code != exitInvalid || !strings.Contains(stderr, "p.cedar:2") || !strings.Contains(stderr, `like "`) {
 		t.Fatalf("exit %d, stderr %q: want file:line and the like hint", code, stderr)
@@ -361,11 +381,15 @@ func mustAbs(t *testing.T, p string) string {
 
 func TestValidateWarnsWhenResourceDerived(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action == Action::"initialize", resource);`), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action == Action::"initialize", resource);`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := "oidc_config: {issuer: https://idp.example.com, audience: aws-mcp}\n" +
 		"aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R'}\n" +
 		"authz_config: {policy_files: [p.cedar]}\n"
-	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml"))
 	if code != exitOK || !strings.Contains(stderr, "resource_metadata.resource is not set") ||
 		!strings.Contains(stderr, "https://aws-mcp.us-east-1.api.aws/mcp") {
@@ -373,7 +397,9 @@ func TestValidateWarnsWhenResourceDerived(t *testing.T) {
 	}
 	cfg += "upstream: {path: /mcp}\n"
 	cfg = strings.Replace(cfg, "audience: aws-mcp}", "audience: aws-mcp, resource_metadata: {resource: 'https://gw.example.com/mcp'}}", 1)
-	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if code, _, stderr := runCLI("validate", "--config", filepath.Join(dir, "c.yaml")); code != exitOK || strings.Contains(stderr, "resource_metadata") {
 		t.Fatalf("exit %d, stderr %q: want no warning with a configured resource", code, stderr)
 	}

@@ -20,7 +20,9 @@ func toolsTestSeen(t *testing.T, def string) toolpin.Seen {
 	}
 	d, _ := toolpin.Digest(c)
 	var n struct{ Name string }
-	json.Unmarshal(c, &n)
+	if err := json.Unmarshal(c, &n); err != nil {
+		t.Fatal(err)
+	}
 	return toolpin.Seen{Tool: n.Name, Digest: d, Definition: c}
 }
 
@@ -146,8 +148,12 @@ func TestValidateChecksStateFiles(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "key.pem")
 	store := filepath.Join(dir, "pins.json")
-	os.WriteFile(key, []byte("not a key\n"), 0o600)
-	os.WriteFile(store, []byte(`{"version":1,"tools":{}}`), 0o600)
+	if err := os.WriteFile(key, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(store, []byte(`{"version":1,"tools":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := serveConfig(t, "https://idp.example.com", "127.0.0.1:0", fmt.Sprintf(
 		"audit_config: {output: %q, checkpoints: {key_file: %q}}\ntool_pinning: {mode: enforce, store: %q}\n",
 		filepath.Join(dir, "audit.log"), key, store))

@@ -35,7 +35,7 @@ func identityCenterScenario(ctx context.Context, s *stack.Stack, out io.Writer) 
 		{stack.Bob, stack.ProdAccount, "AdministratorAccess", "aws ec2 describe-instances"},
 	} {
 		before := len(s.AWS.Requests())
-		res := "Allowed"
+		var res string
 		cs, err := connectWithTarget(ctx, s, c.user, c.account, c.set)
 		if err != nil {
 			res = "Refused by mcpguard: " + refusalReason(err)

@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 
-	var logW io.Writer = io.Discard
+	logW := io.Discard
 	if *verbose {
 		logW = os.Stderr
 	}

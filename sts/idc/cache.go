@@ -94,10 +94,3 @@ func (c *lru[K, V]) drop(k K) {
 	}
 	delete(c.refreshing, k)
 }
-
-// len is the number of entries.
-func (c *lru[K, V]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ll.Len()
-}

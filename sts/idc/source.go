@@ -46,7 +46,7 @@ var DefaultScopes = []string{"sso:account:access"}
 
 const (
 	grantJWTBearer    = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-	grantRefreshToken = "refresh_token"
+	grantRefreshToken = "refresh_token" //nolint:gosec // an OAuth grant type name, not a credential
 	pageSize          = 100
 )
 

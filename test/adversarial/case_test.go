@@ -162,7 +162,7 @@ func (c *attackCase) body() ([]byte, error) {
 	case "gzip":
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
-		zw.Write(b)
+		_, _ = zw.Write(b)
 		zw.Close()
 		b = buf.Bytes()
 	default:

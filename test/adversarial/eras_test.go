@@ -408,6 +408,7 @@ func TestRekeyedSessionWrapper(t *testing.T) {
 // on the streams mcpguard cannot buffer: a resumed GET stream and a
 // subscriptions/listen stream. Each list event is split across two writes.
 func hostileStreams(t *testing.T) *httptest.Server {
+	t.Helper()
 	list := `{"jsonrpc":"2.0","id":5,"result":{"tools":[` +
 		`{"name":"aws___call_aws","inputSchema":{"type":"object"}},` +
 		`{"name":"aws___admin_console","inputSchema":{"type":"object"}}],"ttlMs":60000,"cacheScope":"public"}}`
@@ -416,7 +417,7 @@ func hostileStreams(t *testing.T) *httptest.Server {
 		w.WriteHeader(200)
 		fl := w.(http.Flusher)
 		write := func(s string) {
-			io.WriteString(w, s)
+			_, _ = io.WriteString(w, s)
 			fl.Flush()
 		}
 		if r.Method == http.MethodPost {

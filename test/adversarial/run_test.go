@@ -75,7 +75,7 @@ func roundTrip(addr string, raw []byte, method string) (*reply, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
 	// Write concurrently: a server may answer (413, 431) before it has
 	// read a huge request, and then stop reading.
 	werr := make(chan error, 1)
@@ -85,7 +85,10 @@ func roundTrip(addr string, raw []byte, method string) (*reply, error) {
 	}()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
 	if err != nil {
-		return nil, fmt.Errorf("read response: %w (write: %v)", err, <-werr)
+		if werrV := <-werr; werrV != nil {
+			return nil, fmt.Errorf("read response: %w (write: %w)", err, werrV)
+		}
+		return nil, fmt.Errorf("read response: %w", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
@@ -110,6 +113,7 @@ type runner struct {
 }
 
 func newRunner(t *testing.T, s *stack.Stack, attacker string) *runner {
+	t.Helper()
 	u, _ := url.Parse(s.Front.URL())
 	return &runner{s: s, m: &minter{s: s, attacker: attacker}, addr: u.Host, sessions: map[string]string{}}
 }
@@ -142,7 +146,7 @@ func (r *runner) session(t *testing.T, name string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		return resp
 	}

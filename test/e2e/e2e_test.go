@@ -246,7 +246,9 @@ func TestOneMCPSession(t *testing.T) {
 		var m struct {
 			Method string `json:"method"`
 		}
-		json.Unmarshal(r.Body, &m)
+		if err := json.Unmarshal(r.Body, &m); err != nil {
+			t.Fatalf("upstream request body: %v", err)
+		}
 		methods = append(methods, m.Method)
 		// server/discover (SEP-2575) and initialize come before a session exists.
 		if m.Method != "initialize" && m.Method != "server/discover" && r.Header.Get("Mcp-Session-Id") != sid {

@@ -336,8 +336,9 @@ func TestIdentityCenterNoSecrets(t *testing.T) {
 		tok, _ := s.Token(c.u)
 		secrets = append(secrets, tok, strings.Split(tok, ".")[2])
 		if cs, err := connectTo(t, s.MCPURL(), targetClient(tok, c.account, c.set)); err == nil {
-			callAWS(cs, "aws s3 ls")
-			callAWS(cs, "aws ec2 describe-instances")
+			// Outcomes do not matter here: the test looks for secrets in the output.
+			_, _ = callAWS(cs, "aws s3 ls")
+			_, _ = callAWS(cs, "aws ec2 describe-instances")
 			cs.Close()
 		}
 	}

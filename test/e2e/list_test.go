@@ -135,7 +135,7 @@ func TestUnfilterableListsFailClosed(t *testing.T) {
 	list := `{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"secret_internal_tool","inputSchema":{"type":"object"}}]}}`
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte(list))
+	_, _ = zw.Write([]byte(list))
 	zw.Close()
 	tests := []struct {
 		name    string
@@ -154,7 +154,7 @@ func TestUnfilterableListsFailClosed(t *testing.T) {
 				for k, v := range tt.headers {
 					w.Header().Set(k, v)
 				}
-				w.Write(tt.body)
+				_, _ = w.Write(tt.body)
 			}))
 			defer up.Close()
 			front, err := s.AddRoute(stack.Route{Upstream: up.URL, HostRewrite: s.Config.Upstream.Host})
@@ -173,7 +173,7 @@ func TestUnfilterableListsFailClosed(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			var b bytes.Buffer
-			b.ReadFrom(resp.Body)
+			_, _ = b.ReadFrom(resp.Body)
 			if strings.Contains(b.String(), "secret_internal_tool") || bytes.Contains(b.Bytes(), gz.Bytes()[:10]) {
 				t.Fatalf("the unfiltered list reached the client: %q", b.String())
 			}

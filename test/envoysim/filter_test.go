@@ -228,6 +228,7 @@ func TestHeaderMutationRules(t *testing.T) {
 			}},
 			rejected: 6,
 			check: func(t *testing.T, r *Request) {
+				t.Helper()
 				if r.Authority != "gateway.example.com" || r.Scheme != "https" || r.Method != "POST" {
 					t.Errorf("routing header changed: %+v", r)
 				}
@@ -243,6 +244,7 @@ func TestHeaderMutationRules(t *testing.T) {
 			mutation: &extprocv3.HeaderMutation{RemoveHeaders: []string{":path", ":authority", "host", ":method"}},
 			rejected: 4,
 			check: func(t *testing.T, r *Request) {
+				t.Helper()
 				if r.Path != "/mcp?x=1" || r.Authority == "" || r.Method != "POST" {
 					t.Errorf("system header removed: %+v", r)
 				}
@@ -252,6 +254,7 @@ func TestHeaderMutationRules(t *testing.T) {
 			name:     ":path is mutable",
 			mutation: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{setRaw(":path", "/runtimes/arn%3Aaws/invocations")}},
 			check: func(t *testing.T, r *Request) {
+				t.Helper()
 				if r.Path != "/runtimes/arn%3Aaws/invocations" {
 					t.Errorf("path = %q", r.Path)
 				}
@@ -264,6 +267,7 @@ func TestHeaderMutationRules(t *testing.T) {
 				RemoveHeaders: []string{"x-amz-date"},
 			},
 			check: func(t *testing.T, r *Request) {
+				t.Helper()
 				if got := Values(r.Headers, "x-amz-date"); !slices.Equal(got, []string{"new"}) {
 					t.Errorf("x-amz-date = %q, want the set to survive the remove", got)
 				}
@@ -277,6 +281,7 @@ func TestHeaderMutationRules(t *testing.T) {
 				{Header: &corev3.HeaderValue{Key: "content-type", RawValue: []byte("text/plain")}, AppendAction: corev3.HeaderValueOption_ADD_IF_ABSENT},
 			}},
 			check: func(t *testing.T, r *Request) {
+				t.Helper()
 				if got := Values(r.Headers, "x-custom"); !slices.Equal(got, []string{"replaced"}) {
 					t.Errorf("x-custom = %q", got)
 				}
@@ -292,6 +297,7 @@ func TestHeaderMutationRules(t *testing.T) {
 			name:     "value without raw_value sets an empty header",
 			mutation: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-amz-security-token", Value: "tok"}}}},
 			check: func(t *testing.T, r *Request) {
+				t.Helper()
 				if got := Values(r.Headers, "x-amz-security-token"); !slices.Equal(got, []string{""}) {
 					t.Errorf("x-amz-security-token = %q, want one empty value", got)
 				}

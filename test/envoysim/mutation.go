@@ -210,7 +210,7 @@ func applyHeaderMutation(m *extprocv3.HeaderMutation, hm *headerMap, replacing b
 			return rejected + 1, &mutationError{"Invalid character in set_headers mutation."}
 		}
 		key := strings.ToLower(h.GetKey())
-		appendValue := boolValue(opt.GetAppend())
+		appendValue := boolValue(opt.GetAppend()) //nolint:staticcheck // Envoy still honours the deprecated append field, so the stand-in must too
 		op := opSet
 		if appendValue && hm.has(key) {
 			op = opAppend

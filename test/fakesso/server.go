@@ -168,7 +168,6 @@ type session struct {
 	clientID string
 	scopes   []string
 	expires  time.Time
-	refresh  string
 	context  string
 }
 

@@ -328,7 +328,7 @@ func TestSessionTagsAllowed(t *testing.T) {
 		aws.ToString(out.AssumedRoleUser.Arn) != "arn:aws:sts::123456789012:assumed-role/TaggedRole/alice" {
 		t.Fatalf("issued %+v, out %+v", issued, out.AssumedRoleUser)
 	}
-	if out.PackedPolicySize == nil || *out.PackedPolicySize <= 0 {
+	if out.PackedPolicySize == nil || *out.PackedPolicySize <= 0 { //nolint:staticcheck // STS still returns PackedPolicySize, and callers read it
 		t.Fatal("PackedPolicySize missing with session tags")
 	}
 }
@@ -359,30 +359,35 @@ func TestFaults(t *testing.T) {
 		fault string
 	}{
 		{"throttle", func(s *Server) { s.SetThrottle(1) }, func(t *testing.T, err error, _ time.Duration) {
+			t.Helper()
 			var api smithy.APIError
 			if !errors.As(err, &api) || api.ErrorCode() != "Throttling" || api.ErrorMessage() != "Rate exceeded" {
 				t.Fatalf("err = %v", err)
 			}
 		}, "throttle"},
 		{"injected", func(s *Server) { s.InjectError(1, 403, "RegionDisabledException", "off") }, func(t *testing.T, err error, _ time.Duration) {
+			t.Helper()
 			var rd *types.RegionDisabledException
 			if !errors.As(err, &rd) {
 				t.Fatalf("err = %v", err)
 			}
 		}, "injected"},
 		{"down", func(s *Server) { s.SetDown(true) }, func(t *testing.T, err error, _ time.Duration) {
+			t.Helper()
 			var api smithy.APIError
 			if err == nil || errors.As(err, &api) {
 				t.Fatalf("err = %v, want a transport error", err)
 			}
 		}, "down"},
 		{"garbage", func(s *Server) { s.SetGarbage(true) }, func(t *testing.T, err error, _ time.Duration) {
+			t.Helper()
 			var de *smithy.DeserializationError
 			if !errors.As(err, &de) {
 				t.Fatalf("err = %v, want a deserialization error", err)
 			}
 		}, "garbage"},
 		{"latency", func(s *Server) { s.SetLatency(50 * time.Millisecond) }, func(t *testing.T, err error, d time.Duration) {
+			t.Helper()
 			if err != nil || d < 50*time.Millisecond {
 				t.Fatalf("err = %v after %v", err, d)
 			}

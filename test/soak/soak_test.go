@@ -43,6 +43,7 @@ type settings struct {
 }
 
 func loadSettings(t *testing.T) settings {
+	t.Helper()
 	raw := os.Getenv("SOAK_DURATION")
 	if raw == "" {
 		t.Skip("soak test: set SOAK_DURATION (make soak, or SOAK_DURATION=30s for a smoke run)")
@@ -64,6 +65,7 @@ func loadSettings(t *testing.T) settings {
 
 // freeAddr returns a loopback address nothing listens on right now.
 func freeAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +86,7 @@ type flow struct {
 }
 
 func mcpguardBinary(t *testing.T) string {
+	t.Helper()
 	if bin := os.Getenv("MCPGUARD_BIN"); bin != "" {
 		return bin
 	}
@@ -96,6 +99,7 @@ func mcpguardBinary(t *testing.T) string {
 }
 
 func startFlow(t *testing.T) *flow {
+	t.Helper()
 	f := &flow{}
 	var err error
 	if f.idp, err = fakeidp.New(); err != nil {
@@ -233,6 +237,7 @@ type sample struct {
 }
 
 func (f *flow) measure(t *testing.T, window time.Duration) sample {
+	t.Helper()
 	var gs, goals []float64
 	heapMin := -1.0
 	for end := time.Now().Add(window); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
@@ -320,6 +325,7 @@ func (c *counters) fail(msg string) {
 
 // user runs one simulated person until ctx ends.
 func (f *flow) user(ctx context.Context, t *testing.T, i int, s settings, client *http.Client, c *counters) {
+	t.Helper()
 	p := profiles[i%len(profiles)]
 	name := fmt.Sprintf("soak-%02d", i)
 	claims := f.idp.Claims(name, audience)

@@ -25,8 +25,11 @@ type RestartOptions struct {
 func (s *Stack) Restart(ctx context.Context, o RestartOptions) error {
 	addr := s.Gateway.GRPCAddr()
 	s.cancel()
-	<-s.done
+	err := <-s.done
 	s.cancel = nil
+	if err != nil {
+		return fmt.Errorf("stop mcpguard: %w", err)
+	}
 
 	cfg := *s.Config
 	cfg.Server.GRPCListen = addr

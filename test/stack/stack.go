@@ -354,7 +354,7 @@ func (s *Stack) Close() {
 	}
 	if s.cancel != nil {
 		s.cancel()
-		<-s.done
+		<-s.done //nolint:errcheck // Close has nothing to report it to; Restart returns it
 	}
 	if s.AWS != nil {
 		s.AWS.Close()
