@@ -270,6 +270,7 @@ func newFuzzServer(t testing.TB) (*Server, *recordingAuthz) {
 	srv, err := New(Options{
 		Authn:        fakeAuthn{},
 		Authz:        az,
+		Visibility:   &az.inner,
 		Creds:        &fakeCreds{},
 		Signer:       sigv4.New(sigv4.Options{}),
 		Upstream:     Upstream{Host: "aws-mcp.us-east-1.api.aws", Region: "us-east-1", Service: "aws-mcp", Path: "/mcp"},

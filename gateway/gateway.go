@@ -271,11 +271,12 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		return err
 	}
 	srv, err := extproc.New(extproc.Options{
-		Protocol: proto,
-		Authn:    g.authn,
-		Authz:    g.authorizer(),
-		Creds:    source,
-		Signer:   sigv4.New(sigv4.Options{}),
+		Protocol:   proto,
+		Authn:      g.authn,
+		Authz:      g.authorizer(),
+		Visibility: g.visibility(),
+		Creds:      source,
+		Signer:     sigv4.New(sigv4.Options{}),
 		Upstream: extproc.Upstream{
 			Host:     cfg.Upstream.Host,
 			Region:   cfg.Upstream.Region,
@@ -347,9 +348,18 @@ func namedUpstreams(cfg *config.Config) map[string]extproc.Upstream {
 
 // authorizer returns the configured authorizer as the extproc interface,
 // keeping a nil *authz.Authorizer from becoming a non-nil interface.
+// authorizer and visibility are the Cedar authorizer, or DenyAll when no
+// policy is configured.
 func (g *Gateway) authorizer() extproc.Authorizer {
 	if g.authz == nil {
-		return nil
+		return extproc.DenyAll{}
+	}
+	return g.authz
+}
+
+func (g *Gateway) visibility() extproc.Visibility {
+	if g.authz == nil {
+		return extproc.DenyAll{}
 	}
 	return g.authz
 }
