@@ -219,6 +219,7 @@ type exchange struct {
 	phase phase
 
 	hdr      requestHeaders
+	buffered bool // Envoy said the request body mode is BUFFERED
 	sourceIP string
 	id       *authn.Identity
 	upstream Upstream
@@ -326,6 +327,13 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 	case *extprocv3.ProcessingRequest_RequestTrailers:
 		return continueRequestTrailers(), nil
 	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		if x.phase == expectRequestBody && localReplyStatus(r.ResponseHeaders) == http.StatusRequestEntityTooLarge {
+			// Envoy's buffer overflowed on a body without content-length
+			// (chunked): its own 413 runs through the encoder path before
+			// mcpguard saw the body. Answer it as mcpguard answers any
+			// body too large; Envoy sends this reply straight to the client.
+			return x.fail(mcpguard.Ef(mcpguard.KindTooLarge, "request body larger than the gateway's buffer limit")), nil
+		}
 		if x.phase != requestDone {
 			return nil, x.outOfOrder("response_headers")
 		}
@@ -377,9 +385,11 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	x.method = httpMethodLabel(x.hdr.method)
 	x.phase = expectRequestBody
 
-	if pc := req.GetProtocolConfig(); pc != nil && !h.GetEndOfStream() &&
-		pc.GetRequestBodyMode().String() != "BUFFERED" {
-		return x.fail(mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: request body mode must be BUFFERED", nil))
+	if pc := req.GetProtocolConfig(); pc != nil && !h.GetEndOfStream() {
+		if pc.GetRequestBodyMode().String() != "BUFFERED" {
+			return x.fail(mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: request body mode must be BUFFERED", nil))
+		}
+		x.buffered = true
 	}
 
 	if doc := x.metadataDocument(); doc != nil {
@@ -522,6 +532,12 @@ func (x *exchange) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespo
 	defer func() { x.s.o.Metrics.Phase("body", x.s.o.Now().Sub(start)) }()
 
 	if !b.GetEndOfStream() {
+		if x.buffered {
+			// BUFFERED sends the whole body without end_of_stream only
+			// when trailers follow it. Trailers are neither signed nor
+			// authorized, so a request carrying them is refused.
+			return x.fail(mcpguard.E(mcpguard.KindInvalidRequest, "HTTP trailers are not accepted on MCP requests", nil))
+		}
 		// Only BUFFERED delivers the whole body in one message, and only
 		// then do header mutations in the body response still apply.
 		return x.fail(mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: request body mode must be BUFFERED", nil))
@@ -694,6 +710,17 @@ func (s *Server) upstreamFor(ctx context.Context) (Upstream, error) {
 	}
 	u.name = names[0]
 	return u, nil
+}
+
+// localReplyStatus is the :status of a response headers message.
+func localReplyStatus(h *extprocv3.HttpHeaders) int {
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		if hv.GetKey() == ":status" {
+			n, _ := strconv.Atoi(headerValue(hv))
+			return n
+		}
+	}
+	return 0
 }
 
 // responseHeaders records the upstream's answer for logs and metrics.
