@@ -187,7 +187,7 @@ type harness struct {
 	creds  *fakeCreds
 }
 
-// envoyFilter is the ext_proc filter configuration DESIGN.md prescribes.
+// envoyFilter is the ext_proc filter configuration docs/extproc-contract.md prescribes.
 func envoyFilter() *extprocfilterv3.ExternalProcessor {
 	return &extprocfilterv3.ExternalProcessor{
 		ProcessingMode: &extprocfilterv3.ProcessingMode{
