@@ -52,7 +52,9 @@ func TestCompactGrantRoundTrip(t *testing.T) {
 		{"no assumed role ARN", mod(func(g *Grant) { g.AssumedRoleARN = "" }), flagTokenDecoded | flagSecretDecoded | flagRequestUUID},
 		{"zero times", mod(func(g *Grant) { g.NotAfter, g.Credentials.Expires = time.Time{}, time.Time{} }),
 			flagTokenDecoded | flagSecretDecoded | flagRequestUUID | flagARNDerived | flagNoExpiry | flagNoNotAfter},
-		{"identity center fields", mod(func(g *Grant) { g.Source, g.AWSAccount, g.PermissionSet = "identity_center", "111122223333", "ReadOnly" }),
+		{"identity center fields", mod(func(g *Grant) {
+			g.Source, g.AWSAccount, g.PermissionSet = "identity_center", "111122223333", "ReadOnly"
+		}),
 			flagTokenDecoded | flagSecretDecoded | flagRequestUUID | flagARNDerived | flagExtras},
 		{"empty", Grant{RoleARN: "arn:aws:iam::123456789012:role/R"}, flagNoExpiry | flagNoNotAfter},
 	}
