@@ -428,7 +428,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		errc <- nil
 	}()
-	go g.watchReadiness(ctx)
+	readyCtx, stopReady := context.WithCancel(ctx)
+	readyDone := make(chan struct{})
+	go func() {
+		defer close(readyDone)
+		g.watchReadiness(readyCtx)
+	}()
 	g.auditServer(audit.TypeServerStart)
 	g.log.Info("mcpguard serving", "grpc", g.GRPCAddr(), "admin", g.AdminAddr(),
 		"grpc_peer_auth", peerAuthMode(&g.cfg.Server),
@@ -443,6 +448,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case runErr = <-errc:
 		g.log.Error("server stopped unexpectedly", "error", runErr)
 	}
+	stopReady() // the readiness watcher ends before the health service does
+	<-readyDone
 	g.shutdown()
 	return runErr
 }
@@ -494,6 +501,9 @@ func (g *Gateway) shutdown() {
 func (g *Gateway) close() {
 	g.stopOnce.Do(func() {
 		g.stop()
+		if g.authz != nil {
+			g.authz.Close() // no policy reload audited after the trail closes
+		}
 		if g.idc != nil {
 			g.idc.Close()
 		}
