@@ -3,6 +3,7 @@ package mcpguard
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies a failure by what the client should be told, not by where
@@ -71,6 +72,12 @@ type Error struct {
 	// "expired" or "bad_signature") used as a metric label and in the
 	// WWW-Authenticate error_description. Optional.
 	Reason string
+	// RetryAfter is how long the client should wait before retrying a
+	// transient failure (the Retry-After of a 503); zero means the
+	// gateway's default. It travels on the error so that the stage that
+	// knows the wait (a credential source) and the one that answers the
+	// client (extproc) need not know each other.
+	RetryAfter time.Duration
 }
 
 // Error renders the safe message followed by the cause, for logs.
@@ -121,4 +128,18 @@ func ReasonOf(err error) string {
 		return e.Reason
 	}
 	return ""
+}
+
+// RetryAfterOf returns the first RetryAfter set on an *Error in err's
+// chain (an outer *Error that adds context does not hide the wait of the
+// one it wraps), or 0 when none is set.
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	for errors.As(err, &e) {
+		if e.RetryAfter > 0 {
+			return e.RetryAfter
+		}
+		err = e.Err
+	}
+	return 0
 }

@@ -2,7 +2,6 @@ package authn
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -90,7 +89,7 @@ func TestAuthenticateHeaderForms(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			id, err := e.a.Authenticate(context.Background(), c.in)
+			id, err := e.a.Authenticate(t.Context(), c.in)
 			if c.reason == "" {
 				if err != nil || id == nil {
 					t.Fatalf("want success, got %v", err)
@@ -231,7 +230,7 @@ func TestTokenWithoutKid(t *testing.T) {
 	if _, err := one.idp.Rotate(""); err != nil {
 		t.Fatal(err)
 	}
-	if err := one.a.Refresh(context.Background()); err != nil {
+	if err := one.a.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	_, err := one.auth(one.mint(t, one.claims(), fakeidp.WithoutKid()))
@@ -315,7 +314,7 @@ func TestIdPDownAfterFirstFetch(t *testing.T) {
 	})
 	e.waitReady(t)
 	e.idp.SetDown(true)
-	if err := e.a.Refresh(context.Background()); err == nil {
+	if err := e.a.Refresh(t.Context()); err == nil {
 		t.Fatal("refresh against a down issuer succeeded")
 	}
 	e.clk.Advance(time.Second)
@@ -342,14 +341,14 @@ func TestIdPDownAtStart(t *testing.T) {
 	}
 	defer func() { _ = idp.Close() }()
 	idp.SetDown(true)
-	a, err := New(context.Background(), Options{Issuer: idp.URL(), Audiences: []string{testAudience}, Now: clk.Now})
+	a, err := New(t.Context(), Options{Issuer: idp.URL(), Audiences: []string{testAudience}, Now: clk.Now})
 	if err != nil {
 		t.Fatalf("New must not fail while the issuer is down: %v", err)
 	}
 	defer a.Close()
 	tok, _ := idp.Mint(idp.Claims("alice", testAudience))
 	in := Input{Authorization: "Bearer " + tok}
-	_, err = a.Authenticate(context.Background(), in)
+	_, err = a.Authenticate(t.Context(), in)
 	if mcpguard.KindOf(err) != mcpguard.KindUnavailable || mcpguard.ReasonOf(err) != ReasonJWKSUnavailable {
 		t.Fatalf("want unavailable/jwks_unavailable, got %v (%v)", mcpguard.KindOf(err), err)
 	}
@@ -358,7 +357,7 @@ func TestIdPDownAtStart(t *testing.T) {
 	}
 	idp.SetDown(false)
 	clk.Advance(DefaultMinRefetchInterval + time.Second)
-	if _, err := a.Authenticate(context.Background(), in); err != nil {
+	if _, err := a.Authenticate(t.Context(), in); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
 	if !a.Ready() {
@@ -390,12 +389,12 @@ func TestDiscoveryAndExplicitJWKS(t *testing.T) {
 		}
 		defer func() { _ = idp.Close() }()
 		// The discovery document names idp.URL(), not this issuer string.
-		a, err := New(context.Background(), Options{Issuer: idp.URL() + "/", Audiences: []string{"x"}})
+		a, err := New(t.Context(), Options{Issuer: idp.URL() + "/", Audiences: []string{"x"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer a.Close()
-		if err := a.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), "names issuer") {
+		if err := a.Refresh(t.Context()); err == nil || !strings.Contains(err.Error(), "names issuer") {
 			t.Fatalf("refresh error = %v", err)
 		}
 		if a.Ready() || idp.JWKSFetches() != 0 {
@@ -434,12 +433,12 @@ func TestJWKSContentFiltering(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{oct, enc, rsa}})
 	}))
 	defer srv.Close()
-	a, err := New(context.Background(), Options{Issuer: idp.URL(), Audiences: []string{testAudience}, JWKSURL: srv.URL})
+	a, err := New(t.Context(), Options{Issuer: idp.URL(), Audiences: []string{testAudience}, JWKSURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if err := a.Refresh(context.Background()); err != nil {
+	if err := a.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(a.keys.Load().all); n != 1 {
@@ -447,7 +446,7 @@ func TestJWKSContentFiltering(t *testing.T) {
 	}
 	claims := idp.Claims("alice", testAudience)
 	tok, _ := idp.Mint(claims, fakeidp.WithKid("enc-key"))
-	_, err = a.Authenticate(context.Background(), Input{Authorization: "Bearer " + tok})
+	_, err = a.Authenticate(t.Context(), Input{Authorization: "Bearer " + tok})
 	wantReason(t, err, ReasonUnknownKey)
 }
 
@@ -525,7 +524,7 @@ func TestConcurrentAuthenticate(t *testing.T) {
 	}
 	wg.Go(func() {
 		for range 5 {
-			_ = e.a.Refresh(context.Background())
+			_ = e.a.Refresh(t.Context())
 		}
 	})
 	wg.Wait()
@@ -592,7 +591,7 @@ func TestEnvoyMetadataMode(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			id, err := e.a.Authenticate(context.Background(), c.in)
+			id, err := e.a.Authenticate(t.Context(), c.in)
 			if c.reason != "" {
 				wantReason(t, err, c.reason)
 				return
@@ -606,10 +605,10 @@ func TestEnvoyMetadataMode(t *testing.T) {
 		})
 	}
 	// A cached verification does not skip the agreement check.
-	if _, err := e.a.Authenticate(context.Background(), Input{Authorization: "Bearer " + tok, Metadata: md(claims)}); err != nil {
+	if _, err := e.a.Authenticate(t.Context(), Input{Authorization: "Bearer " + tok, Metadata: md(claims)}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.a.Authenticate(context.Background(), Input{Authorization: "Bearer " + tok, Metadata: md(other)})
+	_, err = e.a.Authenticate(t.Context(), Input{Authorization: "Bearer " + tok, Metadata: md(other)})
 	wantReason(t, err, ReasonMetadataMismatch)
 }
 
@@ -668,7 +667,7 @@ func TestOptionsValidation(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			o := base()
 			c.mut(&o)
-			a, err := New(context.Background(), o)
+			a, err := New(t.Context(), o)
 			if (err == nil) != c.ok {
 				t.Fatalf("New err = %v, want ok=%v", err, c.ok)
 			}
@@ -809,12 +808,12 @@ func TestRedirectToPlainHTTPRefused(t *testing.T) {
 		http.Redirect(w, r, "http://keys.example.invalid/jwks", http.StatusFound)
 	}))
 	defer srv.Close()
-	a, err := New(context.Background(), Options{Issuer: "https://idp.example.com", Audiences: []string{"a"}, JWKSURL: srv.URL})
+	a, err := New(t.Context(), Options{Issuer: "https://idp.example.com", Audiences: []string{"a"}, JWKSURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	err = a.Refresh(context.Background())
+	err = a.Refresh(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "must use https") {
 		t.Fatalf("refresh err = %v", err)
 	}

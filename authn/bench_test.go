@@ -1,7 +1,6 @@
 package authn
 
 import (
-	"context"
 	"testing"
 
 	"github.com/mcpguard/mcpguard/test/fakeidp"
@@ -12,7 +11,7 @@ func benchAuthenticate(b *testing.B, cacheSize int, alg string) {
 	e := newEnv(b, func(o *Options) { o.CacheSize = cacheSize })
 	e.waitReady(b)
 	in := Input{Authorization: "Bearer " + e.mint(b, e.claims("s3-readers", "Everyone"), fakeidp.WithAlg(alg))}
-	ctx := context.Background()
+	ctx := b.Context()
 	if _, err := e.a.Authenticate(ctx, in); err != nil {
 		b.Fatal(err)
 	}

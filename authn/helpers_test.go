@@ -75,7 +75,7 @@ func newEnvAt(tb testing.TB, start time.Time, mut func(*Options), idpOpts ...fak
 	if mut != nil {
 		mut(&o)
 	}
-	a, err := New(context.Background(), o)
+	a, err := New(tb.Context(), o)
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}

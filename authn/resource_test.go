@@ -1,7 +1,6 @@
 package authn
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -52,7 +51,7 @@ func TestIsMetadataPath(t *testing.T) {
 
 func newOffline(t *testing.T, resource string) *Authenticator {
 	t.Helper()
-	a, err := New(context.Background(), Options{
+	a, err := New(t.Context(), Options{
 		Issuer: "https://idp.example.com", Audiences: []string{"a"},
 		TokenSource: SourceEnvoyMetadata, Resource: resource, ScopesSupported: []string{"openid", "mcp"},
 	})

@@ -215,6 +215,11 @@ type Authorizer struct {
 
 	shadow shadowState
 
+	// stopWatch ends the reload watcher and watching is done when it has
+	// returned, so Close can wait for a reload in flight.
+	stopWatch context.CancelFunc
+	watching  chan struct{}
+
 	// observe, set only by tests, sees every Cedar request decided, so the
 	// schema test validates what the code really builds.
 	observe func(req cedar.Request, principal, resource types.Entity)
@@ -259,17 +264,37 @@ func New(ctx context.Context, opts Options) (*Authorizer, error) {
 	if err := a.loadShadow(); err != nil {
 		return nil, err
 	}
+	a.watching = make(chan struct{})
+	wctx, stop := context.WithCancel(ctx)
+	a.stopWatch = stop
 	switch {
 	case opts.ReloadTicks != nil:
-		go a.watch(ctx, opts.ReloadTicks)
+		go func() {
+			defer close(a.watching)
+			a.watch(wctx, opts.ReloadTicks)
+		}()
 	case opts.ReloadInterval > 0:
 		t := time.NewTicker(opts.ReloadInterval)
 		go func() {
+			defer close(a.watching)
 			defer t.Stop()
-			a.watch(ctx, t.C)
+			a.watch(wctx, t.C)
 		}()
+	default:
+		close(a.watching)
 	}
 	return a, nil
+}
+
+// Close stops watching the policy files and waits for a reload in flight,
+// so nothing is reloaded, logged or audited after it returns. Ending New's
+// ctx stops the watcher too, but without waiting. Close is idempotent.
+func (a *Authorizer) Close() {
+	if a.stopWatch == nil {
+		return
+	}
+	a.stopWatch()
+	<-a.watching
 }
 
 // PolicyIDs lists the IDs of the policies in force, sorted.

@@ -261,7 +261,7 @@ func TestBodyless(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
-			d, err := a.Authorize(context.Background(), ident("alice"), Request{HTTPMethod: tt.method, SourceIP: "192.0.2.1"})
+			d, err := a.Authorize(t.Context(), ident("alice"), Request{HTTPMethod: tt.method, SourceIP: "192.0.2.1"})
 			if tt.wantErr {
 				if err == nil || mcpguard.KindOf(err) != tt.wantKind {
 					t.Fatalf("err = %v, want kind %v", err, tt.wantKind)
@@ -308,7 +308,7 @@ func TestAuthorizeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := a.Authorize(context.Background(), tt.id, tt.req)
+			_, err := a.Authorize(t.Context(), tt.id, tt.req)
 			if err == nil {
 				t.Fatal("want error")
 			}
@@ -321,7 +321,7 @@ func TestAuthorizeErrors(t *testing.T) {
 			}
 		})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, err := a.Authorize(ctx, ident("a"), post(request("ping", ""))); err == nil {
 		t.Fatal("cancelled context: want error")
@@ -355,7 +355,7 @@ func TestGroupClaim(t *testing.T) {
 	// A claim that does not read whole is a denial, never "no groups".
 	for _, claims := range []map[string]any{{"groups": 5.0}, {"groups": []any{"s3-readers", 1.0}}} {
 		a := newTestAuthorizer(t, policies, func(_ string, o *Options) { o.GroupClaim = "groups" })
-		_, err := a.Authorize(context.Background(), &authn.Identity{Subject: "a", Claims: claims}, post(request("ping", "")))
+		_, err := a.Authorize(t.Context(), &authn.Identity{Subject: "a", Claims: claims}, post(request("ping", "")))
 		if mcpguard.KindOf(err) != mcpguard.KindForbidden || mcpguard.ReasonOf(err) != authn.ReasonBadGroups {
 			t.Errorf("claims %v: err = %v, want forbidden %s", claims, err, authn.ReasonBadGroups)
 		}
@@ -407,7 +407,7 @@ func TestServerHostPerRequest(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(context.Background(), Options{PolicyFiles: []string{filepath.Join(dir, "p.cedar")}, ServerHost: "aws-mcp.us-east-1.api.aws"})
+	a, err := New(t.Context(), Options{PolicyFiles: []string{filepath.Join(dir, "p.cedar")}, ServerHost: "aws-mcp.us-east-1.api.aws"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func TestServerHostPerRequest(t *testing.T) {
 		host  string
 		allow bool
 	}{{"", false}, {"aws-mcp.us-east-1.api.aws", false}, {"aws-mcp.eu-central-1.api.aws", true}} {
-		d, err := a.Authorize(context.Background(), id, Request{HTTPMethod: "POST", Body: body, ServerHost: tt.host})
+		d, err := a.Authorize(t.Context(), id, Request{HTTPMethod: "POST", Body: body, ServerHost: tt.host})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -250,7 +249,7 @@ func BenchmarkAuthorizeRunScript(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			req := post(bc.msg)
 			id := ident("u")
-			ctx := context.Background()
+			ctx := b.Context()
 			b.ReportAllocs()
 			for b.Loop() {
 				if d, err := a.Authorize(ctx, id, req); err != nil || !d.Allow {

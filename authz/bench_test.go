@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -21,7 +20,7 @@ func BenchmarkAuthorizeNested(b *testing.B) {
 	a := newTestAuthorizer(b, map[string]string{"p.cedar": sb.String()}, nil)
 	id := ident("alice", "s3-readers", "Everyone")
 	req := post(toolCall("aws___call_aws", benchArgs))
-	ctx := context.Background()
+	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {
 		d, err := a.Authorize(ctx, id, req)
@@ -44,7 +43,7 @@ func BenchmarkAuthorizeScoped(b *testing.B) {
 			a := newTestAuthorizer(b, map[string]string{"p.cedar": sb.String()}, nil)
 			id := ident("alice", "s3-readers")
 			req := post(toolCall("aws___call_aws", benchArgs))
-			ctx := context.Background()
+			ctx := b.Context()
 			b.ReportAllocs()
 			for b.Loop() {
 				d, err := a.Authorize(ctx, id, req)

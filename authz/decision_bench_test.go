@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -75,7 +74,7 @@ func BenchmarkDecision(b *testing.B) {
 		b.Run(fmt.Sprintf("policies=%d", n), func(b *testing.B) {
 			a := newTestAuthorizer(b, map[string]string{"p.cedar": policySet(n)}, nil)
 			id := benchIdentity()
-			ctx := context.Background()
+			ctx := b.Context()
 			b.ReportAllocs()
 			for b.Loop() {
 				m := &mcp.Message{Type: mcp.TypeRequest, ID: json.RawMessage(`7`), Method: mcp.MethodToolsCall, Params: params}

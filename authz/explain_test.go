@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -49,7 +48,7 @@ func TestExplain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, ex, err := a.Explain(context.Background(), ident(tt.id, tt.group), post(tt.msg))
+			d, ex, err := a.Explain(t.Context(), ident(tt.id, tt.group), post(tt.msg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +67,7 @@ func TestExplain(t *testing.T) {
 		})
 	}
 	// An allowed message needs no explanation.
-	_, ex, err := a.Explain(context.Background(), ident("alice", "s3-readers"), post(awsCall("aws s3 ls")))
+	_, ex, err := a.Explain(t.Context(), ident("alice", "s3-readers"), post(awsCall("aws s3 ls")))
 	if err != nil || !ex[0].Allow || len(ex[0].Closest) != 0 {
 		t.Errorf("allowed: %+v %v", ex, err)
 	}
@@ -78,7 +77,7 @@ func TestExplainErrorsAndUnless(t *testing.T) {
 	a := newTestAuthorizer(t, map[string]string{"p.cedar": `@id("region") permit(principal, action == Action::"tools/call", resource) when { resource.arguments.region == "eu-west-1" };
 @id("outside") permit(principal, action == Action::"tools/call", resource) unless { context.source_ip.isInRange(ip("10.0.0.0/8")) };
 @id("ping") permit(principal, action == Action::"ping", resource);`}, nil)
-	_, ex, err := a.Explain(context.Background(), ident("a"), post(toolCall("t", `{}`))) // from 10.1.2.3
+	_, ex, err := a.Explain(t.Context(), ident("a"), post(toolCall("t", `{}`))) // from 10.1.2.3
 	if err != nil {
 		t.Fatal(err)
 	}

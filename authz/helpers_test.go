@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -92,7 +91,7 @@ func post(msgs ...*mcp.Message) Request {
 
 func authorize(t testing.TB, a *Authorizer, id *authn.Identity, req Request) Decision {
 	t.Helper()
-	d, err := a.Authorize(context.Background(), id, req)
+	d, err := a.Authorize(t.Context(), id, req)
 	if err != nil {
 		t.Fatalf("Authorize: %v", err)
 	}

@@ -2,7 +2,6 @@ package authz
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -307,7 +306,7 @@ func TestReloadConcurrentWithAuthorize(t *testing.T) {
 				case <-stop:
 					return
 				default:
-					if _, err := a.Authorize(context.Background(), ident("a"), post(request("ping", ""))); err != nil {
+					if _, err := a.Authorize(t.Context(), ident("a"), post(request("ping", ""))); err != nil {
 						t.Error(err)
 						return
 					}

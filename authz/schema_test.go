@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -281,7 +280,7 @@ func TestSchemaMatchesRequests(t *testing.T) {
 	}
 	for _, id := range []*authn.Identity{full, bare} {
 		for _, r := range reqs {
-			if _, err := a.Authorize(context.Background(), id, r); err != nil {
+			if _, err := a.Authorize(t.Context(), id, r); err != nil {
 				t.Fatalf("Authorize %+v: %v", r, err)
 			}
 		}

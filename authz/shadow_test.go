@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -108,7 +107,7 @@ func TestShadowNeverChangesTheDecision(t *testing.T) {
 	// A request that cannot be decided produces no comparison.
 	n := len(rec.results())
 	bad := &mcp.Message{Type: mcp.TypeRequest, ID: json.RawMessage(`1`), Method: "tools/call", Params: json.RawMessage(`{"name":5}`)}
-	if _, err := a.Authorize(context.Background(), alice, post(bad)); err == nil {
+	if _, err := a.Authorize(t.Context(), alice, post(bad)); err == nil {
 		t.Fatal("malformed tools/call decided")
 	}
 	if len(rec.results()) != n {
@@ -197,7 +196,7 @@ func BenchmarkDecisionShadow(b *testing.B) {
 				}
 			})
 			id := benchIdentity()
-			ctx := context.Background()
+			ctx := b.Context()
 			b.ReportAllocs()
 			for b.Loop() {
 				m := &mcp.Message{Type: mcp.TypeRequest, ID: json.RawMessage(`7`), Method: mcp.MethodToolsCall, Params: params}

@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -92,7 +91,7 @@ func TestResourceMethodsSeeTheURI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.uri, func(t *testing.T) {
 			m := request(tt.method, `{"uri":"`+tt.uri+`"}`)
-			d, err := a.Authorize(context.Background(), ident("alice"), post(m))
+			d, err := a.Authorize(t.Context(), ident("alice"), post(m))
 			if tt.kind != 0 {
 				if mcpguard.KindOf(err) != tt.kind {
 					t.Fatalf("err = %v, want kind %v", err, tt.kind)

@@ -34,7 +34,7 @@ var listReq = VisibilityRequest{SourceIP: "10.1.2.3:54321", SessionID: "sess-1",
 // visibleItems returns the items of the given kind that stay visible.
 func visibleItems(t testing.TB, a *Authorizer, id *authn.Identity, req VisibilityRequest, kind mcp.ItemKind, names ...string) []string {
 	t.Helper()
-	visible, err := a.Visible(context.Background(), id, req)
+	visible, err := a.Visible(t.Context(), id, req)
 	if err != nil {
 		t.Fatalf("Visible: %v", err)
 	}
@@ -103,7 +103,7 @@ func TestVisibleSound(t *testing.T) {
 		toolCall("aws___delete_stack", `{}`), toolCall("aws___list_regions", `{}`),
 	}
 	for _, id := range ids {
-		visible, err := a.Visible(context.Background(), id, listReq)
+		visible, err := a.Visible(t.Context(), id, listReq)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -309,7 +309,7 @@ func TestVisibleRules(t *testing.T) {
 				t.Errorf("visible %v, want %v", got, tt.want)
 			}
 			if tt.hiddenBy != "" {
-				v, err := a.newVisibility(context.Background(), id, req)
+				v, err := a.newVisibility(t.Context(), id, req)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -356,13 +356,13 @@ func TestVisibleGroupClaim(t *testing.T) {
 
 func TestVisibleErrors(t *testing.T) {
 	a := newTestAuthorizer(t, map[string]string{"p.cedar": `permit(principal, action, resource);`}, nil)
-	if _, err := a.Visible(context.Background(), nil, listReq); mcpguard.KindOf(err) != mcpguard.KindInternal {
+	if _, err := a.Visible(t.Context(), nil, listReq); mcpguard.KindOf(err) != mcpguard.KindInternal {
 		t.Errorf("nil identity: %v", err)
 	}
-	if _, err := a.Visible(context.Background(), &authn.Identity{}, listReq); mcpguard.KindOf(err) != mcpguard.KindUnauthenticated {
+	if _, err := a.Visible(t.Context(), &authn.Identity{}, listReq); mcpguard.KindOf(err) != mcpguard.KindUnauthenticated {
 		t.Errorf("no subject: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	visible, err := a.Visible(ctx, ident("alice"), listReq)
 	if err != nil {
 		t.Fatal(err)
@@ -383,7 +383,7 @@ func TestVisibleErrors(t *testing.T) {
 // pipeline may not, but a reused one must survive.
 func TestVisibleConcurrent(t *testing.T) {
 	a := exampleAuthorizer(t)
-	visible, err := a.Visible(context.Background(), ident("alice", "s3-readers"), listReq)
+	visible, err := a.Visible(t.Context(), ident("alice", "s3-readers"), listReq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +443,7 @@ func BenchmarkVisible200Tools(b *testing.B) {
 		items = append(items, mcp.ListItem{Kind: mcp.ItemTool, Name: fmt.Sprintf("aws___tool_%03d", i)})
 	}
 	id := ident("alice", "s3-readers")
-	ctx := context.Background()
+	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {
 		visible, err := a.Visible(ctx, id, listReq)
@@ -482,7 +482,7 @@ func TestVisibleGuardrails(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("visible %v, want %v", got, want)
 	}
-	vis, err := a.newVisibility(context.Background(), admin, listReq)
+	vis, err := a.newVisibility(t.Context(), admin, listReq)
 	if err != nil {
 		t.Fatal(err)
 	}

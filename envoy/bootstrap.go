@@ -350,8 +350,8 @@ func pathPrefix(p string) *routev3.RouteMatch {
 	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: p}}
 }
 
-// extProcFilter is the ext_proc configuration DESIGN.md's Envoy contract
-// describes.
+// extProcFilter is the ext_proc configuration the Envoy contract
+// (docs/extproc-contract.md) describes.
 func extProcFilter(cfg *config.Config) *extprocfilterv3.ExternalProcessor {
 	ep := &extprocfilterv3.ExternalProcessor{
 		GrpcService: &corev3.GrpcService{

@@ -245,7 +245,7 @@ func TestRealEnvoy(t *testing.T) {
 	if bin == "" {
 		t.Skip("ENVOY_BIN is not set: set it to an Envoy binary (1.36 or later) to run the generated bootstrap through the real data plane")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	s := startStack(t, ctx)
 	listen, admin := freePort(t), freePort(t)
@@ -340,7 +340,7 @@ func connect(t *testing.T, ctx context.Context, endpoint, token string) *mcp.Cli
 // timeout. It runs everywhere, so the generated configuration is exercised
 // end to end even where no Envoy binary exists.
 func TestBootstrapThroughEnvoySim(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	s := startStack(t, ctx)
 	b, err := envoy.ParseBootstrap(s.loopbackBootstrap(t, "127.0.0.1:8080", "127.0.0.1:9901"))

@@ -105,7 +105,7 @@ func (s *Server) record(ctx context.Context, ev *audit.Event) {
 func (x *exchange) responseEvent() *audit.Event {
 	ev := &audit.Event{
 		Type:       audit.TypeMCPResponse,
-		Outcome:    audit.Outcome(x.outcome),
+		Outcome:    x.outcome,
 		RequestID:  x.hdr.requestID,
 		HTTP:       &audit.HTTP{Method: x.hdr.method, Status: x.status},
 		DurationMS: float64(x.s.o.Now().Sub(x.start).Microseconds()) / 1000,
@@ -126,7 +126,7 @@ func (x *exchange) responseEvent() *audit.Event {
 // auditEvent describes the finished exchange for the audit trail.
 func (x *exchange) auditEvent() *audit.Event {
 	ev := &audit.Event{
-		Outcome:    audit.Outcome(x.outcome),
+		Outcome:    x.outcome,
 		RequestID:  x.hdr.requestID,
 		HTTP:       &audit.HTTP{Method: x.hdr.method, Status: x.status},
 		DurationMS: float64(x.s.o.Now().Sub(x.start).Microseconds()) / 1000,

@@ -9,7 +9,9 @@
 // JSON-RPC error code, and it is the only package that speaks go-control-plane
 // types. Domain packages never import it.
 //
-// Envoy contract followed (envoy.service.ext_proc.v3, Envoy ≥ 1.36):
+// Envoy contract followed (envoy.service.ext_proc.v3, Envoy ≥ 1.36; the
+// whole of it, with the state machine and the error table, is
+// docs/extproc-contract.md):
 //   - exactly one ProcessingResponse per ProcessingRequest, of the matching type;
 //   - a stream closed with status OK lets the request through untouched, so
 //     every denial is an ImmediateResponse with an explicit status and every

@@ -117,7 +117,7 @@ func (fr fuzzRequest) headers() *corev3.HeaderMap {
 }
 
 // messages are what Envoy sends for the request with the filter
-// configuration DESIGN.md prescribes: headers (end_of_stream when there is
+// configuration docs/extproc-contract.md prescribes: headers (end_of_stream when there is
 // no body), the whole buffered body, and, once the request went upstream,
 // the response headers.
 func (fr fuzzRequest) messages() []*extprocv3.ProcessingRequest {
@@ -271,6 +271,7 @@ func newFuzzServer(t testing.TB) (*Server, *recordingAuthz) {
 	srv, err := New(Options{
 		Authn:        fakeAuthn{},
 		Authz:        az,
+		Visibility:   &az.inner,
 		Creds:        &fakeCreds{},
 		Signer:       sigv4.New(sigv4.Options{}),
 		Upstream:     Upstream{Host: "aws-mcp.us-east-1.api.aws", Region: "us-east-1", Service: "aws-mcp", Path: "/mcp"},

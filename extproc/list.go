@@ -11,6 +11,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/mcpguard/mcpguard"
+	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/mcp"
@@ -21,6 +22,23 @@ import (
 // show only those.
 type Visibility interface {
 	Visible(ctx context.Context, id *authn.Identity, req authz.VisibilityRequest) (authz.VisibleFunc, error)
+}
+
+// DenyAll is the Authorizer and Visibility of a gateway with no policy:
+// every request is refused with 403 and no listed item is visible, because
+// mcpguard never lets through a request it has not authorized. It replaces
+// a nil authorizer, so that "no policy" is a value one can see and test.
+type DenyAll struct{}
+
+// Authorize refuses every request.
+func (DenyAll) Authorize(context.Context, *authn.Identity, authz.Request) (authz.Decision, error) {
+	return authz.Decision{}, &mcpguard.Error{Kind: mcpguard.KindForbidden, Reason: "no_policy",
+		Msg: "no authorization policy is configured; every request is denied"}
+}
+
+// Visible hides every listed item.
+func (DenyAll) Visible(context.Context, *authn.Identity, authz.VisibilityRequest) (authz.VisibleFunc, error) {
+	return func(mcp.ListItem) bool { return false }, nil
 }
 
 // Pins pins tool definitions (toolpin.Guard): List checks each tools/list
@@ -104,7 +122,7 @@ func (x *exchange) filterListBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 	out, err := x.filteredList(l, body, b.GetEndOfStream())
 	if err != nil {
 		l.failed = err
-		x.outcome = "error"
+		x.outcome = audit.OutcomeError
 		x.log.Error("list response refused", "method", l.method, "error", err)
 		ct := l.contentType
 		if !strings.Contains(strings.ToLower(ct), "text/event-stream") {
@@ -128,11 +146,7 @@ func (x *exchange) filteredList(l *listExchange, body []byte, end bool) ([]byte,
 	case len(body) == 0:
 		return nil, mcpguard.E(mcpguard.KindInternal, "list response is empty", nil)
 	}
-	vis, ok := x.s.o.Authz.(Visibility)
-	if !ok {
-		return nil, mcpguard.E(mcpguard.KindInternal, "no visibility decision available", nil)
-	}
-	visible, err := vis.Visible(x.ctx, x.id, authz.VisibilityRequest{SourceIP: x.sourceIP, SessionID: x.hdr.sessionID, RequestID: x.hdr.requestID, ProtocolVersion: x.era.version})
+	visible, err := x.s.o.Visibility.Visible(x.ctx, x.id, authz.VisibilityRequest{SourceIP: x.sourceIP, SessionID: x.hdr.sessionID, RequestID: x.hdr.requestID, ProtocolVersion: x.era.version})
 	if err != nil {
 		return nil, err
 	}

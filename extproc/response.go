@@ -11,7 +11,6 @@ import (
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/mcp"
-	"github.com/mcpguard/mcpguard/sts"
 )
 
 // errorMapping is what a client receives for one kind of failure.
@@ -87,7 +86,7 @@ func immediate(d denial) *extprocv3.ProcessingResponse {
 		headers = append(headers, setHeader("www-authenticate", d.stepUp))
 	}
 	if m.status == 503 {
-		ra := sts.RetryAfter(d.err)
+		ra := mcpguard.RetryAfterOf(d.err)
 		if ra <= 0 {
 			ra = defaultRetryAfter
 		}

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mcpguard/mcpguard"
+	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/mcp"
@@ -89,8 +90,10 @@ func routeTarget(ctx context.Context) map[string][]string {
 }
 
 // Signer computes the SigV4 headers for the request that will leave Envoy.
+// It never sees the client's headers: which of them to strip is decided
+// here, in signingMutation, alone.
 type Signer interface {
-	Sign(ctx context.Context, r sigv4.Request, clientHeaders []string) (sigv4.Result, error)
+	Sign(ctx context.Context, r sigv4.Request) (sigv4.Result, error)
 }
 
 // Upstream is where Envoy's route sends authorized requests; mcpguard signs
@@ -109,14 +112,20 @@ type Upstream struct {
 	name string // the upstreams key, "" for the single upstream
 }
 
-// Options are the stages and settings of a Server. Authn, Creds and Signer
-// are required; a nil Authz denies every authenticated request, because
-// mcpguard never lets through a request it has not authorized.
+// Options are the stages and settings of a Server. Authn, Authz,
+// Visibility, Creds and Signer are required, so a missing stage is a
+// construction error rather than a surprise on some request; a gateway
+// without policies passes DenyAll as both Authz and Visibility.
 type Options struct {
-	Authn  Authenticator
-	Authz  Authorizer
-	Creds  CredentialSource
-	Signer Signer
+	Authn Authenticator
+	Authz Authorizer
+	// Visibility decides which items of a list response the caller sees
+	// (list.go). It is its own option, not a capability discovered on
+	// Authz, so that what filters lists is visible where the Server is
+	// built.
+	Visibility Visibility
+	Creds      CredentialSource
+	Signer     Signer
 	// Upstream is where requests go when no named upstreams are configured.
 	Upstream Upstream
 	// Upstreams are the named upstreams of a gateway that routes to several
@@ -152,8 +161,19 @@ type Server struct {
 
 // New checks the options and returns a Server.
 func New(o Options) (*Server, error) {
-	if o.Authn == nil {
-		return nil, errors.New("extproc: an authenticator is required")
+	for _, st := range [...]struct {
+		missing bool
+		name    string
+	}{
+		{o.Authn == nil, "an authenticator (Authn)"},
+		{o.Authz == nil, "an authorizer (Authz; DenyAll when no policy is configured)"},
+		{o.Visibility == nil, "a list visibility decision (Visibility; DenyAll when no policy is configured)"},
+		{o.Creds == nil, "a credential source (Creds)"},
+		{o.Signer == nil, "a signer (Signer)"},
+	} {
+		if st.missing {
+			return nil, fmt.Errorf("extproc: %s is required", st.name)
+		}
 	}
 	if o.Upstream.Host == "" || o.Upstream.Region == "" || o.Upstream.Service == "" {
 		return nil, errors.New("extproc: upstream host, region and service are required")
@@ -199,13 +219,14 @@ type exchange struct {
 	phase phase
 
 	hdr      requestHeaders
+	buffered bool // Envoy said the request body mode is BUFFERED
 	sourceIP string
 	id       *authn.Identity
 	upstream Upstream
 
 	method    string // MCP method for metrics: known method, "batch", "other" or the HTTP verb form
 	jsonrpcID json.RawMessage
-	outcome   string // success, denied, failure, error, upstream_error
+	outcome   audit.Outcome // "" until known; never OutcomeForwarded
 	status    int
 	answered  bool // an ImmediateResponse was sent
 
@@ -260,7 +281,7 @@ func (x *exchange) recvEnded(err error) error {
 		return nil
 	}
 	if x.outcome == "" {
-		x.outcome = "error"
+		x.outcome = audit.OutcomeError
 	}
 	if errors.Is(err, io.EOF) {
 		x.log.Warn("ext_proc stream ended before the request was processed", "request_id", x.hdr.requestID)
@@ -306,6 +327,13 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 	case *extprocv3.ProcessingRequest_RequestTrailers:
 		return continueRequestTrailers(), nil
 	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		if x.phase == expectRequestBody && localReplyStatus(r.ResponseHeaders) == http.StatusRequestEntityTooLarge {
+			// Envoy's buffer overflowed on a body without content-length
+			// (chunked): its own 413 runs through the encoder path before
+			// mcpguard saw the body. Answer it as mcpguard answers any
+			// body too large; Envoy sends this reply straight to the client.
+			return x.fail(mcpguard.Ef(mcpguard.KindTooLarge, "request body larger than the gateway's buffer limit")), nil
+		}
 		if x.phase != requestDone {
 			return nil, x.outOfOrder("response_headers")
 		}
@@ -332,7 +360,7 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 }
 
 func (x *exchange) outOfOrder(what string) error {
-	x.outcome = "error"
+	x.outcome = audit.OutcomeError
 	x.log.Error("ext_proc message out of order", "message", what, "phase", int(x.phase), "request_id", x.hdr.requestID)
 	return status.Errorf(codes.FailedPrecondition, "unexpected %s message", what)
 }
@@ -357,14 +385,16 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	x.method = httpMethodLabel(x.hdr.method)
 	x.phase = expectRequestBody
 
-	if pc := req.GetProtocolConfig(); pc != nil && !h.GetEndOfStream() &&
-		pc.GetRequestBodyMode().String() != "BUFFERED" {
-		return x.fail(mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: request body mode must be BUFFERED", nil))
+	if pc := req.GetProtocolConfig(); pc != nil && !h.GetEndOfStream() {
+		if pc.GetRequestBodyMode().String() != "BUFFERED" {
+			return x.fail(mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: request body mode must be BUFFERED", nil))
+		}
+		x.buffered = true
 	}
 
 	if doc := x.metadataDocument(); doc != nil {
 		x.method = "oauth-protected-resource"
-		x.outcome = "success"
+		x.outcome = audit.OutcomeSuccess
 		x.status = 200
 		x.answered = true
 		x.phase = requestDone
@@ -502,6 +532,12 @@ func (x *exchange) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespo
 	defer func() { x.s.o.Metrics.Phase("body", x.s.o.Now().Sub(start)) }()
 
 	if !b.GetEndOfStream() {
+		if x.buffered {
+			// BUFFERED sends the whole body without end_of_stream only
+			// when trailers follow it. Trailers are neither signed nor
+			// authorized, so a request carrying them is refused.
+			return x.fail(mcpguard.E(mcpguard.KindInvalidRequest, "HTTP trailers are not accepted on MCP requests", nil))
+		}
 		// Only BUFFERED delivers the whole body in one message, and only
 		// then do header mutations in the body response still apply.
 		return x.fail(mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: request body mode must be BUFFERED", nil))
@@ -551,9 +587,6 @@ func (x *exchange) noteMessages(b *mcp.Body) {
 // authorizeAndSign runs the policy decision, obtains credentials for the
 // identity's role and returns the header mutation that signs the request.
 func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.HeaderMutation, error) {
-	if x.s.o.Authz == nil {
-		return nil, mcpguard.E(mcpguard.KindForbidden, "no authorization policy is configured; every request is denied", nil)
-	}
 	var attrs map[string]string
 	if ts, ok := x.s.o.Creds.(TargetSelector); ok {
 		ctx, a, err := ts.SelectTarget(x.ctx, x.id, routeTarget(x.ctx), x.hdr.target)
@@ -588,9 +621,6 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	if err := x.checkPinnedCalls(body); err != nil {
 		return nil, err
 	}
-	if x.s.o.Creds == nil || x.s.o.Signer == nil {
-		return nil, mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: no credential source or signer", nil)
-	}
 	grant, err := stage(x, telemetry.SpanCredentials, func(ctx context.Context) (*sts.Grant, error) {
 		return x.s.o.Creds.Credentials(ctx, x.id)
 	})
@@ -613,7 +643,7 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 			Region:      x.upstream.Region,
 			Service:     x.upstream.Service,
 			Time:        x.s.o.Now(),
-		}, x.hdr.names)
+		})
 	})
 	if err != nil {
 		return nil, mcpguard.E(mcpguard.KindInternal, "could not sign the request", fmt.Errorf("sign request: %w", err))
@@ -629,18 +659,15 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 }
 
 // signingMutation sets the signature headers and removes every client-sent
-// AWS or mcpguard header. Envoy applies removals before sets.
+// AWS or mcpguard header (removableHeader) that it does not set: this is
+// the one place that decides which client headers never reach the
+// upstream. Envoy applies removals before sets.
 func (x *exchange) signingMutation(res sigv4.Result, path string) *extprocv3.HeaderMutation {
 	mut := &extprocv3.HeaderMutation{}
 	set := make(map[string]struct{}, len(res.Set))
 	for _, h := range res.Set {
 		mut.SetHeaders = append(mut.SetHeaders, setHeader(h.Name, h.Value))
 		set[h.Name] = struct{}{}
-	}
-	for _, n := range res.Remove {
-		if _, ok := set[n]; !ok {
-			mut.RemoveHeaders = append(mut.RemoveHeaders, n)
-		}
 	}
 	for _, n := range x.hdr.names {
 		if _, ok := set[n]; !ok && removableHeader(n) && !slices.Contains(mut.RemoveHeaders, n) {
@@ -685,6 +712,17 @@ func (s *Server) upstreamFor(ctx context.Context) (Upstream, error) {
 	return u, nil
 }
 
+// localReplyStatus is the :status of a response headers message.
+func localReplyStatus(h *extprocv3.HttpHeaders) int {
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		if hv.GetKey() == ":status" {
+			n, _ := strconv.Atoi(headerValue(hv))
+			return n
+		}
+	}
+	return 0
+}
+
 // responseHeaders records the upstream's answer for logs and metrics.
 func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 	if x.list != nil {
@@ -711,9 +749,9 @@ func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 		}
 	}
 	if x.status >= 200 && x.status < 400 {
-		x.outcome = "success"
+		x.outcome = audit.OutcomeSuccess
 	} else {
-		x.outcome = "upstream_error"
+		x.outcome = audit.OutcomeUpstreamError
 	}
 }
 
@@ -728,11 +766,11 @@ func (x *exchange) fail(err error) *extprocv3.ProcessingResponse {
 	x.failure = err
 	switch {
 	case m.status == 401 || m.status == 403:
-		x.outcome = "denied"
+		x.outcome = audit.OutcomeDenied
 	case m.status >= 500:
-		x.outcome = "error"
+		x.outcome = audit.OutcomeError
 	default:
-		x.outcome = "failure"
+		x.outcome = audit.OutcomeFailure
 	}
 	d := denial{err: err, jsonrpcID: x.jsonrpcID, requestID: x.hdr.requestID}
 	if kind == mcpguard.KindUnauthenticated {
@@ -767,14 +805,14 @@ func (x *exchange) finish() {
 		// ignored the mode override (allow_mode_override is off), so the
 		// list was not filtered. Nothing can be undone now; make it loud.
 		l.failed = mcpguard.E(mcpguard.KindInternal, "list response passed unfiltered: Envoy did not send its body (allow_mode_override must be true)", nil)
-		x.outcome = "error"
+		x.outcome = audit.OutcomeError
 		x.log.Error("list response passed unfiltered; set allow_mode_override: true on the ext_proc filter", "method", l.method)
 	}
 	if x.audited() {
 		x.checkStreamSeen()
 		x.recordFinished()
 	}
-	x.s.o.Metrics.Request(x.method, x.outcome)
+	x.s.o.Metrics.Request(x.method, string(x.outcome))
 	x.s.o.Metrics.Phase("total", x.s.o.Now().Sub(x.start))
 }
 

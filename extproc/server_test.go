@@ -187,7 +187,7 @@ type harness struct {
 	creds  *fakeCreds
 }
 
-// envoyFilter is the ext_proc filter configuration DESIGN.md prescribes.
+// envoyFilter is the ext_proc filter configuration docs/extproc-contract.md prescribes.
 func envoyFilter() *extprocfilterv3.ExternalProcessor {
 	return &extprocfilterv3.ExternalProcessor{
 		ProcessingMode: &extprocfilterv3.ProcessingMode{
@@ -206,11 +206,12 @@ func newHarness(t *testing.T, mod func(*Options)) *harness {
 	t.Helper()
 	h := &harness{authz: &fakeAuthz{}, creds: &fakeCreds{}}
 	o := Options{
-		Authn:    fakeAuthn{},
-		Authz:    h.authz,
-		Creds:    h.creds,
-		Signer:   sigv4.New(sigv4.Options{}),
-		Upstream: Upstream{Host: "aws-mcp.us-east-1.api.aws", Region: "us-east-1", Service: "aws-mcp"},
+		Authn:      fakeAuthn{},
+		Authz:      h.authz,
+		Visibility: h.authz,
+		Creds:      h.creds,
+		Signer:     sigv4.New(sigv4.Options{}),
+		Upstream:   Upstream{Host: "aws-mcp.us-east-1.api.aws", Region: "us-east-1", Service: "aws-mcp"},
 	}
 	if mod != nil {
 		mod(&o)
@@ -323,7 +324,7 @@ func TestRefusals(t *testing.T) {
 		{name: "missing token", req: post(toolCall), status: 401, code: -32001, id: "null", checkHdr: "www-authenticate"},
 		{name: "bad token", req: post(toolCall, "authorization", "Bearer mallory"), status: 401, code: -32001, id: "null", checkHdr: "www-authenticate"},
 		{name: "two authorization headers", req: post(toolCall, "authorization", "Bearer alice", "authorization", "Bearer alice"), status: 400, code: -32600, id: "null"},
-		{name: "no authorizer denies", mod: func(o *Options) { o.Authz = nil }, req: post(toolCall, "authorization", "Bearer alice"), status: 403, code: -32003, id: "3", noCreds: true},
+		{name: "no policy denies", mod: func(o *Options) { o.Authz, o.Visibility = DenyAll{}, DenyAll{} }, req: post(toolCall, "authorization", "Bearer alice"), status: 403, code: -32003, id: "3", noCreds: true},
 		{name: "policy denies", req: post(`{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"forbidden"}}`, "authorization", "Bearer alice"), status: 403, code: -32003, id: `"a"`, noCreds: true},
 		{name: "batch with one denied", req: post(`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"forbidden"}}]`, "authorization", "Bearer alice"), status: 403, code: -32003, id: "null", noCreds: true},
 		{name: "parse error", req: post(`{"jsonrpc":"2.0","id":1,"method":"ping"`, "authorization", "Bearer alice"), status: 400, code: -32700, id: "null", noCreds: true},
@@ -459,7 +460,7 @@ func TestProtectedResourceMetadataIsPublic(t *testing.T) {
 // rawStream drives the server directly, to send what Envoy never would.
 func rawStream(t *testing.T) extprocv3.ExternalProcessor_ProcessClient {
 	t.Helper()
-	srv, err := New(Options{Authn: fakeAuthn{}, Authz: &fakeAuthz{}, Creds: &fakeCreds{}, Signer: sigv4.New(sigv4.Options{}),
+	srv, err := New(Options{Authn: fakeAuthn{}, Authz: &fakeAuthz{}, Visibility: &fakeAuthz{}, Creds: &fakeCreds{}, Signer: sigv4.New(sigv4.Options{}),
 		Upstream: Upstream{Host: "h", Region: "us-east-1", Service: "aws-mcp"}})
 	if err != nil {
 		t.Fatal(err)
@@ -551,7 +552,7 @@ func TestNamedUpstreams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, err := New(Options{Authn: fakeAuthn{}, Authz: &fakeAuthz{}, Creds: &fakeCreds{}, Signer: sigv4.New(sigv4.Options{}),
+			srv, err := New(Options{Authn: fakeAuthn{}, Authz: &fakeAuthz{}, Visibility: &fakeAuthz{}, Creds: &fakeCreds{}, Signer: sigv4.New(sigv4.Options{}),
 				Upstream:  Upstream{Host: "aws-mcp.us-east-1.api.aws", Region: "us-east-1", Service: "aws-mcp"},
 				Upstreams: tt.upstreams})
 			if err != nil {

@@ -131,7 +131,7 @@ const toolsListBody = `{"jsonrpc":"2.0","id":"a","method":"tools/list"}`
 // eraExchange is an exchange with parsed headers, for the era checks.
 func eraExchange(t *testing.T, headers map[string][]string, marks map[string][]mcp.HeaderMark) *exchange {
 	t.Helper()
-	s, err := New(Options{Authn: fakeAuthn{}, Upstream: Upstream{Host: "h", Region: "r", Service: "s"}})
+	s, err := New(stagedOptions(Upstream{Host: "h", Region: "r", Service: "s"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestUnsupportedVersionListsSupported(t *testing.T) {
 }
 
 func BenchmarkEraChecks2026(b *testing.B) {
-	s, _ := New(Options{Authn: fakeAuthn{}, Upstream: Upstream{Host: "h", Region: "r", Service: "s"}})
+	s, _ := New(stagedOptions(Upstream{Host: "h", Region: "r", Service: "s"}))
 	s.marks.m = map[string]map[string]toolMarks{"h": {"aws___run_script": {marks: []mcp.HeaderMark{{Header: "region", Path: []string{"region"}}}}}}
 	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"},"name":"aws___run_script","arguments":{"code":"print(1)","region":"us-east-1"}}}`)
 	hm := &corev3.HeaderMap{Headers: []*corev3.HeaderValue{

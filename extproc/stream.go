@@ -9,6 +9,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/mcpguard/mcpguard"
+	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/mcp"
 	"github.com/mcpguard/mcpguard/toolpin"
@@ -203,11 +204,7 @@ func (x *exchange) filterEvents(complete []byte) ([]byte, error) {
 func (x *exchange) filterStreamList(msg []byte, method string, id []byte) ([]byte, error) {
 	st := x.era.stream
 	if st.visible == nil {
-		vis, ok := x.s.o.Authz.(Visibility)
-		if !ok {
-			return nil, mcpguard.E(mcpguard.KindInternal, "no visibility decision available", nil)
-		}
-		v, err := vis.Visible(x.ctx, x.id, authz.VisibilityRequest{SourceIP: x.sourceIP, SessionID: x.hdr.sessionID,
+		v, err := x.s.o.Visibility.Visible(x.ctx, x.id, authz.VisibilityRequest{SourceIP: x.sourceIP, SessionID: x.hdr.sessionID,
 			RequestID: x.hdr.requestID, ProtocolVersion: x.era.version})
 		if err != nil {
 			return nil, err
@@ -256,7 +253,7 @@ func (x *exchange) checkStreamSeen() {
 		return
 	}
 	st.failed = mcpguard.E(mcpguard.KindInternal, "stream passed unfiltered: Envoy did not send its body (allow_mode_override must be true)", nil)
-	x.outcome = "error"
+	x.outcome = audit.OutcomeError
 	x.log.Error("stream passed unfiltered; set allow_mode_override: true on the ext_proc filter")
 }
 
@@ -269,7 +266,7 @@ func (x *exchange) streamReset(err error) *extprocv3.ProcessingResponse {
 		st.failed = err
 		x.log.Error("stream refused mid-response", "error", err)
 	}
-	x.outcome = "error"
+	x.outcome = audit.OutcomeError
 	x.answered = true
 	return immediate(denial{err: err, jsonrpcID: x.jsonrpcID, requestID: x.hdr.requestID})
 }

@@ -271,11 +271,12 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		return err
 	}
 	srv, err := extproc.New(extproc.Options{
-		Protocol: proto,
-		Authn:    g.authn,
-		Authz:    g.authorizer(),
-		Creds:    source,
-		Signer:   sigv4.New(sigv4.Options{}),
+		Protocol:   proto,
+		Authn:      g.authn,
+		Authz:      g.authorizer(),
+		Visibility: g.visibility(),
+		Creds:      source,
+		Signer:     sigv4.New(sigv4.Options{}),
 		Upstream: extproc.Upstream{
 			Host:     cfg.Upstream.Host,
 			Region:   cfg.Upstream.Region,
@@ -347,9 +348,18 @@ func namedUpstreams(cfg *config.Config) map[string]extproc.Upstream {
 
 // authorizer returns the configured authorizer as the extproc interface,
 // keeping a nil *authz.Authorizer from becoming a non-nil interface.
+// authorizer and visibility are the Cedar authorizer, or DenyAll when no
+// policy is configured.
 func (g *Gateway) authorizer() extproc.Authorizer {
 	if g.authz == nil {
-		return nil
+		return extproc.DenyAll{}
+	}
+	return g.authz
+}
+
+func (g *Gateway) visibility() extproc.Visibility {
+	if g.authz == nil {
+		return extproc.DenyAll{}
 	}
 	return g.authz
 }
@@ -418,7 +428,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		errc <- nil
 	}()
-	go g.watchReadiness(ctx)
+	readyCtx, stopReady := context.WithCancel(ctx)
+	readyDone := make(chan struct{})
+	go func() {
+		defer close(readyDone)
+		g.watchReadiness(readyCtx)
+	}()
 	g.auditServer(audit.TypeServerStart)
 	g.log.Info("mcpguard serving", "grpc", g.GRPCAddr(), "admin", g.AdminAddr(),
 		"grpc_peer_auth", peerAuthMode(&g.cfg.Server),
@@ -433,6 +448,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case runErr = <-errc:
 		g.log.Error("server stopped unexpectedly", "error", runErr)
 	}
+	stopReady() // the readiness watcher ends before the health service does
+	<-readyDone
 	g.shutdown()
 	return runErr
 }
@@ -484,6 +501,9 @@ func (g *Gateway) shutdown() {
 func (g *Gateway) close() {
 	g.stopOnce.Do(func() {
 		g.stop()
+		if g.authz != nil {
+			g.authz.Close() // no policy reload audited after the trail closes
+		}
 		if g.idc != nil {
 			g.idc.Close()
 		}

@@ -17,12 +17,10 @@
 // What is returned. Result.Set holds the headers to set on the outgoing
 // request (authorization, x-amz-date, x-amz-security-token,
 // x-amz-content-sha256), overwriting the client's own authorization header,
-// which carried the user's JWT. Result.Remove lists every client-sent header
-// whose name starts with "x-amz-" and that Set does not overwrite: the AWS
-// service reads those names as signing input, so a client copy (a stale
-// x-amz-security-token, say) must not reach it. Headers starting with
-// "x-amzn-" are left alone: AWS does not read them as signing input, and
-// x-amzn-trace-id is a legitimate tracing header that the signer ignores.
+// which carried the user's JWT. Removing the client's own x-amz-* headers
+// (a stale x-amz-security-token, say, which the AWS service would read as
+// signing input) is not the signer's job: extproc alone strips client
+// headers, so there is one owner of that rule.
 //
 // Path and query. The path is taken as it will leave Envoy (already
 // percent-encoded), normalised as the SigV4 specification requires for every

@@ -125,18 +125,16 @@ func (h Header) MarshalJSON() ([]byte, error) {
 }
 
 // Result is the header mutation that makes the outgoing request signed.
-// Envoy applies Remove before Set.
+// Removing the client's own AWS headers is the caller's job (extproc owns
+// header stripping); the signer only says what to set.
 type Result struct {
 	// Set lists the headers to set, replacing any existing value.
 	Set []Header
-	// Remove lists client-sent x-amz-* headers (lower-case) that Set does
-	// not overwrite.
-	Remove []string
 }
 
 // LogValue logs the header names and the non-secret values.
 func (r Result) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, len(r.Set)+1)
+	attrs := make([]slog.Attr, 0, len(r.Set))
 	for _, h := range r.Set {
 		v := h.Value
 		if sensitive(h.Name) {
@@ -144,7 +142,6 @@ func (r Result) LogValue() slog.Value {
 		}
 		attrs = append(attrs, slog.String(h.Name, v))
 	}
-	attrs = append(attrs, slog.Any("remove", r.Remove))
 	return slog.GroupValue(attrs...)
 }
 
@@ -183,12 +180,11 @@ func New(opts Options) *Signer {
 	}
 }
 
-// Sign computes the SigV4 headers for r. clientHeaderNames are the names of
-// the headers the client sent (any case); they decide Result.Remove and are
-// never signed. Errors are *mcpguard.Error: KindInvalidRequest for a path or
+// Sign computes the SigV4 headers for r. The client's headers are never
+// signed, so Sign does not see them. Errors are *mcpguard.Error: KindInvalidRequest for a path or
 // query that cannot be signed, KindCredentialsUnavailable for missing or
 // expired credentials, KindInternal for bad configuration.
-func (s *Signer) Sign(ctx context.Context, r Request, clientHeaderNames []string) (Result, error) {
+func (s *Signer) Sign(ctx context.Context, r Request) (Result, error) {
 	signed, err := s.sign(ctx, r, nil)
 	if err != nil {
 		return Result{}, err
@@ -205,32 +201,7 @@ func (s *Signer) Sign(ctx context.Context, r Request, clientHeaderNames []string
 	if !s.omitPayloadHash {
 		set = append(set, Header{Name: HeaderContentSHA256, Value: h.Get("X-Amz-Content-Sha256")})
 	}
-	return Result{Set: set, Remove: removals(clientHeaderNames, set)}, nil
-}
-
-// removals lists the client's x-amz-* header names, lower-case and without
-// duplicates, that set does not overwrite.
-func removals(clientHeaderNames []string, set []Header) []string {
-	var out []string
-outer:
-	for _, n := range clientHeaderNames {
-		if len(n) < len("x-amz-") || !strings.EqualFold(n[:len("x-amz-")], "x-amz-") {
-			continue
-		}
-		lc := strings.ToLower(n)
-		for _, h := range set {
-			if h.Name == lc {
-				continue outer
-			}
-		}
-		for _, o := range out {
-			if o == lc {
-				continue outer
-			}
-		}
-		out = append(out, lc)
-	}
-	return out
+	return Result{Set: set}, nil
 }
 
 // sign builds the request to sign, signs it with the SDK and returns it.

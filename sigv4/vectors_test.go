@@ -187,7 +187,7 @@ func TestAWSSuiteThroughSign(t *testing.T) {
 		}
 		n++
 		t.Run(v.name, func(t *testing.T) {
-			res, err := s.Sign(context.Background(), v.req, nil)
+			res, err := s.Sign(t.Context(), v.req)
 			if err != nil {
 				t.Fatalf("sign: %v", err)
 			}

@@ -27,14 +27,17 @@ type wireRequest struct {
 }
 
 // outgoing applies a signing Result to the client's headers the way Envoy
-// does: removals first, then sets replacing existing values.
+// does with extproc's mutation: the client's x-amz-* headers removed first,
+// then sets replacing existing values.
 func outgoing(method, host, path string, client http.Header, body []byte, res Result) wireRequest {
 	h := client.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
-	for _, n := range res.Remove {
-		h.Del(n)
+	for n := range h {
+		if strings.HasPrefix(strings.ToLower(n), "x-amz-") {
+			h.Del(n)
+		}
 	}
 	for _, s := range res.Set {
 		h.Set(s.Name, s.Value)

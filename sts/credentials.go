@@ -2,7 +2,6 @@ package sts
 
 import (
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -96,36 +95,4 @@ func (g *Grant) LogValue() slog.Value {
 		slog.Time("expires", g.Credentials.Expires),
 		slog.Bool("cached", g.Cached),
 	)
-}
-
-// packed returns a copy of g whose per-user strings (session name, assumed
-// role ARN, access key ID, secret, session token, request ID) share one
-// allocation. The cache holds one Grant per user for up to the session
-// duration; one allocation instead of six saves the size-class rounding and
-// headers of five, and keeps no reference to the decoder's buffers or the
-// identity's claims. RoleARN is left alone: it is the configuration's own
-// string, shared by every user of the role.
-func (g *Grant) packed() *Grant {
-	c := *g
-	parts := [...]*string{
-		&c.SessionName, &c.AssumedRoleARN, &c.STSRequestID, &c.Credentials.AccessKeyID,
-		(*string)(&c.Credentials.SecretAccessKey), (*string)(&c.Credentials.SessionToken),
-	}
-	n := 0
-	for _, p := range parts {
-		n += len(*p)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, p := range parts {
-		b.WriteString(*p)
-	}
-	blob := b.String()
-	off := 0
-	for _, p := range parts {
-		l := len(*p)
-		*p = blob[off : off+l]
-		off += l
-	}
-	return &c
 }

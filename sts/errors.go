@@ -31,25 +31,13 @@ var throttleCodes = map[string]struct{}{
 	"RequestLimitExceeded":      {},
 }
 
-// unavailableError carries the Retry-After of a transient failure inside
-// the cause chain of a KindCredentialsUnavailable *mcpguard.Error.
-type unavailableError struct {
-	after time.Duration
-	err   error
-}
-
-func (e *unavailableError) Error() string { return e.err.Error() }
-func (e *unavailableError) Unwrap() error { return e.err }
-
 // RetryAfter returns how long the client should wait before retrying a
 // request that failed with err (the value of the Retry-After header of a
-// 503), or 0 when err is not a transient credentials failure.
+// 503), or 0 when err is not a transient credentials failure. It is
+// mcpguard.RetryAfterOf, kept so callers of this package need not know
+// where the hint travels.
 func RetryAfter(err error) time.Duration {
-	var u *unavailableError
-	if errors.As(err, &u) {
-		return u.after
-	}
-	return 0
+	return mcpguard.RetryAfterOf(err)
 }
 
 // awsErrorInfo is what the log may say about an AWS failure.
@@ -86,10 +74,11 @@ func classify(err error) *mcpguard.Error {
 	}
 	unavailable := func(reason, msg string, after time.Duration) *mcpguard.Error {
 		return &mcpguard.Error{
-			Kind:   mcpguard.KindCredentialsUnavailable,
-			Msg:    msg,
-			Err:    &unavailableError{after: after, err: err},
-			Reason: reason,
+			Kind:       mcpguard.KindCredentialsUnavailable,
+			Msg:        msg,
+			Err:        err,
+			Reason:     reason,
+			RetryAfter: after,
 		}
 	}
 	switch info.code {

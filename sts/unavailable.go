@@ -12,9 +12,10 @@ import (
 // every source.
 func Unavailable(reason, msg string, after time.Duration, cause error) *mcpguard.Error {
 	return &mcpguard.Error{
-		Kind:   mcpguard.KindCredentialsUnavailable,
-		Msg:    msg,
-		Err:    &unavailableError{after: after, err: cause},
-		Reason: reason,
+		Kind:       mcpguard.KindCredentialsUnavailable,
+		Msg:        msg,
+		Err:        cause,
+		Reason:     reason,
+		RetryAfter: after,
 	}
 }

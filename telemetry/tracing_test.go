@@ -48,7 +48,7 @@ func TestExtractTraceparent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tp, exp := recorder()
-			ctx := ExtractTraceparent(context.Background(), tt.traceparent, tt.tracestate)
+			ctx := ExtractTraceparent(t.Context(), tt.traceparent, tt.tracestate)
 			_, span := tp.Tracer(TracerName).Start(ctx, "stream")
 			span.End()
 			spans := exp.GetSpans()
@@ -74,7 +74,7 @@ func TestExtractTraceparent(t *testing.T) {
 func TestStartStreamSpan(t *testing.T) {
 	tp, exp := recorder()
 	// The gRPC server span otelgrpc would have put in ctx, on another trace.
-	rpcCtx, rpcSpan := tp.Tracer("grpc").Start(context.Background(), "Process")
+	rpcCtx, rpcSpan := tp.Tracer("grpc").Start(t.Context(), "Process")
 	ctx, span := StartStreamSpan(rpcCtx, tp, traceparent, "", AttrMCPMethodName.String("tools/call"))
 	_, child := tp.Tracer(TracerName).Start(ctx, SpanAuthz)
 	child.End()
@@ -139,15 +139,15 @@ func TestStreamSpanName(t *testing.T) {
 }
 
 func TestNewTracerProviderDisabled(t *testing.T) {
-	tp, shutdown, err := NewTracerProvider(context.Background(), TracingOptions{Endpoint: "unused:1"})
+	tp, shutdown, err := NewTracerProvider(t.Context(), TracingOptions{Endpoint: "unused:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, span := tp.Tracer(TracerName).Start(context.Background(), "x")
+	_, span := tp.Tracer(TracerName).Start(t.Context(), "x")
 	if span.IsRecording() || span.SpanContext().IsValid() {
 		t.Error("a disabled provider records spans")
 	}
-	if err := shutdown(context.Background()); err != nil {
+	if err := shutdown(t.Context()); err != nil {
 		t.Error(err)
 	}
 }
@@ -163,7 +163,7 @@ func TestNewTracerProviderRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, _, err := NewTracerProvider(context.Background(), tt.o); err == nil {
+			if _, _, err := NewTracerProvider(t.Context(), tt.o); err == nil {
 				t.Fatal("NewTracerProvider succeeded")
 			}
 		})
@@ -214,7 +214,7 @@ func exported(reqs []*coltracepb.ExportTraceServiceRequest) (services, names []s
 
 func emitAndShutdown(t *testing.T, o TracingOptions) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	tp, shutdown, err := NewTracerProvider(ctx, o)
 	if err != nil {
@@ -316,7 +316,7 @@ func TestSampling(t *testing.T) {
 	col := &otlpHTTP{}
 	srv := httptest.NewServer(col)
 	defer srv.Close()
-	ctx := context.Background()
+	ctx := t.Context()
 	tp, shutdown, err := NewTracerProvider(ctx, TracingOptions{Enabled: true, Exporter: ExporterOTLPHTTP, Endpoint: srv.URL, SampleRatio: 0})
 	if err != nil {
 		t.Fatal(err)
@@ -344,7 +344,7 @@ func TestGRPCServerOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", traceparent)
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "traceparent", traceparent)
 	if _, err := coltracepb.NewTraceServiceClient(conn).Export(ctx, &coltracepb.ExportTraceServiceRequest{}); err != nil {
 		t.Fatal(err)
 	}
@@ -363,8 +363,8 @@ func TestGRPCServerOption(t *testing.T) {
 }
 
 func BenchmarkStartStreamSpanDisabled(b *testing.B) {
-	tp, _, _ := NewTracerProvider(context.Background(), TracingOptions{})
-	ctx := context.Background()
+	tp, _, _ := NewTracerProvider(b.Context(), TracingOptions{})
+	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {
 		_, span := StartStreamSpan(ctx, tp, traceparent, "")

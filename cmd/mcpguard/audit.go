@@ -33,8 +33,8 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, auditVerifyUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitInvalid
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	paths := fs.Args()
 	switch {

@@ -31,7 +31,11 @@ func runAuthz(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "schema":
 		return runAuthzSchema(args[1:], stdout, stderr)
 	}
-	fmt.Fprint(stderr, authzUsage)
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, authzUsage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "mcpguard authz: unknown command %q\n\n%s", args[0], authzUsage)
 	return exitInvalid
 }
 
@@ -41,8 +45,11 @@ func runAuthzSchema(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("authz schema", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fromTools := fs.String("from-tools", "", "a tools/list result (JSON); declare its tools' arguments in ToolArguments")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		fmt.Fprint(stderr, authzUsage)
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "mcpguard authz schema: unexpected argument %q\n\n%s", fs.Arg(0), authzUsage)
 		return exitInvalid
 	}
 	out := authz.DefaultSchema()

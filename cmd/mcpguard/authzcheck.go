@@ -27,8 +27,8 @@ func runAuthzCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	requestPath := fs.String("request", "", "JSON-RPC request body file (for POST)")
 	method := fs.String("method", "POST", "HTTP method: POST (with --request), GET or DELETE")
 	explain := fs.Bool("explain", false, "for each denied message, list the permits that came closest and what each lacked")
-	if err := fs.Parse(args); err != nil {
-		return exitInvalid
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	*method = strings.ToUpper(*method)
 	switch {

@@ -82,8 +82,8 @@ func runAuthzTest(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fset.SetOutput(stderr)
 	coverage := fset.Bool("coverage", false, "list the policies that determined no test's decision")
 	mode := fset.String("schema-validation", "strict", "type-check the policies against the schema: strict, warn or off")
-	if err := fset.Parse(args); err != nil {
-		return exitInvalid
+	if code, ok := parseFlags(fset, args, stdout, stderr); !ok {
+		return code
 	}
 	if fset.NArg() != 1 {
 		fmt.Fprint(stderr, "usage: mcpguard authz test [--coverage] [--schema-validation strict|warn|off] DIR\n")

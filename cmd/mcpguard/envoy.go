@@ -31,7 +31,7 @@ func runEnvoy(args []string, stdout, stderr io.Writer) int {
 		return runEnvoyBootstrap(args[1:], stdout, stderr)
 	case "validate":
 		return runEnvoyValidate(args[1:], stdout, stderr)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, envoyUsage)
 		return exitOK
 	default:
@@ -46,8 +46,8 @@ func runEnvoyBootstrap(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", "", "path to the mcpguard YAML configuration (required)")
 	var o envoy.BootstrapOptions
 	o.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitInvalid
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mcpguard envoy bootstrap: unexpected argument %q\n", fs.Arg(0))
@@ -90,14 +90,14 @@ func runEnvoyValidate(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "mcpguard configuration the bootstrap serves (optional: also checks signing hosts and jwt_authn metadata)")
 	// The file may come before or after the flags.
-	if err := fs.Parse(args); err != nil {
-		return exitInvalid
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	var files []string
 	for fs.NArg() > 0 {
 		files = append(files, fs.Arg(0))
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return exitInvalid
+		if code, ok := parseFlags(fs, fs.Args()[1:], stdout, stderr); !ok {
+			return code
 		}
 	}
 	if len(files) != 1 {

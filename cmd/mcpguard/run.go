@@ -53,27 +53,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "envoy":
 		return runEnvoy(args[1:], stdout, stderr)
 	case "tools":
-		if len(args) < 2 || args[1] != "approve" {
-			fmt.Fprint(stderr, "usage: mcpguard tools approve --store FILE [--upstream U] --name TOOL --digest D\n")
-			return exitInvalid
-		}
-		return runToolsApprove(args[2:], stdout, stderr)
+		return runGroup("tools", "approve", args[1:], stdout, stderr, runToolsApprove)
 	case "audit":
-		if len(args) < 2 || args[1] != "verify" {
-			fmt.Fprint(stderr, "usage: mcpguard audit verify [--pubkey FILE [--checkpoints FILE]] FILE...\n")
+		return runGroup("audit", "verify", args[1:], stdout, stderr, runAuditVerify)
+	case "version", "--version":
+		if len(args) > 1 {
+			if isHelp(args[1]) {
+				fmt.Fprintln(stdout, "usage: mcpguard version")
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "mcpguard version: unexpected argument %q\nusage: mcpguard version\n", args[1])
 			return exitInvalid
 		}
-		return runAuditVerify(args[2:], stdout, stderr)
-	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
 		fmt.Fprintf(stderr, "mcpguard: unknown command %q\n\n%s", args[0], usage)
 		return exitInvalid
 	}
+}
+
+// runGroup dispatches a command group with a single subcommand (tools
+// approve, audit verify): help prints the group's usage to stdout, anything
+// else but the subcommand is a usage error.
+func runGroup(group, sub string, args []string, stdout, stderr io.Writer, fn func([]string, io.Writer, io.Writer) int) int {
+	u := "usage: " + synopsis(group+" "+sub) + "\n"
+	switch {
+	case len(args) > 0 && args[0] == sub:
+		return fn(args[1:], stdout, stderr)
+	case len(args) > 0 && isHelp(args[0]):
+		fmt.Fprint(stdout, u)
+		return exitOK
+	case len(args) > 0:
+		fmt.Fprintf(stderr, "mcpguard %s: unknown command %q\n%s", group, args[0], u)
+	default:
+		fmt.Fprint(stderr, u)
+	}
+	return exitInvalid
 }
 
 func versionString() string {

@@ -260,7 +260,7 @@ authz_config: {policy_files: [%q]}
 // then). stop returns the exit code and stderr.
 func startServe(t *testing.T, path, admin string) (stop func() (int, string)) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
 	go func() {

@@ -30,8 +30,8 @@ func runToolsApprove(args []string, stdout, stderr io.Writer) int {
 	upstream := flags.String("upstream", "", "the upstream the tool belongs to (host, or host and path); needed when several have the tool pending")
 	name := flags.String("name", "", "the tool whose pending definition to approve")
 	digest := flags.String("digest", "", "the pending digest to approve, as shown (required to approve)")
-	if err := flags.Parse(args); err != nil {
-		return exitInvalid
+	if code, ok := parseFlags(flags, args, stdout, stderr); !ok {
+		return code
 	}
 	switch {
 	case flags.NArg() > 0:

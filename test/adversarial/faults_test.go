@@ -327,7 +327,7 @@ func TestFaultStreamCancelledMidRequest(t *testing.T) {
 	s, logs := startStack(t, stack.Options{})
 	s.STS.SetLatency(2 * time.Second)
 	tok := token(t, s, stack.Alice)
-	before := upstreamCount(s)
+	before, stsBefore := upstreamCount(s), len(s.STS.Calls())
 	for _, after := range []time.Duration{0, 50 * time.Millisecond, 500 * time.Millisecond} {
 		ctx, cancel := context.WithCancel(context.Background())
 		if after == 0 {
@@ -349,7 +349,11 @@ func TestFaultStreamCancelledMidRequest(t *testing.T) {
 		out.Close()
 		cancel()
 	}
-	time.Sleep(2500 * time.Millisecond) // let the shared STS exchange finish
+	// The shared STS exchange outlives the cancelled streams; the fake
+	// records the call when it answers.
+	if !eventually(15*time.Second, func() bool { return len(s.STS.Calls()) > stsBefore }) {
+		t.Fatal("the shared STS exchange never finished")
+	}
 	if n := upstreamCount(s) - before; n != 0 {
 		t.Errorf("%d requests reached AWS", n)
 	}

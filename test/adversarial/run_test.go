@@ -328,7 +328,7 @@ func TestCorpus(t *testing.T) {
 				t.Error("503 without Retry-After")
 			}
 			if c.Expect.Audit != nil {
-				checkAudit(t, audits, "adv-"+c.Name, c.Expect.Audit)
+				checkAudit(t, audits, o.requestID(), c.Expect.Audit)
 			}
 			if !c.Expect.Forwarded {
 				return
@@ -361,6 +361,19 @@ func TestCorpus(t *testing.T) {
 	if n := attackerHits.Load(); n != 0 {
 		t.Errorf("mcpguard fetched %d URLs named by token headers (jku/x5u)", n)
 	}
+}
+
+// requestID is the x-request-id the connection manager gave the case's
+// request: like Envoy 1.36+, the stand-in replaces an external client's own.
+func (o observed) requestID() string {
+	for i := len(o.exchanges) - 1; i >= 0; i-- {
+		if ex := o.exchanges[i]; ex.Downstream != nil {
+			if v, ok := envoysim.Get(ex.Downstream.Headers, "x-request-id"); ok {
+				return v
+			}
+		}
+	}
+	return "(no exchange recorded)"
 }
 
 // checkAudit waits for the audit record of requestID and checks it. A

@@ -221,7 +221,7 @@ func TestMetricsAfterScenario(t *testing.T) {
 	_, _ = callAWS(cs, "aws s3 ls")
 	_, _ = callAWS(cs, "aws ec2 describe-instances")
 	postJSON(t, s, "bad", initializeBody)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Gateway.AdminAddr()+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)

@@ -29,7 +29,7 @@ func startStack(t *testing.T, o stack.Options) (*stack.Stack, *stack.Buffer) {
 		// Tests that read the trail set a writer or an output file.
 		o.AuditWriter = io.Discard
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	s, err := stack.Start(ctx, o)
 	if err != nil {
@@ -46,7 +46,7 @@ func connect(t *testing.T, s *stack.Stack, u stack.User) *mcp.ClientSession {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-" + u.Name, Version: "1"}, nil)
 	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{
@@ -205,7 +205,7 @@ func TestDataAnalystArgumentPolicy(t *testing.T) {
 func TestOneMCPSession(t *testing.T) {
 	s, _ := startStack(t, stack.Options{})
 	cs := connect(t, s, stack.Alice)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	tools, err := cs.ListTools(ctx, nil)
 	if err != nil {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/url"
 	"testing"
@@ -20,7 +19,7 @@ type envoyRequest struct {
 
 func (r *envoyRequest) process(t *testing.T, s *stack.Stack) *envoysim.Request {
 	t.Helper()
-	out := s.Filter.ProcessRequest(context.Background(), &envoysim.Request{
+	out := s.Filter.ProcessRequest(t.Context(), &envoysim.Request{
 		Method: http.MethodPost, Scheme: "http", Authority: "gateway.local", Path: s.Config.Upstream.Path,
 		Headers: []envoysim.Header{
 			{Key: "content-type", Value: "application/json"},

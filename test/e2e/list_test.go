@@ -50,7 +50,7 @@ func listStack(t *testing.T, jsonMode bool) *stack.Stack {
 func toolNames(t *testing.T, s *stack.Stack, u stack.User) []string {
 	t.Helper()
 	cs := connect(t, s, u)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	res, err := cs.ListTools(ctx, nil)
 	if err != nil {
@@ -106,7 +106,7 @@ func TestOnlyListsAreBuffered(t *testing.T) {
 	if _, err := callAWS(cs, "aws s3 ls"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	if _, err := cs.ListTools(ctx, nil); err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ func TestShadowPolicySet(t *testing.T) {
 		t.Fatal("Alice's EC2 call was allowed")
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Gateway.AdminAddr()+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)

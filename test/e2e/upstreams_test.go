@@ -51,7 +51,7 @@ func TestPerRouteUpstreams(t *testing.T) {
 				t.Fatal(err)
 			}
 			tok, _ := s.Token(stack.Alice)
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
 				Endpoint: front.URL() + "/mcp", HTTPClient: stack.HTTPClient(tok), DisableStandaloneSSE: true, MaxRetries: -1,

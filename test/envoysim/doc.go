@@ -4,8 +4,9 @@
 // mcpguard gRPC server without an Envoy binary.
 //
 // It is test infrastructure that must be exact: every behaviour follows a
-// proto comment or a line of Envoy source recorded in the project's
-// reference/envoy.md, and each has a test that cites it. The sources are
+// proto comment or a line of Envoy source, and each has a test that cites
+// it (docs/extproc-contract.md says which of them mcpguard relies on). The
+// sources are
 // api/envoy/service/ext_proc/v3/external_processor.proto,
 // api/envoy/extensions/filters/http/ext_proc/v3/{ext_proc,processing_mode}.proto,
 // api/envoy/config/core/v3/base.proto and, in envoyproxy/envoy,
@@ -20,7 +21,11 @@
 // mutation_rules; forward_rules; request_attributes/response_attributes;
 // metadata_options forwarding and receiving namespaces (untyped);
 // disable_immediate_response; CONTINUE_AND_REPLACE; ImmediateResponse;
-// per_connection_buffer_limit_bytes (413/500); a response body mode
+// per_connection_buffer_limit_bytes (413/500); ImmediateResponse headers
+// checked against mutation_rules (Envoy 1.36+); request trailers with
+// request_trailer_mode SKIP (the body sent without end_of_stream); the
+// connection manager's x-request-id, x-envoy-internal and source.address
+// (FrontConfig.InternalAddresses, PreserveExternalRequestID); a response body mode
 // override to STREAMED (each upstream chunk in its own response_body
 // message, body mutations replace it, header mutations are ignored, a local
 // reply resets the stream). New rejects STREAMED as the configured mode, and

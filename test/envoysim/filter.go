@@ -22,7 +22,7 @@ import (
 // Request is an HTTP request as Envoy's filter chain holds it when ext_proc
 // runs. Path is the raw request target (path and query, percent-encoding
 // untouched). Headers exclude pseudo-headers and Host (that is Authority).
-// An empty Body means the request ended with its headers.
+// An empty Body and no Trailers mean the request ended with its headers.
 type Request struct {
 	Method    string
 	Scheme    string
@@ -30,6 +30,16 @@ type Request struct {
 	Path      string
 	Headers   []Header
 	Body      []byte
+	// Trailers end the request after its body. With request_trailer_mode
+	// SKIP (the only mode the simulator plays) they are not sent to the
+	// processor, but their presence means the body message does not carry
+	// end_of_stream, as in Envoy's Filter::onTrailers.
+	Trailers []Header
+	// Source is the downstream peer address as Envoy formats
+	// source.address: "ip:port", or "[v6]:port" for IPv6. When set, it is
+	// the value of the source.address attribute unless Config.Attributes
+	// gives one.
+	Source string
 }
 
 // Response is the upstream response entering the encoder path. A nil Body
@@ -198,7 +208,8 @@ type session struct {
 	dyn          map[string]*structpb.Struct
 	reqHeaders   *headerMap
 	respStatus   int
-	streaming    bool // a STREAMED response body owns the stream until it ends
+	source       string // Request.Source
+	streaming    bool   // a STREAMED response body owns the stream until it ends
 
 	cs     extprocv3.ExternalProcessor_ProcessClient
 	cancel context.CancelFunc
@@ -265,12 +276,16 @@ func (f *Filter) ProcessRequest(ctx context.Context, r *Request) *Outcome {
 	s.reqHeaders = hm
 	body := append([]byte(nil), r.Body...)
 	hasBody := len(body) > 0
+	hasTrailers := len(r.Trailers) > 0
+	s.source = r.Source
 
 	finish := func(lr *LocalReply) *Outcome {
 		o.Immediate = lr
 		o.Details = s.details
 		if lr == nil {
 			o.Request = requestFromMap(hm, body)
+			o.Request.Trailers = append([]Header(nil), r.Trailers...)
+			o.Request.Source = r.Source
 		}
 		return o
 	}
@@ -279,7 +294,7 @@ func (f *Filter) ProcessRequest(ctx context.Context, r *Request) *Outcome {
 	// sent) content-length removal for the modes that strip it.
 	sentHeaders := false
 	if s.req.sendHeaders {
-		if lr := s.send(ctx, s.headersMessage(hm, !hasBody, true)); lr != nil {
+		if lr := s.send(ctx, s.headersMessage(hm, !hasBody && !hasTrailers, true)); lr != nil {
 			return finish(lr)
 		}
 		sentHeaders = !s.complete
@@ -312,7 +327,10 @@ func (f *Filter) ProcessRequest(ctx context.Context, r *Request) *Outcome {
 				s.details = lr.Details
 				return finish(s.localReplyThroughEncoder(ctx, lr))
 			}
-			if lr := s.send(ctx, s.bodyMessage(body, true, true)); lr != nil {
+			// With trailers the complete body is known only when they
+			// arrive, and Envoy sends it then without end_of_stream
+			// (Filter::onTrailers, setupBodyChunk(..., false)).
+			if lr := s.send(ctx, s.bodyMessage(body, !hasTrailers, true)); lr != nil {
 				return finish(lr)
 			}
 			if !s.complete {
@@ -598,6 +616,10 @@ func (s *session) attribute(expr string) *structpb.Value {
 		return str(":method")
 	case "request.id":
 		return str("x-request-id")
+	case "source.address":
+		if s.source != "" {
+			return structpb.NewStringValue(s.source)
+		}
 	case "response.code":
 		if s.respStatus != 0 {
 			return structpb.NewNumberValue(float64(s.respStatus))
@@ -777,7 +799,15 @@ func (s *session) handle(r *extprocv3.ProcessingResponse, expect string) (*extpr
 			lr.GRPCStatus = &v
 		}
 		s.details = lr.Details
-		return nil, finishLocalReply(lr, ir.GetHeaders(), permissiveChecker(), s.isHead), true
+		// Envoy 1.36+ applies ImmediateResponse headers with the filter's
+		// own mutation_rules (runtime guard
+		// immediate_response_use_filter_mutation_rule, on by default): a
+		// disallowed header is dropped and counted, and under
+		// disallow_is_error it and every header after it are dropped; the
+		// local reply is sent either way.
+		lr, rej := applyLocalReply(lr, ir.GetHeaders(), s.f.checker, s.isHead)
+		s.addRejected(rej)
+		return nil, lr, true
 	case kind == kindRequestHeaders || kind == kindResponseHeaders || kind == kindRequestBody || kind == kindResponseBody ||
 		kind == "request_trailers" || kind == "response_trailers":
 		// ProcessorState::handle*Response: wrong callback state.
@@ -991,6 +1021,14 @@ func (s *session) aborted() *LocalReply {
 // content-length and a text/plain content-type for a non-empty body unless
 // the mutation set one, neither header for an empty body.
 func finishLocalReply(lr *LocalReply, m *extprocv3.HeaderMutation, c *checker, head bool) *LocalReply {
+	lr, _ = applyLocalReply(lr, m, c, head)
+	return lr
+}
+
+// applyLocalReply is finishLocalReply that also reports how many header
+// mutations the checker rejected.
+func applyLocalReply(lr *LocalReply, m *extprocv3.HeaderMutation, c *checker, head bool) (*LocalReply, int) {
+	rejected := 0
 	if lr.Status < 200 {
 		lr.Status = 200
 	}
@@ -1000,7 +1038,7 @@ func finishLocalReply(lr *LocalReply, m *extprocv3.HeaderMutation, c *checker, h
 		hm.add(strings.ToLower(h.Key), h.Value)
 	}
 	if m != nil {
-		_, _ = applyHeaderMutation(m, hm, false, c, false)
+		rejected, _ = applyHeaderMutation(m, hm, false, c, false)
 	}
 	if len(lr.Body) > 0 && !head {
 		hm.set("content-length", strconv.Itoa(len(lr.Body)))
@@ -1018,7 +1056,7 @@ func finishLocalReply(lr *LocalReply, m *extprocv3.HeaderMutation, c *checker, h
 		}
 	}
 	lr.Headers = hm.regular()
-	return lr
+	return lr, rejected
 }
 
 // replaceAllEmptySpace is StringUtil::replaceAllEmptySpace, applied by Envoy

@@ -615,7 +615,7 @@ func TestExtraResponseIsSpurious(t *testing.T) {
 
 // ext_proc.cc sendImmediateResponse: "status missing or < 200 → 200"
 // (DefaultImmediateStatus, MutationUtils::isValidHttpStatus); headers applied
-// with the permissive ImmediateMutationChecker; the body is sent as given with
+// with the filter's mutation_rules (TestImmediateResponseMutationRules); the body is sent as given with
 // a text/plain content type unless one was set (Utility::sendLocalReply);
 // details come from ImmediateResponse.details.
 func TestImmediateResponse(t *testing.T) {
@@ -656,8 +656,11 @@ func TestImmediateResponse(t *testing.T) {
 				t.Errorf("content-length %q", v)
 			}
 			if tt.status == 403 {
-				if v, _ := Get(lr.Headers, "x-envoy-ratelimited"); v != "true" {
-					t.Error("permissive checker did not allow x-envoy-* on the immediate response")
+				if _, ok := Get(lr.Headers, "x-envoy-ratelimited"); ok || o.RejectedMutations() != 1 {
+					t.Errorf("x-envoy-* on the immediate response not rejected by the default rules (rejected %d)", o.RejectedMutations())
+				}
+				if v, _ := Get(lr.Headers, "www-authenticate"); v == "" {
+					t.Error("an allowed header after a rejected one was dropped without disallow_is_error")
 				}
 				if lr.Details != "mcpguard_denied" {
 					t.Errorf("details %q", lr.Details)
@@ -666,6 +669,57 @@ func TestImmediateResponse(t *testing.T) {
 			wantKinds(t, o.Log(), "send:request_headers", "recv:immediate_response")
 			if n := len(p.messages()); n != 1 {
 				t.Errorf("processor received %d messages; the stream must close after an immediate response", n)
+			}
+		})
+	}
+}
+
+// ext_proc.cc sendImmediateResponse (Envoy 1.36+, runtime guard
+// immediate_response_use_filter_mutation_rule on by default) applies the
+// headers with the filter's own checker; MutationUtils::applyHeaderMutations
+// skips an IGNOREd header and stops at a FAILed one, so under
+// disallow_is_error the disallowed header and every header after it are
+// missing, while the reply itself keeps its status and body.
+func TestImmediateResponseMutationRules(t *testing.T) {
+	headers := []*corev3.HeaderValueOption{
+		setRaw("content-type", "application/json"), setRaw("x-envoy-upstream", "1"), setRaw("www-authenticate", "Bearer"),
+	}
+	tests := []struct {
+		name     string
+		rules    *mutationrulesv3.HeaderMutationRules
+		want     []string // present headers
+		missing  []string
+		rejected int
+	}{
+		{"defaults ignore the x-envoy header", nil, []string{"content-type", "www-authenticate"}, []string{"x-envoy-upstream"}, 1},
+		{"allow_envoy keeps it", &mutationrulesv3.HeaderMutationRules{AllowEnvoy: wrapperspb.Bool(true)},
+			[]string{"content-type", "x-envoy-upstream", "www-authenticate"}, nil, 0},
+		{"disallow_is_error drops it and what follows", &mutationrulesv3.HeaderMutationRules{DisallowIsError: wrapperspb.Bool(true)},
+			[]string{"content-type"}, []string{"x-envoy-upstream", "www-authenticate"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := immediate(typev3.StatusCode_Unauthorized, `{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"x"}}`)
+			r.GetImmediateResponse().Headers = &extprocv3.HeaderMutation{SetHeaders: headers}
+			_, conn := startProcessor(t, script(func(*extprocv3.ProcessingRequest) (*extprocv3.ProcessingResponse, error) { return r, nil }))
+			f := newFilter(t, conn, Config{Filter: &extprocfilterv3.ExternalProcessor{ProcessingMode: mcpguardMode(), MutationRules: tt.rules}})
+			o := f.ProcessRequest(t.Context(), postRequest("{}"))
+			lr := o.Immediate
+			if lr == nil || lr.Status != 401 || string(lr.Body) != string(r.GetImmediateResponse().GetBody()) {
+				t.Fatalf("reply %+v", lr)
+			}
+			for _, k := range tt.want {
+				if _, ok := Get(lr.Headers, k); !ok {
+					t.Errorf("%s missing", k)
+				}
+			}
+			for _, k := range tt.missing {
+				if _, ok := Get(lr.Headers, k); ok {
+					t.Errorf("%s present", k)
+				}
+			}
+			if o.RejectedMutations() != tt.rejected {
+				t.Errorf("rejected %d, want %d", o.RejectedMutations(), tt.rejected)
 			}
 		})
 	}

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +37,15 @@ type FrontConfig struct {
 	// prefix_rewrite; the rewrite applies when PrefixRewrite is non-empty.
 	PrefixMatch   string
 	PrefixRewrite string
+	// InternalAddresses is the connection manager's internal_address_config
+	// (cidr_ranges): a client in one of them is internal, gets
+	// x-envoy-internal: true and keeps its x-request-id. Envoy 1.36+ treats
+	// no address as internal unless configured, loopback included.
+	InternalAddresses []netip.Prefix
+	// PreserveExternalRequestID is the connection manager's
+	// preserve_external_request_id: keep an external client's
+	// x-request-id instead of generating a new one.
+	PreserveExternalRequestID bool
 	// RouteTimeout is the route timeout; zero disables it (timeout: 0s), as
 	// MCP streams require. When set, the router adds
 	// x-envoy-expected-rq-timeout-ms and answers 504 when headers are late.
@@ -156,6 +167,10 @@ func (fr *Front) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := fr.downstream(r, body)
+	// Trailers are known once the body has been read whole.
+	for _, h := range HeadersFrom(r.Trailer) {
+		req.Trailers = append(req.Trailers, Header{Key: strings.ToLower(h.Key), Value: h.Value})
+	}
 	ex.Downstream = cloneRequest(req)
 
 	if fr.cfg.Direct {
@@ -177,11 +192,14 @@ func (fr *Front) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // downstream applies what the connection manager does before any filter
-// runs, as for use_remote_address: true with a loopback (internal) client:
-// hop-by-hop headers removed, x-forwarded-for appended, x-forwarded-proto set,
-// x-envoy-internal set, x-request-id kept or generated.
+// runs, as for use_remote_address: true (ConnectionManagerUtility::
+// mutateRequestHeaders): hop-by-hop headers removed, x-forwarded-for
+// appended, x-forwarded-proto set; for an internal client (one in
+// InternalAddresses) x-envoy-internal set and x-request-id kept, for any
+// other x-request-id generated anew unless PreserveExternalRequestID. The
+// peer address becomes the source.address attribute.
 func (fr *Front) downstream(r *http.Request, body []byte) *Request {
-	req := &Request{Method: r.Method, Scheme: "http", Authority: r.Host, Path: r.RequestURI, Body: body}
+	req := &Request{Method: r.Method, Scheme: "http", Authority: r.Host, Path: r.RequestURI, Body: body, Source: r.RemoteAddr}
 	var hs []Header
 	for _, h := range HeadersFrom(r.Header) {
 		k := strings.ToLower(h.Key)
@@ -205,12 +223,33 @@ func (fr *Front) downstream(r *http.Request, body []byte) *Request {
 	} else {
 		hs = append(hs, Header{Key: "x-forwarded-for", Value: remote})
 	}
-	hs = append(hs, Header{Key: "x-forwarded-proto", Value: "http"}, Header{Key: "x-envoy-internal", Value: "true"})
-	if _, ok := Get(hs, "x-request-id"); !ok {
+	hs = append(hs, Header{Key: "x-forwarded-proto", Value: "http"})
+	internal := fr.internal(remote)
+	if internal {
+		hs = append(hs, Header{Key: "x-envoy-internal", Value: "true"})
+	}
+	if _, ok := Get(hs, "x-request-id"); !ok || !internal && !fr.cfg.PreserveExternalRequestID {
+		hs = slices.DeleteFunc(hs, func(h Header) bool { return h.Key == "x-request-id" })
 		hs = append(hs, Header{Key: "x-request-id", Value: newUUID()})
 	}
 	req.Headers = hs
 	return req
+}
+
+// internal reports whether the connection manager treats the peer as
+// internal: only an address in InternalAddresses is.
+func (fr *Front) internal(remote string) bool {
+	a, err := netip.ParseAddr(remote)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range fr.cfg.InternalAddresses {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // routed applies the router's rewrites, which happen after every filter.
@@ -326,7 +365,15 @@ func (fr *Front) roundTrip(ctx context.Context, up *Request) (*http.Response, st
 	if _, ok := hr.Header["User-Agent"]; !ok {
 		hr.Header["User-Agent"] = []string{""}
 	}
-	if len(up.Body) > 0 {
+	if len(up.Trailers) > 0 {
+		// Trailers need a chunked body, as on Envoy's HTTP/1 codec.
+		hr.Trailer = http.Header{}
+		for _, t := range up.Trailers {
+			hr.Trailer[http.CanonicalHeaderKey(t.Key)] = append(hr.Trailer[http.CanonicalHeaderKey(t.Key)], t.Value)
+		}
+		hr.Body = io.NopCloser(strings.NewReader(string(up.Body)))
+		hr.ContentLength = -1
+	} else if len(up.Body) > 0 {
 		hr.Body = io.NopCloser(strings.NewReader(string(up.Body)))
 		hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(up.Body))), nil }
 		hr.ContentLength = cl // -1 (no content-length) means chunked, as Envoy's HTTP/1 codec

@@ -66,9 +66,11 @@ func newChecker(r *mutationrulesv3.HeaderMutationRules) (*checker, error) {
 	return c, nil
 }
 
-// permissiveChecker is the fixed rule set Envoy uses for ImmediateResponse
-// headers (ext_proc.cc ImmediateMutationChecker: allow_all_routing and
-// allow_envoy), so that a processor can always shape its own local reply.
+// permissiveChecker is the fixed rule set of ext_proc.cc's
+// ImmediateMutationChecker (allow_all_routing and allow_envoy). Envoy 1.36+
+// no longer applies it to a processor's ImmediateResponse headers (those
+// go through the filter's mutation_rules); the simulator uses it only for
+// local replies Envoy builds itself, which carry no processor mutation.
 func permissiveChecker() *checker {
 	return &checker{allowAllRouting: true, allowEnvoy: true}
 }

@@ -157,7 +157,7 @@ const (
 	buffered = extprocfilterv3.ProcessingMode_BUFFERED
 )
 
-// mcpguardMode is the processing mode DESIGN.md prescribes.
+// mcpguardMode is the processing mode docs/extproc-contract.md prescribes.
 func mcpguardMode() *extprocfilterv3.ProcessingMode { return mode(send, buffered, send, none) }
 
 func newFilter(t testing.TB, conn grpc.ClientConnInterface, cfg Config) *Filter {

@@ -90,20 +90,18 @@ func (st *signingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		body = b
 	}
 	out := req.Clone(req.Context())
-	names := make([]string, 0, len(out.Header))
-	for n := range out.Header {
-		names = append(names, n)
-	}
 	res, err := st.signer.Sign(req.Context(), sigv4.Request{
 		Method: req.Method, Host: req.URL.Host, Path: req.URL.RequestURI(), Body: body,
 		ContentType: req.Header.Get("Content-Type"), Credentials: st.creds,
 		Region: st.region, Service: st.service, Time: st.time,
-	}, names)
+	})
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range res.Remove {
-		out.Header.Del(n)
+	for n := range out.Header {
+		if strings.HasPrefix(strings.ToLower(n), "x-amz-") {
+			out.Header.Del(n) // as extproc strips the client's AWS headers
+		}
 	}
 	for _, h := range res.Set {
 		out.Header.Set(h.Name, h.Value)

@@ -1,7 +1,6 @@
 package fakeidp
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -70,7 +69,7 @@ func TestMintVerifiesWithPublishedJWKS(t *testing.T) {
 	p := start(t)
 	for _, alg := range []string{RS256, ES256, EdDSA} {
 		t.Run(alg, func(t *testing.T) {
-			set, err := jwk.Fetch(context.Background(), p.JWKSURL())
+			set, err := jwk.Fetch(t.Context(), p.JWKSURL())
 			if err != nil {
 				t.Fatalf("fetch jwks: %v", err)
 			}
@@ -166,7 +165,7 @@ func TestRotateRetireDown(t *testing.T) {
 
 func TestAttackTokens(t *testing.T) {
 	p := start(t)
-	set, err := jwk.Fetch(context.Background(), p.JWKSURL())
+	set, err := jwk.Fetch(t.Context(), p.JWKSURL())
 	if err != nil {
 		t.Fatal(err)
 	}

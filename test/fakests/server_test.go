@@ -131,7 +131,7 @@ func input(role, name, token string) *sts.AssumeRoleWithWebIdentityInput {
 
 func TestAssumeRoleWithWebIdentity(t *testing.T) {
 	f := newFixture(t, nil)
-	out, err := f.sts.AssumeRoleWithWebIdentity(context.Background(), input(roleARN, "alice@example.com", f.token(t, nil)))
+	out, err := f.sts.AssumeRoleWithWebIdentity(t.Context(), input(roleARN, "alice@example.com", f.token(t, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestAssumeErrors(t *testing.T) {
 			for _, a := range c.policyARNs {
 				in.PolicyArns = append(in.PolicyArns, types.PolicyDescriptorType{Arn: aws.String(a)})
 			}
-			_, err := f.sts.AssumeRoleWithWebIdentity(context.Background(), in)
+			_, err := f.sts.AssumeRoleWithWebIdentity(t.Context(), in)
 			var api smithy.APIError
 			if !errors.As(err, &api) {
 				t.Fatalf("err = %v, want an API error", err)
@@ -318,7 +318,7 @@ func TestSessionTagsAllowed(t *testing.T) {
 	})
 	in := input(tagsRole, "alice", tok)
 	in.DurationSeconds = aws.Int32(43200)
-	out, err := f.sts.AssumeRoleWithWebIdentity(context.Background(), in)
+	out, err := f.sts.AssumeRoleWithWebIdentity(t.Context(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestCredentialLifetimeAndUniqueKeys(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.CredentialLifetime = 2 * time.Minute })
 	seen := map[string]bool{}
 	for range 50 {
-		out, err := f.sts.AssumeRoleWithWebIdentity(context.Background(), input(roleARN, "alice", f.token(t, nil)))
+		out, err := f.sts.AssumeRoleWithWebIdentity(t.Context(), input(roleARN, "alice", f.token(t, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -398,7 +398,7 @@ func TestFaults(t *testing.T) {
 			f := newFixture(t, nil)
 			tt.setup(f.srv)
 			start := time.Now()
-			_, err := f.sts.AssumeRoleWithWebIdentity(context.Background(), input(roleARN, "alice", f.token(t, nil)))
+			_, err := f.sts.AssumeRoleWithWebIdentity(t.Context(), input(roleARN, "alice", f.token(t, nil)))
 			tt.check(t, err, time.Since(start))
 			calls := f.srv.Calls()
 			if len(calls) != 1 || calls[0].Fault != tt.fault {
@@ -406,7 +406,7 @@ func TestFaults(t *testing.T) {
 			}
 			// Throttles and injected errors are used up; the next call works.
 			if tt.fault == "throttle" || tt.fault == "injected" {
-				if _, err := f.sts.AssumeRoleWithWebIdentity(context.Background(), input(roleARN, "alice", f.token(t, nil))); err != nil {
+				if _, err := f.sts.AssumeRoleWithWebIdentity(t.Context(), input(roleARN, "alice", f.token(t, nil))); err != nil {
 					t.Fatal(err)
 				}
 			}

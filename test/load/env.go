@@ -637,7 +637,7 @@ func (e *env) signBaseline(ctx context.Context, u *user, body string, now time.T
 	res, err := e.signer.Sign(ctx, sigv4.Request{
 		Method: http.MethodPost, Host: upstreamHost, Path: "/mcp", Body: []byte(body),
 		ContentType: "application/json", Credentials: u.creds, Region: region, Service: "aws-mcp", Time: now,
-	}, nil)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sign baseline request: %w", err)
 	}

@@ -59,7 +59,7 @@ type Options struct {
 	// CredentialLifetime overrides how long fake STS credentials live.
 	CredentialLifetime time.Duration
 	// Filter overrides the Envoy ext_proc filter configuration; nil uses
-	// the one DESIGN.md prescribes (EnvoyFilter).
+	// the one docs/extproc-contract.md prescribes (EnvoyFilter).
 	Filter *extprocfilterv3.ExternalProcessor
 	// Now is mcpguard's clock; nil means time.Now.
 	Now func() time.Time
@@ -103,8 +103,8 @@ type Stack struct {
 	closed      bool
 }
 
-// EnvoyFilter is the ext_proc filter configuration of DESIGN.md's Envoy
-// contract.
+// EnvoyFilter is the ext_proc filter configuration of the Envoy contract
+// (docs/extproc-contract.md).
 func EnvoyFilter() *extprocfilterv3.ExternalProcessor {
 	return &extprocfilterv3.ExternalProcessor{
 		ProcessingMode: &extprocfilterv3.ProcessingMode{
