@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Fsync policies for file outputs.
@@ -390,12 +391,11 @@ func (l *Logger) Append(_ context.Context, e *Event) (uint64, error) {
 	if !l.writes(e.Type) {
 		return 0, nil
 	}
-	body, err := json.Marshal(record{
-		Schema:  Schema,
-		Time:    l.now().UTC(),
-		AuditID: newID(),
-		Event:   l.sanitize(e),
-	})
+	bp := bodyPool.Get().(*[]byte)
+	defer putBody(bp)
+	var id [36]byte
+	body, err := appendRecord((*bp)[:0], l.now().UTC(), newID(&id), l.sanitize(e))
+	*bp = body
 	if err != nil {
 		l.failed()
 		return 0, fmt.Errorf("encode audit event %s: %w", e.Type, err)
@@ -572,13 +572,23 @@ func texts(r *redactor, in []string) []string {
 	return out
 }
 
-// newID returns a random (version 4) UUID from crypto/rand.
-func newID() string {
+// bodyPool holds the buffers records are encoded into before they are
+// sealed into the chain.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func putBody(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		bodyPool.Put(bp)
+	}
+}
+
+// newID writes a random (version 4) UUID from crypto/rand into s and
+// returns it as a string that points into s: valid while s is.
+func newID(s *[36]byte) string {
 	var b [16]byte
 	rand.Read(b[:]) // never fails: crypto/rand aborts the process instead
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
 	hex.Encode(s[0:8], b[0:4])
 	s[8] = '-'
 	hex.Encode(s[9:13], b[4:6])
@@ -588,7 +598,7 @@ func newID() string {
 	hex.Encode(s[19:23], b[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:36], b[10:16])
-	return string(s[:])
+	return unsafe.String(&s[0], len(s))
 }
 
 // loop syncs a dirty file every syncEvery and writes a checkpoint every
