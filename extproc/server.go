@@ -148,6 +148,9 @@ type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
 	o     Options
 	marks markStore // x-mcp-header marks learned from tools/list
+	// noopTracer is set when Options.Tracer is OpenTelemetry's no-op
+	// provider (tracing off): stages then start no child spans.
+	noopTracer bool
 }
 
 // New checks the options and returns a Server.
@@ -178,7 +181,8 @@ func New(o Options) (*Server, error) {
 	if o.Protocol.Sessions == nil {
 		o.Protocol.Sessions = RandomSessionKeys()
 	}
-	return &Server{o: o}, nil
+	_, noopTracer := o.Tracer.(noop.TracerProvider)
+	return &Server{o: o, noopTracer: noopTracer}, nil
 }
 
 // phase is where a stream is in the request flow.
