@@ -117,6 +117,10 @@ type Logger struct {
 	prev      string
 	line      []byte
 	dirty     bool
+	cond      *sync.Cond       // on mu: a write finished
+	writing   bool             // a goroutine is writing a batch
+	queue     []*pendingRecord // records waiting for the next write
+	spare     []*pendingRecord // the previous batch's slice, reused
 	pending   error // a background fsync failure not yet reported
 	needNL    bool  // a partial line was left behind by a failed write
 	closed    bool
@@ -145,6 +149,7 @@ func New(o Options) (*Logger, error) {
 		onCP:      o.OnCheckpoint,
 		prev:      Genesis,
 	}
+	l.cond = sync.NewCond(&l.mu)
 	if !o.Enabled {
 		return l, nil
 	}
@@ -417,8 +422,22 @@ func (l *Logger) failed() {
 	}
 }
 
-// write seals body into the chain and writes it as one line. The chain
-// advances only when the whole line was written.
+// pendingRecord is one Append waiting for its line to be written.
+type pendingRecord struct {
+	body []byte
+	seq  uint64
+	err  error
+	done bool
+}
+
+// write seals body into the chain and writes it, and returns once its line
+// was written (and synced under fsync: always) or failed. Records that
+// arrive while another goroutine is writing are queued and written together
+// by the next writer in one write(2) (group commit): each caller still
+// returns only after its own bytes are in the output, so a record's error
+// is its own write's. The chain advances only over lines written whole; a
+// failed or partial write fails every record of that write and the chain
+// stays where it was.
 func (l *Logger) write(body []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -429,40 +448,104 @@ func (l *Logger) write(body []byte) (uint64, error) {
 		l.pending = nil
 		return 0, fmt.Errorf("an earlier sync failed: %w", err)
 	}
+	r := recordPool.Get().(*pendingRecord)
+	r.body = body
+	l.queue = append(l.queue, r)
+	for !r.done {
+		if l.writing {
+			l.cond.Wait()
+			continue
+		}
+		l.flushLocked()
+	}
+	seq, err := r.seq, r.err
+	*r = pendingRecord{}
+	recordPool.Put(r)
+	return seq, err
+}
+
+// recordPool recycles pendingRecords: once done, no batch refers to one.
+var recordPool = sync.Pool{New: func() any { return new(pendingRecord) }}
+
+// flushLocked writes the queued records as one batch. It is called with
+// l.mu held and no write in progress; it releases the lock around the
+// write(2) and the sync, during which l.writing keeps every other user of
+// the chain, the output and l.line waiting.
+func (l *Logger) flushLocked() {
+	batch := l.queue
+	l.queue = l.spare[:0]
+	l.spare = nil
+	finish := func() {
+		for _, r := range batch {
+			r.done, r.body = true, nil
+		}
+		clear(batch)
+		l.spare = batch[:0]
+		l.cond.Broadcast()
+	}
+	if l.closed {
+		for _, r := range batch {
+			r.err = ErrClosed
+		}
+		finish()
+		return
+	}
+	l.writing = true
+	seq, prev := l.seq, l.prev
 	buf := l.line[:0]
 	if l.needNL {
 		buf = append(buf, '\n')
 	}
-	buf, h := sealRecord(buf, body, l.seq+1, l.prev)
-	l.line = buf
-	n, err := l.w.Write(l.line)
-	if err == nil && n < len(l.line) {
+	l.mu.Unlock()
+	for _, r := range batch {
+		var h string
+		buf, h = sealRecord(buf, r.body, seq+1, prev)
+		seq, prev = seq+1, h
+		r.seq = seq
+	}
+	n, err := l.w.Write(buf)
+	if err == nil && n < len(buf) {
 		err = io.ErrShortWrite
 	}
-	if err != nil {
-		l.needNL = n > 0 && !l.undoPartial(n)
-		return 0, err
+	var syncErr error
+	if err == nil && l.regular && l.fsync == FsyncAlways {
+		syncErr = l.file.Sync()
 	}
-	l.needNL = false
-	l.seq++
-	l.prev = h
-	seq := l.seq
+	l.mu.Lock()
+	l.writing = false
+	l.line = buf
 	if cap(l.line) > 64<<10 {
 		l.line = nil
 	}
-	if l.regular {
-		switch l.fsync {
-		case FsyncAlways:
-			if err := l.file.Sync(); err != nil {
-				// The line is in the file but not known to be durable: the
-				// chain has advanced, the request is refused.
-				return 0, fmt.Errorf("sync: %w", err)
+	switch {
+	case err != nil:
+		l.needNL = n > 0 && !l.undoPartial(n)
+		for _, r := range batch {
+			r.seq, r.err = 0, err
+		}
+	default:
+		l.needNL = false
+		l.seq, l.prev = seq, prev
+		switch {
+		case syncErr != nil:
+			// The lines are in the file but not known to be durable: the
+			// chain has advanced, the requests are refused.
+			for _, r := range batch {
+				r.seq, r.err = 0, fmt.Errorf("sync: %w", syncErr)
 			}
-		case FsyncInterval:
+		case l.regular && l.fsync == FsyncInterval:
 			l.dirty = true
 		}
 	}
-	return seq, nil
+	finish()
+}
+
+// waitWrites waits, with l.mu held, until no write is in progress, so the
+// chain head, the output and l.line can be used.
+func (l *Logger) waitWrites() {
+	for l.writing {
+		l.cond.Wait()
+	}
 }
 
 // undoPartial removes the n bytes a failed write appended to a regular
@@ -660,6 +743,7 @@ func (l *Logger) Checkpoint(reason string) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.waitWrites()
 	if l.closed {
 		return ErrClosed
 	}
@@ -717,6 +801,7 @@ func (l *Logger) Reopen() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.waitWrites()
 	if l.closed {
 		return ErrClosed
 	}
@@ -784,6 +869,7 @@ func (l *Logger) Close() error {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
+		l.waitWrites()
 		l.closed = true
 		var errs []error
 		if err := l.checkpointLocked(CheckpointClose, false); err != nil {
