@@ -121,8 +121,8 @@ type Logger struct {
 	writing   bool             // a goroutine is writing a batch
 	queue     []*pendingRecord // records waiting for the next write
 	spare     []*pendingRecord // the previous batch's slice, reused
-	pending   error // a background fsync failure not yet reported
-	needNL    bool  // a partial line was left behind by a failed write
+	pending   error            // a background fsync failure not yet reported
+	needNL    bool             // a partial line was left behind by a failed write
 	closed    bool
 	closeOnce sync.Once
 	stop      chan struct{}
