@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Fsync policies for file outputs.
@@ -116,8 +117,12 @@ type Logger struct {
 	prev      string
 	line      []byte
 	dirty     bool
-	pending   error // a background fsync failure not yet reported
-	needNL    bool  // a partial line was left behind by a failed write
+	cond      *sync.Cond       // on mu: a write finished
+	writing   bool             // a goroutine is writing a batch
+	queue     []*pendingRecord // records waiting for the next write
+	spare     []*pendingRecord // the previous batch's slice, reused
+	pending   error            // a background fsync failure not yet reported
+	needNL    bool             // a partial line was left behind by a failed write
 	closed    bool
 	closeOnce sync.Once
 	stop      chan struct{}
@@ -144,6 +149,7 @@ func New(o Options) (*Logger, error) {
 		onCP:      o.OnCheckpoint,
 		prev:      Genesis,
 	}
+	l.cond = sync.NewCond(&l.mu)
 	if !o.Enabled {
 		return l, nil
 	}
@@ -388,12 +394,11 @@ func (l *Logger) Append(_ context.Context, e *Event) (uint64, error) {
 	if !l.writes(e.Type) {
 		return 0, nil
 	}
-	body, err := json.Marshal(record{
-		Schema:  Schema,
-		Time:    l.now().UTC(),
-		AuditID: newID(),
-		Event:   l.sanitize(e),
-	})
+	bp := bodyPool.Get().(*[]byte)
+	defer putBody(bp)
+	var id [36]byte
+	body, err := appendRecord((*bp)[:0], l.now().UTC(), newID(&id), l.sanitize(e))
+	*bp = body
 	if err != nil {
 		l.failed()
 		return 0, fmt.Errorf("encode audit event %s: %w", e.Type, err)
@@ -415,8 +420,22 @@ func (l *Logger) failed() {
 	}
 }
 
-// write seals body into the chain and writes it as one line. The chain
-// advances only when the whole line was written.
+// pendingRecord is one Append waiting for its line to be written.
+type pendingRecord struct {
+	body []byte
+	seq  uint64
+	err  error
+	done bool
+}
+
+// write seals body into the chain and writes it, and returns once its line
+// was written (and synced under fsync: always) or failed. Records that
+// arrive while another goroutine is writing are queued and written together
+// by the next writer in one write(2) (group commit): each caller still
+// returns only after its own bytes are in the output, so a record's error
+// is its own write's. The chain advances only over lines written whole; a
+// failed or partial write fails every record of that write and the chain
+// stays where it was.
 func (l *Logger) write(body []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -427,40 +446,104 @@ func (l *Logger) write(body []byte) (uint64, error) {
 		l.pending = nil
 		return 0, fmt.Errorf("an earlier sync failed: %w", err)
 	}
+	r := recordPool.Get().(*pendingRecord)
+	r.body = body
+	l.queue = append(l.queue, r)
+	for !r.done {
+		if l.writing {
+			l.cond.Wait()
+			continue
+		}
+		l.flushLocked()
+	}
+	seq, err := r.seq, r.err
+	*r = pendingRecord{}
+	recordPool.Put(r)
+	return seq, err
+}
+
+// recordPool recycles pendingRecords: once done, no batch refers to one.
+var recordPool = sync.Pool{New: func() any { return new(pendingRecord) }}
+
+// flushLocked writes the queued records as one batch. It is called with
+// l.mu held and no write in progress; it releases the lock around the
+// write(2) and the sync, during which l.writing keeps every other user of
+// the chain, the output and l.line waiting.
+func (l *Logger) flushLocked() {
+	batch := l.queue
+	l.queue = l.spare[:0]
+	l.spare = nil
+	finish := func() {
+		for _, r := range batch {
+			r.done, r.body = true, nil
+		}
+		clear(batch)
+		l.spare = batch[:0]
+		l.cond.Broadcast()
+	}
+	if l.closed {
+		for _, r := range batch {
+			r.err = ErrClosed
+		}
+		finish()
+		return
+	}
+	l.writing = true
+	seq, prev := l.seq, l.prev
 	buf := l.line[:0]
 	if l.needNL {
 		buf = append(buf, '\n')
 	}
-	buf, h := sealRecord(buf, body, l.seq+1, l.prev)
-	l.line = buf
-	n, err := l.w.Write(l.line)
-	if err == nil && n < len(l.line) {
+	l.mu.Unlock()
+	for _, r := range batch {
+		var h string
+		buf, h = sealRecord(buf, r.body, seq+1, prev)
+		seq, prev = seq+1, h
+		r.seq = seq
+	}
+	n, err := l.w.Write(buf)
+	if err == nil && n < len(buf) {
 		err = io.ErrShortWrite
 	}
-	if err != nil {
-		l.needNL = n > 0 && !l.undoPartial(n)
-		return 0, err
+	var syncErr error
+	if err == nil && l.regular && l.fsync == FsyncAlways {
+		syncErr = l.file.Sync()
 	}
-	l.needNL = false
-	l.seq++
-	l.prev = h
-	seq := l.seq
+	l.mu.Lock()
+	l.writing = false
+	l.line = buf
 	if cap(l.line) > 64<<10 {
 		l.line = nil
 	}
-	if l.regular {
-		switch l.fsync {
-		case FsyncAlways:
-			if err := l.file.Sync(); err != nil {
-				// The line is in the file but not known to be durable: the
-				// chain has advanced, the request is refused.
-				return 0, fmt.Errorf("sync: %w", err)
+	switch {
+	case err != nil:
+		l.needNL = n > 0 && !l.undoPartial(n)
+		for _, r := range batch {
+			r.seq, r.err = 0, err
+		}
+	default:
+		l.needNL = false
+		l.seq, l.prev = seq, prev
+		switch {
+		case syncErr != nil:
+			// The lines are in the file but not known to be durable: the
+			// chain has advanced, the requests are refused.
+			for _, r := range batch {
+				r.seq, r.err = 0, fmt.Errorf("sync: %w", syncErr)
 			}
-		case FsyncInterval:
+		case l.regular && l.fsync == FsyncInterval:
 			l.dirty = true
 		}
 	}
-	return seq, nil
+	finish()
+}
+
+// waitWrites waits, with l.mu held, until no write is in progress, so the
+// chain head, the output and l.line can be used.
+func (l *Logger) waitWrites() {
+	for l.writing {
+		l.cond.Wait()
+	}
 }
 
 // undoPartial removes the n bytes a failed write appended to a regular
@@ -570,13 +653,23 @@ func texts(r *redactor, in []string) []string {
 	return out
 }
 
-// newID returns a random (version 4) UUID from crypto/rand.
-func newID() string {
+// bodyPool holds the buffers records are encoded into before they are
+// sealed into the chain.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func putBody(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		bodyPool.Put(bp)
+	}
+}
+
+// newID writes a random (version 4) UUID from crypto/rand into s and
+// returns it as a string that points into s: valid while s is.
+func newID(s *[36]byte) string {
 	var b [16]byte
 	rand.Read(b[:]) // never fails: crypto/rand aborts the process instead
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
 	hex.Encode(s[0:8], b[0:4])
 	s[8] = '-'
 	hex.Encode(s[9:13], b[4:6])
@@ -586,7 +679,7 @@ func newID() string {
 	hex.Encode(s[19:23], b[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:36], b[10:16])
-	return string(s[:])
+	return unsafe.String(&s[0], len(s))
 }
 
 // loop syncs a dirty file every syncEvery and writes a checkpoint every
@@ -648,6 +741,7 @@ func (l *Logger) Checkpoint(reason string) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.waitWrites()
 	if l.closed {
 		return ErrClosed
 	}
@@ -705,6 +799,7 @@ func (l *Logger) Reopen() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.waitWrites()
 	if l.closed {
 		return ErrClosed
 	}
@@ -772,6 +867,7 @@ func (l *Logger) Close() error {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
+		l.waitWrites()
 		l.closed = true
 		var errs []error
 		if err := l.checkpointLocked(CheckpointClose, false); err != nil {

@@ -180,7 +180,7 @@ func TestCompletionIsAuthorizedOnWhatItCompletes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := a.Authorize(context.Background(), ident("alice"), post(request("completion/complete", `{"ref":`+tt.ref+arg+`}`)))
+			d, err := a.Authorize(t.Context(), ident("alice"), post(request("completion/complete", `{"ref":`+tt.ref+arg+`}`)))
 			if tt.kind != 0 {
 				if mcpguard.KindOf(err) != tt.kind {
 					t.Fatalf("err = %v, want kind %v", err, tt.kind)

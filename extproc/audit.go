@@ -271,6 +271,12 @@ func (x *exchange) endSpan() {
 	if x.span == nil {
 		return
 	}
+	if !x.span.IsRecording() {
+		// Name, attributes and status of a span nobody records are
+		// dropped: do not build them (that decoded the tool call again).
+		x.span.End()
+		return
+	}
 	attrs := []attribute.KeyValue{
 		telemetry.AttrHTTPMethod.String(x.hdr.method),
 		telemetry.AttrHTTPStatusCode.Int(x.status),
@@ -315,6 +321,11 @@ func (x *exchange) endSpan() {
 
 // stage runs one pipeline stage under its own child span.
 func stage[T any](x *exchange, name string, f func(ctx context.Context) (T, error)) (T, error) {
+	if x.s.noopTracer {
+		// A no-op tracer's child span would carry the request span's
+		// context unchanged: skip the context and span it allocates.
+		return f(x.ctx)
+	}
 	ctx, sp := x.tracer().Start(x.ctx, name)
 	defer sp.End()
 	v, err := f(ctx)

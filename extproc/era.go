@@ -52,7 +52,7 @@ const (
 // mirrored holds every value of the headers the era checks read, so that a
 // repeated header is seen as repeated rather than as its first or last line.
 type mirrored struct {
-	values map[string][]string
+	values mirrorValues
 	// params maps the lower-cased x-mcp-header name (after Mcp-Param-) to
 	// its values.
 	params map[string][]string
@@ -65,10 +65,7 @@ func parseMirrored(m *corev3.HeaderMap) mirrored {
 		switch {
 		case key == hdrProtocolVersion, key == hdrMethod, key == hdrName, key == hdrSessionID,
 			key == hdrOrigin:
-			if mh.values == nil {
-				mh.values = map[string][]string{}
-			}
-			mh.values[key] = append(mh.values[key], headerValue(h))
+			mh.values.add(key, headerValue(h))
 		case strings.HasPrefix(key, mcp.HeaderParamPrefix):
 			if mh.params == nil {
 				mh.params = map[string][]string{}
@@ -83,11 +80,56 @@ func parseMirrored(m *corev3.HeaderMap) mirrored {
 // one returns the header's single value; ok is false when it is absent.
 // Callers run refuseRepeated first, so a second value never goes unseen.
 func (mh mirrored) one(name string) (string, bool) {
-	v := mh.values[name]
-	if len(v) == 0 {
+	v := mh.values.slot(name)
+	if v == nil || v.n == 0 {
 		return "", false
 	}
-	return v[0], true
+	return v.first, true
+}
+
+// mirrorValues holds the lines of the five headers parseMirrored keeps, one
+// slot per name, the first value inline: a request that sends each once
+// costs no map and no slice.
+type mirrorValues [5]mirrorSlot
+
+// mirrorSlot counts one header's lines and keeps the first.
+type mirrorSlot struct {
+	first string
+	n     int
+}
+
+// slot returns name's slot, nil for a name parseMirrored does not keep.
+func (mv *mirrorValues) slot(name string) *mirrorSlot {
+	switch name {
+	case hdrProtocolVersion:
+		return &mv[0]
+	case hdrMethod:
+		return &mv[1]
+	case hdrName:
+		return &mv[2]
+	case hdrSessionID:
+		return &mv[3]
+	case hdrOrigin:
+		return &mv[4]
+	}
+	return nil
+}
+
+// add records one line of name.
+func (mv *mirrorValues) add(name, v string) {
+	s := mv.slot(name)
+	if s.n == 0 {
+		s.first = v
+	}
+	s.n++
+}
+
+// count is the number of lines of name.
+func (mv *mirrorValues) count(name string) int {
+	if s := mv.slot(name); s != nil {
+		return s.n
+	}
+	return 0
 }
 
 // refuseRepeated refuses a request that repeats a header mcpguard decides
@@ -96,7 +138,7 @@ func (mh mirrored) one(name string) (string, bool) {
 // extproc/headers.go can take it over.
 func refuseRepeated(mh mirrored) error {
 	for _, name := range []string{hdrProtocolVersion, hdrMethod, hdrName} {
-		if len(mh.values[name]) > 1 {
+		if mh.values.count(name) > 1 {
 			return mcp.HeaderMismatch("repeated " + name + " headers are not accepted")
 		}
 	}
@@ -105,10 +147,10 @@ func refuseRepeated(mh mirrored) error {
 			return mcp.HeaderMismatch("repeated mcp-param-" + sanitize(name) + " headers are not accepted")
 		}
 	}
-	if len(mh.values[hdrSessionID]) > 1 {
+	if mh.values.count(hdrSessionID) > 1 {
 		return mcpguard.E(mcpguard.KindInvalidRequest, "repeated mcp-session-id headers are not accepted", nil)
 	}
-	if len(mh.values[hdrOrigin]) > 1 {
+	if mh.values.count(hdrOrigin) > 1 {
 		return mcpguard.E(mcpguard.KindForbidden, "repeated origin headers are not accepted", nil)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -75,62 +76,82 @@ var singleValued = map[string]bool{
 	"mcp-name":             true,
 }
 
+// parseRequestHeaders reads the request headers mcpguard decides on. Only
+// their values are converted from Envoy's raw bytes; the names of all are
+// kept (they are strings already) for the removals.
 func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 	var rh requestHeaders
-	seen := make(map[string]struct{}, len(m.GetHeaders()))
-	for _, h := range m.GetHeaders() {
+	hs := m.GetHeaders()
+	rh.names = make([]string, 0, len(hs))
+	// Names are deduplicated by a scan while there are few, as in every
+	// real request, and through a map beyond that, so a request with many
+	// headers costs no more than linear time.
+	var seen map[string]struct{}
+	if len(hs) > maxScannedHeaders {
+		seen = make(map[string]struct{}, len(hs))
+	}
+	for _, h := range hs {
 		key := strings.ToLower(h.GetKey())
-		v := headerValue(h)
-		if _, ok := seen[key]; !ok {
+		var dup bool
+		if seen != nil {
+			_, dup = seen[key]
 			seen[key] = struct{}{}
+		} else {
+			dup = slices.Contains(rh.names, key)
+		}
+		if !dup {
 			rh.names = append(rh.names, key)
 		} else if singleValued[key] && rh.repeated == "" {
 			rh.repeated = key
 		}
 		switch key {
 		case ":method":
-			rh.method = v
+			rh.method = headerValue(h)
 		case ":path":
-			rh.path = v
+			rh.path = headerValue(h)
 		case ":authority":
-			rh.authority = v
+			rh.authority = headerValue(h)
 		case ":scheme":
-			rh.scheme = v
+			rh.scheme = headerValue(h)
 		case "content-type":
-			rh.contentType = v
+			rh.contentType = headerValue(h)
 			rh.contentTypes++
 		case "content-encoding":
-			rh.contentEnc = v
+			rh.contentEnc = headerValue(h)
 			rh.contentEncodings++
 		case "content-length":
-			rh.contentLength = v
+			rh.contentLength = headerValue(h)
 		case "x-request-id":
-			rh.requestID = v
+			rh.requestID = headerValue(h)
 		case "mcp-session-id":
-			rh.sessionID = v
+			rh.sessionID = headerValue(h)
 		case "mcp-protocol-version":
-			rh.protocolVersion = v
+			rh.protocolVersion = headerValue(h)
 		case "mcp-method":
-			rh.mcpMethod = v
+			rh.mcpMethod = headerValue(h)
 		case "mcp-name":
-			rh.mcpName = v
+			rh.mcpName = headerValue(h)
 		case "user-agent":
-			rh.userAgent = v
+			rh.userAgent = headerValue(h)
 		case "traceparent":
-			rh.traceparent = v
+			rh.traceparent = headerValue(h)
 		case "tracestate":
-			rh.tracestate = v
+			rh.tracestate = headerValue(h)
 		case "authorization":
-			rh.authorization = append(rh.authorization, v)
+			rh.authorization = append(rh.authorization, headerValue(h))
 		case targetAccountHeader, targetPermissionSetHeader:
 			if rh.target == nil {
 				rh.target = map[string][]string{}
 			}
-			rh.target[key] = append(rh.target[key], v)
+			rh.target[key] = append(rh.target[key], headerValue(h))
 		}
 	}
 	return rh
 }
+
+// maxScannedHeaders is the header count up to which parseRequestHeaders
+// finds repeated names by scanning.
+const maxScannedHeaders = 32
 
 // attributesKey is where Envoy puts the evaluated request_attributes.
 const attributesKey = "envoy.filters.http.ext_proc"

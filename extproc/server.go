@@ -157,6 +157,9 @@ type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
 	o     Options
 	marks markStore // x-mcp-header marks learned from tools/list
+	// noopTracer is set when Options.Tracer is OpenTelemetry's no-op
+	// provider (tracing off): stages then start no child spans.
+	noopTracer bool
 }
 
 // New checks the options and returns a Server.
@@ -198,7 +201,8 @@ func New(o Options) (*Server, error) {
 	if o.Protocol.Sessions == nil {
 		o.Protocol.Sessions = RandomSessionKeys()
 	}
-	return &Server{o: o}, nil
+	_, noopTracer := o.Tracer.(noop.TracerProvider)
+	return &Server{o: o, noopTracer: noopTracer}, nil
 }
 
 // phase is where a stream is in the request flow.
@@ -214,7 +218,7 @@ const (
 type exchange struct {
 	s     *Server
 	ctx   context.Context
-	log   *slog.Logger
+	log   *reqLogger
 	start time.Time
 	phase phase
 
@@ -251,7 +255,7 @@ func (x *exchange) tracer() trace.Tracer { return x.s.o.Tracer.Tracer(telemetry.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err error) {
 	s.o.Metrics.StreamOpened()
 	defer s.o.Metrics.StreamClosed()
-	x := &exchange{s: s, ctx: stream.Context(), log: s.o.Logger, start: s.o.Now()}
+	x := &exchange{s: s, ctx: stream.Context(), log: newReqLogger(s.o.Logger), start: s.o.Now()}
 	defer x.finish()
 
 	for {
@@ -378,9 +382,9 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	}
 	x.sourceIP = sourceIP(req.GetAttributes())
 	x.ctx, x.span = telemetry.StartStreamSpan(x.ctx, x.s.o.Tracer, x.hdr.traceparent, x.hdr.tracestate)
-	x.log = x.s.o.Logger.With("request_id", x.hdr.requestID)
+	x.log.setRequestID(x.hdr.requestID)
 	if sc := x.span.SpanContext(); sc.IsValid() {
-		x.log = x.log.With("trace_id", sc.TraceID().String())
+		x.log.setTraceID(sc.TraceID())
 	}
 	x.method = httpMethodLabel(x.hdr.method)
 	x.phase = expectRequestBody
@@ -438,7 +442,7 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		return x.fail(err)
 	}
 	x.id = id
-	x.log = x.log.With("sub", id.Subject)
+	x.log.setSub(id.Subject)
 	if err := x.openSession(); err != nil {
 		return x.fail(err)
 	}
@@ -729,8 +733,16 @@ func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 		x.list.noBody = h.GetEndOfStream()
 	}
 	for _, hv := range h.GetHeaders().GetHeaders() {
-		x.noteResponseHeader(strings.ToLower(hv.GetKey()), headerValue(hv))
-		switch strings.ToLower(hv.GetKey()) {
+		key := strings.ToLower(hv.GetKey())
+		switch key {
+		case ":status", "x-amzn-requestid", "content-type", "content-encoding", hdrSessionID:
+		default:
+			// No value of any other header is read: only its presence.
+			x.noteResponseHeader(key, "")
+			continue
+		}
+		x.noteResponseHeader(key, headerValue(hv))
+		switch key {
 		case ":status":
 			x.status, _ = strconv.Atoi(headerValue(hv))
 		case "x-amzn-requestid":

@@ -138,7 +138,7 @@ func eraExchange(t *testing.T, headers map[string][]string, marks map[string][]m
 	for tool, ms := range marks {
 		s.marks.m = map[string]map[string]toolMarks{"h": {tool: {marks: ms}}}
 	}
-	x := &exchange{s: s, upstream: s.o.Upstream, log: slog.New(slog.DiscardHandler)}
+	x := &exchange{s: s, upstream: s.o.Upstream, log: newReqLogger(slog.New(slog.DiscardHandler))}
 	hm := &corev3.HeaderMap{}
 	for k, vs := range headers {
 		for _, v := range vs {

@@ -2,19 +2,14 @@ package sigv4
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/mcpguard/mcpguard"
 )
@@ -158,23 +153,22 @@ type Options struct {
 }
 
 // Signer signs outgoing requests. It is safe for concurrent use: it holds
-// only immutable configuration and the SDK signer, which is itself safe
-// for concurrent use.
+// immutable configuration and a cache of derived signing keys guarded by a
+// lock.
 type Signer struct {
-	v4              *v4.Signer
 	clock           func() time.Time
 	omitPayloadHash bool
+	keys            keyCache
 }
 
-// New returns a Signer. Path escaping stays enabled (the SDK's default),
-// which is what every service but S3 expects.
+// New returns a Signer. Paths are escaped once more, which is what every
+// service but S3 expects.
 func New(opts Options) *Signer {
 	clock := opts.Clock
 	if clock == nil {
 		clock = time.Now
 	}
 	return &Signer{
-		v4:              v4.NewSigner(),
 		clock:           clock,
 		omitPayloadHash: opts.OmitPayloadHashHeader,
 	}
@@ -184,97 +178,50 @@ func New(opts Options) *Signer {
 // signed, so Sign does not see them. Errors are *mcpguard.Error: KindInvalidRequest for a path or
 // query that cannot be signed, KindCredentialsUnavailable for missing or
 // expired credentials, KindInternal for bad configuration.
-func (s *Signer) Sign(ctx context.Context, r Request) (Result, error) {
-	signed, err := s.sign(ctx, r, nil)
+func (s *Signer) Sign(_ context.Context, r Request) (Result, error) {
+	t, err := s.prepare(r)
 	if err != nil {
 		return Result{}, err
 	}
-	h := signed.Header
+	sig, err := s.signDirect(r, t, nil, nil)
+	if err != nil {
+		return Result{}, err
+	}
 	set := make([]Header, 0, 4)
 	set = append(set,
-		Header{Name: HeaderAuthorization, Value: h.Get("Authorization")},
-		Header{Name: HeaderDate, Value: h.Get("X-Amz-Date")},
+		Header{Name: HeaderAuthorization, Value: sig.authorization},
+		Header{Name: HeaderDate, Value: sig.date},
 	)
-	if tok := h.Get("X-Amz-Security-Token"); tok != "" {
+	if tok := r.Credentials.SessionToken; tok != "" {
 		set = append(set, Header{Name: HeaderSecurityToken, Value: tok})
 	}
 	if !s.omitPayloadHash {
-		set = append(set, Header{Name: HeaderContentSHA256, Value: h.Get("X-Amz-Content-Sha256")})
+		set = append(set, Header{Name: HeaderContentSHA256, Value: sig.payloadHash})
 	}
 	return Result{Set: set}, nil
 }
 
-// sign builds the request to sign, signs it with the SDK and returns it.
-// extra holds additional headers to sign; Sign passes none, and only the
-// tests that replay AWS's test suite (whose cases sign arbitrary headers)
-// pass any, so that the suite exercises this exact construction.
-func (s *Signer) sign(ctx context.Context, r Request, extra http.Header, optFns ...func(*v4.SignerOptions)) (*http.Request, error) {
+// prepare validates r and returns its signing time.
+func (s *Signer) prepare(r Request) (time.Time, error) {
 	if err := validate(r); err != nil {
-		return nil, err
+		return time.Time{}, err
 	}
 	t := r.Time
 	if t.IsZero() {
 		t = s.clock()
 	}
 	if r.Credentials.CanExpire && !t.Before(r.Credentials.Expires) {
-		return nil, mcpguard.E(mcpguard.KindCredentialsUnavailable, "AWS credentials expired",
+		return time.Time{}, mcpguard.E(mcpguard.KindCredentialsUnavailable, "AWS credentials expired",
 			fmt.Errorf("sign request: credentials expired at %s", r.Credentials.Expires.UTC().Format(time.RFC3339)))
 	}
-	req, err := build(r)
-	if err != nil {
-		return nil, err
-	}
-	for k, vs := range extra {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	payloadHash := EmptyPayloadHash
-	if len(r.Body) > 0 {
-		sum := sha256.Sum256(r.Body)
-		payloadHash = hex.EncodeToString(sum[:])
-	}
-	if !s.omitPayloadHash {
-		req.Header.Set("X-Amz-Content-Sha256", payloadHash)
-	}
-	if err := s.v4.SignHTTP(ctx, r.Credentials, req, payloadHash, r.Service, r.Region, t, optFns...); err != nil {
-		return nil, mcpguard.E(mcpguard.KindInternal, "request signing failed", fmt.Errorf("sign request: %w", err))
-	}
-	return req, nil
+	return t, nil
 }
 
-// build makes the fresh request the SDK signs. It carries no body (the
-// payload hash stands for it) and a zero ContentLength, so content-length
-// is not signed: Envoy may re-frame the body after ext_proc.
-func build(r Request) (*http.Request, error) {
-	rawPath, rawQuery, _ := strings.Cut(r.Path, "?")
-	if _, err := url.ParseQuery(rawQuery); err != nil {
-		// The SDK canonicalises the query through url.Values and would
-		// silently drop a malformed pair; refuse instead.
-		return nil, mcpguard.E(mcpguard.KindInvalidRequest, "request query cannot be signed", fmt.Errorf("parse query: %w", err))
-	}
-	u := &url.URL{
-		Scheme: "https",
-		Host:   r.Host,
-		// With Opaque set, the SDK takes the canonical URI from the bytes
-		// after the host verbatim and escapes them once: exactly the
-		// double encoding non-S3 services expect of an encoded path.
-		Opaque:   "//" + r.Host + canonicalPath(rawPath),
-		RawQuery: rawQuery,
-	}
-	req := &http.Request{
-		Method:     r.Method,
-		URL:        u,
-		Host:       r.Host,
-		Header:     make(http.Header, 4),
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-	}
-	if r.ContentType != "" {
-		req.Header.Set("Content-Type", r.ContentType)
-	}
-	return req, nil
+// errQuery is the refusal of a query that does not parse: the SDK would
+// silently drop a malformed pair from the canonical query, so the request
+// is refused instead.
+func errQuery(err error) error {
+	return mcpguard.E(mcpguard.KindInvalidRequest, "request query cannot be signed", fmt.Errorf("parse query: %w", err))
 }
 
 // canonicalPath normalises a percent-encoded path the way SigV4 requires for

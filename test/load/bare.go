@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"runtime"
+	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
@@ -20,6 +23,7 @@ import (
 func runBare(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bare", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "gRPC listen address (loopback)")
+	metricsListen := fs.String("metrics-listen", "127.0.0.1:0", "HTTP address of /metrics: the Go heap allocation counters mcpguard's /metrics also has (loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -31,13 +35,31 @@ func runBare(ctx context.Context, args []string, stdout io.Writer) error {
 	// with the same gRPC settings.
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(4 << 20))
 	extprocv3.RegisterExternalProcessorServer(srv, bare.Server{})
-	fmt.Fprintln(stdout, ln.Addr().String())
+	mln, err := net.Listen("tcp", *metricsListen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(serveAllocs), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(mln) }()
+	fmt.Fprintln(stdout, ln.Addr().String(), mln.Addr().String())
 	go func() {
 		<-ctx.Done()
 		srv.Stop()
+		_ = hs.Close()
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// serveAllocs writes the process's cumulative heap allocation counters
+// under the names the Prometheus Go collector gives them in mcpguard's
+// /metrics, so the load tool reads both servers the same way.
+func serveAllocs(w http.ResponseWriter, _ *http.Request) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintf(w, "# TYPE go_memstats_mallocs_total counter\ngo_memstats_mallocs_total %d\n", m.Mallocs)
+	fmt.Fprintf(w, "# TYPE go_memstats_alloc_bytes_total counter\ngo_memstats_alloc_bytes_total %d\n", m.TotalAlloc)
 }

@@ -97,15 +97,29 @@ func (u *user) body(kind string, id int64) string {
 // process is a child process whose resource use is measured.
 type process struct {
 	name string
-	cmd  *exec.Cmd
-	log  *os.File
-	done chan struct{}
-	err  error
+	// metrics is the URL of the process's /metrics, read for its heap
+	// allocation counters.
+	metrics string
+	cmd     *exec.Cmd
+	log     *os.File
+	done    chan struct{}
+	err     error
 }
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
-func (p *process) usage() (procUsage, error) { return readProc(p.pid()) }
+func (p *process) usage() (procUsage, error) {
+	u, err := readProc(p.pid())
+	if err != nil || p.metrics == "" {
+		return u, err
+	}
+	m, err := stack.Metrics(p.metrics)
+	if err != nil {
+		return u, err
+	}
+	u.Mallocs, u.AllocBytes = m["go_memstats_mallocs_total"], m["go_memstats_alloc_bytes_total"]
+	return u, nil
+}
 
 // stop interrupts the process and waits for it.
 func (p *process) stop() {
@@ -366,6 +380,7 @@ func (e *env) startMCPGuard(ctx context.Context) error {
 		"serve", "--config", e.configPath, "--log-level", "warn"); err != nil {
 		return err
 	}
+	e.guard.metrics = e.admin + "/metrics"
 	probe := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -435,9 +450,11 @@ func (e *env) startBare(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if a == "" {
-		return fmt.Errorf("bare server did not report its address\n%s", p.tail())
+	fields := strings.Fields(a)
+	if len(fields) != 2 {
+		return fmt.Errorf("bare server did not report its addresses\n%s", p.tail())
 	}
+	a, p.metrics = fields[0], "http://"+fields[1]+"/metrics"
 	conn, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fmt.Errorf("dial bare server: %w", err)

@@ -18,6 +18,9 @@ type procUsage struct {
 	CPU     time.Duration // user + system time since the process started
 	RSS     int64         // resident set size now, bytes
 	PeakRSS int64         // VmHWM: the highest RSS so far, bytes
+	// Mallocs and AllocBytes are the Go runtime's cumulative heap
+	// allocations (objects, bytes), from the process's /metrics.
+	Mallocs, AllocBytes float64
 }
 
 // readProc reads pid's CPU time and memory from /proc.

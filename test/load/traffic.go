@@ -118,13 +118,18 @@ type Step struct {
 	AchievedRate float64            `json:"achieved_rps"`
 	Latency      map[string]Summary `json:"latency"`
 	// Server is the ext_proc server process of the mode (none for direct).
-	Server        string   `json:"server,omitempty"`
-	ServerCPU     float64  `json:"server_cpu_seconds,omitempty"`
-	CPUPerRequest float64  `json:"server_cpu_us_per_request,omitempty"`
-	ServerRSS     int64    `json:"server_rss_bytes,omitempty"`
-	ServerPeakRSS int64    `json:"server_peak_rss_bytes,omitempty"`
-	STSCalls      int      `json:"sts_calls"`
-	ErrorSamples  []string `json:"error_samples,omitempty"`
+	Server        string  `json:"server,omitempty"`
+	ServerCPU     float64 `json:"server_cpu_seconds,omitempty"`
+	CPUPerRequest float64 `json:"server_cpu_us_per_request,omitempty"`
+	// AllocsPerRequest and AllocBytesPerRequest are the server's heap
+	// allocations during the step divided by the requests completed:
+	// deterministic where CPU time is noisy (exchange-only phase).
+	AllocsPerRequest     float64  `json:"server_allocs_per_request,omitempty"`
+	AllocBytesPerRequest float64  `json:"server_alloc_bytes_per_request,omitempty"`
+	ServerRSS            int64    `json:"server_rss_bytes,omitempty"`
+	ServerPeakRSS        int64    `json:"server_peak_rss_bytes,omitempty"`
+	STSCalls             int      `json:"sts_calls"`
+	ErrorSamples         []string `json:"error_samples,omitempty"`
 }
 
 // prepared is one request of a step, built and signed before the step
@@ -398,6 +403,8 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Ste
 	st.ServerCPU = (after.CPU - before.CPU).Seconds()
 	if done := st.OK + st.Errors; done > 0 {
 		st.CPUPerRequest = st.ServerCPU / float64(done) * 1e6
+		st.AllocsPerRequest = (after.Mallocs - before.Mallocs) / float64(done)
+		st.AllocBytesPerRequest = (after.AllocBytes - before.AllocBytes) / float64(done)
 	}
 	st.ServerRSS, st.ServerPeakRSS = after.RSS, after.PeakRSS
 	if st.Sent > 0 {
