@@ -463,7 +463,7 @@ func (e *env) startFronts() error {
 		return fmt.Errorf("start direct front: %w", err)
 	}
 	for i, m := range []string{modeMCPGuard, modeBare} {
-		f, err := envoysim.New(e.conns[i], envoysim.Config{Filter: stack.EnvoyFilter(), BufferLimit: 1 << 20})
+		f, err := envoysim.New(e.conns[i], envoysim.Config{Filter: stack.EnvoyFilter(nil), BufferLimit: 1 << 20})
 		if err != nil {
 			return fmt.Errorf("configure %s filter: %w", m, err)
 		}

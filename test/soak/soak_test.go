@@ -204,7 +204,7 @@ authz_config:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	filter, err := envoysim.New(conn, envoysim.Config{Filter: stack.EnvoyFilter(), BufferLimit: 1 << 20})
+	filter, err := envoysim.New(conn, envoysim.Config{Filter: stack.EnvoyFilter(nil), BufferLimit: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
