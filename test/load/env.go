@@ -264,6 +264,7 @@ func (e *env) writeConfig(grpcAddr, adminAddr string) error {
 	cfg := fmt.Sprintf(`server:
   grpc_listen: %s
   admin_listen: %s
+  drain_delay: 0s
 upstream:
   host: %s
   service: aws-mcp

@@ -129,6 +129,7 @@ func startFlow(t *testing.T) *flow {
 	cfg := fmt.Sprintf(`server:
   grpc_listen: %s
   admin_listen: %s
+  drain_delay: 0s
 upstream:
   host: %s
   service: aws-mcp

@@ -219,6 +219,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		cfg.Server.AdminListen = "127.0.0.1:0"
 		cfg.OIDC.ResourceMetadata.Resource = ""
 	}
+	// No Envoy health-checks the stand-in's mcpguard, so Close need not
+	// wait out a drain (gateway's own tests cover it); Mutate may set one.
+	cfg.Server.DrainDelay = 0
 	if o.Mutate != nil {
 		o.Mutate(cfg)
 	}
