@@ -122,7 +122,7 @@ authz_config: {policy_files: [%q]}
 	default:
 	}
 
-	endWatch() // the last open stream ends, so GracefulStop need not wait out the grace
+	endWatch()     // the last open stream ends, so GracefulStop need not wait out the grace
 	close(release) // drain_delay over
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
