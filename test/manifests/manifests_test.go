@@ -449,3 +449,52 @@ func checkAuthorizationPolicy(t *testing.T, ap *securityv1beta1.AuthorizationPol
 		}
 	}
 }
+
+// The image runs as a numeric non-root user (runAsNonRoot can only verify a
+// number), carries OCI labels, builds for every platform from the build
+// machine's own, and takes its base images from build arguments so a
+// release build pins them by digest.
+func TestDockerfile(t *testing.T) {
+	data, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var froms, users []string
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		switch strings.ToUpper(f[0]) {
+		case "FROM":
+			froms = append(froms, strings.Join(f[1:], " "))
+		case "USER":
+			users = append(users, f[1])
+		}
+	}
+	if len(users) == 0 || users[len(users)-1] != "65532:65532" {
+		t.Errorf("final USER %v, want the numeric 65532:65532", users)
+	}
+	if len(froms) < 2 || !strings.HasPrefix(froms[0], "--platform=$BUILDPLATFORM ") {
+		t.Errorf("first FROM %q: want --platform=$BUILDPLATFORM, so the builder cross-compiles instead of running emulated", froms)
+	}
+	for _, f := range froms {
+		var img string
+		for _, w := range strings.Fields(f) {
+			if !strings.HasPrefix(w, "--") {
+				img = w
+				break
+			}
+		}
+		if !strings.HasPrefix(img, "${") && !strings.Contains(img, "@sha256:") {
+			t.Errorf("FROM %q: a base image is neither a build argument nor pinned by digest", f)
+		}
+	}
+	text := string(data)
+	for _, want := range []string{"ARG TARGETARCH", `GOARCH="$TARGETARCH"`,
+		"org.opencontainers.image.version", "org.opencontainers.image.revision", "org.opencontainers.image.source"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Dockerfile lacks %s", want)
+		}
+	}
+}
