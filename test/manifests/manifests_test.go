@@ -23,6 +23,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,9 +116,10 @@ func istioSpec(t *testing.T, o object, m proto.Message) {
 func TestManifests(t *testing.T) {
 	objs := load(t)
 	var (
-		deployments []*appsv1.Deployment
-		hpas        []*autoscalingv2.HorizontalPodAutoscaler
-		configs     = map[string]serverTimes{}
+		deployments  []*appsv1.Deployment
+		hpas         []*autoscalingv2.HorizontalPodAutoscaler
+		configs      = map[string]serverTimes{}
+		meshPolicies []*networkingv1.NetworkPolicy
 	)
 	seen := map[string]int{}
 	for _, o := range objs {
@@ -143,6 +145,12 @@ func TestManifests(t *testing.T) {
 			}
 		case "Service":
 			strict(t, o, &corev1.Service{})
+		case "NetworkPolicy":
+			np := &networkingv1.NetworkPolicy{}
+			strict(t, o, np)
+			if strings.HasPrefix(o.file, "istio/") {
+				meshPolicies = append(meshPolicies, np)
+			}
 		case "DestinationRule":
 			dr := &networkingv1alpha3.DestinationRule{}
 			istioSpec(t, o, dr)
@@ -175,6 +183,9 @@ func TestManifests(t *testing.T) {
 		if seen[kind] == 0 {
 			t.Errorf("no %s under examples/: the rules for it check nothing", kind)
 		}
+	}
+	if !reachesIstiod(meshPolicies) {
+		t.Error("no NetworkPolicy under examples/istio/ lets mcpguard's pods reach istiod on 15012: in the mesh its sidecar never gets configuration or certificates")
 	}
 	for _, d := range deployments {
 		t.Run("Deployment/"+d.Name, func(t *testing.T) { checkDeployment(t, d, hpas, configs[d.Namespace]) })
@@ -307,6 +318,28 @@ func selects(sel, lbls map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// reachesIstiod reports whether a policy opens egress from mcpguard's pods
+// to TCP 15012 in istio-system.
+func reachesIstiod(nps []*networkingv1.NetworkPolicy) bool {
+	for _, np := range nps {
+		if np.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "mcpguard" || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+			continue
+		}
+		for _, r := range np.Spec.Egress {
+			port := false
+			for _, p := range r.Ports {
+				port = port || (p.Port != nil && p.Port.IntValue() == 15012)
+			}
+			for _, peer := range r.To {
+				if port && peer.NamespaceSelector != nil && peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "istio-system" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func checkPDB(t *testing.T, p *policyv1.PodDisruptionBudget) {
