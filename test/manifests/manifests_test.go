@@ -431,13 +431,15 @@ func checkEnvoyFilter(t *testing.T, o object, ef *networkingv1alpha3.EnvoyFilter
 		} else if !slices.Contains(strings.Split(o.Metadata.Annotations[referencedServices], ","), parts[3]) {
 			t.Errorf("annotation %s does not name %s: with PILOT_FILTER_GATEWAY_CLUSTER_CONFIG istiod drops the cluster, and ext_proc without its cluster may let requests through", referencedServices, parts[3])
 		}
+		// The filter is scoped by its filter chain and on for every route
+		// there: a renamed virtual host or port cannot bypass it.
+		if f.GetDisabled() {
+			t.Errorf("%s inserts ext_proc disabled, to be enabled per route or virtual host by name: a rename forwards requests to AWS unsigned, with the user's JWT", where)
+		}
+		if lm.GetPortNumber() == 0 {
+			t.Errorf("%s matches no listener port: ext_proc would run on every listener of the proxy", where)
+		}
 		if cp.GetMatch().GetContext() == networkingv1alpha3.EnvoyFilter_GATEWAY {
-			// On the gateway the filter is scoped by the MCP host's filter
-			// chain and on for every route there: a renamed virtual host
-			// or port cannot bypass it.
-			if f.GetDisabled() {
-				t.Errorf("%s inserts ext_proc disabled, to be enabled per route or virtual host by name: a rename forwards requests to AWS unsigned, with the user's JWT", where)
-			}
 			if lm.GetFilterChain().GetSni() == "" {
 				t.Errorf("%s does not scope ext_proc to the MCP host's filter chain (filterChain.sni)", where)
 			}
