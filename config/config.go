@@ -183,6 +183,11 @@ type Server struct {
 	// ShutdownGrace is how long in-flight streams may finish after a
 	// shutdown signal. Default 15s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// DrainDelay is how long mcpguard keeps serving new streams after a
+	// shutdown signal while reporting NOT_SERVING, so every Envoy's health
+	// check sees it leave before it stops accepting. Default 10s: two of
+	// the generated bootstrap's 5s health-check intervals.
+	DrainDelay time.Duration `yaml:"drain_delay"`
 	// Pprof serves Go's profiler under /debug/pprof/ on the admin
 	// listener, for profiling a running gateway. Default false: profiles
 	// reveal internals, so the admin port must stay private when it is on.
@@ -491,6 +496,7 @@ func Default() *Config {
 			AdminListen:         ":9090",
 			MaxRequestBodyBytes: 1 << 20,
 			ShutdownGrace:       15 * time.Second,
+			DrainDelay:          10 * time.Second,
 		},
 		Upstream: Upstream{
 			Service: "aws-mcp",

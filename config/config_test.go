@@ -106,6 +106,7 @@ func TestLoadSeedDefaults(t *testing.T) {
 		{"admin_listen", c.Server.AdminListen, ":9090"},
 		{"max_request_body_bytes", c.Server.MaxRequestBodyBytes, int64(1048576)},
 		{"shutdown_grace", c.Server.ShutdownGrace, 15 * time.Second},
+		{"drain_delay", c.Server.DrainDelay, 10 * time.Second},
 		{"upstream.service", c.Upstream.Service, "aws-mcp"},
 		{"upstream.path", c.Upstream.Path, ""},
 		{"jwks_url", c.OIDC.JWKSURL, ""},
@@ -153,6 +154,7 @@ func TestLoadFull(t *testing.T) {
 			AdminListen:         "[::1]:19090",
 			MaxRequestBodyBytes: 2097152,
 			ShutdownGrace:       30 * time.Second,
+			DrainDelay:          3 * time.Second,
 		},
 		Upstream: Upstream{Host: "aws-mcp.eu-central-1.api.aws", Service: "aws-mcp", Region: "eu-central-1", Path: "/mcp"},
 		OIDC: OIDC{

@@ -177,6 +177,9 @@ func (c *Config) validateServer(ps *Problems) {
 	if s.MaxRequestBodyBytes < 1 {
 		ps.add("server.max_request_body_bytes", "must be at least 1, got %d", s.MaxRequestBodyBytes)
 	}
+	if s.DrainDelay < 0 {
+		ps.add("server.drain_delay", "must not be negative, got %s", s.DrainDelay)
+	}
 	if s.ShutdownGrace < 0 {
 		ps.add("server.shutdown_grace", "must not be negative, got %s", s.ShutdownGrace)
 	}

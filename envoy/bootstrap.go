@@ -13,16 +13,18 @@ import (
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	overloadv3 "github.com/envoyproxy/go-control-plane/envoy/config/overload/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	downstreamconnectionsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
+	fixedheapv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -42,6 +44,11 @@ const (
 	DefaultUpstreamPort    = 443
 	DefaultRoutePrefix     = "/mcp"
 	DefaultCAFile          = "/etc/ssl/certs/ca-certificates.crt"
+	// DefaultMaxHeapBytes is the heap Envoy's overload manager measures
+	// against: set it below the container's memory limit.
+	DefaultMaxHeapBytes = 1 << 30
+	// DefaultMaxConnections caps downstream connections across listeners.
+	DefaultMaxConnections = 50000
 )
 
 // Names of the resources Bootstrap generates. Operators see them in Envoy's
@@ -126,6 +133,14 @@ type BootstrapOptions struct {
 	// carry: a DNS name (also sent as SNI) or a spiffe:// ID (matched as a
 	// URI SAN). Default the host of MCPGuardAddress when it is a DNS name.
 	ExtProcServerName string
+	// MaxHeapBytes is the heap size at which Envoy's overload manager
+	// stops accepting requests (98%) after trying to shrink it (95%).
+	// Default DefaultMaxHeapBytes; keep it below the memory limit so Envoy
+	// sheds load instead of being OOM-killed with every stream at once.
+	MaxHeapBytes uint64
+	// MaxConnections caps downstream connections. Default
+	// DefaultMaxConnections.
+	MaxConnections int64
 }
 
 // upstreamRoute is one signed destination: a route, its cluster, and the
@@ -183,7 +198,7 @@ func Bootstrap(cfg *config.Config, o BootstrapOptions) (*bootstrapv3.Bootstrap, 
 		clusters = append(clusters, jc)
 	}
 	filters = append(filters,
-		httpFilter(FilterExtProc, extProcFilter(cfg)),
+		httpFilter(FilterExtProc, ExtProcFilter(cfg)),
 		httpFilter(FilterRouter, &routerv3.Router{SuppressEnvoyHeaders: true}),
 	)
 
@@ -202,11 +217,12 @@ func Bootstrap(cfg *config.Config, o BootstrapOptions) (*bootstrapv3.Bootstrap, 
 			Listeners: []*listenerv3.Listener{ln},
 			Clusters:  clusters,
 		},
+		OverloadManager: overloadManager(o),
 	}
 	if err := validateTree(b); err != nil {
 		return nil, fmt.Errorf("generate bootstrap: %w", err)
 	}
-	if ps := CheckBootstrap(b, ValidateOptions{Config: cfg}); len(ps) > 0 {
+	if ps := CheckBootstrap(b, ValidateOptions{Config: cfg, PlainUpstream: o.UpstreamPlainHTTP}); len(ps) > 0 {
 		return nil, fmt.Errorf("generate bootstrap: %w", Problems(ps))
 	}
 	return b, nil
@@ -249,6 +265,15 @@ func (o *BootstrapOptions) fill(cfg *config.Config) error {
 	}
 	if o.CAFile == "" {
 		o.CAFile = DefaultCAFile
+	}
+	if o.MaxHeapBytes == 0 {
+		o.MaxHeapBytes = DefaultMaxHeapBytes
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.MaxConnections < 0 {
+		return fmt.Errorf("max connections %d is negative", o.MaxConnections)
 	}
 	if !cfg.Server.GRPCTLS.Enabled() {
 		return nil
@@ -315,8 +340,11 @@ func routeConfig(ups []upstreamRoute) *routev3.RouteConfiguration {
 				// mcpguard signs this host; ext_proc cannot set Host, the
 				// router does after the filters ran.
 				HostRewriteSpecifier: &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: u.host},
-				// MCP responses may be SSE streams of any length.
-				Timeout: durationpb.New(0),
+				// MCP responses may be SSE streams of any length, and
+				// quiet for longer than the connection manager's
+				// stream_idle_timeout between events.
+				Timeout:     durationpb.New(0),
+				IdleTimeout: durationpb.New(0),
 			}},
 		}
 		if u.name != "" {
@@ -348,38 +376,6 @@ func pathPrefix(p string) *routev3.RouteMatch {
 		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
 	}
 	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: p}}
-}
-
-// extProcFilter is the ext_proc configuration the Envoy contract
-// (docs/extproc-contract.md) describes.
-func extProcFilter(cfg *config.Config) *extprocfilterv3.ExternalProcessor {
-	ep := &extprocfilterv3.ExternalProcessor{
-		GrpcService: &corev3.GrpcService{
-			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: ExtProcClusterName}},
-		},
-		FailureModeAllow: false,
-		ProcessingMode: &extprocfilterv3.ProcessingMode{
-			RequestHeaderMode:   extprocfilterv3.ProcessingMode_SEND,
-			RequestBodyMode:     extprocfilterv3.ProcessingMode_BUFFERED,
-			RequestTrailerMode:  extprocfilterv3.ProcessingMode_SKIP,
-			ResponseHeaderMode:  extprocfilterv3.ProcessingMode_SEND,
-			ResponseBodyMode:    extprocfilterv3.ProcessingMode_NONE,
-			ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
-		},
-		AllowModeOverride: true,
-		RequestAttributes: []string{"source.address", "request.id"},
-		MessageTimeout:    durationpb.New(messageTimeout),
-		MaxMessageTimeout: durationpb.New(maxMessageTimeout),
-		StatPrefix:        "mcpguard",
-		RouteCacheAction:  extprocfilterv3.ExternalProcessor_RETAIN,
-		MutationRules:     &mutationrulesv3.HeaderMutationRules{DisallowIsError: wrapperspb.Bool(true)},
-	}
-	if cfg.OIDC.TokenSource == config.TokenSourceEnvoyMetadata {
-		ep.MetadataOptions = &extprocfilterv3.MetadataOptions{
-			ForwardingNamespaces: &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: []string{FilterJWTAuthn}},
-		}
-	}
-	return ep
 }
 
 func jwtAuthn(cfg *config.Config, o BootstrapOptions) (*hcmv3.HttpFilter, *clusterv3.Cluster, error) {
@@ -466,6 +462,19 @@ func listener(cfg *config.Config, o BootstrapOptions, filters []*hcmv3.HttpFilte
 		NormalizePath:                wrapperspb.Bool(true),
 		MergeSlashes:                 true,
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_REJECT_REQUEST,
+		// Envoy's edge-proxy settings. x_amz_date and x-amz-date are one
+		// header to some readers and two to others: refuse the spelling
+		// instead of letting mcpguard and the upstream disagree.
+		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{
+			HeadersWithUnderscoresAction: corev3.HttpProtocolOptions_REJECT_REQUEST,
+			IdleTimeout:                  durationpb.New(time.Hour),
+		},
+		Http2ProtocolOptions: &corev3.Http2ProtocolOptions{
+			MaxConcurrentStreams:        wrapperspb.UInt32(100),
+			InitialStreamWindowSize:     wrapperspb.UInt32(64 << 10),
+			InitialConnectionWindowSize: wrapperspb.UInt32(1 << 20),
+		},
+		RequestHeadersTimeout: durationpb.New(10 * time.Second),
 		// The default access log format holds no Authorization or
 		// x-amz-* header.
 		AccessLog: []*accesslogv3.AccessLog{{
@@ -475,9 +484,9 @@ func listener(cfg *config.Config, o BootstrapOptions, filters []*hcmv3.HttpFilte
 	}
 	// BUFFERED bodies above the buffer limit get 413 from Envoy; mcpguard
 	// must be the one that decides up to its own limit.
-	limit := max(cfg.Server.MaxRequestBodyBytes, minBufferLimit)
-	if limit > 1<<32-1 {
-		return nil, fmt.Errorf("server.max_request_body_bytes %d exceeds Envoy's buffer limit range", cfg.Server.MaxRequestBodyBytes)
+	limit, err := BufferLimit(cfg)
+	if err != nil {
+		return nil, err
 	}
 	fc := &listenerv3.FilterChain{
 		Filters: []*listenerv3.Filter{{
@@ -500,9 +509,30 @@ func listener(cfg *config.Config, o BootstrapOptions, filters []*hcmv3.HttpFilte
 	return &listenerv3.Listener{
 		Name:                          ListenerName,
 		Address:                       addr,
-		PerConnectionBufferLimitBytes: wrapperspb.UInt32(uint32(limit)),
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(limit),
 		FilterChains:                  []*listenerv3.FilterChain{fc},
 	}, nil
+}
+
+// overloadManager sheds load before Envoy runs out of memory or file
+// descriptors: it shrinks the heap at 95% of MaxHeapBytes, refuses new
+// requests at 98%, and caps downstream connections.
+func overloadManager(o BootstrapOptions) *overloadv3.OverloadManager {
+	const heap = "envoy.resource_monitors.fixed_heap"
+	trigger := func(v float64) []*overloadv3.Trigger {
+		return []*overloadv3.Trigger{{Name: heap, TriggerOneof: &overloadv3.Trigger_Threshold{Threshold: &overloadv3.ThresholdTrigger{Value: v}}}}
+	}
+	return &overloadv3.OverloadManager{
+		RefreshInterval: durationpb.New(250 * time.Millisecond),
+		ResourceMonitors: []*overloadv3.ResourceMonitor{
+			{Name: heap, ConfigType: &overloadv3.ResourceMonitor_TypedConfig{TypedConfig: mustAny(&fixedheapv3.FixedHeapConfig{MaxHeapSizeBytes: o.MaxHeapBytes})}},
+			{Name: "envoy.resource_monitors.global_downstream_max_connections", ConfigType: &overloadv3.ResourceMonitor_TypedConfig{TypedConfig: mustAny(&downstreamconnectionsv3.DownstreamConnectionsConfig{MaxActiveDownstreamConnections: o.MaxConnections})}},
+		},
+		Actions: []*overloadv3.OverloadAction{
+			{Name: "envoy.overload_actions.shrink_heap", Triggers: trigger(0.95)},
+			{Name: "envoy.overload_actions.stop_accepting_requests", Triggers: trigger(0.98)},
+		},
+	}
 }
 
 // extProcTLS is the ext_proc cluster's side of server.grpc_tls: Envoy
@@ -758,5 +788,6 @@ func (o *BootstrapOptions) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ExtProcClientKeyFile, "mcpguard-client-key", "", "PEM private key of --mcpguard-client-cert")
 	fs.StringVar(&o.ExtProcCAFile, "mcpguard-ca", "", "PEM CA bundle that verifies mcpguard's server certificate (required with server.grpc_tls)")
 	fs.StringVar(&o.ExtProcServerName, "mcpguard-server-name", "", "DNS name or spiffe:// ID in mcpguard's server certificate (default the --mcpguard-address host)")
+	fs.Uint64Var(&o.MaxHeapBytes, "max-heap-bytes", DefaultMaxHeapBytes, "heap size at which Envoy's overload manager sheds load; keep it below the container's memory limit")
 	fs.BoolVar(&o.JWTAuthn, "jwt-authn", false, "verify JWTs in Envoy's jwt_authn filter too (always on with token_source: envoy_metadata)")
 }

@@ -96,7 +96,7 @@ func TestBootstrapGolden(t *testing.T) {
 			if !proto.Equal(parsed, b) {
 				t.Error("YAML round trip changed the bootstrap")
 			}
-			for _, o := range []envoy.ValidateOptions{{}, {Config: cfg}} {
+			for _, o := range []envoy.ValidateOptions{{PlainUpstream: tc.opts.UpstreamPlainHTTP}, {Config: cfg, PlainUpstream: tc.opts.UpstreamPlainHTTP}} {
 				ps, err := envoy.Validate(y, o)
 				if err != nil || len(ps) > 0 {
 					t.Errorf("Validate(generated, config %v): %v %v", o.Config != nil, err, ps)

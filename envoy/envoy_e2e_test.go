@@ -124,6 +124,7 @@ audit_config:
 	if err != nil {
 		t.Fatalf("load config: %v", err)
 	}
+	cfg.Server.DrainDelay = 0 // Envoy is stopped first; nothing to drain for
 	g, err := gateway.New(ctx, cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

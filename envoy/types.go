@@ -17,6 +17,8 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/request_id/uuid/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
 )
 
 // Well-known Envoy extension names. Envoy selects an extension by the type
@@ -45,6 +47,10 @@ const (
 	// ExtProcServiceName is the gRPC service mcpguard serves and reports
 	// health for.
 	ExtProcServiceName = "envoy.service.ext_proc.v3.ExternalProcessor"
+	// ExtProcAuthority is the :authority of Envoy's ext_proc streams.
+	// Without it Envoy sends the cluster name, and Istio's cluster names
+	// (outbound|9002||host) hold "|", which strict HTTP/2 peers refuse.
+	ExtProcAuthority = "mcpguard"
 	// MetadataPath is where mcpguard answers RFC 9728 protected resource
 	// metadata requests; the route to it needs no token.
 	MetadataPath = "/.well-known/oauth-protected-resource"

@@ -12,7 +12,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	awsrequestsigningv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/aws_request_signing/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -75,7 +77,54 @@ const (
 	// before ext_proc, writes the payload under metadata_key, and ext_proc
 	// forwards that namespace.
 	CheckJWTMetadata Check = "jwt_authn_metadata"
+	// CheckImmediateResponse: disable_immediate_response is not set;
+	// with it Envoy ignores mcpguard's denials and forwards the request.
+	CheckImmediateResponse Check = "immediate_response"
+	// CheckBodyOrdering: send_body_without_waiting_for_header_response is
+	// not set, so the body waits for mcpguard's answer to the headers.
+	CheckBodyOrdering Check = "body_ordering"
+	// CheckOverrideModes: allowed_override_modes, when set, lists the
+	// modes mcpguard asks for (OverrideModes).
+	CheckOverrideModes Check = "allowed_override_modes"
+	// CheckUpstreamTLS: every cluster a forwarding route reaches speaks TLS,
+	// verifies the server's chain against a trusted CA and its name by SAN,
+	// and does not accept untrusted chains.
+	CheckUpstreamTLS Check = "upstream_tls"
+	// CheckPerRouteService: no route sends its ext_proc streams to another
+	// gRPC service (ExtProcPerRoute overrides.grpc_service).
+	CheckPerRouteService Check = "per_route_grpc_service"
+	// CheckRouteCache: route_cache_action is not CLEAR.
+	CheckRouteCache Check = "route_cache_action"
+	// CheckRequestAttributes: request_attributes holds source.address and
+	// request.id.
+	CheckRequestAttributes Check = "request_attributes"
+	// CheckFilterAfterExtProc: no filter that rewrites request headers
+	// runs between ext_proc and the router.
+	CheckFilterAfterExtProc Check = "filter_after_ext_proc"
 )
+
+// RequiredAttributes are the request_attributes mcpguard reads: the client
+// address for context.source_ip policies and rate limits, and Envoy's
+// request id for the audit trail.
+var RequiredAttributes = []string{"source.address", "request.id"}
+
+// OverrideModes are the processing modes mcpguard sends as mode_override:
+// the whole response body of a list call, and an event stream chunk by
+// chunk. allowed_override_modes, when not empty, must list both; Envoy
+// ignores any override it does not list.
+func OverrideModes() []*extprocfilterv3.ProcessingMode {
+	mode := func(body extprocfilterv3.ProcessingMode_BodySendMode) *extprocfilterv3.ProcessingMode {
+		return &extprocfilterv3.ProcessingMode{
+			RequestHeaderMode:   extprocfilterv3.ProcessingMode_SEND,
+			ResponseHeaderMode:  extprocfilterv3.ProcessingMode_SEND,
+			RequestBodyMode:     extprocfilterv3.ProcessingMode_BUFFERED,
+			ResponseBodyMode:    body,
+			RequestTrailerMode:  extprocfilterv3.ProcessingMode_SKIP,
+			ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
+		}
+	}
+	return []*extprocfilterv3.ProcessingMode{mode(extprocfilterv3.ProcessingMode_BUFFERED), mode(extprocfilterv3.ProcessingMode_STREAMED)}
+}
 
 // minMessageTimeout is the smallest per-message timeout that fits an STS
 // call. Envoy's default, 200 ms, does not.
@@ -116,6 +165,9 @@ type ValidateOptions struct {
 	// must exist, and token_source envoy_metadata requires jwt_authn.
 	// Without it, a route's host is compared with its cluster's TLS SNI.
 	Config *config.Config
+	// PlainUpstream accepts upstream clusters without TLS. Only for tests
+	// that put a plain HTTP server on loopback in place of AWS.
+	PlainUpstream bool
 }
 
 // Validate parses data as an Envoy bootstrap (see ParseBootstrap) and
@@ -229,6 +281,7 @@ func (v *checker) hcm(where string, hcm *hcmv3.HttpConnectionManager) {
 	if router >= 0 && router < ep.index {
 		v.add(CheckExtProcOrder, where, "%s (http_filters[%d]) comes after %s (http_filters[%d]); filters after the router never run", FilterExtProc, ep.index, FilterRouter, router)
 	}
+	v.filtersAfterExtProc(where, hcm.GetHttpFilters(), ep.index, router)
 	if ep.cfg != nil {
 		v.problems = append(v.problems, CheckExtProc(where+" ext_proc", ep.cfg)...)
 		v.grpcCluster(where+" ext_proc", ep.cfg)
@@ -246,6 +299,35 @@ func (v *checker) hcm(where string, hcm *hcmv3.HttpConnectionManager) {
 				name = fmt.Sprintf("%s[%d]", vh.GetName(), i)
 			}
 			v.route(fmt.Sprintf("%s route %q", where, name), ep, rc, vh, r)
+		}
+	}
+}
+
+// headerRewriters are HTTP filters that change request headers. Between
+// ext_proc and the router they act after mcpguard signed the request and
+// stripped client headers.
+var headerRewriters = []proto.Message{
+	&headermutationv3.HeaderMutation{},
+	&awsrequestsigningv3.AwsRequestSigning{},
+}
+
+// headerRewriterNames are rewriting filters known by name whose typed
+// configuration this package does not parse.
+var headerRewriterNames = []string{"envoy.filters.http.lua", "envoy.filters.http.wasm", "envoy.filters.http.credential_injector", "envoy.filters.http.header_to_metadata"}
+
+func (v *checker) filtersAfterExtProc(where string, fs []*hcmv3.HttpFilter, ext, router int) {
+	end := router
+	if end < 0 {
+		end = len(fs)
+	}
+	for i := ext + 1; i < end; i++ {
+		f := fs[i]
+		rewrites := slices.Contains(headerRewriterNames, f.GetName())
+		for _, m := range headerRewriters {
+			rewrites = rewrites || is(f.GetTypedConfig(), m)
+		}
+		if rewrites && !f.GetDisabled() {
+			v.add(CheckFilterAfterExtProc, where, "%s (http_filters[%d]) runs after ext_proc and before the router: it changes request headers after mcpguard signed them and stripped the client's, so it can break the signature or send what mcpguard removed; put it before ext_proc", f.GetName(), i)
 		}
 	}
 }
@@ -282,8 +364,8 @@ func CheckExtProc(where string, ep *extprocfilterv3.ExternalProcessor) []Problem
 	if m := processingProblem(ep.GetProcessingMode()); m != "" {
 		add(CheckProcessingMode, "%s", m)
 	}
-	if ep.GetProcessingMode().GetResponseHeaderMode() == extprocfilterv3.ProcessingMode_SKIP {
-		add(CheckProcessingMode, "processing_mode.response_header_mode is SKIP: mcpguard cannot filter list responses nor record the upstream's status and request id")
+	if m := responseHeaderProblem(ep.GetProcessingMode()); m != "" {
+		add(CheckProcessingMode, "%s", m)
 	}
 	if !ep.GetAllowModeOverride() {
 		add(CheckProcessingMode, "allow_mode_override is not true: mcpguard cannot ask for list response bodies, so tools/list, prompts/list and resource lists would reach clients unfiltered")
@@ -297,7 +379,34 @@ func CheckExtProc(where string, ep *extprocfilterv3.ExternalProcessor) []Problem
 	if !ep.GetMutationRules().GetDisallowIsError().GetValue() {
 		add(CheckMutationRules, "mutation_rules.disallow_is_error is not true: a header mutation Envoy refuses would be dropped silently instead of failing the request")
 	}
+	if ep.GetDisableImmediateResponse() {
+		add(CheckImmediateResponse, "disable_immediate_response is true: Envoy ignores mcpguard's denials (401, 403, 429) and forwards the request to the upstream")
+	}
+	if ep.GetSendBodyWithoutWaitingForHeaderResponse() {
+		add(CheckBodyOrdering, "send_body_without_waiting_for_header_response is true: the body leaves before mcpguard has answered the headers, so a header denial no longer stops it and mcpguard's per-request state breaks")
+	}
+	if ms := ep.GetAllowedOverrideModes(); len(ms) > 0 {
+		for _, want := range OverrideModes() {
+			if !slices.ContainsFunc(ms, func(m *extprocfilterv3.ProcessingMode) bool { return proto.Equal(m, want) }) {
+				add(CheckOverrideModes, "allowed_override_modes does not list response_body_mode %s with the other modes unchanged: Envoy ignores mcpguard's mode override, so list responses and event streams reach clients unfiltered", want.GetResponseBodyMode())
+			}
+		}
+	}
+	if ep.GetRouteCacheAction() == extprocfilterv3.ExternalProcessor_CLEAR {
+		add(CheckRouteCache, "route_cache_action is CLEAR: Envoy picks the route again after mcpguard's header mutations, so the request can reach a route and cluster other than the one mcpguard authorized and signed for")
+	}
+	for _, a := range RequiredAttributes {
+		if !slices.Contains(ep.GetRequestAttributes(), a) {
+			add(CheckRequestAttributes, "request_attributes does not list %q: mcpguard then never learns %s", a, attributeUse[a])
+		}
+	}
 	return ps
+}
+
+// attributeUse says what each required attribute is for.
+var attributeUse = map[string]string{
+	"source.address": "the client address, so context.source_ip policies and per-address limits see nothing",
+	"request.id":     "Envoy's request id, so audit records cannot be joined with Envoy's access log",
 }
 
 // processingProblem explains a processing mode mcpguard cannot work with,
@@ -308,6 +417,15 @@ func processingProblem(pm *extprocfilterv3.ProcessingMode) string {
 	}
 	if b := pm.GetRequestBodyMode(); b != extprocfilterv3.ProcessingMode_BUFFERED {
 		return fmt.Sprintf("processing_mode.request_body_mode is %s, want BUFFERED: mcpguard must see the whole body to authorize every JSON-RPC message and sign its hash, and Envoy applies signature headers from a body response only in BUFFERED mode", b)
+	}
+	return ""
+}
+
+// responseHeaderProblem explains a response header mode that leaves
+// responses unchecked, or returns "".
+func responseHeaderProblem(pm *extprocfilterv3.ProcessingMode) string {
+	if pm.GetResponseHeaderMode() == extprocfilterv3.ProcessingMode_SKIP {
+		return "processing_mode.response_header_mode is SKIP: mcpguard cannot filter list responses nor record the upstream's status and request id"
 	}
 	return ""
 }
@@ -437,6 +555,15 @@ func (v *checker) route(where string, ep *extProcInChain, rc *routev3.RouteConfi
 		if m := processingProblem(pm); m != "" {
 			v.add(CheckProcessingMode, where, "the ext_proc per-route override's %s", m)
 		}
+		if m := responseHeaderProblem(pm); m != "" {
+			v.add(CheckProcessingMode, where, "the ext_proc per-route override's %s", m)
+		}
+	}
+	if perRoute.GetOverrides().GetGrpcService() != nil {
+		v.add(CheckPerRouteService, where, "the ext_proc per-route override sets grpc_service: this route's requests go to a processor other than the checked one, whose cluster, TLS and identity nothing here verifies; name upstreams with grpc_initial_metadata instead")
+	}
+	for _, cn := range routeClusters(ra) {
+		v.upstreamTLS(where, cn)
 	}
 	switch {
 	case ra.GetPrefixRewrite() != "":
@@ -475,6 +602,42 @@ func (v *checker) route(where string, ep *extProcInChain, rc *routev3.RouteConfi
 		if sni != "" && !strings.EqualFold(hostOnly(literal), sni) {
 			v.add(CheckHostRewrite, where, "host_rewrite_literal %q is not the TLS SNI %q of cluster %q: mcpguard signs the rewritten host, which must be the upstream's own name", literal, sni, cn)
 		}
+	}
+}
+
+// upstreamTLS checks that a cluster a forwarding route reaches verifies the
+// upstream: the request carries SigV4 credentials and the response is
+// trusted as AWS's answer.
+func (v *checker) upstreamTLS(where, name string) {
+	if v.o.PlainUpstream {
+		return
+	}
+	c, ok := v.clusters[name]
+	if !ok {
+		return // a cluster from CDS or a typo: Envoy itself refuses the latter
+	}
+	where = fmt.Sprintf("%s cluster %q", where, name)
+	tls := &tlsv3.UpstreamTlsContext{}
+	if !unpack(c.GetTransportSocket().GetTypedConfig(), tls) {
+		v.add(CheckUpstreamTLS, where, "the cluster has no UpstreamTlsContext transport socket: signed requests and their credentials cross the network in plain text to whoever answers")
+		return
+	}
+	ctc := tls.GetCommonTlsContext()
+	vc := ctc.GetValidationContext()
+	if cvc := ctc.GetCombinedValidationContext(); cvc != nil {
+		vc = cvc.GetDefaultValidationContext()
+	}
+	if ctc.GetValidationContextSdsSecretConfig() != nil || ctc.GetCombinedValidationContext().GetValidationContextSdsSecretConfig() != nil {
+		return // verified by a secret the validator cannot see
+	}
+	if vc.GetTrustChainVerification() == tlsv3.CertificateValidationContext_ACCEPT_UNTRUSTED {
+		v.add(CheckUpstreamTLS, where, "trust_chain_verification is ACCEPT_UNTRUSTED: any certificate is accepted, so anyone on the path can play AWS")
+	}
+	if vc.GetTrustedCa() == nil && vc.GetCaCertificateProviderInstance() == nil && vc.GetSystemRootCerts() == nil {
+		v.add(CheckUpstreamTLS, where, "the UpstreamTlsContext has no trusted_ca: Envoy does not verify the server's certificate, so anyone on the path can play AWS and collect signed requests")
+	}
+	if len(vc.GetMatchTypedSubjectAltNames()) == 0 && len(vc.GetMatchSubjectAltNames()) == 0 { //nolint:staticcheck // the deprecated field still verifies
+		v.add(CheckUpstreamTLS, where, "the UpstreamTlsContext has no match_typed_subject_alt_names: any certificate the CA issued, for any name, is accepted; match the upstream host")
 	}
 }
 

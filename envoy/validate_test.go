@@ -107,6 +107,8 @@ func TestValidateBad(t *testing.T) {
 		envoy.CheckListeners, envoy.CheckExtProcPresent, envoy.CheckExtProcOrder, envoy.CheckFailClosed,
 		envoy.CheckProcessingMode, envoy.CheckMessageTimeout, envoy.CheckMutationRules, envoy.CheckHostRewrite,
 		envoy.CheckPathRewrite, envoy.CheckPathNormalization, envoy.CheckGRPCCluster, envoy.CheckGRPCPeerAuth, envoy.CheckJWTForward, envoy.CheckJWTMetadata,
+		envoy.CheckImmediateResponse, envoy.CheckBodyOrdering, envoy.CheckOverrideModes, envoy.CheckUpstreamTLS,
+		envoy.CheckPerRouteService, envoy.CheckRouteCache, envoy.CheckRequestAttributes, envoy.CheckFilterAfterExtProc,
 	} {
 		if !seen[c] {
 			t.Errorf("no bad fixture breaks check %q", c)

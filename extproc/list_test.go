@@ -12,9 +12,14 @@ import (
 	"testing"
 	"time"
 
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/envoy"
 	"github.com/mcpguard/mcpguard/mcp"
 	"github.com/mcpguard/mcpguard/test/envoysim"
 	"github.com/mcpguard/mcpguard/toolpin"
@@ -384,5 +389,23 @@ func TestAliasedListIDsAreReplaced(t *testing.T) {
 				t.Fatalf("body = %q, want a JSON-RPC error with id %s", got, c.reqID)
 			}
 		})
+	}
+}
+
+// The modes mcpguard asks for are the ones the validator requires in a
+// narrowed allowed_override_modes: a change to either side fails here.
+func TestModeOverridesMatchValidator(t *testing.T) {
+	want := envoy.OverrideModes()
+	if len(want) != 2 {
+		t.Fatalf("envoy.OverrideModes has %d modes, want the list and the stream override", len(want))
+	}
+	resp := &extprocv3.ProcessingResponse{}
+	x := &exchange{}
+	x.era.stream = &streamExchange{ctype: "text/event-stream"}
+	x.streamModeOverride(resp)
+	for i, got := range []*extprocfilterv3.ProcessingMode{listModeOverride(), resp.GetModeOverride()} {
+		if !proto.Equal(got, want[i]) {
+			t.Errorf("override %d: mcpguard sends %v, the validator expects %v", i, got, want[i])
+		}
 	}
 }

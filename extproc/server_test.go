@@ -17,11 +17,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/envoy"
 	"github.com/mcpguard/mcpguard/sigv4"
 	"github.com/mcpguard/mcpguard/sts"
 	"github.com/mcpguard/mcpguard/test/envoysim"
@@ -187,19 +187,10 @@ type harness struct {
 	creds  *fakeCreds
 }
 
-// envoyFilter is the ext_proc filter configuration docs/extproc-contract.md prescribes.
+// envoyFilter is the ext_proc filter configuration the bootstrap generator
+// emits, so these tests run Envoy's filter as production does.
 func envoyFilter() *extprocfilterv3.ExternalProcessor {
-	return &extprocfilterv3.ExternalProcessor{
-		ProcessingMode: &extprocfilterv3.ProcessingMode{
-			RequestHeaderMode:  extprocfilterv3.ProcessingMode_SEND,
-			RequestBodyMode:    extprocfilterv3.ProcessingMode_BUFFERED,
-			ResponseHeaderMode: extprocfilterv3.ProcessingMode_SEND,
-			ResponseBodyMode:   extprocfilterv3.ProcessingMode_NONE,
-		},
-		MessageTimeout:    durationpb.New(5 * time.Second),
-		AllowModeOverride: true,
-		RequestAttributes: []string{"source.address", "request.id"},
-	}
+	return envoy.ExtProcFilter(nil)
 }
 
 func newHarness(t *testing.T, mod func(*Options)) *harness {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,6 +52,9 @@ type Options struct {
 	// IAM Identity Center's CreateTokenWithIAM; nil loads the SDK's
 	// default chain when identity_center is configured.
 	AWSCredentials aws.CredentialsProvider
+	// After is the drain timer (server.drain_delay); nil means
+	// time.After. Tests hold the drain open with it.
+	After func(time.Duration) <-chan time.Time
 }
 
 // Gateway is one running mcpguard.
@@ -75,6 +79,8 @@ type Gateway struct {
 	adminLn net.Listener
 
 	stop     context.CancelFunc // ends background work (JWKS refresh, policy watch)
+	after    func(time.Duration) <-chan time.Time
+	draining atomic.Bool // set once shutdown starts: /readyz answers 503
 	stopOnce sync.Once
 }
 
@@ -94,7 +100,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	built := &Gateway{cfg: cfg, log: o.Logger, metrics: telemetry.NewMetrics(), stop: stop}
+	built := &Gateway{cfg: cfg, log: o.Logger, metrics: telemetry.NewMetrics(), stop: stop, after: o.After}
 	g = built
 	defer func() {
 		// "return nil, err" has already cleared g: close what was built.
@@ -399,7 +405,23 @@ func (g *Gateway) Metrics() *telemetry.Metrics { return g.metrics }
 // Ready reports whether every stage can serve: the JWKS has been fetched
 // and the policies are loaded.
 func (g *Gateway) Ready() bool {
-	return g.authn.Ready()
+	return g.authn.Ready() && !g.draining.Load()
+}
+
+// drain reports NOT_SERVING (gRPC health and /readyz) and keeps serving new
+// streams for server.drain_delay, so every Envoy's health check and the
+// orchestrator take this replica out before it stops accepting: streams
+// that arrive meanwhile are served, not refused with a reset.
+func (g *Gateway) drain() {
+	g.draining.Store(true)
+	g.health.Shutdown() // NOT_SERVING: Envoy stops sending new streams
+	if d := g.cfg.Server.DrainDelay; d > 0 {
+		after := g.after
+		if after == nil {
+			after = time.After
+		}
+		<-after(d)
+	}
 }
 
 // Reload re-reads the policy files; a broken set keeps the last good one.
@@ -475,8 +497,8 @@ func (g *Gateway) watchReadiness(ctx context.Context) {
 }
 
 func (g *Gateway) shutdown() {
-	g.log.Info("shutting down", "grace", g.cfg.Server.ShutdownGrace)
-	g.health.Shutdown() // NOT_SERVING: Envoy stops sending new streams
+	g.log.Info("shutting down", "drain_delay", g.cfg.Server.DrainDelay, "grace", g.cfg.Server.ShutdownGrace)
+	g.drain()
 	done := make(chan struct{})
 	go func() { g.grpc.GracefulStop(); close(done) }()
 	t := time.NewTimer(g.cfg.Server.ShutdownGrace)

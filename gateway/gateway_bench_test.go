@@ -85,7 +85,7 @@ func BenchmarkExchange(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer conn.Close()
-		f, err := envoysim.New(conn, envoysim.Config{Filter: stack.EnvoyFilter()})
+		f, err := envoysim.New(conn, envoysim.Config{Filter: stack.EnvoyFilter(nil)})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -243,7 +243,7 @@ func freePort(t *testing.T) string {
 // serveConfig is a minimal serve configuration; extra is appended.
 func serveConfig(t *testing.T, idpURL, admin, extra string) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`server: {grpc_listen: %q, admin_listen: %q, shutdown_grace: 2s}
+	cfg := fmt.Sprintf(`server: {grpc_listen: %q, admin_listen: %q, shutdown_grace: 2s, drain_delay: 0s}
 oidc_config: {issuer: %q, audience: aws-mcp}
 aws_sts_config: {region: us-east-1, role_arn: 'arn:aws:iam::123456789012:role/R', sts_endpoint: 'http://127.0.0.1:1'}
 authz_config: {policy_files: [%q]}

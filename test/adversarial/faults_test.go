@@ -190,7 +190,7 @@ func TestFaultSTS(t *testing.T) {
 		{
 			name: "slow beyond message_timeout",
 			filter: func() *extprocfilterv3.ExternalProcessor {
-				f := stack.EnvoyFilter()
+				f := stack.EnvoyFilter(nil)
 				f.MessageTimeout = durationpb.New(time.Second)
 				return f
 			},

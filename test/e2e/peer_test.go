@@ -87,7 +87,7 @@ func filterAs(t *testing.T, s *stack.Stack, tlsCfg *tls.Config, md map[string]an
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	fc := stack.EnvoyFilter()
+	fc := stack.EnvoyFilter(nil)
 	cfg := envoysim.Config{Filter: fc}
 	if md != nil {
 		fc.MetadataOptions = &extprocfilterv3.MetadataOptions{

@@ -165,6 +165,15 @@ func New(conn grpc.ClientConnInterface, cfg Config) (*Filter, error) {
 	return f, nil
 }
 
+// Config is a copy of the ExternalProcessor the filter runs with, so tests
+// can prove it is the one production Envoy gets.
+func (f *Filter) Config() *extprocfilterv3.ExternalProcessor {
+	return proto.Clone(f.cfg).(*extprocfilterv3.ExternalProcessor)
+}
+
+// BufferLimit is the per_connection_buffer_limit_bytes the filter plays.
+func (f *Filter) BufferLimit() int { return f.bufferLimit }
+
 func unsupported(fc *extprocfilterv3.ExternalProcessor) error {
 	var problems []string
 	if fc.GetHttpService() != nil {

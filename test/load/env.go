@@ -278,6 +278,7 @@ func (e *env) writeConfig(grpcAddr, adminAddr string) error {
 	cfg := fmt.Sprintf(`server:
   grpc_listen: %s
   admin_listen: %s
+  drain_delay: 0s
 upstream:
   host: %s
   service: aws-mcp
@@ -480,7 +481,7 @@ func (e *env) startFronts() error {
 		return fmt.Errorf("start direct front: %w", err)
 	}
 	for i, m := range []string{modeMCPGuard, modeBare} {
-		f, err := envoysim.New(e.conns[i], envoysim.Config{Filter: stack.EnvoyFilter(), BufferLimit: 1 << 20})
+		f, err := envoysim.New(e.conns[i], envoysim.Config{Filter: stack.EnvoyFilter(nil), BufferLimit: 1 << 20})
 		if err != nil {
 			return fmt.Errorf("configure %s filter: %w", m, err)
 		}

@@ -133,6 +133,7 @@ func startFlow(t *testing.T) *flow {
 	cfg := fmt.Sprintf(`server:
   grpc_listen: %s
   admin_listen: %s
+  drain_delay: 0s
 upstream:
   host: %s
   service: aws-mcp
@@ -208,7 +209,7 @@ authz_config:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	filter, err := envoysim.New(conn, envoysim.Config{Filter: stack.EnvoyFilter(), BufferLimit: 1 << 20})
+	filter, err := envoysim.New(conn, envoysim.Config{Filter: stack.EnvoyFilter(nil), BufferLimit: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

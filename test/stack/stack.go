@@ -18,9 +18,9 @@ import (
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mcpguard/mcpguard/config"
+	"github.com/mcpguard/mcpguard/envoy"
 	"github.com/mcpguard/mcpguard/gateway"
 	"github.com/mcpguard/mcpguard/test/envoysim"
 	"github.com/mcpguard/mcpguard/test/fakeaws"
@@ -59,7 +59,7 @@ type Options struct {
 	// CredentialLifetime overrides how long fake STS credentials live.
 	CredentialLifetime time.Duration
 	// Filter overrides the Envoy ext_proc filter configuration; nil uses
-	// the one docs/extproc-contract.md prescribes (EnvoyFilter).
+	// the one the bootstrap generator emits (EnvoyFilter).
 	Filter *extprocfilterv3.ExternalProcessor
 	// Now is mcpguard's clock; nil means time.Now.
 	Now func() time.Time
@@ -103,23 +103,23 @@ type Stack struct {
 	closed      bool
 }
 
-// EnvoyFilter is the ext_proc filter configuration of the Envoy contract
-// (docs/extproc-contract.md).
-func EnvoyFilter() *extprocfilterv3.ExternalProcessor {
-	return &extprocfilterv3.ExternalProcessor{
-		ProcessingMode: &extprocfilterv3.ProcessingMode{
-			RequestHeaderMode:  extprocfilterv3.ProcessingMode_SEND,
-			RequestBodyMode:    extprocfilterv3.ProcessingMode_BUFFERED,
-			ResponseHeaderMode: extprocfilterv3.ProcessingMode_SEND,
-			ResponseBodyMode:   extprocfilterv3.ProcessingMode_NONE,
-		},
-		MessageTimeout:    durationpb.New(5 * time.Second),
-		MaxMessageTimeout: durationpb.New(10 * time.Second),
-		AllowModeOverride: true,
-		FailureModeAllow:  false,
-		RouteCacheAction:  extprocfilterv3.ExternalProcessor_RETAIN,
-		RequestAttributes: []string{"source.address", "request.id"},
+// EnvoyFilter is the ext_proc filter configuration the bootstrap generator
+// emits for cfg (envoy.ExtProcFilter): the stand-in runs with exactly what
+// production Envoy runs with. A nil cfg is a configuration with
+// token_source header.
+func EnvoyFilter(cfg *config.Config) *extprocfilterv3.ExternalProcessor {
+	return envoy.ExtProcFilter(cfg)
+}
+
+// BufferLimit is the generated listener's per_connection_buffer_limit_bytes
+// for cfg (envoy.BufferLimit), the envoysim BufferLimit of every stand-in.
+func BufferLimit(cfg *config.Config) int {
+	n, err := envoy.BufferLimit(cfg)
+	if err != nil {
+		// config.Validate bounds max_request_body_bytes far below this.
+		panic(err)
 	}
+	return int(n)
 }
 
 // Start brings the stack up and waits until mcpguard is ready.
@@ -219,6 +219,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		cfg.Server.AdminListen = "127.0.0.1:0"
 		cfg.OIDC.ResourceMetadata.Resource = ""
 	}
+	// No Envoy health-checks the stand-in's mcpguard, so Close need not
+	// wait out a drain (gateway's own tests cover it); Mutate may set one.
+	cfg.Server.DrainDelay = 0
 	if o.Mutate != nil {
 		o.Mutate(cfg)
 	}
@@ -241,9 +244,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	filter := o.Filter
 	if filter == nil {
-		filter = EnvoyFilter()
+		filter = EnvoyFilter(cfg)
 	}
-	if s.Filter, err = envoysim.New(s.conn, envoysim.Config{Filter: filter, BufferLimit: int(cfg.Server.MaxRequestBodyBytes)}); err != nil {
+	if s.Filter, err = envoysim.New(s.conn, envoysim.Config{Filter: filter, BufferLimit: BufferLimit(cfg)}); err != nil {
 		return nil, fmt.Errorf("configure envoy stand-in: %w", err)
 	}
 	awsURL, _ := url.Parse(s.AWS.URL())
@@ -270,7 +273,7 @@ type Route struct {
 // AddRoute starts another Envoy stand-in front sharing mcpguard, for tests
 // of per-route upstreams. It is closed with the stack.
 func (s *Stack) AddRoute(r Route) (*envoysim.Front, error) {
-	f, err := envoysim.New(s.conn, envoysim.Config{Filter: EnvoyFilter(), GRPCInitialMetadata: r.GRPCInitialMetadata, BufferLimit: int(s.Config.Server.MaxRequestBodyBytes)})
+	f, err := envoysim.New(s.conn, envoysim.Config{Filter: EnvoyFilter(s.Config), GRPCInitialMetadata: r.GRPCInitialMetadata, BufferLimit: BufferLimit(s.Config)})
 	if err != nil {
 		return nil, err
 	}
