@@ -178,8 +178,9 @@ func (m *Multi) route(raw string) (*Authenticator, error) {
 }
 
 // peekIssuer reads iss from the unverified payload of a compact JWS.
-// encoding/json keeps the last of duplicate keys, as decodeClaims and jwx
-// do, so the provider chosen here is the one the verified claims name.
+// encoding/json keeps the last of duplicate keys, as decodeClaims does, so
+// the provider chosen here is the one the verified claims name (and the
+// provider checks iss again after verifying).
 func peekIssuer(raw string) (string, error) {
 	first := strings.IndexByte(raw, '.')
 	last := strings.LastIndexByte(raw, '.')
@@ -187,16 +188,18 @@ func peekIssuer(raw string) (string, error) {
 	if err != nil {
 		return "", fail(ReasonMalformed, "malformed token", fmt.Errorf("decode payload: %w", err))
 	}
-	var p struct {
-		Iss *string `json:"iss"`
-	}
+	// A map, not a struct: encoding/json matches struct fields without
+	// regard to case, so {"ISS": ...} would route a token whose verified
+	// claims have no iss at all.
+	var p map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &p); err != nil {
 		return "", fail(ReasonMalformed, "malformed token claims", fmt.Errorf("decode claims: %w", err))
 	}
-	if p.Iss == nil || *p.Iss == "" {
-		return "", fail(ReasonMissingClaim, "token lacks a required claim", errors.New("no iss"))
+	var iss string
+	if raw, ok := p["iss"]; !ok || json.Unmarshal(raw, &iss) != nil || iss == "" {
+		return "", fail(ReasonMissingClaim, "token lacks a required claim", errors.New("no iss string"))
 	}
-	return *p.Iss, nil
+	return iss, nil
 }
 
 // Ready reports whether at least one provider has its keys: one provider's
