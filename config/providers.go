@@ -134,6 +134,11 @@ func (c *Config) validateProviders(ps *Problems) {
 	if c.OIDC.Issuer != "" || len(c.OIDC.Audiences) > 0 {
 		ps.add("oidc_config.issuer", "oidc_config.issuer and audience describe the single-issuer shorthand; with oidc_providers, list every issuer there")
 	}
+	if c.OIDC.TokenSource == TokenSourceEnvoyMetadata {
+		// The generated jwt_authn filter names one provider; several
+		// would need one payload key each, which is not built yet.
+		ps.add("oidc_config.token_source", "%q is not supported with oidc_providers yet; use %q", TokenSourceEnvoyMetadata, TokenSourceHeader)
+	}
 	type seenIssuer struct {
 		i   int
 		key string
