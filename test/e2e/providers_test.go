@@ -12,6 +12,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpguard/mcpguard/test/fakeidp"
 	"github.com/mcpguard/mcpguard/test/stack"
 )
 
@@ -117,7 +118,8 @@ func TestTwoProviders(t *testing.T) {
 }
 
 // A token of an issuer no provider names is refused before any key is
-// fetched; a contractor token signed with the employees' IdP key is refused.
+// fetched; a contractor token signed with the employees' IdP key is refused;
+// an Entra groups overage is a 403 that says what to configure.
 func TestProvidersRefuseForeignTokens(t *testing.T) {
 	s := startProviders(t, io.Discard)
 	p, _ := s.Provider("contractors")
@@ -134,7 +136,21 @@ func TestProvidersRefuseForeignTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, tok := range map[string]string{"signed by the other provider": forged, "unknown issuer": unknown} {
+	idp := s.ProviderIdP("contractors")
+	overage, err := idp.Mint(idp.ProfileClaims(fakeidp.EntraV2, fakeidp.User{Subject: "carol", Tenant: p.Tenants[0], Audience: p.Audiences[0], Overage: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		tok    string
+		status int
+		says   string
+	}{
+		"signed by the other provider": {forged, http.StatusUnauthorized, ""},
+		"unknown issuer":               {unknown, http.StatusUnauthorized, ""},
+		"entra groups overage":         {overage, http.StatusForbidden, "group filtering"},
+	} {
+		tok := c.tok
 		t.Run(name, func(t *testing.T) {
 			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.MCPURL(), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`))
 			if err != nil {
@@ -146,9 +162,10 @@ func TestProvidersRefuseForeignTokens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized {
-				t.Errorf("status %d, want 401", resp.StatusCode)
+			if resp.StatusCode != c.status || !strings.Contains(string(body), c.says) {
+				t.Errorf("status %d %s, want %d saying %q", resp.StatusCode, body, c.status, c.says)
 			}
 		})
 	}

@@ -121,3 +121,7 @@ func (s *Stack) ProviderToken(name string, u User) (string, error) {
 	s.tokens[key] = tok
 	return tok, nil
 }
+
+// ProviderIdP is the fake identity provider behind the provider called
+// name, for tests that mint tokens of other shapes there.
+func (s *Stack) ProviderIdP(name string) *fakeidp.IdP { return s.providerIdP[name] }
