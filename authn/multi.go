@@ -230,3 +230,33 @@ func (m *Multi) Close() {
 		p.Close()
 	}
 }
+
+// ProviderIdentity completes id, built from claims without a token (the
+// `authz check` command), as authentication by the provider of opts whose
+// issuer its iss names would: provider, tenant, user key, and the claim
+// mapping's groups, roles, scopes and session name. With a single unnamed
+// provider id is returned unchanged. No key is fetched and no signature
+// checked.
+func ProviderIdentity(opts []Options, id *Identity) (*Identity, error) {
+	for _, o := range opts {
+		if o.Name == "" {
+			continue
+		}
+		m, err := newIssuerMatcher(o.Issuer, o.Tenants)
+		if err != nil {
+			return nil, fmt.Errorf("provider %q: %w", o.Name, err)
+		}
+		if _, ok := m.match(id.Issuer); !ok {
+			continue
+		}
+		if o, err = o.normalize(); err != nil {
+			return nil, err
+		}
+		a := &Authenticator{o: o, iss: m}
+		return a.providerIdentity(id)
+	}
+	if len(opts) > 0 && opts[0].Name != "" {
+		return nil, fail(ReasonUnknownIssuer, "token issuer not accepted", fmt.Errorf("no provider for iss %q", truncate(id.Issuer)))
+	}
+	return id, nil
+}

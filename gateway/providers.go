@@ -13,6 +13,22 @@ import (
 // authnOptions turns oidc_config, or each of oidc_providers, into the
 // options of one provider of the authenticator.
 func authnOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *telemetry.Metrics, now nowFunc) []authn.Options {
+	out := AuthnOptions(cfg)
+	for i := range out {
+		out[i].HTTPClient, out[i].Now, out[i].OnJWKSRefresh = client, now, m.JWKSRefresh
+		out[i].Logger = log
+		if out[i].Name != "" {
+			out[i].Logger = log.With("provider", out[i].Name)
+		}
+	}
+	return out
+}
+
+// AuthnOptions are the authenticator options of oidc_config, or one per
+// oidc_providers entry, without injected dependencies: what the gateway
+// authenticates with, for tools (authz check) that must read claims the
+// way it does.
+func AuthnOptions(cfg *config.Config) []authn.Options {
 	o := cfg.OIDC
 	shared := authn.Options{
 		GroupClaim:       o.GroupClaim,
@@ -21,10 +37,6 @@ func authnOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *
 		MetadataKey:      o.MetadataKey,
 		Resource:         o.ResourceMetadata.Resource,
 		ScopesSupported:  o.ResourceMetadata.ScopesSupported,
-		HTTPClient:       client,
-		Logger:           log,
-		Now:              now,
-		OnJWKSRefresh:    m.JWKSRefresh,
 	}
 	if !cfg.HasProviders() {
 		single := shared
@@ -49,7 +61,6 @@ func authnOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *
 				a.GroupNames[g.ID] = g.Name
 			}
 		}
-		a.Logger = log.With("provider", p.Name)
 		out = append(out, a)
 	}
 	return out
