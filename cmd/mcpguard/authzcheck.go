@@ -13,8 +13,8 @@ import (
 
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
-	"github.com/mcpguard/mcpguard/gateway"
 	"github.com/mcpguard/mcpguard/config"
+	"github.com/mcpguard/mcpguard/gateway"
 	"github.com/mcpguard/mcpguard/mcp"
 )
 
