@@ -192,10 +192,14 @@ type Event struct {
 
 // User is the authenticated caller, from the verified token's claims.
 type User struct {
-	Sub    string   `json:"sub,omitempty"`
-	Iss    string   `json:"iss,omitempty"`
-	Email  string   `json:"email,omitempty"`
-	Groups []string `json:"groups,omitempty"`
+	Sub string `json:"sub,omitempty"`
+	Iss string `json:"iss,omitempty"`
+	// Provider is the oidc_providers name, so records of two IdPs that
+	// issue the same sub are told apart; empty with oidc_config.
+	Provider string   `json:"provider,omitempty"`
+	Tenant   string   `json:"tenant,omitempty"`
+	Email    string   `json:"email,omitempty"`
+	Groups   []string `json:"groups,omitempty"`
 }
 
 // Source is where the request came from. IP is Envoy's source.address

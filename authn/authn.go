@@ -48,6 +48,7 @@ type Authenticator struct {
 	required     []string // sub, iss and Options.RequiredClaims
 	validateOpts []jwt.ValidateOption
 	cache        *tokenCache
+	iss          issuerMatcher
 
 	prm     []byte
 	prmURL  string
@@ -84,10 +85,11 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 		a.algs[alg] = true
 	}
 	a.required = append([]string{jwt.SubjectKey, jwt.IssuerKey}, o.RequiredClaims...)
+	a.iss, _ = newIssuerMatcher(o.Issuer, o.Tenants) // checked by normalize
 	a.validateOpts = []jwt.ValidateOption{
 		jwt.WithClock(jwt.ClockFunc(o.Now)),
 		jwt.WithAcceptableSkew(o.ClockSkew),
-		jwt.WithIssuer(o.Issuer),
+		jwt.WithValidator(jwt.ValidatorFunc(a.validateIssuer)),
 		jwt.WithRequiredClaim(jwt.ExpirationKey),
 		jwt.WithRequiredClaim(jwt.SubjectKey),
 		jwt.WithValidator(jwt.ValidatorFunc(a.validateAudience)),
@@ -151,28 +153,45 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (*Identity, 
 		return nil, err
 	}
 	digest := tokenDigest(raw)
-	var mdClaims map[string]any
-	if a.o.TokenSource == SourceEnvoyMetadata {
-		// Checked before the signature so that a request Envoy did not
-		// vouch for costs no verification.
-		if mdClaims, _ = in.Metadata[a.o.MetadataKey].(map[string]any); mdClaims == nil {
-			return nil, fail(ReasonMetadataMissing, "verified identity missing", errors.New("no jwt_authn payload in metadata"))
-		}
+	mdClaims, err := a.metadataClaims(in)
+	if err != nil {
+		return nil, err
 	}
-	id := a.cache.get(digest, a.o.Now(), a.keys.Load())
+	id := a.cache.get(digest, a.o.Now())
 	if id == nil {
 		var key *verKey
 		if id, key, err = a.verify(ctx, raw, digest); err != nil {
 			return nil, err
 		}
-		a.cache.put(id, key.kid, key.thumb)
+		a.cache.put(id, a, key.kid, key.thumb)
 	}
-	if mdClaims != nil {
-		if err := agree(mdClaims, id.Claims); err != nil {
-			return nil, err
-		}
+	if err := a.agreeMetadata(mdClaims, id); err != nil {
+		return nil, err
 	}
 	return id, nil
+}
+
+// metadataClaims returns jwt_authn's payload in envoy_metadata mode (nil
+// in header mode). It is checked before the signature so that a request
+// Envoy did not vouch for costs no verification.
+func (a *Authenticator) metadataClaims(in Input) (map[string]any, error) {
+	if a.o.TokenSource != SourceEnvoyMetadata {
+		return nil, nil
+	}
+	md, _ := in.Metadata[a.o.MetadataKey].(map[string]any)
+	if md == nil {
+		return nil, fail(ReasonMetadataMissing, "verified identity missing", errors.New("no jwt_authn payload in metadata"))
+	}
+	return md, nil
+}
+
+// agreeMetadata checks jwt_authn's payload, when there is one, against
+// the verified identity.
+func (a *Authenticator) agreeMetadata(md map[string]any, id *Identity) error {
+	if md == nil {
+		return nil
+	}
+	return agree(md, id.Claims)
 }
 
 // tokenDigest is SHA-256 of the raw token. Tokens of usual size are
@@ -362,6 +381,15 @@ func (a *Authenticator) validate(tok jwt.Token) error {
 	}
 }
 
+// validateIssuer accepts the exact issuer, or an iss of the template's
+// form whose tenant is allowed.
+func (a *Authenticator) validateIssuer(_ context.Context, tok jwt.Token) jwt.ValidationError {
+	if _, ok := a.iss.match(tok.Issuer()); !ok {
+		return jwt.ErrInvalidIssuer()
+	}
+	return nil
+}
+
 // validateAudience accepts a token whose aud contains any configured audience.
 func (a *Authenticator) validateAudience(_ context.Context, tok jwt.Token) jwt.ValidationError {
 	for _, got := range tok.Audience() {
@@ -399,9 +427,12 @@ func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims ma
 			return nil, fail(ReasonInvalidClaim, "token claim "+truncate(c)+" is not a valid identifier", err)
 		}
 	}
-	groups, err := GroupsFromClaims(claims, a.o.GroupClaim)
-	if err != nil {
-		return nil, fail(ReasonBadGroups, "token groups cannot be read whole", err)
+	var groups []string
+	if a.o.Name == "" {
+		var err error
+		if groups, err = GroupsFromClaims(claims, a.o.GroupClaim); err != nil {
+			return nil, fail(ReasonBadGroups, "token groups cannot be read whole", err)
+		}
 	}
 	for _, c := range a.o.ExtraGroupClaims {
 		if c == a.o.GroupClaim {
@@ -412,16 +443,45 @@ func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims ma
 		}
 	}
 	email, _ := claims["email"].(string)
-	return &Identity{
+	id := &Identity{
 		Subject:     tok.Subject(),
 		Issuer:      tok.Issuer(),
+		UserKey:     tok.Subject(),
 		Email:       email,
 		Groups:      groups,
 		Claims:      claims,
 		ExpiresAt:   tok.Expiration(),
 		Token:       Token(raw),
 		TokenDigest: digest,
-	}, nil
+	}
+	if a.o.Name == "" {
+		return id, nil
+	}
+	return a.providerIdentity(id)
+}
+
+// providerIdentity completes the identity of a named provider: the tenant
+// (which must agree with the token's tid), the provider-qualified user
+// key, and what the claim mapping reads.
+func (a *Authenticator) providerIdentity(id *Identity) (*Identity, error) {
+	tenant, _ := a.iss.match(id.Issuer)
+	id.Provider = a.o.Name
+	id.UserKey = a.o.Name + "|" + id.Subject
+	if tenant != "" {
+		// Microsoft: validate that tid is the tenant the issuer names,
+		// so one tenant's token is never read as another's.
+		if tid, _ := id.Claims["tid"].(string); tid != tenant {
+			return nil, fail(ReasonBadIssuer, "token issuer not accepted", errors.New("tid does not match the tenant of iss"))
+		}
+		id.Tenant = tenant
+		id.UserKey = a.o.Name + "/" + tenant + "|" + id.Subject
+	}
+	m, err := a.applyMapping(id.Claims)
+	if err != nil {
+		return nil, err
+	}
+	id.Groups, id.Roles, id.Scopes, id.SessionName = m.groups, m.roles, m.scopes, m.sessionName
+	return id, nil
 }
 
 // checkStringClaim insists on claims[name] being a non-empty, valid UTF-8

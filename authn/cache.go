@@ -22,6 +22,7 @@ type tokenCache struct {
 type cacheEntry struct {
 	digest [sha256.Size]byte
 	id     *Identity
+	src    *Authenticator // the provider whose key verified the token
 	kid    string
 	thumb  string
 }
@@ -34,8 +35,8 @@ func newTokenCache(max int) *tokenCache {
 }
 
 // get returns the cached identity for digest if it is still usable at now
-// with key set ks.
-func (c *tokenCache) get(digest [sha256.Size]byte, now time.Time, ks *keySet) *Identity {
+// with the current key set of the provider that verified it.
+func (c *tokenCache) get(digest [sha256.Size]byte, now time.Time) *Identity {
 	if c == nil {
 		return nil
 	}
@@ -46,7 +47,7 @@ func (c *tokenCache) get(digest [sha256.Size]byte, now time.Time, ks *keySet) *I
 		return nil
 	}
 	e := el.Value.(*cacheEntry)
-	if !now.Before(e.id.ExpiresAt) || ks == nil || !ks.has(e.kid, e.thumb) {
+	if ks := e.src.keys.Load(); !now.Before(e.id.ExpiresAt) || ks == nil || !ks.has(e.kid, e.thumb) {
 		c.ll.Remove(el)
 		delete(c.items, digest)
 		return nil
@@ -55,18 +56,18 @@ func (c *tokenCache) get(digest [sha256.Size]byte, now time.Time, ks *keySet) *I
 	return e.id
 }
 
-func (c *tokenCache) put(id *Identity, kid, thumb string) {
+func (c *tokenCache) put(id *Identity, src *Authenticator, kid, thumb string) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[id.TokenDigest]; ok {
-		el.Value = &cacheEntry{digest: id.TokenDigest, id: id, kid: kid, thumb: thumb}
+		el.Value = &cacheEntry{digest: id.TokenDigest, id: id, src: src, kid: kid, thumb: thumb}
 		c.ll.MoveToFront(el)
 		return
 	}
-	c.items[id.TokenDigest] = c.ll.PushFront(&cacheEntry{digest: id.TokenDigest, id: id, kid: kid, thumb: thumb})
+	c.items[id.TokenDigest] = c.ll.PushFront(&cacheEntry{digest: id.TokenDigest, id: id, src: src, kid: kid, thumb: thumb})
 	for c.ll.Len() > c.max {
 		last := c.ll.Back()
 		c.ll.Remove(last)

@@ -5,6 +5,14 @@
 // WWW-Authenticate challenge and the protected-resource metadata document
 // that tells MCP clients where to get a token.
 //
+// Several identity providers can be trusted at once (Multi): each token is
+// routed to one provider by its unverified iss before any key is fetched
+// (an unknown iss is refused without a network call), and verified with
+// that provider's keys alone. Named providers read groups, roles, scopes
+// and the session name through claim paths (ClaimAt) and give their users
+// provider-qualified keys (Identity.UserKey), so a sub two IdPs both issue
+// never names one user for the other.
+//
 // Two token sources are supported. In "header" mode mcpguard verifies the
 // token itself. In "envoy_metadata" mode Envoy's jwt_authn filter has
 // verified it too and handed mcpguard the claims as dynamic metadata;
@@ -20,7 +28,8 @@
 // tokens carrying crit (or b64) headers are rejected because no extension is
 // understood. Every failure is a *mcpguard.Error of KindUnauthenticated with
 // a client-safe message and a Reason from a fixed set (see the Reason
-// constants). Tokens never appear in errors or logs.
+// constants); the one exception is a groups overage (ReasonGroupsOverage),
+// a KindForbidden refusal. Tokens never appear in errors or logs.
 //
 // This package must not import extproc, go-control-plane or any other
 // domain package; it imports the standard library, jwx and package mcpguard.

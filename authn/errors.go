@@ -55,7 +55,7 @@ func Reasons() []string {
 		ReasonUnknownKey, ReasonBadSignature, ReasonExpired, ReasonNotYetValid,
 		ReasonBadIssuer, ReasonBadAudience, ReasonMissingClaim,
 		ReasonJWKSUnavailable, ReasonMetadataMissing, ReasonMetadataMismatch,
-		ReasonInvalidClaim, ReasonBadGroups,
+		ReasonInvalidClaim, ReasonBadGroups, ReasonUnknownIssuer, ReasonGroupsOverage,
 	}
 }
 

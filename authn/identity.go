@@ -29,10 +29,31 @@ type Identity struct {
 	Subject string
 	// Issuer is the token's iss claim.
 	Issuer string
+	// Provider is the name of the identity provider that issued the token
+	// (oidc_providers[].name), or "" for the single oidc_config issuer.
+	Provider string
+	// Tenant is the tenant id of an issuer template's iss, else "".
+	Tenant string
+	// UserKey identifies the user across providers: sub for the single
+	// oidc_config issuer, "<provider>|<sub>" (or
+	// "<provider>/<tenant>|<sub>") otherwise. It is the Cedar principal id
+	// and the key of everything kept per user, so one provider's sub never
+	// stands for another provider's user.
+	UserKey string
+	// Roles are a named provider's application roles (ClaimMapping.Roles),
+	// prefixed like Groups; nil otherwise.
+	Roles []string
+	// Scopes are a named provider's granted scopes; nil otherwise (then
+	// readers take the scope or scp claim).
+	Scopes []string
+	// SessionName is the value a named provider's mapping chose as
+	// RoleSessionName before sanitizing, "" meaning sub.
+	SessionName string
 	// Email is the email claim when present, else "".
 	Email string
 	// Groups are the caller's IdP groups from the configured group claim,
-	// in claim order, without duplicates.
+	// in claim order, without duplicates; for a named provider, mapped
+	// through its group-name table and prefixed.
 	Groups []string
 	// Claims holds every claim of the token as decoded JSON (string,
 	// float64 or json.Number, bool, []any, map[string]any, nil).

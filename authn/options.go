@@ -44,9 +44,36 @@ var asymmetricAlgs = []string{
 // Options configures an Authenticator. Zero values take the documented
 // defaults; Issuer and Audiences are required.
 type Options struct {
+	// Name names the identity provider when several are configured
+	// (Multi). A named provider's identities are provider-qualified
+	// (Identity.Provider, Identity.UserKey) and read their groups, roles,
+	// scopes and session name through Claims. Empty: the single-issuer
+	// behaviour of oidc_config, with principals keyed by sub alone.
+	Name string
 	// Issuer is the exact iss every token must carry, and the base of OIDC
 	// discovery. https, or http on a loopback host (tests, quickstart).
+	// With TenantPlaceholder it is a template matched against iss with
+	// Tenants as the allow list.
 	Issuer string
+	// Tenants are the tenant ids an issuer template accepts. Required
+	// with a template, forbidden without.
+	Tenants []string
+	// DiscoveryURL overrides where the OIDC discovery document is read
+	// (Entra's common endpoint for a tenant template). Default
+	// Issuer + "/.well-known/openid-configuration".
+	DiscoveryURL string
+	// Claims maps a named provider's claims; zero fields take the
+	// ClaimMapping defaults. Ignored when Name is empty.
+	Claims ClaimMapping
+	// GroupNames maps group ids (Entra object-id GUIDs) to the names
+	// policies and role mappings use. Ids not listed stay as they are.
+	GroupNames map[string]string
+	// GroupPrefix is prepended to every group and role name of a named
+	// provider, so that two providers' groups never merge.
+	GroupPrefix string
+	// AuthorizationServers are advertised in the resource metadata.
+	// Default [Issuer].
+	AuthorizationServers []string
 	// Audiences: a token's aud must contain at least one of these.
 	Audiences []string
 	// JWKSURL is the key set location. Empty means OIDC discovery at
@@ -109,8 +136,34 @@ func (o Options) normalize() (Options, error) {
 	var errs []error
 	if o.Issuer == "" {
 		errs = append(errs, errors.New("issuer is required"))
-	} else if err := checkURL(o.Issuer, false); err != nil {
+	} else if err := checkURL(strings.ReplaceAll(o.Issuer, TenantPlaceholder, "tenant"), false); err != nil {
 		errs = append(errs, fmt.Errorf("issuer: %w", err))
+	}
+	m, err := newIssuerMatcher(o.Issuer, o.Tenants)
+	if err != nil {
+		errs = append(errs, err)
+	} else if m.template() && o.JWKSURL == "" && o.DiscoveryURL == "" {
+		errs = append(errs, errors.New("an issuer template needs jwks_url or discovery_url (the template itself is not a URL to fetch)"))
+	}
+	if o.DiscoveryURL != "" {
+		if err := checkURL(o.DiscoveryURL, true); err != nil {
+			errs = append(errs, fmt.Errorf("discovery url: %w", err))
+		}
+	}
+	if o.Claims.Groups == "" {
+		o.Claims.Groups = o.GroupClaim
+		if o.Claims.Groups == "" {
+			o.Claims.Groups = DefaultGroupClaim
+		}
+	}
+	if o.Claims.SessionName == "" {
+		o.Claims.SessionName = "email"
+	}
+	if o.Claims.EmailVerified == "" {
+		o.Claims.EmailVerified = "email_verified"
+	}
+	if len(o.AuthorizationServers) == 0 {
+		o.AuthorizationServers = []string{o.Issuer}
 	}
 	if len(o.Audiences) == 0 {
 		errs = append(errs, errors.New("at least one audience is required"))

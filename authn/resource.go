@@ -53,7 +53,7 @@ func buildResourceMetadata(o Options) ([]byte, error) {
 		BearerMethodsSupported []string `json:"bearer_methods_supported"`
 	}{
 		Resource:               o.Resource,
-		AuthorizationServers:   []string{o.Issuer},
+		AuthorizationServers:   o.AuthorizationServers,
 		ScopesSupported:        o.ScopesSupported,
 		BearerMethodsSupported: []string{"header"},
 	}

@@ -126,7 +126,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	if none.ProtectedResourceMetadata() != nil || none.MetadataPath() != "" {
 		t.Error("metadata without a resource")
 	}
-	if !slices.Contains(Reasons(), ReasonMetadataMismatch) || len(Reasons()) != 16 {
+	if !slices.Contains(Reasons(), ReasonMetadataMismatch) || len(Reasons()) != 18 {
 		t.Errorf("Reasons() = %v", Reasons())
 	}
 }

@@ -525,7 +525,9 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 // denies (see authn.GroupsFromClaims): a policy must never decide on a
 // cut list.
 func (a *Authorizer) groups(id *authn.Identity) ([]string, error) {
-	if a.opts.GroupClaim == "" {
+	if a.opts.GroupClaim == "" || id.Provider != "" {
+		// A named provider's groups are its claim mapping's, already
+		// read whole, renamed and prefixed by authn.
 		return id.Groups, nil
 	}
 	g, err := authn.GroupsFromClaims(id.Claims, a.opts.GroupClaim)

@@ -36,7 +36,9 @@ const (
 )
 
 // principalEntity builds User::"<sub>" with sub, iss, email and every claim
-// that converts, and a Group parent for each group.
+// that converts, and a Group parent for each group. A named provider's
+// user is User::"<provider>|<sub>" (Identity.UserKey) and has provider,
+// roles and (for a tenant template) tenant as well.
 func principalEntity(id *authn.Identity, groups []string) types.Entity {
 	parents := make([]types.EntityUID, len(groups))
 	for i, g := range groups {
@@ -61,8 +63,21 @@ func principalEntity(id *authn.Identity, groups []string) types.Entity {
 	if id.Email != "" {
 		attrs["email"] = types.String(id.Email)
 	}
+	uid := id.Subject
+	if id.Provider != "" {
+		// Several identity providers: the principal is provider-qualified
+		// (User::"okta|<sub>"), so a sub two IdPs both issue never names
+		// one user for the other's policies.
+		uid = id.UserKey
+		attrs["provider"] = types.String(id.Provider)
+		attrs["roles"] = stringSet(id.Roles)
+		attrs["scopes"] = stringSet(id.Scopes)
+		if id.Tenant != "" {
+			attrs["tenant"] = types.String(id.Tenant)
+		}
+	}
 	return types.Entity{
-		UID:        types.NewEntityUID(typeUser, types.String(id.Subject)),
+		UID:        types.NewEntityUID(typeUser, types.String(uid)),
 		Parents:    types.NewEntityUIDSet(parents...),
 		Attributes: types.NewRecord(attrs),
 	}

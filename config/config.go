@@ -15,6 +15,9 @@ type Config struct {
 	Upstream Upstream `yaml:"upstream"`
 	// OIDC configures how client JWTs are authenticated.
 	OIDC OIDC `yaml:"oidc_config"`
+	// OIDCProviders lists several identity providers (config/providers.go);
+	// when set, oidc_config keeps only the settings shared by all of them.
+	OIDCProviders []OIDCProvider `yaml:"oidc_providers"`
 	// STS configures role selection and AssumeRoleWithWebIdentity.
 	STS STS `yaml:"aws_sts_config"`
 	// Authz configures Cedar authorization. Nil when the file has no
@@ -543,6 +546,7 @@ func Default() *Config {
 // empty values, so explicit settings win.
 func (c *Config) fillDerived() {
 	c.fillIdentityCenter()
+	c.fillProviders()
 	if c.Upstream.Region == "" {
 		c.Upstream.Region = c.STS.Region
 	}

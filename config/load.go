@@ -89,14 +89,23 @@ func resolve(dir, p string) string {
 // rather than on a user's first request. Valid JSON is compacted, because the
 // STS size limit counts whitespace.
 func (c *Config) loadSessionPolicies(dir string, ps *Problems) {
-	for i := range c.STS.RoleMappings {
-		m := &c.STS.RoleMappings[i]
+	loadMappingPolicies(dir, "aws_sts_config.role_mappings", c.STS.RoleMappings, ps)
+	for i := range c.OIDCProviders {
+		loadMappingPolicies(dir, index("oidc_providers", i)+".role_mappings", c.OIDCProviders[i].RoleMappings, ps)
+	}
+}
+
+// loadMappingPolicies reads the session_policy files of the mappings at
+// path and compacts every policy.
+func loadMappingPolicies(dir, path string, ms []RoleMapping, ps *Problems) {
+	for i := range ms {
+		m := &ms[i]
 		raw := strings.TrimSpace(m.SessionPolicy)
 		if raw == "" {
 			m.SessionPolicy = ""
 			continue
 		}
-		p := index("aws_sts_config.role_mappings", i) + ".session_policy"
+		p := index(path, i) + ".session_policy"
 		if strings.HasPrefix(raw, "[") || strings.HasPrefix(raw, `"`) {
 			ps.add(p, "must be a JSON object (an IAM policy document) or the path of a file holding one")
 			m.SessionPolicy = ""

@@ -43,6 +43,7 @@ func (c *Config) validate() Problems {
 	c.validateServer(&ps)
 	c.validateUpstream(&ps)
 	c.validateOIDC(&ps)
+	c.validateProviders(&ps)
 	c.validateSTS(&ps)
 	c.validateAuthz(&ps)
 	c.validateUpstreams(&ps)
@@ -262,7 +263,7 @@ func (c *Config) Warnings() []string {
 	if !s.PeerAuthenticated() && !loopbackListen(s.GRPCListen) {
 		w = append(w, fmt.Sprintf("server.grpc_listen %q is reachable beyond this host without peer authentication: any peer that reaches it can impersonate Envoy and obtain signed requests; set server.grpc_tls or listen on 127.0.0.1 or a unix:// socket", s.GRPCListen))
 	}
-	return w
+	return append(w, c.providerWarnings()...)
 }
 
 // loopbackListen reports whether a host:port listens on loopback only.
@@ -303,11 +304,13 @@ func (c *Config) validateUpstream(ps *Problems) {
 
 func (c *Config) validateOIDC(ps *Problems) {
 	o := &c.OIDC
-	requireWith(ps, "oidc_config.issuer", o.Issuer, func(s string) string {
-		return checkURL(s, urlRules{noQuery: true})
-	})
-	if len(o.Audiences) == 0 {
-		ps.add("oidc_config.audience", "required")
+	if !c.HasProviders() {
+		requireWith(ps, "oidc_config.issuer", o.Issuer, func(s string) string {
+			return checkURL(s, urlRules{noQuery: true})
+		})
+		if len(o.Audiences) == 0 {
+			ps.add("oidc_config.audience", "required")
+		}
 	}
 	for i, a := range o.Audiences {
 		if strings.TrimSpace(a) == "" {
@@ -381,7 +384,7 @@ func (c *Config) validateSTS(ps *Problems) {
 	if s.RoleClaim == "" {
 		ps.add("aws_sts_config.role_claim", "required")
 	}
-	if len(s.RoleMappings) == 0 && s.RoleARN == "" {
+	if len(s.RoleMappings) == 0 && s.RoleARN == "" && !c.everyProviderHasRoles() {
 		ps.add("aws_sts_config", "no role to assume: set role_mappings, role_arn or both")
 	}
 	for i := range s.RoleMappings {
@@ -423,8 +426,13 @@ func (c *Config) validateSTS(ps *Problems) {
 // validateMapping checks role_mappings[i], including that no earlier mapping
 // has the same claim and priority, which would make the choice ambiguous.
 func validateMapping(ps *Problems, ms []RoleMapping, i int) {
+	validateMappingAt(ps, "aws_sts_config.role_mappings", ms, i)
+}
+
+// validateMappingAt is validateMapping for the role_mappings list at path.
+func validateMappingAt(ps *Problems, path string, ms []RoleMapping, i int) {
 	m := &ms[i]
-	p := index("aws_sts_config.role_mappings", i)
+	p := index(path, i)
 	if m.Claim == "" {
 		ps.add(p+".claim", "required")
 	} else {

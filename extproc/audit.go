@@ -137,7 +137,7 @@ func (x *exchange) auditEvent() *audit.Event {
 		}
 	}
 	if x.id != nil {
-		ev.User = &audit.User{Sub: x.id.Subject, Iss: x.id.Issuer, Email: x.id.Email, Groups: x.id.Groups}
+		ev.User = &audit.User{Sub: x.id.Subject, Iss: x.id.Issuer, Provider: x.id.Provider, Tenant: x.id.Tenant, Email: x.id.Email, Groups: x.id.Groups}
 	}
 	if x.sourceIP != "" || x.hdr.userAgent != "" {
 		ev.Source = &audit.Source{IP: x.sourceIP, UserAgent: x.hdr.userAgent}

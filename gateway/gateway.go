@@ -63,7 +63,7 @@ type Gateway struct {
 	log     *slog.Logger
 	metrics *telemetry.Metrics
 
-	authn *authn.Authenticator
+	authn *authn.Multi
 	authz *authz.Authorizer // nil when no authz_config: every request is denied
 	creds *sts.Broker
 	idc   *idc.Broker // nil without identity_center
@@ -195,24 +195,7 @@ func extraGroupClaims(cfg *config.Config) []string {
 func (g *Gateway) buildStages(bg context.Context, o Options) error {
 	cfg := g.cfg
 	var err error
-	g.authn, err = authn.New(bg, authn.Options{
-		Issuer:            cfg.OIDC.Issuer,
-		Audiences:         cfg.OIDC.Audiences,
-		JWKSURL:           cfg.OIDC.JWKSURL,
-		AllowedAlgorithms: cfg.OIDC.AllowedAlgorithms,
-		ClockSkew:         cfg.OIDC.ClockSkew,
-		GroupClaim:        cfg.OIDC.GroupClaim,
-		ExtraGroupClaims:  extraGroupClaims(cfg),
-		RequiredClaims:    cfg.OIDC.RequiredClaims,
-		TokenSource:       string(cfg.OIDC.TokenSource),
-		MetadataKey:       cfg.OIDC.MetadataKey,
-		Resource:          cfg.OIDC.ResourceMetadata.Resource,
-		ScopesSupported:   cfg.OIDC.ResourceMetadata.ScopesSupported,
-		HTTPClient:        o.HTTPClient,
-		Logger:            g.log.With("stage", "authn"),
-		Now:               o.Now,
-		OnJWKSRefresh:     g.metrics.JWKSRefresh,
-	})
+	g.authn, err = authn.NewMulti(bg, authnOptions(cfg, o.HTTPClient, g.log.With("stage", "authn"), g.metrics, o.Now))
 	if err != nil {
 		return fmt.Errorf("build authenticator: %w", err)
 	}

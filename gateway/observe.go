@@ -18,17 +18,9 @@ import (
 // stsOptions maps aws_sts_config onto the credential broker.
 func stsOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *telemetry.Metrics, a *audit.Logger, now nowFunc) sts.Options {
 	c := cfg.STS
-	maps := make([]sts.Mapping, 0, len(c.RoleMappings))
-	for _, rm := range c.RoleMappings {
-		maps = append(maps, sts.Mapping{
-			Claim:             rm.Claim,
-			RoleARN:           rm.RoleARN,
-			Priority:          rm.Priority,
-			SessionPolicy:     rm.SessionPolicy,
-			SessionPolicyARNs: rm.SessionPolicyARNs,
-		})
-	}
+	maps := stsMappings(c.RoleMappings)
 	return sts.Options{
+		ProviderRoles:      providerRoles(cfg),
 		Region:             c.Region,
 		Endpoint:           c.STSEndpoint,
 		RoleClaim:          c.RoleClaim,
@@ -47,6 +39,21 @@ func stsOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *te
 }
 
 type nowFunc = func() time.Time
+
+// stsMappings converts role_mappings for the broker.
+func stsMappings(in []config.RoleMapping) []sts.Mapping {
+	out := make([]sts.Mapping, 0, len(in))
+	for _, rm := range in {
+		out = append(out, sts.Mapping{
+			Claim:             rm.Claim,
+			RoleARN:           rm.RoleARN,
+			Priority:          rm.Priority,
+			SessionPolicy:     rm.SessionPolicy,
+			SessionPolicyARNs: rm.SessionPolicyARNs,
+		})
+	}
+	return out
+}
 
 // stsObserver turns broker events into metrics and one log line per real
 // STS exchange (the CloudTrail join keys, never a secret).

@@ -31,7 +31,7 @@ func (g *Gateway) policyShadow(r authz.ShadowResult) {
 		ev.Outcome = audit.OutcomeDenied
 	}
 	if id := r.Identity; id != nil {
-		ev.User = &audit.User{Sub: id.Subject, Iss: id.Issuer, Email: id.Email, Groups: id.Groups}
+		ev.User = &audit.User{Sub: id.Subject, Iss: id.Issuer, Provider: id.Provider, Tenant: id.Tenant, Email: id.Email, Groups: id.Groups}
 	}
 	g.record(ev)
 }

@@ -62,6 +62,10 @@ type Options struct {
 	Mappings []Mapping
 	// DefaultRoleARN is assumed when no mapping matches; empty means 403.
 	DefaultRoleARN string
+	// ProviderRoles replace Mappings and DefaultRoleARN for the users of
+	// the named identity provider (authn.Identity.Provider); their
+	// mappings match the identity's mapped groups and roles.
+	ProviderRoles map[string]ProviderRoles
 	// SessionNameClaim names the claim used as RoleSessionName (default
 	// email, falling back to sub).
 	SessionNameClaim string
@@ -129,6 +133,7 @@ type AssumeEvent struct {
 // concurrent use; Close stops background refreshes.
 type Broker struct {
 	roles          *roleTable
+	providerRoles  map[string]*roleTable
 	client         *sts.Client
 	sessionClaim   string
 	verifiedClaim  string
@@ -194,8 +199,12 @@ func New(opts Options) (*Broker, error) {
 	roles, err := compileRoles(o.RoleClaim, o.Mappings, o.DefaultRoleARN)
 	if err != nil {
 		errs = append(errs, err)
-	} else if len(roles.byGroup) == 0 && roles.def == nil {
+	} else if len(roles.byGroup) == 0 && roles.def == nil && len(o.ProviderRoles) == 0 {
 		errs = append(errs, errors.New("neither role_mappings nor role_arn is configured"))
+	}
+	providerRoles, err := compileProviderRoles(o.ProviderRoles)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("aws_sts_config: %w", errors.Join(errs...))
@@ -225,6 +234,7 @@ func New(opts Options) (*Broker, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Broker{
 		roles:          roles,
+		providerRoles:  providerRoles,
 		client:         sts.New(stsOpts),
 		sessionClaim:   o.SessionNameClaim,
 		verifiedClaim:  o.EmailVerifiedClaim,
@@ -273,7 +283,7 @@ func (b *Broker) Close() {
 // in file order), else the default role (Claim ""), else a forbidden
 // error. The returned slices are shared and must not be modified.
 func (b *Broker) SelectRole(id *authn.Identity) (Mapping, error) {
-	r, err := b.roles.selectRole(id)
+	r, err := b.table(id).selectRole(id)
 	if err != nil {
 		return Mapping{}, err
 	}
@@ -475,13 +485,16 @@ func (b *Broker) key(id *authn.Identity, r *role, name string) (cacheKey, error)
 		}
 	}
 	buf = append(buf, 0xff)
-	switch {
-	case b.roles.claim == "":
+	switch t := b.table(id); {
+	case t.claim == "":
 		for _, g := range id.Groups {
 			buf = appendField(buf, g)
 		}
-	case !strings.HasPrefix(b.roles.claim, awsClaimsPrefix):
-		if buf, err = appendValue(buf, id.Claims[b.roles.claim]); err != nil {
+		for _, g := range id.Roles {
+			buf = appendField(buf, g)
+		}
+	case !strings.HasPrefix(t.claim, awsClaimsPrefix):
+		if buf, err = appendValue(buf, id.Claims[t.claim]); err != nil {
 			return cacheKey{}, err
 		}
 	}

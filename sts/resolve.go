@@ -45,7 +45,7 @@ func (b *Broker) resolve(id *authn.Identity) (resolution, error) {
 			return r, nil
 		}
 	}
-	r, err := b.roles.selectRole(id)
+	r, err := b.table(id).selectRole(id)
 	if err != nil {
 		return resolution{}, err
 	}

@@ -231,6 +231,9 @@ func compileRole(m Mapping) (*role, error) {
 // selectRole returns the winning mapping for id.
 func (t *roleTable) selectRole(id *authn.Identity) (*role, error) {
 	groups := id.Groups
+	if t.claim == "" && len(id.Roles) > 0 {
+		groups = append(slices.Clip(groups), id.Roles...)
+	}
 	if t.claim != "" {
 		var err error
 		if groups, err = authn.GroupsFromClaims(id.Claims, t.claim); err != nil {

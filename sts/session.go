@@ -31,6 +31,11 @@ const DefaultEmailVerifiedClaim = "email_verified"
 // shows for their actions.
 func sessionName(id *authn.Identity, claim, verifiedClaim string) (string, error) {
 	raw := ""
+	if id.Provider != "" {
+		// A named provider's own claim mapping chose the value (its
+		// session_name and email_verified paths), "" meaning sub.
+		claim, raw = "sub", id.SessionName
+	}
 	switch claim {
 	case "", "email":
 		if emailVerified(id.Claims, verifiedClaim) {
@@ -40,7 +45,9 @@ func sessionName(id *authn.Identity, claim, verifiedClaim string) (string, error
 			}
 		}
 	case "sub":
-		raw = id.Subject
+		if raw == "" {
+			raw = id.Subject
+		}
 	default:
 		raw, _ = id.Claims[claim].(string)
 	}

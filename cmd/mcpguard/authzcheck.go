@@ -14,6 +14,7 @@ import (
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/config"
+	"github.com/mcpguard/mcpguard/gateway"
 	"github.com/mcpguard/mcpguard/mcp"
 )
 
@@ -56,6 +57,11 @@ func runAuthzCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitInvalid
 	}
 	id, err := identityFromClaimsFile(*claimsPath, cfg.OIDC.GroupClaim)
+	if err == nil {
+		// With oidc_providers the claims' iss picks the provider whose
+		// claim mapping and principal shape apply, as in the gateway.
+		id, err = authn.ProviderIdentity(gateway.AuthnOptions(cfg), id)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "mcpguard authz check:", err)
 		return exitInvalid

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/config"
@@ -61,8 +62,16 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "warning: oidc_config.resource_metadata.resource is not set: the protected resource identifier in 401 challenges and the RFC 9728 document is derived from upstream.host as https://%s%s (never from the request), and the document is served with Cache-Control: no-store; set it to the URL MCP clients connect to\n", cfg.Upstream.Host, path)
 	}
+	issuers := cfg.OIDC.Issuer
+	if cfg.HasProviders() {
+		names := make([]string, len(cfg.OIDCProviders))
+		for i, p := range cfg.OIDCProviders {
+			names[i] = p.Name + "=" + p.Issuer
+		}
+		issuers = strings.Join(names, " ")
+	}
 	fmt.Fprintf(stdout, "%s: configuration is valid (issuer %s, upstream %s, %d role mapping(s))\n",
-		*configPath, cfg.OIDC.Issuer, cfg.Upstream.Host, len(cfg.STS.RoleMappings))
+		*configPath, issuers, cfg.Upstream.Host, len(cfg.STS.RoleMappings))
 	return exitOK
 }
 

@@ -46,8 +46,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	serve := fs.Bool("serve", false, "keep running after the scenario, on the fixed ports of the configuration")
 	verbose := fs.Bool("v", false, "print every mcpguard log line")
 	identityCenter := fs.Bool("identity-center", false, "sign through IAM Identity Center permission sets (dev and prod accounts) instead of STS")
+	providers := fs.Bool("providers", false, "trust two identity providers at once (employees at Okta, contractors at an Entra ID tenant) with providers.yaml")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *providers && *configPath == fs.Lookup("config").DefValue {
+		*configPath = "examples/quickstart/providers.yaml"
 	}
 
 	logW := io.Discard
@@ -74,6 +78,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	if *identityCenter {
 		return identityCenterScenario(ctx, s, out)
+	}
+	if *providers {
+		return providersScenario(ctx, s, out)
 	}
 	if err := seedMatrix(ctx, s, out); err != nil {
 		return err

@@ -161,7 +161,7 @@ func (s *Server) assume(ctx context.Context, c *Call, f map[string][]string) (*r
 	c.SessionTags = tags
 
 	role, ok := s.opts.Roles[c.RoleARN]
-	if !ok || role.TrustedIssuer != tok.Issuer() || !intersects(role.Audiences, tok.Audience()) {
+	if !ok || !role.trusts(tok.Issuer()) || !intersects(role.Audiences, tok.Audience()) {
 		return nil, &apiError{status: http.StatusForbidden, code: "AccessDenied", message: msgNotAuthorized}
 	}
 	if hasTags && !role.AllowTagSession {
@@ -238,7 +238,7 @@ func (s *Server) verifyToken(ctx context.Context, token string) (jwt.Token, *api
 	var audiences []string
 	known := false
 	for _, r := range s.opts.Roles {
-		if r.TrustedIssuer == iss {
+		if r.trusts(iss) {
 			known = true
 			audiences = append(audiences, r.Audiences...)
 		}
@@ -246,7 +246,7 @@ func (s *Server) verifyToken(ctx context.Context, token string) (jwt.Token, *api
 	if iss == "" || !known {
 		return nil, invalid("No OpenIDConnect provider found in your account for " + iss)
 	}
-	set, err := s.keys(ctx)
+	set, err := s.keysFor(ctx, iss)
 	if err != nil {
 		return nil, sender("IDPCommunicationError", msgNoKey)
 	}

@@ -35,6 +35,9 @@ const xmlns = "https://sts.amazonaws.com/doc/2011-06-15/"
 type Role struct {
 	// TrustedIssuer is the OIDC provider (token iss) the trust policy names.
 	TrustedIssuer string
+	// TrustedIssuers are further OIDC providers the trust policy names
+	// (one statement each), for accounts federating several IdPs.
+	TrustedIssuers []string
 	// Audiences are the client IDs (token aud) the trust policy accepts.
 	Audiences []string
 	// AllowTagSession grants sts:TagSession; without it a token carrying
@@ -51,6 +54,10 @@ type Options struct {
 	// JWKSURL is the fake IdP's JWKS, fetched on every call (as STS may),
 	// so an unreachable IdP yields IDPCommunicationError.
 	JWKSURL string
+	// IssuerJWKS maps further issuers (the account's other IAM OIDC
+	// providers) to their own JWKS, so a token is verified only with the
+	// keys of the provider its iss names, as STS does.
+	IssuerJWKS map[string]string
 	// Keys provides the JWKS directly instead of JWKSURL.
 	Keys func(ctx context.Context) (jwk.Set, error)
 	// HTTPClient fetches JWKSURL (default http.DefaultClient).

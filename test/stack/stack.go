@@ -96,6 +96,9 @@ type Stack struct {
 	cancel context.CancelFunc
 	done   chan error
 
+	extraIdPs   []*fakeidp.IdP          // oidc_providers after the first
+	providerIdP map[string]*fakeidp.IdP // by provider name
+
 	mu          sync.Mutex
 	exchanges   []*envoysim.Exchange
 	tokens      map[string]string // LoginToken's, per user name
@@ -139,7 +142,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 
 	idpAddr, stsAddr, awsAddr, frontAddr := "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	if !o.Ephemeral {
-		if idpAddr, err = hostPort(cfg.OIDC.Issuer); err != nil {
+		first := cfg.OIDC.Issuer
+		if cfg.HasProviders() {
+			first = cfg.OIDCProviders[0].Issuer
+		}
+		if idpAddr, err = hostPort(first); err != nil {
 			return nil, err
 		}
 		if stsAddr, err = hostPort(cfg.STS.STSEndpoint); err != nil {
@@ -151,13 +158,28 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if s.IdP, err = fakeidp.New(fakeidp.WithAddr(idpAddr)); err != nil {
 		return nil, fmt.Errorf("start identity provider: %w", err)
 	}
-	cfg.OIDC.Issuer = s.IdP.URL()
+	audiences := cfg.OIDC.Audiences
+	if !cfg.HasProviders() {
+		cfg.OIDC.Issuer = s.IdP.URL()
+	}
+	issuers, err := s.providerIdPs(cfg, o.Ephemeral)
+	if err != nil {
+		return nil, err
+	}
+	var trusted []string
+	for iss := range issuers {
+		trusted = append(trusted, iss)
+	}
+	for _, p := range cfg.OIDCProviders {
+		audiences = append(audiences, p.Audiences...)
+	}
 
 	roles := map[string]fakests.Role{}
 	for _, arn := range []string{S3Role, EC2Role, DefaultRole} {
 		roles[arn] = fakests.Role{
 			TrustedIssuer:      s.IdP.URL(),
-			Audiences:          cfg.OIDC.Audiences,
+			TrustedIssuers:     trusted,
+			Audiences:          audiences,
 			AllowTagSession:    true,
 			MaxSessionDuration: 12 * time.Hour,
 		}
@@ -167,6 +189,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	var ssoRef atomic.Pointer[fakesso.Server]
 	stsOpts := fakests.Options{
 		Addr: stsAddr, JWKSURL: s.IdP.JWKSURL(), Roles: roles, CredentialLifetime: o.CredentialLifetime,
+		IssuerJWKS: issuers,
 	}
 	if o.IdentityCenter {
 		// Identity-bearer roles for trusted identity propagation.
@@ -371,6 +394,9 @@ func (s *Stack) Close() {
 	if s.IdP != nil {
 		s.IdP.Close()
 	}
+	for _, p := range s.extraIdPs {
+		p.Close()
+	}
 }
 
 func hostPort(raw string) (string, error) {
@@ -399,7 +425,13 @@ var (
 // AWS principal tag Groups ("s3-readers:Everyone"), so the same value selects
 // the role in mcpguard and reaches AWS as a session tag.
 func (s *Stack) Claims(u User) map[string]any {
-	c := s.IdP.Claims(u.Name, s.Config.OIDC.Audiences[0])
+	aud := ""
+	if len(s.Config.OIDC.Audiences) > 0 {
+		aud = s.Config.OIDC.Audiences[0]
+	} else if len(s.Config.OIDCProviders) > 0 {
+		aud = s.Config.OIDCProviders[0].Audiences[0]
+	}
+	c := s.IdP.Claims(u.Name, aud)
 	c[groupsTagKey] = map[string]any{
 		"principal_tags":      map[string]any{"Groups": []any{strings.Join(u.Groups, ":")}},
 		"transitive_tag_keys": []any{"Groups"},
