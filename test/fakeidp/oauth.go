@@ -144,17 +144,17 @@ func (p *IdP) registerOAuth(mux *http.ServeMux) {
 
 func (p *IdP) asMetadata() map[string]any {
 	return map[string]any{
-		"issuer":                                p.url,
-		"authorization_endpoint":                p.url + AuthorizePath,
-		"token_endpoint":                        p.url + TokenPath,
-		"registration_endpoint":                 p.url + RegisterPath,
-		"jwks_uri":                              p.url + JWKSPath,
-		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              []string{"query"},
-		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"none"},
-		"scopes_supported":                      []string{"openid", "email", "groups", "offline_access"},
+		"issuer":                                         p.url,
+		"authorization_endpoint":                         p.url + AuthorizePath,
+		"token_endpoint":                                 p.url + TokenPath,
+		"registration_endpoint":                          p.url + RegisterPath,
+		"jwks_uri":                                       p.url + JWKSPath,
+		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query"},
+		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"token_endpoint_auth_methods_supported":          []string{"none"},
+		"scopes_supported":                               []string{"openid", "email", "groups", "offline_access"},
 		"authorization_response_iss_parameter_supported": true,
 	}
 }
