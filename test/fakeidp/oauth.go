@@ -135,11 +135,29 @@ func (p *IdP) oauthState() *oauthServer {
 // as a server without them (404, or unsupported_grant_type for the
 // endpoints OIDC discovery always listed) until EnableLogin.
 func (p *IdP) registerOAuth(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+AuthServerMetadataPath, p.serveASMetadata)
-	mux.HandleFunc(RegisterPath, p.serveRegister)
+	mux.HandleFunc(AuthServerMetadataPath, cors(p.serveASMetadata))
+	mux.HandleFunc(RegisterPath, cors(p.serveRegister))
 	mux.HandleFunc(AuthorizePath, p.serveAuthorize)
 	mux.HandleFunc(LoginPath, p.serveLogin)
-	mux.HandleFunc(TokenPath, p.serveToken)
+	mux.HandleFunc(TokenPath, cors(p.serveToken))
+}
+
+// cors lets browser-based clients (the MCP Inspector's web UI) read the
+// metadata, register and redeem codes from another origin, as public-client
+// authorization servers do; the login page itself is never readable
+// cross-origin. A preflight is answered with 204.
+func cors(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Authorization, MCP-Protocol-Version")
+			w.Header().Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next(w, r)
+	}
 }
 
 func (p *IdP) asMetadata() map[string]any {
@@ -160,6 +178,11 @@ func (p *IdP) asMetadata() map[string]any {
 }
 
 func (p *IdP) serveASMetadata(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	if p.oauthState() == nil {
 		http.NotFound(w, r)
 		return
