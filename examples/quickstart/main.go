@@ -1,5 +1,5 @@
 // Command quickstart runs the whole mcpguard flow on loopback and shows the
-// brief's scenario: Alice (group s3-readers) may list S3 but not EC2, Bob
+// example company's scenario: Alice (group s3-readers) may list S3 but not EC2, Bob
 // (group ec2-viewers) the reverse, and neither holds AWS credentials.
 //
 // It starts a fake OIDC identity provider, a fake AWS STS, a fake AWS MCP
@@ -133,7 +133,7 @@ func (f *followTrail) follow(w io.Writer) {
 func seedMatrix(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	const s3Cmd, ec2Cmd = "aws s3 ls", "aws ec2 describe-instances"
 	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-	fmt.Fprintf(out, "The brief's scenario (%q and %q through aws___call_aws):\n\n", s3Cmd, ec2Cmd)
+	fmt.Fprintf(out, "The example scenario (%q and %q through aws___call_aws):\n\n", s3Cmd, ec2Cmd)
 	fmt.Fprintln(tw, "User\tIdP group\tS3 Access\tEC2 Access\tIAM role used\t")
 	for _, u := range []stack.User{stack.Alice, stack.Bob} {
 		cs, err := connect(ctx, s, u)
@@ -148,7 +148,7 @@ func seedMatrix(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	return tw.Flush()
 }
 
-// analystPolicy shows the argument-level Cedar policy of the brief.
+// analystPolicy shows the argument-level Cedar policy of the example.
 func analystPolicy(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	cs, err := connect(ctx, s, stack.Dana)
 	if err != nil {
