@@ -52,6 +52,15 @@ func TestInspectorCLI(t *testing.T) {
 	if !ok {
 		t.Fatalf("tools/list failed:\n%s\n%s", out, errOut)
 	}
+	// It set a log level because the server advertises logging, and
+	// mcpguard let that through to the server.
+	var setLevel bool
+	for _, r := range s.AWS.Requests() {
+		setLevel = setLevel || strings.Contains(string(r.Body), `"logging/setLevel"`)
+	}
+	if !setLevel {
+		t.Error("the Inspector's logging/setLevel never reached the server")
+	}
 	var list struct {
 		Tools []struct {
 			Name string `json:"name"`
