@@ -13,7 +13,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # lookups in Go, so the binary needs no shared library at run time.
 STATIC    := CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
 
-.PHONY: help cc tsclient build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate clean
+.PHONY: help cc tsclient browser build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate clean
 
 # cc makes sure a C toolchain is there for cgo (tree-sitter, the race
 # detector): on a machine with only Go it installs gcc from the
@@ -41,13 +41,24 @@ vet:
 	$(GO) vet $(PKGS)
 
 # tsclient installs the pinned MCP TypeScript SDK (test/tsclient) where Node
-# is installed, so the end-to-end test with a second real client runs
+# is installed, and the MCP Inspector CLI, so the end-to-end and test/clients suites run
 # instead of skipping; without node that test skips and says why.
 tsclient:
-	@if command -v npm >/dev/null 2>&1 && [ ! -d test/tsclient/node_modules ]; then \
-		(cd test/tsclient && npm ci --silent --no-audit --no-fund); fi
+	@if command -v npm >/dev/null 2>&1 && [ ! -d test/tsclient/node_modules/@modelcontextprotocol/inspector-cli ]; then \
+		(cd test/tsclient && npm ci --silent --no-audit --no-fund --prefer-offline); fi
 
-unit: tsclient
+# browser installs Debian's chromium when no Chromium is on PATH, for the
+# login-page test of test/clients (driven with chromedp); a machine without
+# apt keeps going and that test skips outside CI.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1; then \
+			echo "no Chromium: installing Debian's chromium for the login-page test"; \
+			SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+			($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null) || echo "could not install chromium: the login-page test will say so"; \
+		fi; }
+
+unit: tsclient browser
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 demo: cc ## Run the local quickstart: IdP, STS, AWS MCP server, mcpguard and an Envoy stand-in on loopback.

@@ -71,6 +71,8 @@ type NamedUpstream struct {
 	// ProtocolVersions are the MCP revisions this upstream speaks.
 	// Default mcp_protocol.supported_versions.
 	ProtocolVersions []string `yaml:"protocol_versions"`
+	// Capabilities mean what they mean in Upstream.
+	Capabilities []string `yaml:"capabilities"`
 }
 
 // Audit configures the audit trail: one JSON record per line.
@@ -255,6 +257,10 @@ type Upstream struct {
 	// ProtocolVersions are the MCP revisions the upstream speaks. Default
 	// mcp_protocol.supported_versions.
 	ProtocolVersions []string `yaml:"protocol_versions"`
+	// Capabilities are the server capabilities the upstream advertises
+	// (tools, prompts, resources, logging, completions, tasks), for the
+	// warnings of `mcpguard validate`. Optional.
+	Capabilities []string `yaml:"capabilities"`
 }
 
 // TokenSource says where the client's JWT is read from.

@@ -47,6 +47,7 @@ func (c *Config) validate() Problems {
 	c.validateSTS(&ps)
 	c.validateAuthz(&ps)
 	c.validateUpstreams(&ps)
+	c.validateCapabilities(&ps)
 	c.validateAudit(&ps)
 	c.validateTelemetry(&ps)
 	c.validateToolPinning(&ps)

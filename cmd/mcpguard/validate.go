@@ -17,6 +17,8 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "path to the mcpguard YAML configuration (required)")
+	var infos serverInfoFlags
+	fs.Var(&infos, "server-info", "`[UPSTREAM=]FILE`: a saved initialize or server/discover answer of the upstream (or of the named upstream); warns about advertised capabilities no policy permits (repeatable)")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -54,6 +56,14 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		for _, w := range warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
+	}
+	capWarnings, err := capabilityWarnings(cfg, infos)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", *configPath, err)
+		return exitInvalid
+	}
+	for _, w := range capWarnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	if cfg.OIDC.ResourceMetadata.Resource == "" {
 		path := cfg.Upstream.Path

@@ -1,5 +1,5 @@
 // Command quickstart runs the whole mcpguard flow on loopback and shows the
-// brief's scenario: Alice (group s3-readers) may list S3 but not EC2, Bob
+// example company's scenario: Alice (group s3-readers) may list S3 but not EC2, Bob
 // (group ec2-viewers) the reverse, and neither holds AWS credentials.
 //
 // It starts a fake OIDC identity provider, a fake AWS STS, a fake AWS MCP
@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -45,6 +46,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	configPath := fs.String("config", "examples/quickstart/config.yaml", "mcpguard configuration to run")
 	serve := fs.Bool("serve", false, "keep running after the scenario, on the fixed ports of the configuration")
 	verbose := fs.Bool("v", false, "print every mcpguard log line")
+	stateless := fs.Bool("stateless", false, "run the AWS MCP Server of protocol revision 2026-07-28 (stateless: no initialize, no sessions)")
 	identityCenter := fs.Bool("identity-center", false, "sign through IAM Identity Center permission sets (dev and prod accounts) instead of STS")
 	providers := fs.Bool("providers", false, "trust two identity providers at once (employees at Okta, contractors at an Entra ID tenant) with providers.yaml")
 	if err := fs.Parse(args); err != nil {
@@ -59,11 +61,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		logW = os.Stderr
 	}
 	logger := slog.New(slog.NewJSONHandler(logW, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	trail := &stack.Buffer{}
+	trail := &followTrail{}
 
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s, err := stack.Start(startCtx, stack.Options{ConfigPath: *configPath, Ephemeral: !*serve, Logger: logger, AuditWriter: trail, IdentityCenter: *identityCenter})
+	s, err := stack.Start(startCtx, stack.Options{ConfigPath: *configPath, Ephemeral: !*serve, Logger: logger, AuditWriter: trail, IdentityCenter: *identityCenter, FakeAWSStateless: *stateless})
 	if err != nil {
 		if !*serve {
 			return err
@@ -91,7 +93,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := analystScripts(ctx, s, out); err != nil {
 		return err
 	}
-	records, err := completeTrail(ctx, s, trail)
+	records, err := completeTrail(ctx, s, &trail.Buffer)
 	if err != nil {
 		return err
 	}
@@ -108,14 +110,37 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "\nRun `go run ./examples/quickstart --serve` to keep the stack up and try it by hand.\n")
 		return nil
 	}
-	return serveForever(ctx, s, out)
+	return serveForever(ctx, s, out, trail)
+}
+
+// followTrail is the audit trail: kept in memory for the summary and, once
+// follow is called (--serve), also copied, record by record, to a writer.
+type followTrail struct {
+	stack.Buffer
+	mu sync.Mutex
+	to io.Writer
+}
+
+func (f *followTrail) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	if f.to != nil {
+		_, _ = f.to.Write(p)
+	}
+	f.mu.Unlock()
+	return f.Buffer.Write(p)
+}
+
+func (f *followTrail) follow(w io.Writer) {
+	f.mu.Lock()
+	f.to = w
+	f.mu.Unlock()
 }
 
 // seedMatrix connects as Alice and Bob and tries one S3 and one EC2 call each.
 func seedMatrix(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	const s3Cmd, ec2Cmd = "aws s3 ls", "aws ec2 describe-instances"
 	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-	fmt.Fprintf(out, "The brief's scenario (%q and %q through aws___call_aws):\n\n", s3Cmd, ec2Cmd)
+	fmt.Fprintf(out, "The example scenario (%q and %q through aws___call_aws):\n\n", s3Cmd, ec2Cmd)
 	fmt.Fprintln(tw, "User\tIdP group\tS3 Access\tEC2 Access\tIAM role used\t")
 	for _, u := range []stack.User{stack.Alice, stack.Bob} {
 		cs, err := connect(ctx, s, u)
@@ -130,7 +155,7 @@ func seedMatrix(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	return tw.Flush()
 }
 
-// analystPolicy shows the argument-level Cedar policy of the brief.
+// analystPolicy shows the argument-level Cedar policy of the example.
 func analystPolicy(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	cs, err := connect(ctx, s, stack.Dana)
 	if err != nil {
@@ -237,7 +262,7 @@ func rolesUsedBy(s *stack.Stack, name string) string {
 
 func title(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
-func serveForever(ctx context.Context, s *stack.Stack, out io.Writer) error {
+func serveForever(ctx context.Context, s *stack.Stack, out io.Writer, trail *followTrail) error {
 	fmt.Fprintf(out, "\nThe stack keeps running. Tokens (valid one hour):\n")
 	for _, u := range []stack.User{stack.Alice, stack.Bob, stack.Dana} {
 		tok, err := s.LoginToken(u)
@@ -247,17 +272,30 @@ func serveForever(ctx context.Context, s *stack.Stack, out io.Writer) error {
 		fmt.Fprintf(out, "  export %s_TOKEN=%s\n", strings.ToUpper(u.Name), tok)
 	}
 	fmt.Fprintf(out, `
-Try it:
-  curl -s %s \
+Try it with curl (the README walks through a whole session):
+  curl -si %[1]s \
     -H "Authorization: Bearer $ALICE_TOKEN" \
     -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
-    -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
+    -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
 
-  Metrics: curl -s http://%s/metrics | grep ^mcpguard_
-  Point any MCP client at %s with the header "Authorization: Bearer <token>".
+Or log in from an MCP client: a client without a token gets a 401 that points it
+(protected resource metadata) to the identity provider at %[2]s, which registers
+the client and shows a login page where you pick Alice, Bob or Dana.
+  Claude Code:    claude mcp add --transport http mcpguard %[1]s
+                  then run /mcp in Claude Code, pick mcpguard and choose Authenticate.
+  MCP Inspector:  npx @modelcontextprotocol/inspector
+                  Transport "Streamable HTTP", URL %[1]s, then Connect
+                  (or Open Auth Settings, Quick OAuth Flow).
+  Inspector CLI:  npx @modelcontextprotocol/inspector --cli %[1]s --transport http \
+                    --header "Authorization: Bearer $ALICE_TOKEN" --method tools/list
 
+  Metrics: curl -s http://%[3]s/metrics | grep ^mcpguard_
+
+mcpguard's audit records of what you do follow below, one JSON line each.
 Press Ctrl-C to stop.
-`, s.MCPURL(), s.Gateway.AdminAddr(), s.MCPURL())
+
+`, s.MCPURL(), s.IdP.URL(), s.Gateway.AdminAddr())
+	trail.follow(out)
 	<-ctx.Done()
 	fmt.Fprintln(out, "\nstopping")
 	return nil

@@ -22,6 +22,10 @@ import (
 type FrontConfig struct {
 	// Addr is the listen address; empty means 127.0.0.1:0.
 	Addr string
+	// Listener, when set, is used instead of listening on Addr, so a
+	// caller can know the front's URL before it starts (to configure it
+	// as a resource identifier).
+	Listener net.Listener
 	// Filter is the ext_proc filter every request runs through. It may be
 	// nil only when Direct is set.
 	Filter *Filter
@@ -104,9 +108,12 @@ func NewFront(cfg FrontConfig) (*Front, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("new front: listen: %w", err)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, fmt.Errorf("new front: listen: %w", err)
+		}
 	}
 	fr := &Front{cfg: cfg, upstream: u, client: cfg.Client, ln: ln, log: cfg.Logger, done: make(chan struct{})}
 	if fr.log == nil {

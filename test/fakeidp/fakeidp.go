@@ -87,6 +87,7 @@ type IdP struct {
 	foreign map[string]*signingKey // never published, by algorithm
 	seq     int
 	down    bool
+	oauth   *oauthServer // nil until EnableLogin
 
 	jwksFetches      atomic.Int64
 	discoveryFetches atomic.Int64
@@ -125,8 +126,7 @@ func New(opts ...Option) (*IdP, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+DiscoveryPath, p.serveDiscovery)
 	mux.HandleFunc("GET "+JWKSPath, p.serveJWKS)
-	mux.HandleFunc(AuthorizePath, p.serveUnsupported)
-	mux.HandleFunc(TokenPath, p.serveUnsupported)
+	p.registerOAuth(mux) // authorize and token: unsupported until EnableLogin
 	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(p.done)

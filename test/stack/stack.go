@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -79,6 +80,11 @@ type Options struct {
 	// IdentityCenter runs the fake IAM Identity Center and configures
 	// identity_center (IdentityCenterConfig unless the file has one).
 	IdentityCenter bool
+	// ResourceMetadata keeps protected resource metadata on in Ephemeral
+	// mode: the resource identifier becomes the Envoy stand-in's MCP URL,
+	// so an MCP client that gets a 401 can find the identity provider's
+	// login (the OAuth flow of real clients).
+	ResourceMetadata bool
 }
 
 // Stack is the running flow. Close stops everything.
@@ -173,6 +179,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	for _, p := range cfg.OIDCProviders {
 		audiences = append(audiences, p.Audiences...)
 	}
+	if err := s.enableLogin(); err != nil {
+		return nil, err
+	}
 
 	roles := map[string]fakests.Role{}
 	for _, arn := range []string{S3Role, EC2Role, DefaultRole} {
@@ -237,10 +246,22 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, fmt.Errorf("start AWS MCP server: %w", err)
 	}
 
+	var frontLn net.Listener
 	if o.Ephemeral {
 		cfg.Server.GRPCListen = "127.0.0.1:0"
 		cfg.Server.AdminListen = "127.0.0.1:0"
 		cfg.OIDC.ResourceMetadata.Resource = ""
+		if o.ResourceMetadata {
+			if frontLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				return nil, fmt.Errorf("listen for envoy stand-in: %w", err)
+			}
+			cfg.OIDC.ResourceMetadata.Resource = "http://" + frontLn.Addr().String() + cfg.Upstream.Path
+			defer func() {
+				if built.Front == nil {
+					frontLn.Close() // never handed to the front
+				}
+			}()
+		}
 	}
 	// No Envoy health-checks the stand-in's mcpguard, so Close need not
 	// wait out a drain (gateway's own tests cover it); Mutate may set one.
@@ -275,6 +296,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	awsURL, _ := url.Parse(s.AWS.URL())
 	if s.Front, err = envoysim.NewFront(envoysim.FrontConfig{
 		Addr:        frontAddr,
+		Listener:    frontLn,
 		Filter:      s.Filter,
 		Upstream:    awsURL.Scheme + "://" + awsURL.Host,
 		HostRewrite: cfg.Upstream.Host,
@@ -438,6 +460,30 @@ func (s *Stack) Claims(u User) map[string]any {
 	}
 	return c
 }
+
+// LoginUsers are the people the identity provider's login page offers.
+var LoginUsers = []User{Alice, Bob, Dana}
+
+// enableLogin turns on the identity provider's OAuth authorization server
+// (the login of MCP clients such as Claude Code and the MCP Inspector),
+// issuing tokens with the same claims as Token.
+func (s *Stack) enableLogin() error {
+	users := make([]fakeidp.LoginUser, 0, len(LoginUsers))
+	byName := map[string]User{}
+	for _, u := range LoginUsers {
+		users = append(users, fakeidp.LoginUser{Name: u.Name, Label: title(u.Name) + " (" + u.Groups[0] + ")"})
+		byName[u.Name] = u
+	}
+	if err := s.IdP.EnableLogin(fakeidp.LoginConfig{
+		Users:  users,
+		Claims: func(name string) map[string]any { return s.Claims(byName[name]) },
+	}); err != nil {
+		return fmt.Errorf("start identity provider: %w", err)
+	}
+	return nil
+}
+
+func title(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
 // Token mints u's access token.
 func (s *Stack) Token(u User) (string, error) { return s.IdP.Mint(s.Claims(u)) }

@@ -1,0 +1,71 @@
+package clients
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpguard/mcpguard/test/fakeaws"
+	"github.com/mcpguard/mcpguard/test/stack"
+)
+
+// TestTypeScriptSDK connects the MCP TypeScript SDK to the quickstart with
+// its default settings (denials as JSON-RPC errors): it connects, sees
+// Alice's filtered tools, makes an allowed call, and reads the denial of
+// another as an error that says what was refused.
+func TestTypeScriptSDK(t *testing.T) {
+	node, dir := nodeDir(t)
+	s := startQuickstart(t, false)
+	tok, err := s.LoginToken(stack.Alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "client.mjs"), s.MCPURL(), tok,
+		fakeaws.ToolCallAWS+"=aws s3 ls", fakeaws.ToolCallAWS+"=aws ec2 describe-instances")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node client: %v\n%s", err, out)
+	}
+	var rep struct {
+		SessionID string   `json:"sessionId"`
+		Tools     []string `json:"tools"`
+		Error     string   `json:"error"`
+		Calls     []struct {
+			IsError bool   `json:"isError"`
+			Text    string `json:"text"`
+			Thrown  string `json:"thrown"`
+		} `json:"calls"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("report %s: %v", out, err)
+	}
+	if rep.Error != "" {
+		t.Fatalf("client failed: %s", rep.Error)
+	}
+	if rep.SessionID == "" {
+		t.Error("no session id: the client did not connect through the session binding")
+	}
+	if !slices.Contains(rep.Tools, fakeaws.ToolCallAWS) || slices.Contains(rep.Tools, fakeaws.ToolGetPresignedURL) {
+		t.Errorf("tools = %v, want %s and not %s", rep.Tools, fakeaws.ToolCallAWS, fakeaws.ToolGetPresignedURL)
+	}
+	if len(rep.Calls) != 2 {
+		t.Fatalf("calls = %+v", rep.Calls)
+	}
+	if c := rep.Calls[0]; c.Thrown != "" || c.IsError || !strings.Contains(c.Text, "mcpguard-demo-reports") {
+		t.Errorf("allowed call = %+v", c)
+	}
+	if c := rep.Calls[1]; !strings.Contains(c.Thrown, "not permitted") || !strings.Contains(c.Thrown, "ec2:DescribeInstances") {
+		t.Errorf("denied call = %+v, want an error naming the refused AWS action", c)
+	}
+	if forwarded(s)["aws ec2 describe-instances"] {
+		t.Error("the denied call reached AWS")
+	}
+}
