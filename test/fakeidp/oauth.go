@@ -637,6 +637,10 @@ func (p *IdP) issue(w http.ResponseWriter, o *oauthServer, g grant) {
 	}
 	claims := o.cfg.Claims(g.user)
 	claims["client_id"] = g.clientID
+	// Every access token is distinct, as Okta's and Entra's are (jti,
+	// uti): a refresh within the same second must not return the token it
+	// replaces.
+	claims["jti"] = randomToken()
 	if g.scope != "" {
 		claims["scope"] = g.scope
 	}
