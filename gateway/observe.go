@@ -26,6 +26,7 @@ func stsOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *te
 			Priority:          rm.Priority,
 			SessionPolicy:     rm.SessionPolicy,
 			SessionPolicyARNs: rm.SessionPolicyARNs,
+			ScopeDown:         sts.ScopeMode(rm.ScopeDown),
 		})
 	}
 	return sts.Options{
@@ -43,6 +44,9 @@ func stsOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *te
 		Logger:             log,
 		Now:                now,
 		Observer:           stsObserver{m: m, log: log, audit: a},
+		ScopeDown:          sts.ScopeMode(c.ScopeDown),
+		ScopeConditions:    scopeConditions(cfg),
+		MaxActionSets:      c.ScopeDownConfig.MaxActionSets,
 	}
 }
 

@@ -214,6 +214,8 @@ func (s *Server) assume(ctx context.Context, c *Call, f map[string][]string) (*r
 			SessionTags:     tags,
 			Expiration:      now.Add(life).UTC().Truncate(time.Second),
 			RequestID:       c.RequestID,
+			SessionPolicy:   c.Policy,
+			PolicyARNs:      slices.Clone(c.PolicyARNs),
 		},
 	}
 	return res, nil
