@@ -46,7 +46,7 @@ type boto3Invoker struct {
 	s       *Server
 	c       caller
 	policy  *sessionPolicy // the credentials' session policy; nil: none
-	region  string // the server's region, for calls without region_name
+	region  string         // the server's region, for calls without region_name
 	request func() string
 }
 
