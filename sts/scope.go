@@ -82,8 +82,19 @@ type Scope struct {
 	Refusal error
 }
 
-// Normalize sorts and deduplicates actions.
+// normalizeActions sorts and deduplicates actions, without copying when
+// they already are (the gateway passes them so).
 func normalizeActions(actions []string) []string {
+	sortedUnique := true
+	for i := 1; i < len(actions); i++ {
+		if actions[i-1] >= actions[i] {
+			sortedUnique = false
+			break
+		}
+	}
+	if sortedUnique {
+		return actions
+	}
 	out := slices.Clone(actions)
 	slices.Sort(out)
 	return slices.Compact(out)
@@ -119,6 +130,42 @@ type staticStatement struct {
 type scoper struct {
 	conds  map[string]map[string]json.RawMessage // operator → key → values
 	static []staticStatement                     // nil: no static policy
+
+	// memo remembers the session of each action set: users repeat a few
+	// sets, so the warm path hashes the set instead of encoding a policy.
+	mu   sync.RWMutex
+	memo map[string]*scopedSession // length-prefixed actions → session
+}
+
+// maxScopeMemo bounds a role's memo; when full it starts over.
+const maxScopeMemo = 4096
+
+// session returns the scoped session of actions (sorted, unique).
+func (s *scoper) session(actions []string) (*scopedSession, error) {
+	var stack [512]byte
+	buf := stack[:0]
+	for _, a := range actions {
+		buf = appendField(buf, a)
+	}
+	s.mu.RLock()
+	ss, ok := s.memo[string(buf)] // exact match: no collision can mix sets
+	s.mu.RUnlock()
+	if ok {
+		return ss, nil
+	}
+	policy, err := s.policy(actions)
+	if err != nil {
+		return nil, err
+	}
+	ss = &scopedSession{actions: slices.Clone(actions), policy: policy, sum: sha256.Sum256([]byte(policy))}
+	ss.digest = hex.EncodeToString(ss.sum[:])
+	s.mu.Lock()
+	if s.memo == nil || len(s.memo) >= maxScopeMemo {
+		s.memo = make(map[string]*scopedSession)
+	}
+	s.memo[string(buf)] = ss
+	s.mu.Unlock()
+	return ss, nil
 }
 
 // compileScoper checks that the mapping's static session policy can be

@@ -12,11 +12,13 @@ import (
 	"github.com/mcpguard/mcpguard/authn"
 )
 
-// scopedSession is the per-request session policy of one exchange.
+// scopedSession is the per-request session policy of one action set;
+// shared and immutable.
 type scopedSession struct {
 	actions []string
 	policy  string
-	digest  string
+	digest  string            // hex of sum
+	sum     [sha256.Size]byte // SHA-256 of policy
 }
 
 // compileScopes resolves every role's scope-down mode and compiles the
@@ -118,24 +120,19 @@ func (b *Broker) ScopedCredentials(ctx context.Context, id *authn.Identity, sc S
 			"scope_down request: "+mcpguard.SafeMessage(sc.Refusal)+"; the request is refused rather than signed with a broader session", sc.Refusal)
 	}
 	actions := normalizeActions(sc.Actions)
-	policy, err := r.scope.policy(actions)
+	ss, err := r.scope.session(actions)
 	if err != nil {
 		return nil, internalError("scope_policy", err)
 	}
-	if len(policy) > maxPolicyLen {
+	if len(ss.policy) > maxPolicyLen {
 		return nil, scopeRefused("scope_policy_too_large", fmt.Sprintf(
 			"scope_down request: the session policy for this request's %d IAM actions is %d characters, AWS STS accepts %d; split the work into smaller requests",
-			len(actions), len(policy), maxPolicyLen), nil)
+			len(actions), len(ss.policy), maxPolicyLen), nil)
 	}
-	setDigest := sha256.Sum256([]byte(policy))
-	var key cacheKey
-	{
-		h := sha256.New()
-		h.Write(rs.key[:])
-		h.Write(setDigest[:])
-		copy(key[:], h.Sum(nil))
-	}
-	ss := &scopedSession{actions: actions, policy: policy, digest: PolicyDigest(policy)}
+	var kb [2 * sha256.Size]byte
+	copy(kb[:], rs.key[:])
+	copy(kb[sha256.Size:], ss.sum[:])
+	key := cacheKey(sha256.Sum256(kb[:]))
 	canRefresh := id.ExpiresAt.Sub(now) > b.margin
 	g, res, startRefresh := b.cache.get(key, now, canRefresh)
 	b.obs.OnCache(res)
@@ -145,7 +142,7 @@ func (b *Broker) ScopedCredentials(ctx context.Context, id *authn.Identity, sc S
 	if g != nil {
 		return g, nil
 	}
-	if wait, ok := b.sets.admit(userKey(id, r), setDigest, now); !ok {
+	if wait, ok := b.sets.admit(userKey(id, r), ss.sum, now); !ok {
 		return nil, &mcpguard.Error{
 			Kind: mcpguard.KindRateLimited,
 			Msg: fmt.Sprintf("scope_down request: this user already holds sessions for %d distinct sets of AWS actions; retry in %s or reuse a set",
