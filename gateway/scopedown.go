@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/authn"
@@ -132,6 +133,9 @@ func (s *scopedSource) scope(dec *authz.Decision, body *mcp.Body) sts.Scope {
 			return refuse(mcpguard.E(mcpguard.KindForbidden, fmt.Sprintf("the AWS actions of tool %q are unknown", tc.Name), nil))
 		}
 	}
+	// Sorted and unique, so the broker's warm path need not copy them.
+	slices.Sort(sc.Actions)
+	sc.Actions = slices.Compact(sc.Actions)
 	return sc
 }
 
