@@ -247,6 +247,9 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 	}
 	var source extproc.CredentialSource = g.creds
 	if usesScopeDown(cfg) {
+		if err := checkScopeDownCompat(cfg); err != nil {
+			return err
+		}
 		if source, err = newScopedSource(g.creds, cfg); err != nil {
 			return err
 		}

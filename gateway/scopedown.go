@@ -170,10 +170,24 @@ func scopeConditions(cfg *config.Config) []sts.Condition {
 // and static session policies that cannot be composed with scope_down
 // request.
 func CheckCredentials(cfg *config.Config) error {
+	if err := checkScopeDownCompat(cfg); err != nil {
+		return err
+	}
 	b, err := sts.New(stsOptions(cfg, nil, slog.New(slog.DiscardHandler), nil, nil, nil))
 	if err != nil {
 		return err
 	}
 	b.Close()
+	return nil
+}
+
+// checkScopeDownCompat refuses scope_down request with identity_center:
+// permission set credentials take no session policy, and the router would
+// bypass the scoped source, so requests would be signed unscoped.
+func checkScopeDownCompat(cfg *config.Config) error {
+	if usesScopeDown(cfg) && cfg.IdentityCenter != nil {
+		return errors.New("aws_sts_config: scope_down request cannot be combined with identity_center: " +
+			"permission set credentials cannot carry a per-request session policy")
+	}
 	return nil
 }
