@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -140,6 +141,11 @@ type scoper struct {
 // maxScopeMemo bounds a role's memo; when full it starts over.
 const maxScopeMemo = 4096
 
+// iamActionRE is an exact IAM action: the table's every action has this
+// form. Wildcards are never requested (that would broaden the session),
+// and anything JSON would rewrite cannot reach a policy.
+var iamActionRE = regexp.MustCompile(`^[a-z0-9-]+:[A-Za-z0-9]+$`)
+
 // session returns the scoped session of actions (sorted, unique).
 func (s *scoper) session(actions []string) (*scopedSession, error) {
 	var stack [512]byte
@@ -152,6 +158,11 @@ func (s *scoper) session(actions []string) (*scopedSession, error) {
 	s.mu.RUnlock()
 	if ok {
 		return ss, nil
+	}
+	for _, a := range actions {
+		if !iamActionRE.MatchString(a) {
+			return nil, fmt.Errorf("%q is not an IAM action", a)
+		}
 	}
 	policy, err := s.policy(actions)
 	if err != nil {

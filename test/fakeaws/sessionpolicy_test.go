@@ -64,3 +64,23 @@ return result["Users"]`
 		})
 	}
 }
+
+// FuzzSessionPolicy: any session policy text either fails to parse (and
+// the script is refused) or is evaluated without panicking; a deny-all
+// policy never allows.
+func FuzzSessionPolicy(f *testing.F) {
+	f.Add(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`)
+	f.Add(`{"Version":"2012-10-17","Statement":{"Effect":"Deny","NotAction":["iam:*"],"Resource":"*","Condition":{"StringLike":{"aws:CalledViaAWSMCP":"aws-*"}}}}`)
+	f.Add(`{"Statement":[{"Effect":"Allow","Action":["s3:List?ucket*"],"Resource":["*"],"Condition":{"Bool":{"aws:ViaAWSMCPService":["true"]}}}]}`)
+	f.Fuzz(func(t *testing.T, policy string) {
+		res := fakeaws.RunScriptWithPolicyForTest("return await call_boto3(service_name='s3', operation_name='ListBuckets')\n", policy)
+		if res == nil {
+			t.Fatal("no result")
+		}
+		deny := fakeaws.RunScriptWithPolicyForTest("return await call_boto3(service_name='s3', operation_name='ListBuckets')\n",
+			`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}`)
+		if !deny.IsError {
+			t.Fatal("deny-all allowed a call")
+		}
+	})
+}
