@@ -151,6 +151,8 @@ func TestScopeDownPerRequest(t *testing.T) {
 
 	// The audit record joins CloudTrail by the policy's digest.
 	cs.Close()
+	direct.Close()
+	s.Close() // flush and close the trail
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -191,5 +193,48 @@ func TestScopeDownRefusesUnknownTool(t *testing.T) {
 	}
 	if n := len(s.STS.Calls()); n != before {
 		t.Fatalf("a refused request made %d STS calls", n-before)
+	}
+}
+
+// TestScopeDownSetBound: past max_action_sets a new action set gets 429
+// with Retry-After and an audit record, never a broader session; sets
+// already held keep working.
+func TestScopeDownSetBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	s, _ := startStack(t, stack.Options{Mutate: func(c *config.Config) {
+		c.Audit.Output = path
+		c.STS.ScopeDown = config.ScopeDownRequest
+		c.STS.ScopeDownConfig.MaxActionSets = 1
+	}})
+	tok, err := s.Token(stack.Dana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := func(id int) string {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": "tools/call",
+			"params": map[string]any{"name": fakeaws.ToolRunScript, "arguments": map[string]any{"code": listBucketsScript}}})
+		return string(b)
+	}
+	if r := postJSON(t, s, tok, script(1)); r.status != 200 {
+		t.Fatalf("first set: %d %s", r.status, r.body)
+	}
+	calls := len(s.STS.Calls())
+	r := postJSON(t, s, tok, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"aws___search_documentation","arguments":{"search_phrase":"s3"}}}`)
+	if r.status != 429 || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "distinct sets") {
+		t.Fatalf("second set: %d retry-after %q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if len(s.STS.Calls()) != calls {
+		t.Fatal("a refused set reached STS")
+	}
+	if r := postJSON(t, s, tok, script(3)); r.status != 200 {
+		t.Fatalf("held set: %d %s", r.status, r.body)
+	}
+	s.Close() // flush and close the trail
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte(`"reason":"scope_too_many_sets"`)) {
+		t.Fatal("no audit record of the refused set")
 	}
 }
