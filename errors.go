@@ -36,6 +36,9 @@ const (
 	// KindSessionNotFound is an Mcp-Session-Id that mcpguard did not issue
 	// to this caller; clients treat it as an expired session.
 	KindSessionNotFound
+	// KindRateLimited is a bound on the caller's use that it exceeded
+	// (distinct scope-down action sets): retry after Retry-After.
+	KindRateLimited
 )
 
 var kindNames = [...]string{
@@ -51,6 +54,7 @@ var kindNames = [...]string{
 	KindHeaderMismatch:         "header_mismatch",
 	KindUnsupportedVersion:     "unsupported_protocol_version",
 	KindSessionNotFound:        "session_not_found",
+	KindRateLimited:            "rate_limited",
 }
 
 // String returns the snake_case name used in logs, metrics and audit records.

@@ -289,6 +289,14 @@ type AWS struct {
 	// (AssumeRoleWithWebIdentity) or "identity_center" (a permission set's
 	// credentials from the AWS access portal).
 	CredentialSource string `json:"credential_source,omitempty"`
+	// SessionPolicyDigest is set when the request was signed with a
+	// per-request session (scope_down: request): hex SHA-256 of the exact
+	// inline session policy, equal to the SHA-256 of CloudTrail's
+	// requestParameters.policy of the AssumeRoleWithWebIdentity event that
+	// issued AccessKeyID. SessionActions are the IAM actions that policy
+	// allows; absent with a digest means the session allows none.
+	SessionPolicyDigest string   `json:"session_policy_digest,omitempty"`
+	SessionActions      []string `json:"session_actions,omitempty"`
 	// AWSAccount and PermissionSet are the account and permission set of
 	// an Identity Center request.
 	AWSAccount    string `json:"aws_account,omitempty"`

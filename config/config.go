@@ -359,6 +359,11 @@ type STS struct {
 	SessionDuration time.Duration `yaml:"session_duration"`
 	// Cache bounds the credential cache.
 	Cache Cache `yaml:"cache"`
+	// ScopeDown is the default scope-down mode of the role mappings:
+	// request, mapping (default) or none. See config/scopedown.go.
+	ScopeDown string `yaml:"scope_down"`
+	// ScopeDownConfig tunes scope_down request.
+	ScopeDownConfig ScopeDownConfig `yaml:"scope_down_config"`
 }
 
 // RoleMapping selects RoleARN for users whose role claim contains Claim.
@@ -382,6 +387,8 @@ type RoleMapping struct {
 	// SessionPolicyARNs are managed policies that further restrict the
 	// session. At most 10.
 	SessionPolicyARNs []string `yaml:"session_policy_arns"`
+	// ScopeDown overrides aws_sts_config.scope_down for this mapping.
+	ScopeDown string `yaml:"scope_down"`
 }
 
 // Cache bounds the STS credential cache.
@@ -544,6 +551,8 @@ func Default() *Config {
 				MaxEntries:    10000,
 				RefreshMargin: 5 * time.Minute,
 			},
+			ScopeDown:       ScopeDownMapping,
+			ScopeDownConfig: ScopeDownConfig{MaxActionSets: defaultMaxActionSets, UnknownTools: ToolScopeRefuse},
 		},
 	}
 }

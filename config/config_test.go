@@ -121,6 +121,9 @@ func TestLoadSeedDefaults(t *testing.T) {
 		{"session_duration", c.STS.SessionDuration, time.Hour},
 		{"cache.max_entries", c.STS.Cache.MaxEntries, 10000},
 		{"cache.refresh_margin", c.STS.Cache.RefreshMargin, 5 * time.Minute},
+		{"scope_down", c.STS.ScopeDown, "mapping"},
+		{"scope_down_config.max_action_sets", c.STS.ScopeDownConfig.MaxActionSets, 32},
+		{"scope_down_config.unknown_tools", c.STS.ScopeDownConfig.UnknownTools, "refuse"},
 		{"authz", c.Authz, (*Authz)(nil)},
 	}
 	for _, tc := range checks {
@@ -200,6 +203,8 @@ func TestLoadFull(t *testing.T) {
 			EmailVerifiedClaim: "email_verified",
 			SessionDuration:    2 * time.Hour,
 			Cache:              Cache{MaxEntries: 500, RefreshMargin: 10 * time.Minute},
+			ScopeDown:          ScopeDownMapping,
+			ScopeDownConfig:    ScopeDownConfig{MaxActionSets: 32, UnknownTools: ToolScopeRefuse},
 		},
 		Authz: &Authz{
 			PolicyFiles:       []string{filepath.Join(dir, "policies/*.cedar"), filepath.Join(dir, "policies/base.cedar")},

@@ -183,6 +183,9 @@ func (x *exchange) auditEvent() *audit.Event {
 		if g.Source != "" {
 			ev.AWS.CredentialSource = g.Source
 		}
+		if g.Scope != nil {
+			ev.AWS.SessionPolicyDigest, ev.AWS.SessionActions = g.Scope.PolicyDigest, g.Scope.Actions
+		}
 	}
 	if x.decision != nil {
 		addAWSAnalysis(ev, x.decision.Items)

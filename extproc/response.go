@@ -37,6 +37,7 @@ var errorTable = map[mcpguard.Kind]errorMapping{
 	mcpguard.KindHeaderMismatch:     {400, -32020},
 	mcpguard.KindUnsupportedVersion: {400, -32022},
 	mcpguard.KindSessionNotFound:    {404, -32000},
+	mcpguard.KindRateLimited:        {429, -32006},
 }
 
 // mappingFor returns the table entry for kind, falling back to internal so an
@@ -85,7 +86,7 @@ func immediate(d denial) *extprocv3.ProcessingResponse {
 	if m.status == 403 && d.stepUp != "" {
 		headers = append(headers, setHeader("www-authenticate", d.stepUp))
 	}
-	if m.status == 503 {
+	if m.status == 503 || m.status == 429 {
 		ra := mcpguard.RetryAfterOf(d.err)
 		if ra <= 0 {
 			ra = defaultRetryAfter

@@ -57,6 +57,13 @@ type CredentialSource interface {
 	Credentials(ctx context.Context, id *authn.Identity) (*sts.Grant, error)
 }
 
+// ScopedCredentialSource is implemented by credential sources that narrow
+// each request's session to what its decision allowed (scope_down:
+// request): the credentials then can do exactly what Cedar permitted.
+type ScopedCredentialSource interface {
+	CredentialsFor(ctx context.Context, id *authn.Identity, dec *authz.Decision, body *mcp.Body) (*sts.Grant, error)
+}
+
 // TargetSelector is implemented by credential sources that sign for one
 // of several AWS accounts per request (IAM Identity Center permission
 // sets). SelectTarget runs before authorization with the route's gRPC
@@ -626,6 +633,9 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 		return nil, err
 	}
 	grant, err := stage(x, telemetry.SpanCredentials, func(ctx context.Context) (*sts.Grant, error) {
+		if sc, ok := x.s.o.Creds.(ScopedCredentialSource); ok {
+			return sc.CredentialsFor(ctx, x.id, &dec, body)
+		}
 		return x.s.o.Creds.Credentials(ctx, x.id)
 	})
 	if err != nil {

@@ -235,6 +235,14 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		return fmt.Errorf("build credential broker: %w", err)
 	}
 	var source extproc.CredentialSource = g.creds
+	if usesScopeDown(cfg) {
+		if err := checkScopeDownCompat(cfg); err != nil {
+			return err
+		}
+		if source, err = newScopedSource(g.creds, cfg); err != nil {
+			return err
+		}
+	}
 	if cfg.IdentityCenter != nil {
 		r, err := g.identityCenter(bg, cfg, o)
 		if err != nil {

@@ -35,6 +35,9 @@ func stsOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *te
 		Logger:             log,
 		Now:                now,
 		Observer:           stsObserver{m: m, log: log, audit: a},
+		ScopeDown:          sts.ScopeMode(c.ScopeDown),
+		ScopeConditions:    scopeConditions(cfg),
+		MaxActionSets:      c.ScopeDownConfig.MaxActionSets,
 	}
 }
 
@@ -50,6 +53,7 @@ func stsMappings(in []config.RoleMapping) []sts.Mapping {
 			Priority:          rm.Priority,
 			SessionPolicy:     rm.SessionPolicy,
 			SessionPolicyARNs: rm.SessionPolicyARNs,
+			ScopeDown:         sts.ScopeMode(rm.ScopeDown),
 		})
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -97,6 +98,15 @@ type Options struct {
 	Now func() time.Time
 	// Observer receives audit and metric events; nil ignores them.
 	Observer Observer
+	// ScopeDown is the default scope-down mode of mappings that set none
+	// (default ScopeMapping). See ScopeRequest.
+	ScopeDown ScopeMode
+	// ScopeConditions are the conditions of every per-request session
+	// policy; nil means DefaultScopeConditions, empty means none.
+	ScopeConditions []Condition
+	// MaxActionSets bounds the distinct action sets per user under
+	// ScopeRequest (default DefaultMaxActionSets).
+	MaxActionSets int
 }
 
 // Observer receives what audit and metrics need from the broker. Methods
@@ -147,6 +157,7 @@ type Broker struct {
 	cache          *cache
 	resolved       resolver
 	flight         singleflight.Group
+	sets           *setLimiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -206,6 +217,23 @@ func New(opts Options) (*Broker, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	if roles != nil {
+		if err := roles.compileScopes(o.ScopeDown, o.ScopeConditions); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// A provider's own mappings scope down exactly as the global ones.
+	for _, name := range slices.Sorted(maps.Keys(providerRoles)) {
+		if err := providerRoles[name].compileScopes(o.ScopeDown, o.ScopeConditions); err != nil {
+			errs = append(errs, fmt.Errorf("oidc_providers %q: %w", name, err))
+		}
+	}
+	if o.MaxActionSets == 0 {
+		o.MaxActionSets = DefaultMaxActionSets
+	}
+	if o.MaxActionSets < 0 {
+		errs = append(errs, fmt.Errorf("max_action_sets %d is negative", o.MaxActionSets))
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("aws_sts_config: %w", errors.Join(errs...))
 	}
@@ -246,6 +274,7 @@ func New(opts Options) (*Broker, error) {
 		now:            o.Now,
 		obs:            o.Observer,
 		cache:          newCache(o.MaxEntries, o.RefreshMargin),
+		sets:           newSetLimiter(o.MaxActionSets, o.SessionDuration),
 		ctx:            ctx,
 		cancel:         cancel,
 	}, nil
@@ -326,21 +355,21 @@ func (b *Broker) Credentials(ctx context.Context, id *authn.Identity) (*Grant, e
 	g, res, startRefresh := b.cache.get(key, now, canRefresh)
 	b.obs.OnCache(res)
 	if startRefresh {
-		b.refreshInBackground(key, id, r, name)
+		b.refreshInBackground(key, id, r, name, nil)
 	}
 	if g != nil {
 		return g, nil
 	}
-	return b.fetch(ctx, key, id, r, name)
+	return b.fetch(ctx, key, id, r, name, nil)
 }
 
 // fetch waits for the one STS exchange of key, starting it if needed.
-func (b *Broker) fetch(ctx context.Context, key cacheKey, id *authn.Identity, r *role, name string) (*Grant, error) {
+func (b *Broker) fetch(ctx context.Context, key cacheKey, id *authn.Identity, r *role, name string, sc *scopedSession) (*Grant, error) {
 	// The exchange is shared by every waiter: it must not die with the
 	// first caller's context.
 	base := context.WithoutCancel(ctx)
 	ch := b.flight.DoChan(string(key[:]), func() (any, error) {
-		return b.exchange(base, key, id, r, name, false)
+		return b.exchange(base, key, id, r, name, sc, false)
 	})
 	select {
 	case res := <-ch:
@@ -354,7 +383,7 @@ func (b *Broker) fetch(ctx context.Context, key cacheKey, id *authn.Identity, r 
 	}
 }
 
-func (b *Broker) refreshInBackground(key cacheKey, id *authn.Identity, r *role, name string) {
+func (b *Broker) refreshInBackground(key cacheKey, id *authn.Identity, r *role, name string, sc *scopedSession) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -366,7 +395,7 @@ func (b *Broker) refreshInBackground(key cacheKey, id *authn.Identity, r *role, 
 	go func() {
 		defer b.wg.Done()
 		_, err, _ := b.flight.Do(string(key[:]), func() (any, error) {
-			return b.exchange(b.ctx, key, id, r, name, true)
+			return b.exchange(b.ctx, key, id, r, name, sc, true)
 		})
 		if err != nil {
 			b.cache.refreshFailed(key, b.now(), b.refreshBackoff, maxRefreshBackoff)
@@ -375,7 +404,9 @@ func (b *Broker) refreshInBackground(key cacheKey, id *authn.Identity, r *role, 
 }
 
 // exchange makes one AssumeRoleWithWebIdentity call and caches its result.
-func (b *Broker) exchange(ctx context.Context, key cacheKey, id *authn.Identity, r *role, name string, refresh bool) (*Grant, error) {
+// sc, when set, is the per-request session policy that replaces the
+// mapping's.
+func (b *Broker) exchange(ctx context.Context, key cacheKey, id *authn.Identity, r *role, name string, sc *scopedSession, refresh bool) (*Grant, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	in := &sts.AssumeRoleWithWebIdentityInput{
@@ -390,6 +421,10 @@ func (b *Broker) exchange(ctx context.Context, key cacheKey, id *authn.Identity,
 	for _, p := range r.SessionPolicyARNs {
 		in.PolicyArns = append(in.PolicyArns, types.PolicyDescriptorType{Arn: aws.String(p)})
 	}
+	if sc != nil {
+		// compileScoper refused session_policy_arns for this role.
+		in.Policy, in.PolicyArns = aws.String(sc.policy), nil
+	}
 	start := time.Now()
 	out, err := b.client.AssumeRoleWithWebIdentity(ctx, in)
 	ev := AssumeEvent{
@@ -399,6 +434,9 @@ func (b *Broker) exchange(ctx context.Context, key cacheKey, id *authn.Identity,
 	if err != nil {
 		mErr := classify(err)
 		info := inspect(err)
+		if sc != nil {
+			mErr = classifyScoped(mErr, info.code, sc)
+		}
 		ev.STSRequestID, ev.Err = info.requestID, mErr
 		b.obs.OnAssume(ev)
 		b.log.LogAttrs(ctx, slog.LevelWarn, "sts exchange failed",
@@ -429,6 +467,9 @@ func (b *Broker) exchange(ctx context.Context, key cacheKey, id *authn.Identity,
 			Expires:         *out.Credentials.Expiration,
 		},
 		STSRequestID: requestID,
+	}
+	if sc != nil {
+		g.Scope = &GrantScope{Actions: sc.actions, PolicyDigest: sc.digest}
 	}
 	if out.AssumedRoleUser != nil {
 		g.AssumedRoleARN = aws.ToString(out.AssumedRoleUser.Arn)

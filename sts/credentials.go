@@ -83,6 +83,19 @@ type Grant struct {
 	// AWSAccount and PermissionSet are the account and permission set of
 	// an Identity Center grant.
 	AWSAccount, PermissionSet string
+	// Scope is set for a per-request session (scope_down: request). It is
+	// shared and immutable; a pointer keeps Grant comparable and small.
+	Scope *GrantScope
+}
+
+// GrantScope describes the session policy of a per-request session.
+type GrantScope struct {
+	// Actions are the IAM actions the session policy allows (empty: none).
+	Actions []string
+	// PolicyDigest is hex SHA-256 of the policy's exact text, which joins
+	// the audit record to CloudTrail's requestParameters.policy of the
+	// AssumeRoleWithWebIdentity event.
+	PolicyDigest string
 }
 
 // LogValue keeps secrets out of logs while keeping the audit facts.

@@ -34,6 +34,9 @@ type Mapping struct {
 	// SessionPolicyARNs are optional managed policies passed as PolicyArns,
 	// with the same effect.
 	SessionPolicyARNs []string
+	// ScopeDown is the mapping's scope-down mode; "" takes
+	// Options.ScopeDown.
+	ScopeDown ScopeMode
 }
 
 // role is a compiled mapping: its rank in precedence order, the compacted
@@ -43,6 +46,8 @@ type role struct {
 	Mapping
 	rank         int
 	policyDigest [sha256.Size]byte
+	mode         ScopeMode // resolved scope-down mode
+	scope        *scoper   // set when mode is ScopeRequest
 }
 
 // roleTable is the immutable result of compiling the configuration.

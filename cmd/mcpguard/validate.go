@@ -37,6 +37,10 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitInvalid
 	}
+	if err := gateway.CheckCredentials(cfg); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", *configPath, err)
+		return exitInvalid
+	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}

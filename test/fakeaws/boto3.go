@@ -45,7 +45,8 @@ var boto3Services = map[string]boto3Service{
 type boto3Invoker struct {
 	s       *Server
 	c       caller
-	region  string // the server's region, for calls without region_name
+	policy  *sessionPolicy // the credentials' session policy; nil: none
+	region  string         // the server's region, for calls without region_name
 	request func() string
 }
 
@@ -76,6 +77,9 @@ func (b *boto3Invoker) invoke(service, operation, regionName string, params map[
 	// sts:GetCallerIdentity needs no permission, as in AWS.
 	if action != "sts:GetCallerIdentity" && !slices.Contains(b.s.opts.Permissions[b.c.roleARN], svc.prefix) {
 		return nil, clientError("AccessDenied", operation, fmt.Sprintf("User: %s is not authorized to perform: %s because no identity-based policy allows the %s action", b.c.assumedRoleARN(), action, action))
+	}
+	if msg := sessionPolicyDenial(b.policy, b.c.assumedRoleARN(), service, operation); msg != "" {
+		return nil, clientError("AccessDenied", operation, msg)
 	}
 	spec, ok := svc.ops[operation]
 	if !ok {

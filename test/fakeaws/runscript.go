@@ -70,6 +70,15 @@ func (s *Server) runScript(_ context.Context, req *mcp.CallToolRequest, in runSc
 		return textResult(true, fmt.Sprintf("Script rejected: code is %d bytes, the limit is %d.", len(in.Code), MaxScriptBytes)), nil, nil
 	}
 	b := &boto3Invoker{s: s, c: c, region: s.opts.Region, request: newRequestID}
+	if cred, ok := s.opts.Lookup(req.Extra.Header.Get(headerAccessKeyID)); ok {
+		p, err := parseSessionPolicy(cred.SessionPolicy)
+		if err != nil {
+			return textResult(true, "An error occurred (AccessDenied): the session policy cannot be read"), nil, nil
+		}
+		b.policy = p
+	} else {
+		return textResult(true, "An error occurred (InvalidClientTokenId): The security token included in the request is invalid."), nil, nil
+	}
 	ip := &interp{invoke: b.invoke}
 	ret, perr := ip.run(in.Code)
 	run := ScriptRun{Code: in.Code, RoleARN: c.roleARN}

@@ -53,6 +53,10 @@ type Credential struct {
 	SessionName string
 	// Expiration is when the credentials stop working; zero means never.
 	Expiration time.Time
+	// SessionPolicy is the inline session policy STS issued the
+	// credentials with ("" none); every call_boto3 checks the IAM actions
+	// of its operation against it, as AWS does.
+	SessionPolicy string
 }
 
 // Options configure a Server. Lookup is required.

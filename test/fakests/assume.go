@@ -214,6 +214,8 @@ func (s *Server) assume(ctx context.Context, c *Call, f map[string][]string) (*r
 			SessionTags:     tags,
 			Expiration:      now.Add(life).UTC().Truncate(time.Second),
 			RequestID:       c.RequestID,
+			SessionPolicy:   c.Policy,
+			PolicyARNs:      slices.Clone(c.PolicyARNs),
 		},
 	}
 	return res, nil
@@ -354,13 +356,48 @@ func checkPolicy(policy string) *apiError {
 	default:
 		return sender("MalformedPolicyDocument", "Syntax errors in policy.")
 	}
+	if v, ok := doc["Version"]; ok && v != "2012-10-17" && v != "2008-10-17" {
+		return sender("MalformedPolicyDocument", "The policy failed legacy parsing")
+	}
 	for _, st := range stmts {
 		m, ok := st.(map[string]any)
 		if !ok || (m["Effect"] != "Allow" && m["Effect"] != "Deny") {
 			return sender("MalformedPolicyDocument", "Syntax errors in policy.")
 		}
+		// IAM needs exactly one of Action/NotAction and of
+		// Resource/NotResource, each a string or a list of strings, and
+		// refuses a Principal in a session policy.
+		_, a := m["Action"]
+		_, na := m["NotAction"]
+		_, r := m["Resource"]
+		_, nr := m["NotResource"]
+		_, p := m["Principal"]
+		_, np := m["NotPrincipal"]
+		if a == na || r == nr || p || np {
+			return sender("MalformedPolicyDocument", "Syntax errors in policy.")
+		}
+		for _, k := range []string{"Action", "NotAction", "Resource", "NotResource"} {
+			if v, ok := m[k]; ok && !stringOrStrings(v) {
+				return sender("MalformedPolicyDocument", "Syntax errors in policy.")
+			}
+		}
 	}
 	return nil
+}
+
+func stringOrStrings(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return v != ""
+	case []any:
+		for _, e := range v {
+			if s, ok := e.(string); !ok || s == "" {
+				return false
+			}
+		}
+		return len(v) > 0
+	}
+	return false
 }
 
 func intersects(a, b []string) bool { return firstCommon(a, b) != "" }

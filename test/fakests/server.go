@@ -138,6 +138,13 @@ type Credential struct {
 	// ContextUser is the Identity Center user of an identity-enhanced
 	// session (AssumeRole with ProvidedContexts), else "".
 	ContextUser string
+	// SessionPolicy is the inline session policy (Policy) the credentials
+	// were issued with, as sent; "" when none. AWS intersects the role's
+	// permissions with it on every call made with the credentials, and
+	// test/fakeaws does the same.
+	SessionPolicy string
+	// PolicyARNs are the managed session policies (PolicyArns).
+	PolicyARNs []string
 }
 
 // LogValue keeps the secret parts out of logs.

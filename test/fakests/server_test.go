@@ -255,6 +255,15 @@ func TestAssumeErrors(t *testing.T) {
 		{name: "policy without Effect", call: func(f *fixture) call {
 			return call{token: f.token(t, nil), policy: `{"Version":"2012-10-17","Statement":[{"Action":"*"}]}`}
 		}, code: "MalformedPolicyDocument", status: 400, message: "Syntax errors in policy."},
+		{name: "policy without Resource", call: func(f *fixture) call {
+			return call{token: f.token(t, nil), policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject"}]}`}
+		}, code: "MalformedPolicyDocument", status: 400, message: "Syntax errors in policy."},
+		{name: "policy with Principal", call: func(f *fixture) call {
+			return call{token: f.token(t, nil), policy: `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}`}
+		}, code: "MalformedPolicyDocument", status: 400, message: "Syntax errors in policy."},
+		{name: "policy with a number as Action", call: func(f *fixture) call {
+			return call{token: f.token(t, nil), policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":[1],"Resource":"*"}]}`}
+		}, code: "MalformedPolicyDocument", status: 400, message: "Syntax errors in policy."},
 		{name: "policy too long", call: func(f *fixture) call {
 			return call{token: f.token(t, nil), policy: strings.Repeat("x", 2049)}
 		}, code: "ValidationError", status: 400, message: "1 validation error detected: Value '" + strings.Repeat("x", 2049) + "' at 'policy' failed to satisfy constraint: Member must have length less than or equal to 2048"},

@@ -347,6 +347,7 @@ func (s *Stack) FakeAWSLookup(akid string) (fakeaws.Credential, bool) {
 	return fakeaws.Credential{
 		AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
 		RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration,
+		SessionPolicy: c.SessionPolicy,
 	}, ok
 }
 
