@@ -35,6 +35,9 @@ const (
 	// KindSessionNotFound is an Mcp-Session-Id that mcpguard did not issue
 	// to this caller; clients treat it as an expired session.
 	KindSessionNotFound
+	// KindRateLimited is a request over a configured limit (429 with
+	// Retry-After).
+	KindRateLimited
 )
 
 var kindNames = [...]string{
@@ -50,6 +53,7 @@ var kindNames = [...]string{
 	KindHeaderMismatch:         "header_mismatch",
 	KindUnsupportedVersion:     "unsupported_protocol_version",
 	KindSessionNotFound:        "session_not_found",
+	KindRateLimited:            "rate_limited",
 }
 
 // String returns the snake_case name used in logs, metrics and audit records.
