@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/mcp"
+	"github.com/mcpguard/mcpguard/ratelimit"
 	"github.com/mcpguard/mcpguard/sts"
 )
 
@@ -38,6 +39,7 @@ var errorTable = map[mcpguard.Kind]errorMapping{
 	mcpguard.KindHeaderMismatch:     {400, -32020},
 	mcpguard.KindUnsupportedVersion: {400, -32022},
 	mcpguard.KindSessionNotFound:    {404, -32000},
+	mcpguard.KindRateLimited:        {429, -32006},
 }
 
 // mappingFor returns the table entry for kind, falling back to internal so an
@@ -86,8 +88,8 @@ func immediate(d denial) *extprocv3.ProcessingResponse {
 	if m.status == 403 && d.stepUp != "" {
 		headers = append(headers, setHeader("www-authenticate", d.stepUp))
 	}
-	if m.status == 503 {
-		ra := sts.RetryAfter(d.err)
+	if m.status == 503 || m.status == 429 {
+		ra := max(sts.RetryAfter(d.err), ratelimit.RetryAfter(d.err))
 		if ra <= 0 {
 			ra = defaultRetryAfter
 		}

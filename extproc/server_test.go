@@ -47,6 +47,7 @@ func TestErrorTable(t *testing.T) {
 		{mcpguard.KindHeaderMismatch, 400, -32020},
 		{mcpguard.KindUnsupportedVersion, 400, -32022},
 		{mcpguard.KindSessionNotFound, 404, -32000},
+		{mcpguard.KindRateLimited, 429, -32006},
 		{mcpguard.Kind(99), 500, -32603},
 	}
 	if len(errorTable) != len(tests)-1 {
@@ -98,7 +99,7 @@ func TestErrorTable(t *testing.T) {
 			if _, ok := hdr["www-authenticate"]; ok != (tt.status == 401) {
 				t.Errorf("www-authenticate present = %v for %d", ok, tt.status)
 			}
-			if _, ok := hdr["retry-after"]; ok != (tt.status == 503) {
+			if _, ok := hdr["retry-after"]; ok != (tt.status == 503 || tt.status == 429) {
 				t.Errorf("retry-after present = %v for %d", ok, tt.status)
 			}
 		})
