@@ -40,6 +40,9 @@ type Config struct {
 	// source beside STS direct. Nil when the file has no identity_center
 	// section.
 	IdentityCenter *IdentityCenter `yaml:"identity_center"`
+	// RateLimits configures quotas after authorization. Nil without a
+	// rate_limits section: no limits.
+	RateLimits *RateLimits `yaml:"rate_limits"`
 }
 
 // ToolPinning records each tool definition (the whole tool object) per
@@ -537,6 +540,7 @@ func Default() *Config {
 // empty values, so explicit settings win.
 func (c *Config) fillDerived() {
 	c.fillIdentityCenter()
+	c.fillRateLimits()
 	if c.Upstream.Region == "" {
 		c.Upstream.Region = c.STS.Region
 	}

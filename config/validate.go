@@ -51,6 +51,7 @@ func (c *Config) validate() Problems {
 	c.validateToolPinning(&ps)
 	c.validateProtocol(&ps)
 	c.validateIdentityCenter(&ps)
+	c.validateRateLimits(&ps)
 	return ps
 }
 
