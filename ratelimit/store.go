@@ -18,7 +18,7 @@ type Rate struct {
 func (r Rate) IsZero() bool { return r.Limit == 0 }
 
 // interval is GCRA's emission interval: the time one event costs.
-func (r Rate) interval() time.Duration { return r.Period / time.Duration(r.Limit) }
+func (r Rate) interval() time.Duration { return max(r.Period/time.Duration(r.Limit), time.Nanosecond) }
 
 // Result is what a store says about one event.
 type Result struct {
