@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mcpguard/mcpguard/mcp"
@@ -34,4 +35,24 @@ func TestToolsOf(t *testing.T) {
 	if toolsOf(nil) != nil {
 		t.Fatal("nil body has tools")
 	}
+}
+
+// FuzzAccountOf: the account read from any ARN is the fifth field, never
+// spans a separator, and is empty for what is not an ARN.
+func FuzzAccountOf(f *testing.F) {
+	f.Add("arn:aws:iam::123456789012:role/R")
+	f.Add("arn:aws:sts::1:assumed-role/a:b:c")
+	f.Add(":::::")
+	f.Fuzz(func(t *testing.T, arn string) {
+		got := accountOf(arn)
+		if strings.Contains(got, ":") {
+			t.Fatalf("account %q spans a separator", got)
+		}
+		if got != "" && !strings.HasPrefix(arn, "arn:") {
+			t.Fatalf("account %q from a non-ARN", got)
+		}
+		if got != "" && strings.Split(arn, ":")[4] != got {
+			t.Fatalf("account %q is not the fifth field of %q", got, arn)
+		}
+	})
 }
