@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -249,11 +250,15 @@ func (l *Limiter) checksFor(r Request) []check {
 // keyOf names a bucket by a digest of its parts, so user names and tool
 // names of any length or content make bounded, unambiguous keys.
 func keyOf(name string, parts ...string) string {
-	h := sha256.New()
+	var buf [256]byte
+	b := buf[:0]
 	for _, p := range append([]string{name}, parts...) {
-		fmt.Fprintf(h, "%d:%s;", len(p), p)
+		b = strconv.AppendInt(b, int64(len(p)), 10)
+		b = append(b, ':')
+		b = append(b, p...)
 	}
-	return "mcpguard:" + hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(b)
+	return "mcpguard:" + hex.EncodeToString(sum[:16])
 }
 
 // Admit decides whether r may go on, waiting in a fair queue where a limit
