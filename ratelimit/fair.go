@@ -97,6 +97,7 @@ func (l *Limiter) queued(ctx context.Context, c check, user string) (Result, tim
 	}
 	l.qmu.Lock()
 	w.gone = true
+	waiting := len(q.ring)
 	l.qmu.Unlock()
 	select {
 	case g := <-w.done: // granted as it gave up: take it
@@ -113,7 +114,7 @@ func (l *Limiter) queued(ctx context.Context, c check, user string) (Result, tim
 	if reason == "closed" {
 		return Result{}, waited, errClosed
 	}
-	return Result{}, waited, refuse(lim, reason, lim.Rate.interval()*time.Duration(max(len(q.ring), 1)))
+	return Result{}, waited, refuse(lim, reason, lim.Rate.interval()*time.Duration(max(waiting, 1)))
 }
 
 func live(ws []*waiter) int {
