@@ -13,7 +13,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # lookups in Go, so the binary needs no shared library at run time.
 STATIC    := CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
 
-.PHONY: help cc tsclient browser build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate generate-iam clean
+.PHONY: help cc redis tsclient browser build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate generate-iam clean
 
 # cc makes sure a C toolchain is there for cgo (tree-sitter, the race
 # detector): on a machine with only Go it installs gcc from the
@@ -24,6 +24,16 @@ cc:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc libc6-dev >/dev/null; }
 
+# redis makes sure redis-server is there for the tests of shared rate
+# limits (ratelimit, test/e2e): like cc, it installs it from the
+# distribution's packages. The tests start their own server on loopback
+# and fail, rather than skip, without it when CI is set.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "no redis-server: installing it from the distribution's packages"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
@@ -31,7 +41,7 @@ build: cc ## Build bin/mcpguard (static with cgo, stripped); fails if the result
 	$(STATIC) -o bin/mcpguard ./cmd/mcpguard
 	@if readelf -lW bin/mcpguard | grep -q 'program interpreter'; then echo "bin/mcpguard is not static"; exit 1; fi
 
-test: cc fmt-check vet unit ## gofmt check, go vet, and every test with the race detector (fuzz seed corpora included).
+test: cc redis fmt-check vet unit ## gofmt check, go vet, and every test with the race detector (fuzz seed corpora included).
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

@@ -36,8 +36,9 @@ const (
 	// KindSessionNotFound is an Mcp-Session-Id that mcpguard did not issue
 	// to this caller; clients treat it as an expired session.
 	KindSessionNotFound
-	// KindRateLimited is a bound on the caller's use that it exceeded
-	// (distinct scope-down action sets): retry after Retry-After.
+	// KindRateLimited is a request over a configured rate or concurrency
+	// limit, or over a bound on the caller's use (distinct scope-down
+	// action sets): 429 with Retry-After.
 	KindRateLimited
 )
 

@@ -188,6 +188,9 @@ type Event struct {
 	// RequestSeq, in an mcp_response record, is the seq of the request's
 	// own record.
 	RequestSeq uint64 `json:"request_seq,omitempty"`
+	// Limits are the rate limits that applied to the request, or the one
+	// that refused it (docs/rate-limits.md).
+	Limits []Limit `json:"limits,omitempty"`
 }
 
 // User is the authenticated caller, from the verified token's claims.

@@ -43,6 +43,9 @@ type Config struct {
 	// source beside STS direct. Nil when the file has no identity_center
 	// section.
 	IdentityCenter *IdentityCenter `yaml:"identity_center"`
+	// RateLimits configures quotas after authorization. Nil without a
+	// rate_limits section: no limits.
+	RateLimits *RateLimits `yaml:"rate_limits"`
 }
 
 // ToolPinning records each tool definition (the whole tool object) per
@@ -562,6 +565,7 @@ func Default() *Config {
 func (c *Config) fillDerived() {
 	c.fillIdentityCenter()
 	c.fillProviders()
+	c.fillRateLimits()
 	if c.Upstream.Region == "" {
 		c.Upstream.Region = c.STS.Region
 	}

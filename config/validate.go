@@ -53,6 +53,7 @@ func (c *Config) validate() Problems {
 	c.validateToolPinning(&ps)
 	c.validateProtocol(&ps)
 	c.validateIdentityCenter(&ps)
+	c.validateRateLimits(&ps)
 	return ps
 }
 

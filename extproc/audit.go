@@ -161,6 +161,7 @@ func (x *exchange) auditEvent() *audit.Event {
 		method = x.body.Messages[0].Method
 	}
 	ev.Type = audit.EventTypeForMethod(method, batch, x.hdr.method)
+	x.quotaAudit(ev)
 	if x.decision != nil {
 		d := "allow"
 		if !x.decision.Allow {

@@ -157,6 +157,8 @@ type Options struct {
 	Now     func() time.Time
 	// Protocol configures the checks of both MCP protocol eras (era.go).
 	Protocol Protocol
+	// Limiter applies the quotas after authorization; nil applies none.
+	Limiter Limiter
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -252,6 +254,7 @@ type exchange struct {
 	auditSeq          uint64 // seq of the request's record written before forwarding
 	upstreamRequestID string
 	era               eraState // protocol era checks and session binding
+	quota             quotaState
 }
 
 func (x *exchange) tracer() trace.Tracer { return x.s.o.Tracer.Tracer(telemetry.TracerName) }
@@ -642,6 +645,9 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 		return nil, err
 	}
 	x.grant = grant
+	if err := x.admit(body, grant); err != nil {
+		return nil, err
+	}
 	path := x.hdr.path
 	if x.upstream.Path != "" {
 		path = x.upstream.Path
@@ -770,6 +776,7 @@ func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 			}
 		}
 	}
+	x.noteUpstreamThrottle()
 	if x.status >= 200 && x.status < 400 {
 		x.outcome = audit.OutcomeSuccess
 	} else {
@@ -816,6 +823,7 @@ func (x *exchange) fail(err error) *extprocv3.ProcessingResponse {
 // finish records the request's audit event, metrics and span when the
 // stream ends.
 func (x *exchange) finish() {
+	defer x.releaseQuota()
 	if x.span != nil {
 		defer x.endSpan()
 	}

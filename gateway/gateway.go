@@ -67,6 +67,7 @@ type Gateway struct {
 	authz *authz.Authorizer // nil when no authz_config: every request is denied
 	creds *sts.Broker
 	idc   *idc.Broker // nil without identity_center
+	quota *quotas     // nil without rate_limits
 	audit *audit.Logger
 
 	tracer         trace.TracerProvider
@@ -267,6 +268,13 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if g.quota, err = g.buildQuotas(); err != nil {
+		return err
+	}
+	var limiter extproc.Limiter
+	if g.quota != nil {
+		limiter = g.quota.limiter
+	}
 	srv, err := extproc.New(extproc.Options{
 		Protocol:   proto,
 		Authn:      g.authn,
@@ -289,6 +297,7 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		Logger:       g.log.With("stage", "extproc"),
 		Metrics:      g.metrics,
 		Now:          o.Now,
+		Limiter:      limiter,
 	})
 	if err != nil {
 		return fmt.Errorf("build ext_proc server: %w", err)
@@ -523,6 +532,7 @@ func (g *Gateway) close() {
 		if g.creds != nil {
 			g.creds.Close()
 		}
+		g.quota.close()
 		if g.audit != nil {
 			if err := g.audit.Close(); err != nil {
 				g.log.Error("close audit trail", "error", err)

@@ -29,6 +29,7 @@ type Metrics struct {
 	auditFailures   prometheus.Counter
 	streams         prometheus.Gauge
 	peersRefused    prometheus.Counter
+	rateLimits      *rateLimitMetrics
 }
 
 // latencyBuckets span 50µs to ~6.5s: the warm path is tens of microseconds,
@@ -111,6 +112,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.rateLimits = newRateLimitMetrics(reg)
 	return m
 }
 
