@@ -13,7 +13,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # lookups in Go, so the binary needs no shared library at run time.
 STATIC    := CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
 
-.PHONY: help cc redis tsclient browser build test vet fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate generate-iam clean
+.PHONY: help cc redis tsclient browser build test vet lint fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate generate-iam clean
 
 # cc makes sure a C toolchain is there for cgo (tree-sitter, the race
 # detector): on a machine with only Go it installs gcc from the
@@ -41,7 +41,7 @@ build: cc ## Build bin/mcpguard (static with cgo, stripped); fails if the result
 	$(STATIC) -o bin/mcpguard ./cmd/mcpguard
 	@if readelf -lW bin/mcpguard | grep -q 'program interpreter'; then echo "bin/mcpguard is not static"; exit 1; fi
 
-test: cc redis fmt-check vet unit ## gofmt check, go vet, and every test with the race detector (fuzz seed corpora included).
+test: cc redis fmt-check vet lint unit ## gofmt check, go vet, golangci-lint, and every test with the race detector (fuzz seed corpora included).
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -49,6 +49,12 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# lint runs golangci-lint at the version pinned in tools/lint/go.mod (a Go
+# tool directive in a module of its own, so the linter's dependencies stay
+# out of mcpguard's go.mod), with the linters chosen in .golangci.yml.
+lint: ## golangci-lint with the pinned version and the project's linters.
+	$(GO) tool -modfile=tools/lint/go.mod golangci-lint run --timeout 20m $(PKGS)
 
 # tsclient installs the pinned MCP TypeScript SDK (test/tsclient) where Node
 # is installed, and the MCP Inspector CLI, so the end-to-end and test/clients suites run

@@ -108,7 +108,7 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 	// agree with the verified token, never a substitute for it.
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	a.wg.Add(1)
-	go a.refreshLoop()
+	go a.refreshLoop() //nolint:contextcheck // key refresh lives as long as the authenticator, not a request
 	return a, nil
 }
 
@@ -120,7 +120,7 @@ func (a *Authenticator) Ready() bool {
 // Refresh fetches the key set now, ignoring the rate limit, for operators
 // (signal handlers) and tests. On failure the previous keys stay in use.
 func (a *Authenticator) Refresh(ctx context.Context) error {
-	c := a.startFetch(false)
+	c := a.startFetch(false) //nolint:contextcheck // a fetch is shared by every waiting request; none may cancel it
 	if c == nil {
 		return errors.New("refresh jwks: authenticator closed")
 	}

@@ -207,7 +207,7 @@ func (a *Authenticator) startFetch(limited bool) *fetchCall {
 // fetch ran (successfully or not) so callers know whether looking again
 // can help.
 func (a *Authenticator) refetch(ctx context.Context) bool {
-	c := a.startFetch(true)
+	c := a.startFetch(true) //nolint:contextcheck // a fetch is shared by every waiting request; none may cancel it
 	if c == nil {
 		return false
 	}

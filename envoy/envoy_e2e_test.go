@@ -175,6 +175,7 @@ func (s *stack) token(t *testing.T, sub string, groups ...string) string {
 // request that reaches the fake AWS MCP Server carries a valid SigV4
 // signature by the user's role.
 func (s *stack) aliceAndBob(t *testing.T, ctx context.Context, endpoint string) (tokens []string) {
+	t.Helper()
 	alice, bob := s.token(t, "alice", "s3-readers"), s.token(t, "bob", "ec2-viewers")
 	t.Run("anonymous is refused", func(t *testing.T) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))

@@ -17,7 +17,7 @@ func (g *Gateway) adminHandler() http.Handler {
 		w.Header().Set("content-type", "text/plain; charset=utf-8")
 		if g.draining.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("draining: shutting down\n"))
+			_, _ = w.Write([]byte("draining: shutting down\n"))
 			return
 		}
 		if !g.Ready() {

@@ -65,7 +65,9 @@ authz_config: {policy_files: [%q]}
 		default:
 			close(release)
 		}
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	})
 
 	conn, err := grpc.NewClient(g.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 		}
 	}()
 
-	if err := g.buildAudit(o); err != nil {
+	if err := g.buildAudit(o); err != nil { //nolint:contextcheck // the audit trail outlives the context that builds the gateway
 		return nil, err
 	}
 	if err := g.buildTracing(bg); err != nil {
@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (g *Gateway, err er
 	if err := g.listen(); err != nil {
 		return nil, err
 	}
-	g.auditConfigLoaded(o.ConfigPath)
+	g.auditConfigLoaded(o.ConfigPath) //nolint:contextcheck // lifecycle records are written even when startup is cancelled
 	return g, nil
 }
 
@@ -456,7 +456,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		defer close(readyDone)
 		g.watchReadiness(readyCtx)
 	}()
-	g.auditServer(audit.TypeServerStart)
+	g.auditServer(audit.TypeServerStart) //nolint:contextcheck // lifecycle records are written even when Run is cancelled
 	g.log.Info("mcpguard serving", "grpc", g.GRPCAddr(), "admin", g.AdminAddr(),
 		"grpc_peer_auth", peerAuthMode(&g.cfg.Server),
 		"upstream", g.cfg.Upstream.Host, "issuer", g.cfg.OIDC.Issuer)
@@ -472,7 +472,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	stopReady() // the readiness watcher ends before the health service does
 	<-readyDone
-	g.shutdown()
+	g.shutdown() //nolint:contextcheck // shutdown runs after Run's context is done, by design
 	return runErr
 }
 

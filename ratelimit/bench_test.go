@@ -21,6 +21,7 @@ func benchLimits() []Limit {
 }
 
 func benchAdmit(b *testing.B, s Store) {
+	b.Helper()
 	l, err := New(Options{Store: s, Limits: benchLimits()})
 	if err != nil {
 		b.Fatal(err)
@@ -51,6 +52,7 @@ func BenchmarkAdmit(b *testing.B) {
 func BenchmarkAllow(b *testing.B) {
 	r := Rate{Limit: 1 << 20, Period: time.Second, Burst: 1 << 20}
 	run := func(b *testing.B, s Store) {
+		b.Helper()
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := s.Allow(b.Context(), "k", r); err != nil {

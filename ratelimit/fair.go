@@ -75,7 +75,7 @@ func (l *Limiter) queued(ctx context.Context, c check, user string) (Result, tim
 	if !q.active {
 		q.active = true
 		l.wg.Add(1)
-		go l.dispatch(q)
+		go l.dispatch(q) //nolint:contextcheck // the queue dispatcher serves every waiting request, not one
 	}
 	l.qmu.Unlock()
 	l.o.OnDecision(lim.Name, "queued")

@@ -270,7 +270,7 @@ func (l *Limiter) Admit(ctx context.Context, r Request) (*Ticket, error) {
 	for _, c := range l.checksFor(r) {
 		ap, err := l.apply(ctx, t, c, r.User)
 		if err != nil {
-			t.Release()
+			t.Release() //nolint:contextcheck // a held slot is released even when the request was cancelled
 			return nil, err
 		}
 		t.Applied = append(t.Applied, ap)
@@ -326,8 +326,8 @@ func (l *Limiter) storeFailed(lim *Limit, err error) error {
 		return nil
 	}
 	return &mcpguard.Error{
-		Kind:   mcpguard.KindUnavailable,
-		Msg:    "rate limits cannot be checked right now; retry later",
+		Kind:       mcpguard.KindUnavailable,
+		Msg:        "rate limits cannot be checked right now; retry later",
 		Err:        &Rejection{Limit: lim.Name, Scope: lim.Scope, Reason: "store_unavailable", After: storeRetryAfter, err: err},
 		Reason:     "rate_limit_store_unavailable",
 		RetryAfter: storeRetryAfter,
@@ -365,8 +365,8 @@ func (r *Rejection) Unwrap() error { return r.err }
 
 func refuse(lim *Limit, reason string, after time.Duration) error {
 	return &mcpguard.Error{
-		Kind:   mcpguard.KindRateLimited,
-		Msg:    fmt.Sprintf("rate limit %s exceeded; retry later", lim.Name),
+		Kind:       mcpguard.KindRateLimited,
+		Msg:        fmt.Sprintf("rate limit %s exceeded; retry later", lim.Name),
 		Err:        &Rejection{Limit: lim.Name, Scope: lim.Scope, Reason: reason, After: after},
 		Reason:     reason,
 		RetryAfter: after,

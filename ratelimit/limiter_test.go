@@ -16,6 +16,7 @@ import (
 
 // stores runs a test against the in-process store and a real Redis.
 func stores(t *testing.T, f func(t *testing.T, s Store)) {
+	t.Helper()
 	t.Run("memory", func(t *testing.T) { f(t, NewMemory(nil)) })
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
@@ -54,7 +55,7 @@ func admit(t *testing.T, l *Limiter, r Request) string {
 func perMinute(n, burst int) Rate { return Rate{Limit: n, Period: time.Minute, Burst: burst} }
 
 func TestLimitScopes(t *testing.T) {
-	stores(t, func(t *testing.T, s Store) {
+	stores(t, func(t *testing.T, s Store) { //nolint:thelper // a test body, run once per store
 		tests := []struct {
 			name  string
 			limit Limit
@@ -111,7 +112,7 @@ func indexColon(s string) int {
 }
 
 func TestRetryAfter(t *testing.T) {
-	stores(t, func(t *testing.T, s Store) {
+	stores(t, func(t *testing.T, s Store) { //nolint:thelper // a test body, run once per store
 		l := newLimiter(t, s, Limit{Name: "ra" + t.Name(), Scope: ScopeUser, Rate: Rate{Limit: 1, Period: 10 * time.Second, Burst: 1}})
 		if admit(t, l, Request{User: "a"}) != "" {
 			t.Fatal("first refused")
@@ -124,7 +125,7 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestConcurrency(t *testing.T) {
-	stores(t, func(t *testing.T, s Store) {
+	stores(t, func(t *testing.T, s Store) { //nolint:thelper // a test body, run once per store
 		l := newLimiter(t, s, Limit{Name: "c" + t.Name(), Scope: ScopeAccount, Concurrency: 2})
 		r := Request{User: "a", Account: "1", Region: "r"}
 		t1, err := l.Admit(t.Context(), r)

@@ -282,7 +282,7 @@ func patternList(raw json.RawMessage) ([]string, error) {
 	if err := json.Unmarshal(raw, &one); err == nil {
 		list = []string{one}
 	} else if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, errors.New("Action must be a string or an array of strings")
+		return nil, errors.New("the Action element must be a string or an array of strings")
 	}
 	for i, p := range list {
 		if p != "*" && !strings.Contains(p, ":") {

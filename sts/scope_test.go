@@ -142,6 +142,7 @@ func TestMatchAction(t *testing.T) {
 }
 
 func scopedEnv(t testing.TB, mutate func(*Options, *fakests.Options)) *env {
+	t.Helper()
 	return newEnv(t, func(_ *env, o *Options, fo *fakests.Options) {
 		o.ScopeDown = ScopeRequest
 		if mutate != nil {

@@ -45,8 +45,8 @@ const (
 var DefaultScopes = []string{"sso:account:access"}
 
 const (
-	grantJWTBearer    = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-	grantRefreshToken = "refresh_token" //nolint:gosec // an OAuth grant type name, not a credential
+	grantJWTBearer    = "urn:ietf:params:oauth:grant-type:jwt-bearer" //nolint:gosec // an OAuth grant type name, not a credential
+	grantRefreshToken = "refresh_token"                               //nolint:gosec // an OAuth grant type name, not a credential
 	pageSize          = 100
 )
 

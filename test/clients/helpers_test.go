@@ -103,6 +103,7 @@ func jsonLines(r io.Reader) <-chan map[string]json.RawMessage {
 // artifactsDir is where screenshots are kept after the test: the
 // MCPGUARD_ARTIFACTS directory, else bin/artifacts of the repository.
 func artifactsDir(t *testing.T) string {
+	t.Helper()
 	if d := os.Getenv("MCPGUARD_ARTIFACTS"); d != "" {
 		return d
 	}
@@ -116,6 +117,7 @@ func artifactsDir(t *testing.T) string {
 // keepArtifacts copies the files of src into the artifacts directory
 // under name, logging where they are.
 func keepArtifacts(t *testing.T, src, name string) {
+	t.Helper()
 	dst := filepath.Join(artifactsDir(t), name)
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		t.Logf("keep artifacts: %v", err)

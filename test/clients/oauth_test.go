@@ -19,6 +19,7 @@ import (
 // chromium finds Debian's chromium (or another Chrome). Outside CI the test
 // skips without one; in CI (`make test` installs it) a missing browser fails.
 func chromium(t *testing.T) string {
+	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p

@@ -181,7 +181,7 @@ func (fr *Front) serve(w http.ResponseWriter, r *http.Request) {
 	ex.Downstream = cloneRequest(req)
 
 	if fr.cfg.Direct {
-		fr.forwardAndRespond(w, r.Context(), req, nil, ex)
+		fr.forwardAndRespond(r.Context(), w, req, nil, ex)
 		return
 	}
 	o := fr.cfg.Filter.ProcessRequest(r.Context(), req)
@@ -195,7 +195,7 @@ func (fr *Front) serve(w http.ResponseWriter, r *http.Request) {
 		writeLocalReply(w, o.Immediate, ex)
 		return
 	}
-	fr.forwardAndRespond(w, r.Context(), o.Request, o, ex)
+	fr.forwardAndRespond(r.Context(), w, o.Request, o, ex)
 }
 
 // downstream applies what the connection manager does before any filter
@@ -274,7 +274,7 @@ func (fr *Front) routed(req *Request) *Request {
 	return out
 }
 
-func (fr *Front) forwardAndRespond(w http.ResponseWriter, ctx context.Context, req *Request, o *Outcome, ex *Exchange) {
+func (fr *Front) forwardAndRespond(ctx context.Context, w http.ResponseWriter, req *Request, o *Outcome, ex *Exchange) {
 	up := fr.routed(req)
 	ex.Upstream = up
 	if fr.cfg.RouteTimeout > 0 {

@@ -2,7 +2,6 @@ package fakesso_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -458,7 +457,7 @@ func (s *signer) RoundTrip(r *http.Request) (*http.Response, error) {
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.ContentLength = int64(len(body))
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(context.Background(), s.creds, out, hex.EncodeToString(sum[:]), "aws-mcp", "us-east-1", s.now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(r.Context(), s.creds, out, hex.EncodeToString(sum[:]), "aws-mcp", "us-east-1", s.now()); err != nil {
 		return nil, err
 	}
 	return http.DefaultTransport.RoundTrip(out)

@@ -394,11 +394,11 @@ func (e *env) startMCPGuard(ctx context.Context) error {
 		}
 		select {
 		case <-e.guard.done:
-			return fmt.Errorf("mcpguard exited: %v\n%s", e.guard.err, e.guard.tail())
+			return fmt.Errorf("mcpguard exited: %v\n%s", e.guard.err, e.guard.tail()) //nolint:errorlint // the error may be nil; the message is for a person
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("mcpguard not ready after 30s (%v)\n%s", err, e.guard.tail())
+			return fmt.Errorf("mcpguard not ready after 30s (%v)\n%s", err, e.guard.tail()) //nolint:errorlint // the error may be nil; the message is for a person
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -593,12 +593,12 @@ func transportFailed(err error) bool {
 func (e *env) open(ctx context.Context, u *user) error {
 	st, sid, err := e.post(ctx, modeMCPGuard, u, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+protocolVersion+`","capabilities":{},"clientInfo":{"name":"load","version":"1"}}}`, nil)
 	if err != nil || st != http.StatusOK || sid == "" {
-		return fmt.Errorf("%s initialize: status %d, session %q, %v", u.name, st, sid, err)
+		return fmt.Errorf("%s initialize: status %d, session %q, %v", u.name, st, sid, err) //nolint:errorlint // the error may be nil; the message is for a person
 	}
 	u.session = sid
 	st, _, err = e.post(ctx, modeMCPGuard, u, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil)
 	if err != nil || st != http.StatusAccepted {
-		return fmt.Errorf("%s initialized: status %d, %v", u.name, st, err)
+		return fmt.Errorf("%s initialized: status %d, %v", u.name, st, err) //nolint:errorlint // the error may be nil; the message is for a person
 	}
 	return nil
 }

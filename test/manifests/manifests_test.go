@@ -222,6 +222,7 @@ func parseServerTimes(t *testing.T, text string) serverTimes {
 }
 
 func checkDeployment(t *testing.T, d *appsv1.Deployment, hpas []*autoscalingv2.HorizontalPodAutoscaler, st serverTimes) {
+	t.Helper()
 	for _, h := range hpas {
 		if h.Spec.ScaleTargetRef.Kind == "Deployment" && h.Spec.ScaleTargetRef.Name == d.Name && d.Spec.Replicas != nil {
 			t.Errorf("replicas %d next to HorizontalPodAutoscaler %s: every apply resets the autoscaler's count", *d.Spec.Replicas, h.Name)
@@ -289,6 +290,7 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment, hpas []*autoscalingv2.H
 // checkGOMEMLIMIT wants the Go runtime's soft limit set, below the
 // container's memory limit with room for what the runtime does not count.
 func checkGOMEMLIMIT(t *testing.T, c corev1.Container) {
+	t.Helper()
 	limit := c.Resources.Limits[corev1.ResourceMemory]
 	for _, e := range c.Env {
 		if e.Name != "GOMEMLIMIT" {
@@ -343,6 +345,7 @@ func reachesIstiod(nps []*networkingv1.NetworkPolicy) bool {
 }
 
 func checkPDB(t *testing.T, p *policyv1.PodDisruptionBudget) {
+	t.Helper()
 	if p.Spec.MinAvailable != nil {
 		t.Errorf("minAvailable %s: with an autoscaled replica count it lets a drain evict all but that many at once; use maxUnavailable: 1", p.Spec.MinAvailable.String())
 	}
@@ -355,6 +358,7 @@ func checkPDB(t *testing.T, p *policyv1.PodDisruptionBudget) {
 // supported Istio: system roots (Istio 1.20 checks nothing without
 // caCertificates), the host as SNI and as the only accepted SAN.
 func checkDestinationRule(t *testing.T, dr *networkingv1alpha3.DestinationRule) {
+	t.Helper()
 	var tlss []*networkingv1alpha3.ClientTLSSettings
 	if tls := dr.GetTrafficPolicy().GetTls(); tls != nil {
 		tlss = append(tlss, tls)
@@ -388,6 +392,7 @@ func checkDestinationRule(t *testing.T, dr *networkingv1alpha3.DestinationRule) 
 const referencedServices = "envoyfilter.istio.io/referenced-services"
 
 func checkEnvoyFilter(t *testing.T, o object, ef *networkingv1alpha3.EnvoyFilter) {
+	t.Helper()
 	if ef.GetPriority() <= 0 {
 		t.Error("priority is not set above 0: the patch's place among other EnvoyFilters depends on creation time")
 	}
@@ -453,6 +458,7 @@ func checkEnvoyFilter(t *testing.T, o object, ef *networkingv1alpha3.EnvoyFilter
 // checkVirtualService wants the RFC 9728 metadata routed on the MCP host,
 // so mcpguard (ext_proc covers the whole filter chain) can answer it.
 func checkVirtualService(t *testing.T, vs *networkingv1alpha3.VirtualService) {
+	t.Helper()
 	if len(vs.GetGateways()) == 0 {
 		return
 	}
@@ -473,6 +479,7 @@ func checkVirtualService(t *testing.T, vs *networkingv1alpha3.VirtualService) {
 // gateway would answer 403 before mcpguard can answer 401 with the
 // WWW-Authenticate header that starts an MCP client's login.
 func checkAuthorizationPolicy(t *testing.T, ap *securityv1beta1.AuthorizationPolicy) {
+	t.Helper()
 	if ap.GetAction() != securityv1beta1.AuthorizationPolicy_DENY {
 		return
 	}

@@ -46,6 +46,7 @@ func Start(tb testing.TB) *Server {
 }
 
 func start(tb testing.TB, bin string) (*Server, error) {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -92,6 +93,7 @@ func start(tb testing.TB, bin string) (*Server, error) {
 
 // Client returns a client of s, closed when tb ends.
 func (s *Server) Client(tb testing.TB) *redis.Client {
+	tb.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: s.Addr})
 	tb.Cleanup(func() { rdb.Close() })
 	return rdb

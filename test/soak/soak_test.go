@@ -173,13 +173,15 @@ authz_config:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Errorf("interrupt mcpguard: %v", err)
+		}
 		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		go func() { _ = cmd.Wait(); close(done) }() // its exit status is the log's business
 		select {
 		case <-done:
 		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill() // the wait below is what matters
 			<-done
 		}
 		logFile.Close()
@@ -354,7 +356,7 @@ func (f *flow) user(ctx context.Context, t *testing.T, i int, s settings, client
 		if err != nil {
 			return 0, "", err
 		}
-		io.Copy(io.Discard, resp.Body)
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header.Get("Mcp-Session-Id"), nil
 	}
