@@ -38,6 +38,8 @@ func appendRecord(dst []byte, at time.Time, auditID string, e *Event) ([]byte, e
 		dst = append(dst, `,"user":{`...)
 		dst = appendField(dst, "sub", u.Sub)
 		dst = appendField(dst, "iss", u.Iss)
+		dst = appendField(dst, "provider", u.Provider)
+		dst = appendField(dst, "tenant", u.Tenant)
 		dst = appendField(dst, "email", u.Email)
 		dst = appendStrings(dst, "groups", u.Groups)
 		dst = append(dst, '}')
@@ -87,6 +89,8 @@ func appendRecord(dst []byte, at time.Time, auditID string, e *Event) ([]byte, e
 			dst = strconv.AppendBool(dst, *c)
 		}
 		dst = appendField(dst, "credential_source", a.CredentialSource)
+		dst = appendField(dst, "session_policy_digest", a.SessionPolicyDigest)
+		dst = appendStrings(dst, "session_actions", a.SessionActions)
 		dst = appendField(dst, "aws_account", a.AWSAccount)
 		dst = appendField(dst, "permission_set", a.PermissionSet)
 		dst = append(dst, '}')
@@ -122,6 +126,34 @@ func appendRecord(dst []byte, at time.Time, auditID string, e *Event) ([]byte, e
 	if e.RequestSeq != 0 {
 		dst = append(dst, `,"request_seq":`...)
 		dst = strconv.AppendUint(dst, e.RequestSeq, 10)
+	}
+	if len(e.Limits) > 0 {
+		dst = append(dst, `,"limits":[`...)
+		for i := range e.Limits {
+			l := &e.Limits[i]
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"name":`...)
+			dst = appendString(dst, l.Name)
+			dst = append(dst, `,"scope":`...)
+			dst = appendString(dst, l.Scope)
+			if l.WaitedMS != 0 {
+				dst = append(dst, `,"waited_ms":`...)
+				if dst, err = appendFloat(dst, l.WaitedMS); err != nil {
+					return dst, err
+				}
+			}
+			dst = append(dst, `,"remaining":`...)
+			dst = strconv.AppendInt(dst, int64(l.Remaining), 10)
+			dst = appendField(dst, "rejected", l.Rejected)
+			if l.RetryAfterMS != 0 {
+				dst = append(dst, `,"retry_after_ms":`...)
+				dst = strconv.AppendInt(dst, l.RetryAfterMS, 10)
+			}
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
 	}
 	return append(dst, '}'), nil
 }
