@@ -15,19 +15,7 @@ import (
 // audit trail records policy_reload_failed), and the forbid still denies
 // the destructive command afterwards.
 func TestEmptiedGuardrailsAreNotReloaded(t *testing.T) {
-	dir := t.TempDir()
-	var files []string
-	for _, f := range []string{"baseline.cedar", "alice-bob.cedar", "data-analysts.cedar", "guardrails.cedar"} {
-		data, err := os.ReadFile(filepath.Join("..", "..", "examples", "policies", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, f)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, p)
-	}
+	dir, files := copyExamplePolicies(t)
 	trail := &stack.Buffer{}
 	s, _ := startStack(t, stack.Options{
 		AuditWriter: trail,
@@ -58,4 +46,24 @@ func TestEmptiedGuardrailsAreNotReloaded(t *testing.T) {
 	if _, forwarded := forwardedCalls(s)[destructive]; forwarded {
 		t.Error("the destructive command reached AWS")
 	}
+}
+
+// copyExamplePolicies copies the example policy files a test may change
+// into a temporary directory and returns it with the copies' paths.
+func copyExamplePolicies(t *testing.T) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	var files []string
+	for _, f := range []string{"baseline.cedar", "alice-bob.cedar", "data-analysts.cedar", "guardrails.cedar"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "examples", "policies", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, f)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	return dir, files
 }

@@ -17,19 +17,7 @@ import (
 // forbid on another network leaves a second command alone. Without the
 // attribute, context has no source_ip and the first forbid would not apply.
 func TestSourceIPPolicy(t *testing.T) {
-	dir := t.TempDir()
-	var files []string
-	for _, f := range []string{"baseline.cedar", "alice-bob.cedar", "data-analysts.cedar", "guardrails.cedar"} {
-		data, err := os.ReadFile(filepath.Join("..", "..", "examples", "policies", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, f)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, p)
-	}
+	dir, files := copyExamplePolicies(t)
 	network := filepath.Join(dir, "network.cedar")
 	if err := os.WriteFile(network, []byte(`
 @id("no-listing-from-loopback")
