@@ -74,8 +74,19 @@ type user struct {
 	name    string
 	profile profile
 	token   string
-	session string
-	creds   aws.Credentials
+	session string // through mcpguard, which seals the upstream's id
+	// upstreamSession is the session the baseline modes use: their
+	// requests reach the upstream with no mcpguard to unseal an id.
+	upstreamSession string
+	creds           aws.Credentials
+}
+
+// sessionFor is u's MCP session id in requests of mode.
+func (u *user) sessionFor(mode string) string {
+	if mode == modeMCPGuard {
+		return u.session
+	}
+	return u.upstreamSession
 }
 
 // body is u's request of kind with JSON-RPC id: ids are unique within a
@@ -447,8 +458,8 @@ func (e *env) post(ctx context.Context, mode string, u *user, body string, signe
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	if u.session != "" {
-		req.Header.Set("Mcp-Session-Id", u.session)
+	if sid := u.sessionFor(mode); sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
 		req.Header.Set("Mcp-Protocol-Version", protocolVersion)
 	}
 	if signed != nil {
@@ -547,6 +558,32 @@ func (e *env) openUsers(ctx context.Context) error {
 		}
 		u.creds = aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
 			CanExpire: true, Expires: c.Expiration}
+		if err := e.openUpstream(ctx, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openUpstream starts u's own MCP session at the upstream for the
+// baseline modes, signed with u's credentials as mcpguard would sign.
+func (e *env) openUpstream(ctx context.Context, u *user) error {
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + protocolVersion + `","capabilities":{},"clientInfo":{"name":"load-baseline","version":"1"}}}`
+	signed, err := e.signBaseline(ctx, u, init, time.Now())
+	if err != nil {
+		return err
+	}
+	st, sid, err := e.post(ctx, modeDirect, u, init, signed)
+	if err != nil || st != http.StatusOK || sid == "" {
+		return fmt.Errorf("%s upstream initialize: status %d, session %q, %v", u.name, st, sid, err) //nolint:errorlint // the error may be nil; the message is for a person
+	}
+	u.upstreamSession = sid
+	note := `{"jsonrpc":"2.0","method":"notifications/initialized"}`
+	if signed, err = e.signBaseline(ctx, u, note, time.Now()); err != nil {
+		return err
+	}
+	if st, _, err = e.post(ctx, modeDirect, u, note, signed); err != nil || st != http.StatusAccepted {
+		return fmt.Errorf("%s upstream initialized: status %d, %v", u.name, st, err) //nolint:errorlint // the error may be nil; the message is for a person
 	}
 	return nil
 }
