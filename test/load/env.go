@@ -137,13 +137,7 @@ func (p *process) stop() {
 	if p == nil || p.cmd == nil || p.cmd.Process == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	stack.StopChild(p.cmd.Process, p.done, 20*time.Second)
 	if p.log != nil {
 		p.log.Close()
 	}

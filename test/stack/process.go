@@ -183,16 +183,23 @@ func (p *proc) waitReady(ctx context.Context, url string, timeout time.Duration)
 	}
 }
 
-// stop interrupts the process as SIGTERM would and waits for it.
+// StopChild stops a child process as SIGTERM would: it interrupts p and
+// waits until done is closed (the child's Wait returned), killing p if it
+// has not exited after grace.
+func StopChild(p *os.Process, done <-chan struct{}, grace time.Duration) {
+	_ = p.Signal(os.Interrupt) // the wait below is what matters
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-done
+	}
+}
+
+// stop interrupts the process and waits for it, then removes its files.
 func (p *proc) stop() {
 	if p.cmd != nil && p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(os.Interrupt) // the wait below is what matters
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		StopChild(p.cmd.Process, p.done, 20*time.Second)
 	}
 	if p.log != nil {
 		p.log.Close()
@@ -239,6 +246,18 @@ func (s *Stack) ConfigFile() string {
 // ProcessLog is the last n bytes of the mcpguard process's log, for
 // failure reports.
 func (s *Stack) ProcessLog(n int) string { return s.proc.tail(n) }
+
+// Post sends an MCP JSON-RPC message to MCPURL with token as the bearer
+// token and the headers an MCP client sends with it.
+func (s *Stack) Post(ctx context.Context, token, body string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.MCPURL(), strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	return HTTPClient(token).Do(req)
+}
 
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
