@@ -5,9 +5,9 @@ import (
 	"strings"
 
 	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/credential"
 	"github.com/mcpguard/mcpguard/mcp"
 	"github.com/mcpguard/mcpguard/ratelimit"
-	"github.com/mcpguard/mcpguard/sts"
 )
 
 // Limiter decides, after authorization and once the AWS account is known,
@@ -27,7 +27,7 @@ type quotaState struct {
 
 // admit applies the limits to an authorized request about to be signed
 // with grant.
-func (x *exchange) admit(body *mcp.Body, grant *sts.Grant) error {
+func (x *exchange) admit(body *mcp.Body, grant *credential.Grant) error {
 	lim := x.s.o.Limiter
 	if lim == nil {
 		return nil

@@ -26,9 +26,9 @@ import (
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/credential"
 	"github.com/mcpguard/mcpguard/mcp"
 	"github.com/mcpguard/mcpguard/sigv4"
-	"github.com/mcpguard/mcpguard/sts"
 	"github.com/mcpguard/mcpguard/telemetry"
 )
 
@@ -54,14 +54,14 @@ type Authorizer interface {
 // CredentialSource returns the AWS role and temporary credentials to sign
 // an authorized request with.
 type CredentialSource interface {
-	Credentials(ctx context.Context, id *authn.Identity) (*sts.Grant, error)
+	Credentials(ctx context.Context, id *authn.Identity) (*credential.Grant, error)
 }
 
 // ScopedCredentialSource is implemented by credential sources that narrow
 // each request's session to what its decision allowed (scope_down:
 // request): the credentials then can do exactly what Cedar permitted.
 type ScopedCredentialSource interface {
-	CredentialsFor(ctx context.Context, id *authn.Identity, dec *authz.Decision, body *mcp.Body) (*sts.Grant, error)
+	CredentialsFor(ctx context.Context, id *authn.Identity, dec *authz.Decision, body *mcp.Body) (*credential.Grant, error)
 }
 
 // TargetSelector is implemented by credential sources that sign for one
@@ -247,7 +247,7 @@ type exchange struct {
 	span              trace.Span // nil until the request headers arrive
 	body              *mcp.Body
 	decision          *authz.Decision
-	grant             *sts.Grant
+	grant             *credential.Grant
 	list              *listExchange // set for list requests, whose responses are filtered
 	failure           error
 	audit             auditState
@@ -635,7 +635,7 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	if err := x.checkPinnedCalls(body); err != nil {
 		return nil, err
 	}
-	grant, err := stage(x, telemetry.SpanCredentials, func(ctx context.Context) (*sts.Grant, error) {
+	grant, err := stage(x, telemetry.SpanCredentials, func(ctx context.Context) (*credential.Grant, error) {
 		if sc, ok := x.s.o.Creds.(ScopedCredentialSource); ok {
 			return sc.CredentialsFor(ctx, x.id, &dec, body)
 		}

@@ -21,9 +21,9 @@ import (
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/credential"
 	"github.com/mcpguard/mcpguard/envoy"
 	"github.com/mcpguard/mcpguard/sigv4"
-	"github.com/mcpguard/mcpguard/sts"
 	"github.com/mcpguard/mcpguard/test/envoysim"
 )
 
@@ -167,14 +167,14 @@ type fakeCreds struct {
 	calls atomic.Int32
 }
 
-func (f *fakeCreds) Credentials(context.Context, *authn.Identity) (*sts.Grant, error) {
+func (f *fakeCreds) Credentials(context.Context, *authn.Identity) (*credential.Grant, error) {
 	f.calls.Add(1)
 	if f.err != nil {
 		return nil, f.err
 	}
-	return &sts.Grant{
+	return &credential.Grant{
 		RoleARN: "arn:aws:iam::123456789012:role/S3ReadOnlyMCPRole",
-		Credentials: sts.Credentials{
+		Credentials: credential.Credentials{
 			AccessKeyID: "ASIAEXAMPLEKEY000001", SecretAccessKey: "secret", SessionToken: "session-token",
 			Expires: time.Now().Add(time.Hour),
 		},

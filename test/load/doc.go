@@ -1,6 +1,7 @@
 // Command load measures what mcpguard costs on the request path. It starts,
-// on loopback, the fake identity provider, STS and AWS MCP Server, an
-// mcpguard serve process and a bare ext_proc server process (one that
+// on loopback and through test/stack (Options.Process), the fake identity
+// provider, STS and AWS MCP Server, an mcpguard serve process and its Envoy
+// stand-in, and itself a bare ext_proc server process (one that
 // answers CONTINUE to every message and does no work), then drives the same
 // open-loop traffic through three Envoy stand-ins in turn:
 //
@@ -20,7 +21,9 @@
 //
 // Baseline requests carry a SigV4 signature the tool computed beforehand
 // with the same user's credentials, so the fake AWS MCP Server does the same
-// work for every mode and the modes differ only in what ext_proc adds.
+// work for every mode and the modes differ only in what ext_proc adds. They
+// use an upstream MCP session of their own: the id a client sees through
+// mcpguard is sealed, and only mcpguard can open it.
 //
 // Run it from the module root: go run ./test/load (make loadtest). It only
 // talks to 127.0.0.1. It must not be imported; it imports test fakes and

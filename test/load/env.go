@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,9 +22,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/sigv4"
 	"github.com/mcpguard/mcpguard/test/envoysim"
-	"github.com/mcpguard/mcpguard/test/fakeaws"
 	"github.com/mcpguard/mcpguard/test/fakeidp"
-	"github.com/mcpguard/mcpguard/test/fakests"
 	"github.com/mcpguard/mcpguard/test/stack"
 )
 
@@ -33,7 +30,6 @@ const (
 	upstreamHost    = "aws-mcp.us-east-1.api.aws"
 	region          = "us-east-1"
 	audience        = "aws-mcp"
-	groupsTag       = "https://aws.amazon.com/tags"
 	protocolVersion = "2025-06-18"
 )
 
@@ -78,8 +74,19 @@ type user struct {
 	name    string
 	profile profile
 	token   string
-	session string
-	creds   aws.Credentials
+	session string // through mcpguard, which seals the upstream's id
+	// upstreamSession is the session the baseline modes use: their
+	// requests reach the upstream with no mcpguard to unseal an id.
+	upstreamSession string
+	creds           aws.Credentials
+}
+
+// sessionFor is u's MCP session id in requests of mode.
+func (u *user) sessionFor(mode string) string {
+	if mode == modeMCPGuard {
+		return u.session
+	}
+	return u.upstreamSession
 }
 
 // body is u's request of kind with JSON-RPC id: ids are unique within a
@@ -94,19 +101,23 @@ func (u *user) body(kind string, id int64) string {
 	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`, id)
 }
 
-// process is a child process whose resource use is measured.
+// process is a server whose resource use is measured: mcpguard (run by
+// the stack) or the bare ext_proc server (run here).
 type process struct {
 	name string
+	id   int
 	// metrics is the URL of the process's /metrics, read for its heap
 	// allocation counters.
 	metrics string
-	cmd     *exec.Cmd
-	log     *os.File
-	done    chan struct{}
-	err     error
+	// cmd, log, done and err are set for the processes this program
+	// starts itself.
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+	err  error
 }
 
-func (p *process) pid() int { return p.cmd.Process.Pid }
+func (p *process) pid() int { return p.id }
 
 func (p *process) usage() (procUsage, error) {
 	u, err := readProc(p.pid())
@@ -121,18 +132,12 @@ func (p *process) usage() (procUsage, error) {
 	return u, nil
 }
 
-// stop interrupts the process and waits for it.
+// stop interrupts a process this program started and waits for it.
 func (p *process) stop() {
-	if p == nil || p.cmd.Process == nil {
+	if p == nil || p.cmd == nil || p.cmd.Process == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	stack.StopChild(p.cmd.Process, p.done, 20*time.Second)
 	if p.log != nil {
 		p.log.Close()
 	}
@@ -150,16 +155,14 @@ func (p *process) tail() string {
 	return string(b)
 }
 
-// env is the running flow.
+// env is the running flow: test/stack's fakes, mcpguard process and Envoy
+// stand-in, plus the baselines' fronts and the bare ext_proc server.
 type env struct {
 	s      settings
 	dir    string
-	idp    *fakeidp.IdP
-	sts    *fakests.Server
-	aws    *fakeaws.Server
+	st     *stack.Stack
 	guard  *process
 	bare   *process
-	admin  string // mcpguard admin base URL
 	conns  []*grpc.ClientConn
 	fronts map[string]*envoysim.Front
 	// filters are the ext_proc clients of the bare and mcpguard fronts,
@@ -170,21 +173,10 @@ type env struct {
 	users   []*user
 	ids     atomic.Int64 // JSON-RPC ids, unique over the run
 
-	startup       time.Duration // mcpguard serve to /readyz
-	policyCount   int
-	configPath    string
-	auditPath     string
-	mcpguardBin   string
-	mcpguardStart time.Time
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	startup     time.Duration // mcpguard serve to /readyz
+	policyCount int
+	configPath  string
+	auditPath   string
 }
 
 // start brings the whole flow up and opens every user's MCP session.
@@ -197,25 +189,6 @@ func start(ctx context.Context, s settings) (e *env, err error) {
 	}()
 	if e.dir, err = os.MkdirTemp("", "mcpguard-load-"); err != nil {
 		return nil, err
-	}
-	if e.idp, err = fakeidp.New(); err != nil {
-		return nil, fmt.Errorf("start identity provider: %w", err)
-	}
-	roles := map[string]fakests.Role{}
-	for _, arn := range []string{stack.S3Role, stack.EC2Role} {
-		roles[arn] = fakests.Role{TrustedIssuer: e.idp.URL(), Audiences: []string{audience}, AllowTagSession: true, MaxSessionDuration: 12 * time.Hour}
-	}
-	if e.sts, err = fakests.New(fakests.Options{JWKSURL: e.idp.JWKSURL(), Roles: roles}); err != nil {
-		return nil, fmt.Errorf("start STS: %w", err)
-	}
-	lookup := func(akid string) (fakeaws.Credential, bool) {
-		c, ok := e.sts.Issued(akid)
-		return fakeaws.Credential{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
-			RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration}, ok
-	}
-	if e.aws, err = fakeaws.New(fakeaws.Options{Lookup: lookup, JSONResponse: true, LegacyCallAWS: true,
-		Permissions: map[string][]string{stack.S3Role: {"s3"}, stack.EC2Role: {"ec2"}}}); err != nil {
-		return nil, fmt.Errorf("start AWS MCP server: %w", err)
 	}
 	if err := e.startMCPGuard(ctx); err != nil {
 		return nil, err
@@ -231,6 +204,16 @@ func start(ctx context.Context, s settings) (e *env, err error) {
 		Timeout:   30 * time.Second,
 	}
 	return e, nil
+}
+
+// frontClient is a stand-in's client to the upstream, sized for the run.
+func (e *env) frontClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: e.s.maxInflight},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
 }
 
 // writePolicies writes n policies scoped to tools and actions no request
@@ -258,7 +241,10 @@ func writePolicies(dir string, n int) (string, error) {
 	return filepath.Join(pdir, "*.cedar"), nil
 }
 
-func (e *env) writeConfig(grpcAddr, adminAddr string) error {
+// writeConfig writes the run's mcpguard configuration. Its listeners,
+// issuer and STS endpoint are placeholders: test/stack points them at free
+// ports and its fakes in the file mcpguard runs with.
+func (e *env) writeConfig() error {
 	examples, err := filepath.Abs(filepath.Join(e.s.root, "examples", "policies"))
 	if err != nil {
 		return err
@@ -276,19 +262,18 @@ func (e *env) writeConfig(grpcAddr, adminAddr string) error {
 		e.auditPath = filepath.Join(e.dir, "audit.log")
 	}
 	cfg := fmt.Sprintf(`server:
-  grpc_listen: %s
-  admin_listen: %s
-  drain_delay: 0s
+  grpc_listen: 127.0.0.1:0
+  admin_listen: 127.0.0.1:0
 upstream:
   host: %s
   service: aws-mcp
   path: /mcp
 oidc_config:
-  issuer: %s
+  issuer: http://127.0.0.1:1
   audience: %s
 aws_sts_config:
   region: %s
-  sts_endpoint: %s
+  sts_endpoint: http://127.0.0.1:1
   role_claim: https://aws.amazon.com/tags/principal_tags/Groups
   role_mappings:
     - claim: s3-readers
@@ -309,7 +294,7 @@ authz_config:
   schema_validation: off
 audit_config:
   output: %s
-`, grpcAddr, adminAddr, upstreamHost, e.idp.URL(), audience, region, e.sts.URL(),
+`, upstreamHost, audience, region,
 		stack.S3Role, stack.EC2Role, stack.S3Role, max(10000, e.s.memUsers+e.s.users+1000),
 		quoteAll(files), filepath.Join(examples, "entities.json"), e.auditPath)
 	e.configPath = filepath.Join(e.dir, "config.yaml")
@@ -325,90 +310,31 @@ func quoteAll(paths []string) string {
 	return strings.Join(q, ", ")
 }
 
-// buildMCPGuard builds cmd/mcpguard unless -mcpguard names a binary.
-func (e *env) buildMCPGuard(ctx context.Context) error {
-	if e.s.mcpguardBin != "" {
-		e.mcpguardBin = e.s.mcpguardBin
-		return nil
-	}
-	e.mcpguardBin = filepath.Join(e.dir, "mcpguard")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", e.mcpguardBin, "./cmd/mcpguard")
-	cmd.Dir = e.s.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build mcpguard: %w\n%s", err, out)
-	}
-	return nil
-}
-
-func startProcess(name, logPath string, env []string, bin string, args ...string) (*process, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	p := &process{name: name, log: logFile, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	if err := p.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	return p, nil
-}
-
-// startMCPGuard runs mcpguard serve and times it from exec to /readyz
-// answering 200. The identity provider is already up, so the JWKS fetch
-// is a loopback round trip.
+// startMCPGuard starts the stack with mcpguard serve in its own process;
+// the stack times it from exec to /readyz answering 200. The identity
+// provider is already up, so the JWKS fetch is a loopback round trip.
 func (e *env) startMCPGuard(ctx context.Context) error {
-	if err := e.buildMCPGuard(ctx); err != nil {
+	if err := e.writeConfig(); err != nil {
 		return err
 	}
-	grpcAddr, err := freeAddr()
-	if err != nil {
+	var err error
+	if e.st, err = stack.Start(ctx, stack.Options{
+		ConfigPath:  e.configPath,
+		Ephemeral:   true,
+		FakeAWSJSON: true,
+		FrontClient: e.frontClient(),
+		Process: &stack.Process{
+			Binary:  e.s.mcpguardBin,
+			Env:     e.s.mcpguardEnv,
+			LogPath: filepath.Join(e.dir, "mcpguard.log"),
+		},
+	}); err != nil {
 		return err
 	}
-	adminAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	if err := e.writeConfig(grpcAddr, adminAddr); err != nil {
-		return err
-	}
-	e.admin = "http://" + adminAddr
-	e.mcpguardStart = time.Now()
-	if e.guard, err = startProcess("mcpguard", filepath.Join(e.dir, "mcpguard.log"), e.s.mcpguardEnv, e.mcpguardBin,
-		"serve", "--config", e.configPath, "--log-level", "warn"); err != nil {
-		return err
-	}
-	e.guard.metrics = e.admin + "/metrics"
-	probe := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := probe.Get(e.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-e.guard.done:
-			return fmt.Errorf("mcpguard exited: %v\n%s", e.guard.err, e.guard.tail()) //nolint:errorlint // the error may be nil; the message is for a person
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("mcpguard not ready after 30s (%v)\n%s", err, e.guard.tail()) //nolint:errorlint // the error may be nil; the message is for a person
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	e.startup = time.Since(e.mcpguardStart)
+	e.startup = e.st.Startup
 	e.policyCount = e.s.extraPolicies
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return fmt.Errorf("dial mcpguard: %w", err)
-	}
-	e.conns = append(e.conns, conn)
+	e.guard = &process{name: "mcpguard", id: e.st.PID(), metrics: e.st.AdminURL + "/metrics"}
+	e.fronts[modeMCPGuard], e.filters[modeMCPGuard] = e.st.Front, e.st.Filter
 	return nil
 }
 
@@ -437,6 +363,7 @@ func (e *env) startBare(ctx context.Context) error {
 		return fmt.Errorf("start bare server: %w", err)
 	}
 	w.Close()
+	p.id = p.cmd.Process.Pid
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	e.bare = p
 	addr := make(chan string, 1)
@@ -464,53 +391,38 @@ func (e *env) startBare(ctx context.Context) error {
 	return nil
 }
 
-// startFronts starts one Envoy stand-in per mode, all in front of the same
-// fake AWS MCP Server.
+// startFronts starts the baselines' Envoy stand-ins (mcpguard's is the
+// stack's), all in front of the stack's fake AWS MCP Server.
 func (e *env) startFronts() error {
-	upstream := strings.TrimSuffix(e.aws.URL(), "/mcp")
-	transport := func() *http.Client {
-		return &http.Client{
-			Transport: &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: e.s.maxInflight},
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		}
-	}
+	upstream := strings.TrimSuffix(e.st.AWS.URL(), "/mcp")
 	var err error
-	if e.fronts[modeDirect], err = envoysim.NewFront(envoysim.FrontConfig{Direct: true, Upstream: upstream, HostRewrite: upstreamHost, Client: transport()}); err != nil {
+	if e.fronts[modeDirect], err = envoysim.NewFront(envoysim.FrontConfig{Direct: true, Upstream: upstream, HostRewrite: upstreamHost, Client: e.frontClient()}); err != nil {
 		return fmt.Errorf("start direct front: %w", err)
 	}
-	for i, m := range []string{modeMCPGuard, modeBare} {
-		f, err := envoysim.New(e.conns[i], envoysim.Config{Filter: stack.EnvoyFilter(nil), BufferLimit: 1 << 20})
-		if err != nil {
-			return fmt.Errorf("configure %s filter: %w", m, err)
-		}
-		e.filters[m] = f
-		if e.fronts[m], err = envoysim.NewFront(envoysim.FrontConfig{Filter: f, Upstream: upstream, HostRewrite: upstreamHost, Client: transport()}); err != nil {
-			return fmt.Errorf("start %s front: %w", m, err)
-		}
+	f, err := envoysim.New(e.conns[0], envoysim.Config{Filter: stack.EnvoyFilter(e.st.Config), BufferLimit: stack.BufferLimit(e.st.Config)})
+	if err != nil {
+		return fmt.Errorf("configure %s filter: %w", modeBare, err)
+	}
+	e.filters[modeBare] = f
+	if e.fronts[modeBare], err = envoysim.NewFront(envoysim.FrontConfig{Filter: f, Upstream: upstream, HostRewrite: upstreamHost, Client: e.frontClient()}); err != nil {
+		return fmt.Errorf("start %s front: %w", modeBare, err)
 	}
 	return nil
 }
 
 func (e *env) close() {
-	for _, f := range e.fronts {
-		f.Close()
+	for m, f := range e.fronts {
+		if m != modeMCPGuard {
+			f.Close() // the stack closes its own
+		}
 	}
 	for _, c := range e.conns {
 		c.Close()
 	}
-	e.guard.stop()
+	if e.st != nil {
+		e.st.Close()
+	}
 	e.bare.stop()
-	if e.aws != nil {
-		e.aws.Close()
-	}
-	if e.sts != nil {
-		e.sts.Close()
-	}
-	if e.idp != nil {
-		e.idp.Close()
-	}
 	if e.dir != "" && !e.s.keep {
 		os.RemoveAll(e.dir)
 	}
@@ -520,13 +432,9 @@ func (e *env) close() {
 func (e *env) newUser(prefix string, i int, opts ...fakeidp.MintOption) (*user, error) {
 	p := profiles[i%len(profiles)]
 	u := &user{name: fmt.Sprintf("%s-%06d", prefix, i), profile: p}
-	claims := e.idp.Claims(u.name, audience)
+	claims := e.st.Claims(stack.User{Name: u.name, Groups: p.groups})
 	claims["exp"] = time.Now().Add(e.s.tokenLifetime).Unix()
-	claims[groupsTag] = map[string]any{
-		"principal_tags":      map[string]any{"Groups": []any{strings.Join(p.groups, ":")}},
-		"transitive_tag_keys": []any{"Groups"},
-	}
-	tok, err := e.idp.Mint(claims, opts...)
+	tok, err := e.st.IdP.Mint(claims, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("mint token: %w", err)
 	}
@@ -544,8 +452,8 @@ func (e *env) post(ctx context.Context, mode string, u *user, body string, signe
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	if u.session != "" {
-		req.Header.Set("Mcp-Session-Id", u.session)
+	if sid := u.sessionFor(mode); sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
 		req.Header.Set("Mcp-Protocol-Version", protocolVersion)
 	}
 	if signed != nil {
@@ -628,7 +536,7 @@ func (e *env) openUsers(ctx context.Context) error {
 		return err
 	}
 	bySubject := map[string]string{}
-	for _, c := range e.sts.Calls() {
+	for _, c := range e.st.STS.Calls() {
 		if c.ErrorCode == "" && c.AccessKeyID != "" {
 			bySubject[c.Subject] = c.AccessKeyID
 		}
@@ -638,12 +546,38 @@ func (e *env) openUsers(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("%s: no credentials issued by the fake STS", u.name)
 		}
-		c, ok := e.sts.Issued(akid)
+		c, ok := e.st.STS.Issued(akid)
 		if !ok {
 			return fmt.Errorf("%s: credentials %s unknown to the fake STS", u.name, akid)
 		}
 		u.creds = aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
 			CanExpire: true, Expires: c.Expiration}
+		if err := e.openUpstream(ctx, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openUpstream starts u's own MCP session at the upstream for the
+// baseline modes, signed with u's credentials as mcpguard would sign.
+func (e *env) openUpstream(ctx context.Context, u *user) error {
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + protocolVersion + `","capabilities":{},"clientInfo":{"name":"load-baseline","version":"1"}}}`
+	signed, err := e.signBaseline(ctx, u, init, time.Now())
+	if err != nil {
+		return err
+	}
+	st, sid, err := e.post(ctx, modeDirect, u, init, signed)
+	if err != nil || st != http.StatusOK || sid == "" {
+		return fmt.Errorf("%s upstream initialize: status %d, session %q, %v", u.name, st, sid, err) //nolint:errorlint // the error may be nil; the message is for a person
+	}
+	u.upstreamSession = sid
+	note := `{"jsonrpc":"2.0","method":"notifications/initialized"}`
+	if signed, err = e.signBaseline(ctx, u, note, time.Now()); err != nil {
+		return err
+	}
+	if st, _, err = e.post(ctx, modeDirect, u, note, signed); err != nil || st != http.StatusAccepted {
+		return fmt.Errorf("%s upstream initialized: status %d, %v", u.name, st, err) //nolint:errorlint // the error may be nil; the message is for a person
 	}
 	return nil
 }

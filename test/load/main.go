@@ -74,9 +74,9 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	var s settings
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&s.root, "root", ".", "module root (examples/policies and cmd/mcpguard are found from it)")
+	fs.StringVar(&s.root, "root", ".", "module root (examples/policies is found from it)")
 	fs.StringVar(&s.out, "out", "bench/load", "folder for results.json and the plots")
-	fs.StringVar(&s.mcpguardBin, "mcpguard", "", "mcpguard binary to run; empty builds ./cmd/mcpguard")
+	fs.StringVar(&s.mcpguardBin, "mcpguard", "", "mcpguard binary to run; empty builds cmd/mcpguard of the module in the working directory")
 	fs.StringVar(&s.audit, "audit", "", "audit_config.output for mcpguard; empty means a file in the run's temporary folder")
 	fs.BoolVar(&s.keep, "keep", false, "keep the temporary folder (config, logs, audit trail)")
 	fs.IntVar(&s.users, "users", 300, "users in the traffic, each with a token and an MCP session")
@@ -146,11 +146,11 @@ func run(ctx context.Context, s settings, w io.Writer) error {
 	logf(w, "mcpguard ready %.0f ms after exec", e.startup.Seconds()*1000)
 
 	logf(w, "opening %d users' MCP sessions (first requests: one STS call each)", s.users)
-	stsBefore := len(e.sts.Calls())
+	stsBefore := len(e.st.STS.Calls())
 	if err := e.openUsers(ctx); err != nil {
 		return err
 	}
-	res.Warm = Warm{Users: s.users, STSCalls: len(e.sts.Calls()) - stsBefore}
+	res.Warm = Warm{Users: s.users, STSCalls: len(e.st.STS.Calls()) - stsBefore}
 
 	if s.exchangeRate > 0 {
 		logf(w, "ext_proc exchange only (no HTTP, no upstream), allowed tools/call, %.0f requests/s, %s per mode", s.exchangeRate, s.stepDuration)

@@ -28,7 +28,7 @@ func (e *env) stampede(ctx context.Context, n int) (Stampede, error) {
 		return Stampede{}, err
 	}
 	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + protocolVersion + `","capabilities":{},"clientInfo":{"name":"load","version":"1"}}}`
-	before := len(e.sts.Calls())
+	before := len(e.st.STS.Calls())
 	var (
 		wg    sync.WaitGroup
 		bad   atomic.Int64
@@ -46,7 +46,7 @@ func (e *env) stampede(ctx context.Context, n int) (Stampede, error) {
 	}
 	close(ready)
 	wg.Wait()
-	return Stampede{Requests: n, STSCalls: len(e.sts.Calls()) - before, Non200: int(bad.Load())}, ctx.Err()
+	return Stampede{Requests: n, STSCalls: len(e.st.STS.Calls()) - before, Non200: int(bad.Load())}, ctx.Err()
 }
 
 // Memory is mcpguard's memory growth while n new users' credentials were
@@ -78,7 +78,7 @@ func (e *env) memory(ctx context.Context, n int, w io.Writer) (Memory, error) {
 	if mt, err := e.metrics(); err == nil {
 		m.HeapBefore = mt["go_memstats_heap_inuse_bytes"]
 	}
-	stsBefore := len(e.sts.Calls())
+	stsBefore := len(e.st.STS.Calls())
 	var (
 		next     atomic.Int64
 		failures atomic.Int64
@@ -118,7 +118,7 @@ func (e *env) memory(ctx context.Context, n int, w io.Writer) (Memory, error) {
 		return m, err
 	}
 	m.Failures = failures.Load()
-	m.STSCalls = len(e.sts.Calls()) - stsBefore
+	m.STSCalls = len(e.st.STS.Calls()) - stsBefore
 	after, err := e.guard.usage()
 	if err != nil {
 		return m, err
@@ -134,5 +134,5 @@ func (e *env) memory(ctx context.Context, n int, w io.Writer) (Memory, error) {
 
 // metrics reads mcpguard's /metrics, each metric summed over its labels.
 func (e *env) metrics() (map[string]float64, error) {
-	return stack.Metrics(e.admin + "/metrics")
+	return stack.Metrics(e.st.AdminURL + "/metrics")
 }

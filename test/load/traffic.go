@@ -246,7 +246,7 @@ func (e *env) step(ctx context.Context, phase, mode string, m mix, rate float64)
 			return nil, err
 		}
 	}
-	stsBefore := len(e.sts.Calls())
+	stsBefore := len(e.st.STS.Calls())
 	lat := newLatencies()
 	began := time.Now()
 	if err := e.schedule(ctx, mode, m, rate, e.s.stepDuration, lat, st); err != nil {
@@ -254,7 +254,7 @@ func (e *env) step(ctx context.Context, phase, mode string, m mix, rate float64)
 	}
 	elapsed := time.Since(began)
 	st.Seconds = elapsed.Seconds()
-	st.STSCalls = len(e.sts.Calls()) - stsBefore
+	st.STSCalls = len(e.st.STS.Calls()) - stsBefore
 	if srv != nil {
 		after, err := srv.usage()
 		if err != nil {
@@ -387,7 +387,7 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Ste
 	if err != nil {
 		return nil, err
 	}
-	stsBefore := len(e.sts.Calls())
+	stsBefore := len(e.st.STS.Calls())
 	lat := newLatencies()
 	began := time.Now()
 	if err := run(e.s.stepDuration, lat, st); err != nil {
@@ -399,7 +399,7 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Ste
 		return nil, err
 	}
 	st.Seconds = elapsed.Seconds()
-	st.STSCalls = len(e.sts.Calls()) - stsBefore
+	st.STSCalls = len(e.st.STS.Calls()) - stsBefore
 	st.ServerCPU = (after.CPU - before.CPU).Seconds()
 	if done := st.OK + st.Errors; done > 0 {
 		st.CPUPerRequest = st.ServerCPU / float64(done) * 1e6

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,21 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/mcpguard/mcpguard/test/envoysim"
-	"github.com/mcpguard/mcpguard/test/fakeaws"
 	"github.com/mcpguard/mcpguard/test/fakeidp"
-	"github.com/mcpguard/mcpguard/test/fakests"
 	"github.com/mcpguard/mcpguard/test/stack"
 )
 
 const (
 	users        = 50
 	upstreamHost = "aws-mcp.us-east-1.api.aws"
-	audience     = "aws-mcp"
-	groupsTag    = "https://aws.amazon.com/tags"
 )
 
 // settings come from the environment so make soak and a smoke run share
@@ -63,87 +53,34 @@ func loadSettings(t *testing.T) settings {
 	return s
 }
 
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// flow is the soak's environment: the fakes in this process, mcpguard in
-// its own.
+// flow is the soak's environment: test/stack's fakes and Envoy stand-in
+// in this process, mcpguard in its own.
 type flow struct {
-	idp   *fakeidp.IdP
-	sts   *fakests.Server
-	aws   *fakeaws.Server
-	front *envoysim.Front
-	admin string
-	mcp   string
-}
-
-func mcpguardBinary(t *testing.T) string {
-	t.Helper()
-	if bin := os.Getenv("MCPGUARD_BIN"); bin != "" {
-		return bin
-	}
-	bin := filepath.Join(t.TempDir(), "mcpguard")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/mcpguard/mcpguard/cmd/mcpguard").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build mcpguard: %v\n%s", err, out)
-	}
-	return bin
+	st  *stack.Stack
+	mcp string
 }
 
 func startFlow(t *testing.T) *flow {
 	t.Helper()
-	f := &flow{}
-	var err error
-	if f.idp, err = fakeidp.New(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.idp.Close() })
-	roles := map[string]fakests.Role{}
-	for _, arn := range []string{stack.S3Role, stack.EC2Role} {
-		roles[arn] = fakests.Role{TrustedIssuer: f.idp.URL(), Audiences: []string{audience}, AllowTagSession: true, MaxSessionDuration: 12 * time.Hour}
-	}
-	if f.sts, err = fakests.New(fakests.Options{JWKSURL: f.idp.JWKSURL(), Roles: roles}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.sts.Close() })
-	lookup := func(akid string) (fakeaws.Credential, bool) {
-		c, ok := f.sts.Issued(akid)
-		return fakeaws.Credential{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
-			RoleARN: c.RoleARN, SessionName: c.SessionName, Expiration: c.Expiration}, ok
-	}
-	if f.aws, err = fakeaws.New(fakeaws.Options{Addr: "127.0.0.1:0", Lookup: lookup, JSONResponse: true, LegacyCallAWS: true,
-		Permissions: map[string][]string{stack.S3Role: {"s3"}, stack.EC2Role: {"ec2"}}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.aws.Close() })
-
 	policies, err := filepath.Abs("../../examples/policies")
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcAddr, adminAddr := freeAddr(t), freeAddr(t)
+	// Listeners, issuer and STS endpoint are placeholders the stack points
+	// at free ports and its fakes.
 	cfg := fmt.Sprintf(`server:
-  grpc_listen: %s
-  admin_listen: %s
-  drain_delay: 0s
+  grpc_listen: 127.0.0.1:0
+  admin_listen: 127.0.0.1:0
 upstream:
   host: %s
   service: aws-mcp
   path: /mcp
 oidc_config:
-  issuer: %s
-  audience: %s
+  issuer: http://127.0.0.1:1
+  audience: aws-mcp
 aws_sts_config:
   region: us-east-1
-  sts_endpoint: %s
+  sts_endpoint: http://127.0.0.1:1
   role_claim: https://aws.amazon.com/tags/principal_tags/Groups
   role_mappings:
     - claim: s3-readers
@@ -157,76 +94,34 @@ aws_sts_config:
 authz_config:
   policy_files: [%s/*.cedar]
   entities_file: %s/entities.json
-`, grpcAddr, adminAddr, upstreamHost, f.idp.URL(), audience, f.sts.URL(), stack.S3Role, stack.EC2Role, stack.S3Role, policies, policies)
+`, upstreamHost, stack.S3Role, stack.EC2Role, stack.S3Role, policies, policies)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logFile, err := os.Create(filepath.Join(dir, "mcpguard.log"))
+	st, err := stack.Start(t.Context(), stack.Options{
+		ConfigPath:  cfgPath,
+		Ephemeral:   true,
+		FakeAWSJSON: true,
+		Process:     &stack.Process{Binary: os.Getenv("MCPGUARD_BIN")},
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(mcpguardBinary(t), "serve", "--config", cfgPath, "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := cmd.Process.Signal(os.Interrupt); err != nil {
-			t.Errorf("interrupt mcpguard: %v", err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }() // its exit status is the log's business
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill() // the wait below is what matters
-			<-done
-		}
-		logFile.Close()
+		log := st.ProcessLog(3000)
+		st.Close()
 		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
-			t.Logf("mcpguard log (warn and above):\n%s", tailString(string(b), 3000))
+			t.Logf("mcpguard log (warn and above):\n%s", log)
 		}
 	})
-	f.admin = "http://" + adminAddr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(f.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mcpguard not ready after 30s (last error %v)", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	filter, err := envoysim.New(conn, envoysim.Config{Filter: stack.EnvoyFilter(nil), BufferLimit: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	awsHost := strings.TrimSuffix(strings.TrimPrefix(f.aws.URL(), "http://"), "/mcp")
-	if f.front, err = envoysim.NewFront(envoysim.FrontConfig{Filter: filter, Upstream: "http://" + awsHost, HostRewrite: upstreamHost}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.front.Close() })
-	f.mcp = f.front.URL() + "/mcp"
-	return f
+	return &flow{st: st, mcp: st.MCPURL()}
 }
 
 // metrics reads mcpguard's /metrics, each metric summed over its labels.
 func (f *flow) metrics() (map[string]float64, error) {
-	return stack.Metrics(f.admin + "/metrics")
+	return stack.Metrics(f.st.AdminURL + "/metrics")
 }
 
 // sample is mcpguard's resource use over one measurement window: the
@@ -331,17 +226,13 @@ func (f *flow) user(ctx context.Context, t *testing.T, i int, s settings, client
 	t.Helper()
 	p := profiles[i%len(profiles)]
 	name := fmt.Sprintf("soak-%02d", i)
-	claims := f.idp.Claims(name, audience)
-	claims[groupsTag] = map[string]any{
-		"principal_tags":      map[string]any{"Groups": []any{strings.Join(p.groups, ":")}},
-		"transitive_tag_keys": []any{"Groups"},
-	}
-	tok, err := f.idp.Mint(claims)
+	claims := f.st.Claims(stack.User{Name: name, Groups: p.groups})
+	tok, err := f.st.IdP.Mint(claims)
 	if err != nil {
 		c.fail(name + ": mint: " + err.Error())
 		return
 	}
-	forged, _ := f.idp.Mint(claims, fakeidp.WithForeignKey())
+	forged, _ := f.st.IdP.Mint(claims, fakeidp.WithForeignKey())
 
 	send := func(body, token, sid string) (int, string, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.mcp, strings.NewReader(body))
@@ -411,7 +302,7 @@ func (f *flow) user(ctx context.Context, t *testing.T, i int, s settings, client
 func TestSoak(t *testing.T) {
 	s := loadSettings(t)
 	f := startFlow(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: users * 2}, Timeout: 30 * time.Second}
 	c := &counters{}
@@ -443,7 +334,7 @@ func TestSoak(t *testing.T) {
 	total := c.requests.Load()
 	t.Logf("soak: %s, %d users, one request each per %s", elapsed.Round(time.Second), users, s.interval)
 	t.Logf("requests: %d (%.1f/s), unexpected answers: %d", total, float64(total)/elapsed.Seconds(), c.unexpected.Load())
-	t.Logf("STS calls: %d at the fake STS, %.0f counted by mcpguard", len(f.sts.Calls()), m["mcpguard_sts_requests_total"])
+	t.Logf("STS calls: %d at the fake STS, %.0f counted by mcpguard", len(f.st.STS.Calls()), m["mcpguard_sts_requests_total"])
 	t.Logf("goroutines: %.0f after warm-up, %.0f at the end", start.goroutines, end.goroutines)
 	t.Logf("heap goal: %.1f MiB after warm-up, %.1f MiB at the end (lowest heap seen %.1f / %.1f MiB)",
 		start.heapGoal/(1<<20), end.heapGoal/(1<<20), start.heapMin/(1<<20), end.heapMin/(1<<20))
@@ -458,14 +349,7 @@ func TestSoak(t *testing.T) {
 	if end.heapGoal > start.heapGoal*1.10 {
 		t.Errorf("heap goal grew from %.0f to %.0f bytes (more than 10%%)", start.heapGoal, end.heapGoal)
 	}
-	if len(f.sts.Calls()) > users {
-		t.Errorf("%d STS calls for %d users: credentials are not being cached", len(f.sts.Calls()), users)
+	if len(f.st.STS.Calls()) > users {
+		t.Errorf("%d STS calls for %d users: credentials are not being cached", len(f.st.STS.Calls()), users)
 	}
-}
-
-func tailString(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mcpguard/mcpguard/gateway"
@@ -23,6 +24,9 @@ type RestartOptions struct {
 // reconnects exactly as Envoy does after a rolling restart. The other
 // components keep running.
 func (s *Stack) Restart(ctx context.Context, o RestartOptions) error {
+	if s.Gateway == nil {
+		return errors.New("restart: mcpguard runs in its own process (Options.Process)")
+	}
 	addr := s.Gateway.GRPCAddr()
 	s.cancel()
 	err := <-s.done

@@ -85,6 +85,13 @@ type Options struct {
 	// so an MCP client that gets a 401 can find the identity provider's
 	// login (the OAuth flow of real clients).
 	ResourceMetadata bool
+	// Process, when set, runs mcpguard as a separate `mcpguard serve`
+	// process from the file at ConfigPath (with the fakes' addresses)
+	// instead of in this process; Gateway stays nil. It needs Ephemeral.
+	Process *Process
+	// FrontClient is the Envoy stand-in's client to the upstream; nil is
+	// envoysim's default.
+	FrontClient *http.Client
 }
 
 // Stack is the running flow. Close stops everything.
@@ -97,10 +104,18 @@ type Stack struct {
 	Gateway *gateway.Gateway
 	Front   *envoysim.Front
 	Filter  *envoysim.Filter
+	// AdminURL is mcpguard's admin server (/readyz, /metrics) with
+	// Options.Process.
+	AdminURL string
+	// Startup is the time from exec to /readyz answering 200 with
+	// Options.Process.
+	Startup time.Duration
 
 	conn   *grpc.ClientConn
 	cancel context.CancelFunc
 	done   chan error
+
+	proc *proc // with Options.Process
 
 	extraIdPs   []*fakeidp.IdP          // oidc_providers after the first
 	providerIdP map[string]*fakeidp.IdP // by provider name
@@ -133,6 +148,11 @@ func BufferLimit(cfg *config.Config) int {
 
 // Start brings the stack up and waits until mcpguard is ready.
 func Start(ctx context.Context, o Options) (s *Stack, err error) {
+	if o.Process != nil {
+		if err := checkProcess(o); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := config.Load(o.ConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", o.ConfigPath, err)
@@ -272,18 +292,27 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration after overrides: %w", err)
 	}
-	if s.Gateway, err = gateway.New(ctx, cfg, gateway.Options{Logger: o.Logger, Now: o.Now, AuditWriter: o.AuditWriter, ConfigPath: o.ConfigPath, AWSCredentials: gatewayCreds}); err != nil {
-		return nil, fmt.Errorf("start mcpguard: %w", err)
-	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
-	s.done = make(chan error, 1)
-	go func() { s.done <- s.Gateway.Run(runCtx) }()
-	if err := s.waitReady(ctx); err != nil {
-		return nil, err
+	var grpcAddr string
+	if o.Process != nil {
+		if grpcAddr, err = s.startProcess(ctx, o); err != nil {
+			return nil, err
+		}
+		cfg = s.Config
+	} else {
+		if s.Gateway, err = gateway.New(ctx, cfg, gateway.Options{Logger: o.Logger, Now: o.Now, AuditWriter: o.AuditWriter, ConfigPath: o.ConfigPath, AWSCredentials: gatewayCreds}); err != nil {
+			return nil, fmt.Errorf("start mcpguard: %w", err)
+		}
+		runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.cancel = cancel
+		s.done = make(chan error, 1)
+		go func() { s.done <- s.Gateway.Run(runCtx) }()
+		if err := s.waitReady(ctx); err != nil {
+			return nil, err
+		}
+		grpcAddr = s.Gateway.GRPCAddr()
 	}
 
-	if s.conn, err = envoysim.Dial(s.Gateway.GRPCAddr(), o.GRPCTLS); err != nil {
+	if s.conn, err = envoysim.Dial(grpcAddr, o.GRPCTLS); err != nil {
 		return nil, err
 	}
 	filter := o.Filter
@@ -301,6 +330,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		Upstream:    awsURL.Scheme + "://" + awsURL.Host,
 		HostRewrite: cfg.Upstream.Host,
 		OnExchange:  s.record,
+		Client:      o.FrontClient,
 	}); err != nil {
 		return nil, fmt.Errorf("start envoy stand-in: %w", err)
 	}
@@ -404,6 +434,9 @@ func (s *Stack) Close() {
 	if s.cancel != nil {
 		s.cancel()
 		<-s.done //nolint:errcheck // Close has nothing to report it to; Restart returns it
+	}
+	if s.proc != nil {
+		s.proc.stop()
 	}
 	if s.AWS != nil {
 		s.AWS.Close()
