@@ -210,7 +210,7 @@ func (b *Broker) obtain(ctx context.Context, key cacheKey, id *authn.Identity, r
 	}
 	ctx, cancel := context.WithTimeout(ctx, lockTTL+b.timeout)
 	defer cancel()
-	token := base64.RawURLEncoding.EncodeToString(randomBytes(16))
+	var token string
 	deadline := time.Now().Add(lockTTL)
 	for {
 		g, err := s.lookup(ctx, entry, b.now(), r, name, fresh)
@@ -219,6 +219,9 @@ func (b *Broker) obtain(ctx context.Context, key cacheKey, id *authn.Identity, r
 		}
 		if g != nil {
 			return b.adopt(key, g, sc), nil
+		}
+		if token == "" {
+			token = base64.RawURLEncoding.EncodeToString(randomBytes(16))
 		}
 		ok, err := s.store.Lock(ctx, entry+":lock", token, lockTTL)
 		if err != nil {
