@@ -152,8 +152,25 @@ func (s *SharedCache) open(name string, val []byte, r *role, session string) (*G
 	if err != nil || len(pt) < blobHead {
 		return nil, false
 	}
-	g := compactGrant{roleARN: r.RoleARN, blob: string(pt)}.grant()
-	if g.SessionName != session {
+	g, ok := restoreShared(r.RoleARN, string(pt))
+	if !ok || g.SessionName != session {
+		return nil, false
+	}
+	return g, true
+}
+
+// restoreShared restores a blob written by a replica holding the key. Only
+// such a replica can write one, but it may run another version whose
+// compact layout differs: a blob that does not restore, or does not
+// compact back to itself, is refused rather than trusted.
+func restoreShared(roleARN, blob string) (g *Grant, ok bool) {
+	defer func() {
+		if recover() != nil {
+			g, ok = nil, false
+		}
+	}()
+	g = compactGrant{roleARN: roleARN, blob: blob}.grant()
+	if !compactable(g) || compact(g).blob != blob {
 		return nil, false
 	}
 	return g, true

@@ -404,3 +404,21 @@ func BenchmarkSharedCacheHit(b *testing.B) {
 		b.Fatal("STS called during the benchmark")
 	}
 }
+
+func TestRestoreSharedRefusesOtherLayouts(t *testing.T) {
+	g := &Grant{RoleARN: roleS3, SessionName: "alice@example.com", STSRequestID: "0b0b0b0b-0000-4000-8000-000000000000",
+		Credentials: Credentials{AccessKeyID: "ASIAEXAMPLE", SecretAccessKey: "c2VjcmV0", SessionToken: "dG9rZW4=", Expires: time.Unix(1e9, 0).UTC()},
+		NotAfter:    time.Unix(1e9, 0).UTC()}
+	blob := compact(g).blob
+	if got, ok := restoreShared(roleS3, blob); !ok || got.Credentials != g.Credentials || got.SessionName != g.SessionName {
+		t.Fatal("a valid blob was refused")
+	}
+	for n := range len(blob) {
+		if _, ok := restoreShared(roleS3, blob[:n]); ok {
+			t.Fatalf("a blob cut to %d bytes was accepted", n)
+		}
+	}
+	if _, ok := restoreShared(roleS3, blob+"x"); ok {
+		t.Fatal("a blob with a trailing byte was accepted")
+	}
+}
