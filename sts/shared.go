@@ -212,6 +212,17 @@ func (s *SharedCache) put(ctx context.Context, name string, g *Grant, now time.T
 // not yet inside the refresh window (a background refresh must not adopt
 // the credentials it replaces). Store failures fall back to exchange.
 func (b *Broker) obtain(ctx context.Context, key cacheKey, id *authn.Identity, r *role, name string, sc *scopedSession, refresh bool) (*Grant, error) {
+	// A request that missed the local cache just before another flight of
+	// the key filled it starts a flight of its own: serve what that one
+	// cached instead of calling again.
+	if !refresh {
+		if g, res, _ := b.cache.get(key, b.now(), false); g != nil && res == CacheHit {
+			if sc != nil {
+				g.Scope = &GrantScope{Actions: sc.actions, PolicyDigest: sc.digest}
+			}
+			return g, nil
+		}
+	}
 	s := b.shared
 	if s == nil {
 		return b.exchange(ctx, key, id, r, name, sc, refresh)
