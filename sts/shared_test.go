@@ -422,3 +422,42 @@ func TestRestoreSharedRefusesOtherLayouts(t *testing.T) {
 		t.Fatal("a blob with a trailing byte was accepted")
 	}
 }
+
+// A lock whose holder died (never wrote, never released) delays a cold
+// replica by at most the lock TTL, then it calls STS itself.
+func TestSharedCacheStaleLock(t *testing.T) {
+	se := newSharedEnv(t)
+	alice := se.user(t, "alice", "s3-readers")
+	s, err := NewSharedCache(SharedCacheOptions{Store: redisStore{se.rdb}, Key: testSharedKey, Prefix: "mcpguard:", LockTTL: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := se.broker.resolve(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A dead replica's lock, for far longer than the waiter's lock TTL.
+	if err := se.rdb.Set(t.Context(), s.name(rs.key)+":lock", "dead-replica", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	o := se.opts
+	o.Shared = s
+	b, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	g := mustCreds(t, b, alice)
+	if g.Cached || se.calls() != 1 {
+		t.Fatalf("%d STS calls, want 1", se.calls())
+	}
+	// It waited out the lock (the entry it would have written under the
+	// lock is absent) ...
+	if keys := se.entries(t); len(keys) != 1 || keys[0] != s.name(rs.key)+":lock" {
+		t.Fatalf("keys %v: the waiter did not wait for the dead replica's lock", keys)
+	}
+	// ... and did not release it.
+	if v, _ := se.rdb.Get(t.Context(), s.name(rs.key)+":lock").Result(); v != "dead-replica" {
+		t.Fatalf("lock now %q", v)
+	}
+}
