@@ -367,6 +367,8 @@ type STS struct {
 	ScopeDown string `yaml:"scope_down"`
 	// ScopeDownConfig tunes scope_down request.
 	ScopeDownConfig ScopeDownConfig `yaml:"scope_down_config"`
+	// SharedCache shares credentials between replicas (config/sharedcache.go).
+	SharedCache SharedCache `yaml:"shared_cache"`
 }
 
 // RoleMapping selects RoleARN for users whose role claim contains Claim.
@@ -556,6 +558,7 @@ func Default() *Config {
 			},
 			ScopeDown:       ScopeDownMapping,
 			ScopeDownConfig: ScopeDownConfig{MaxActionSets: defaultMaxActionSets, UnknownTools: ToolScopeRefuse},
+			SharedCache:     SharedCache{TTLMargin: DefaultSharedCacheTTLMargin},
 		},
 	}
 }

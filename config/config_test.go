@@ -123,6 +123,7 @@ func TestLoadSeedDefaults(t *testing.T) {
 		{"cache.refresh_margin", c.STS.Cache.RefreshMargin, 5 * time.Minute},
 		{"scope_down", c.STS.ScopeDown, "mapping"},
 		{"scope_down_config.max_action_sets", c.STS.ScopeDownConfig.MaxActionSets, 32},
+		{"shared_cache.ttl_margin", c.STS.SharedCache.TTLMargin, DefaultSharedCacheTTLMargin},
 		{"scope_down_config.unknown_tools", c.STS.ScopeDownConfig.UnknownTools, "refuse"},
 		{"authz", c.Authz, (*Authz)(nil)},
 	}
@@ -205,6 +206,7 @@ func TestLoadFull(t *testing.T) {
 			Cache:              Cache{MaxEntries: 500, RefreshMargin: 10 * time.Minute},
 			ScopeDown:          ScopeDownMapping,
 			ScopeDownConfig:    ScopeDownConfig{MaxActionSets: 32, UnknownTools: ToolScopeRefuse},
+			SharedCache:        SharedCache{TTLMargin: DefaultSharedCacheTTLMargin},
 		},
 		Authz: &Authz{
 			PolicyFiles:       []string{filepath.Join(dir, "policies/*.cedar"), filepath.Join(dir, "policies/base.cedar")},

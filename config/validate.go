@@ -383,6 +383,7 @@ func (c *Config) validateOIDC(ps *Problems) {
 func (c *Config) validateSTS(ps *Problems) {
 	s := &c.STS
 	c.validateScopeDown(ps)
+	c.validateSharedCache(ps)
 	requireWith(ps, "aws_sts_config.region", s.Region, checkRegion)
 	if s.RoleClaim == "" {
 		ps.add("aws_sts_config.role_claim", "required")

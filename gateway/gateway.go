@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -68,7 +69,9 @@ type Gateway struct {
 	creds *sts.Broker
 	idc   *idc.Broker // nil without identity_center
 	quota *quotas     // nil without rate_limits
-	audit *audit.Logger
+	// sharedRDB is the Redis client of aws_sts_config.shared_cache.
+	sharedRDB *redis.Client
+	audit     *audit.Logger
 
 	tracer         trace.TracerProvider
 	tracerShutdown func(context.Context) error
@@ -231,7 +234,11 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		g.log.Warn("no authz_config: every request will be denied until policies are configured")
 	}
 
-	g.creds, err = sts.New(stsOptions(cfg, o.HTTPClient, g.log.With("stage", "sts"), g.metrics, g.audit, o.Now))
+	so := stsOptions(cfg, o.HTTPClient, g.log.With("stage", "sts"), g.metrics, g.audit, o.Now)
+	if so.Shared, g.sharedRDB, err = buildSharedCache(cfg, g.log.With("stage", "sts")); err != nil {
+		return fmt.Errorf("build shared credential cache: %w", err)
+	}
+	g.creds, err = sts.New(so)
 	if err != nil {
 		return fmt.Errorf("build credential broker: %w", err)
 	}
@@ -531,6 +538,9 @@ func (g *Gateway) close() {
 		}
 		if g.creds != nil {
 			g.creds.Close()
+		}
+		if g.sharedRDB != nil {
+			g.sharedRDB.Close()
 		}
 		g.quota.close()
 		if g.audit != nil {

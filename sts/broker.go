@@ -107,6 +107,9 @@ type Options struct {
 	// MaxActionSets bounds the distinct action sets per user under
 	// ScopeRequest (default DefaultMaxActionSets).
 	MaxActionSets int
+	// Shared, when set, is the cache shared by every replica under the
+	// local one (shared.go); nil keeps credentials per replica.
+	Shared *SharedCache
 }
 
 // Observer receives what audit and metrics need from the broker. Methods
@@ -158,6 +161,7 @@ type Broker struct {
 	resolved       resolver
 	flight         singleflight.Group
 	sets           *setLimiter
+	shared         *SharedCache
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -275,6 +279,7 @@ func New(opts Options) (*Broker, error) {
 		obs:            o.Observer,
 		cache:          newCache(o.MaxEntries, o.RefreshMargin),
 		sets:           newSetLimiter(o.MaxActionSets, o.SessionDuration),
+		shared:         o.Shared,
 		ctx:            ctx,
 		cancel:         cancel,
 	}, nil
@@ -369,7 +374,7 @@ func (b *Broker) fetch(ctx context.Context, key cacheKey, id *authn.Identity, r 
 	// first caller's context.
 	base := context.WithoutCancel(ctx)
 	ch := b.flight.DoChan(string(key[:]), func() (any, error) {
-		return b.exchange(base, key, id, r, name, sc, false)
+		return b.obtain(base, key, id, r, name, sc, false)
 	})
 	select {
 	case res := <-ch:
@@ -395,7 +400,7 @@ func (b *Broker) refreshInBackground(key cacheKey, id *authn.Identity, r *role, 
 	go func() {
 		defer b.wg.Done()
 		_, err, _ := b.flight.Do(string(key[:]), func() (any, error) {
-			return b.exchange(b.ctx, key, id, r, name, sc, true)
+			return b.obtain(b.ctx, key, id, r, name, sc, true)
 		})
 		if err != nil {
 			b.cache.refreshFailed(key, b.now(), b.refreshBackoff, maxRefreshBackoff)

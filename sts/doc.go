@@ -5,6 +5,10 @@
 // the result in a bounded per-user cache that refreshes ahead of expiry so
 // that, after the first call, no request waits for STS.
 //
+// Optionally (SharedCache, shared.go) the cache is layered over an
+// encrypted store shared by every replica, reached through the SharedStore
+// interface so that this package needs no Redis client.
+//
 // Every failure is returned as a *mcpguard.Error whose Kind says what the
 // client should be told (401, 403, 503 with Retry-After, 500); the raw AWS
 // error stays in the cause, for logs only. Secrets (secret access keys,

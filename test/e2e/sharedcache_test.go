@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/mcpguard/mcpguard/config"
+	"github.com/mcpguard/mcpguard/gateway"
+	"github.com/mcpguard/mcpguard/test/envoysim"
+	"github.com/mcpguard/mcpguard/test/redistest"
+	"github.com/mcpguard/mcpguard/test/stack"
+)
+
+// TestSharedCredentialCacheAcrossReplicas runs two mcpguard replicas on one
+// Redis behind the Envoy stand-in, which alternates streams between them,
+// so every user's requests reach both. Without the shared credential cache
+// STS sees one call per user and replica; with it, one per user.
+func TestSharedCredentialCacheAcrossReplicas(t *testing.T) {
+	const users = 10
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
+			calls := stsCallsOnTwoReplicas(t, users, shared)
+			t.Logf("STS calls for %d users on 2 replicas, shared credential cache %v: %d", users, shared, calls)
+			want := 2 * users
+			if shared {
+				want = users
+			}
+			if calls != want {
+				t.Fatalf("%d STS calls, want %d", calls, want)
+			}
+		})
+	}
+}
+
+func stsCallsOnTwoReplicas(t *testing.T, users int, shared bool) int {
+	t.Helper()
+	redisSrv := redistest.Start(t)
+	keyFile := filepath.Join(t.TempDir(), "sts-cache-key")
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	s, _ := startStack(t, stack.Options{
+		FakeAWSJSON: true,
+		Mutate: func(c *config.Config) {
+			c.RateLimits = &config.RateLimits{Redis: config.Redis{Address: redisSrv.Addr}, AWSMCPDefaults: &off}
+			c.RateLimits.Redis.KeyPrefix = "e2e:"
+			c.RateLimits.Redis.DialTimeout = time.Second
+			c.RateLimits.Redis.Timeout = time.Second
+			c.STS.SharedCache.Enabled = shared
+			c.STS.SharedCache.KeyFile = keyFile
+		},
+	})
+	g2, err := gateway.New(t.Context(), s.Config, gateway.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- g2.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Errorf("second replica: %v", err)
+		}
+	})
+	var conns []*grpc.ClientConn
+	for _, addr := range []string{s.Gateway.GRPCAddr(), g2.GRPCAddr()} {
+		c, err := envoysim.Dial(addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		waitServing(t, c)
+		conns = append(conns, c)
+	}
+	filter, err := envoysim.New(&roundRobin{conns: conns}, envoysim.Config{Filter: stack.EnvoyFilter(s.Config), BufferLimit: stack.BufferLimit(s.Config)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awsURL, _ := url.Parse(s.AWS.URL())
+	front, err := envoysim.NewFront(envoysim.FrontConfig{Filter: filter, Upstream: awsURL.Scheme + "://" + awsURL.Host, HostRewrite: s.Config.Upstream.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { front.Close() })
+	endpoint := front.URL() + s.Config.Upstream.Path
+
+	before := len(s.STS.Calls())
+	for i := range users {
+		tok, err := s.LoginToken(stack.User{Name: fmt.Sprintf("user%02d", i), Groups: []string{"s3-readers", "Everyone"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Consecutive streams go to alternate replicas: each replica
+		// serves this user once.
+		for range 2 {
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint, strings.NewReader(initializeBody))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("user%02d: status %d", i, resp.StatusCode)
+			}
+		}
+	}
+	return len(s.STS.Calls()) - before
+}
