@@ -33,7 +33,9 @@ type compactGrant struct {
 // The blob: notAfter and expires (8 bytes each), the stored lengths of
 // session name, access key ID, secret, token, request ID, assumed-role ARN
 // (uint16 each), a flags byte, then those values; with flagExtras, three
-// more lengths and Source, AWSAccount, PermissionSet.
+// more lengths and Source, AWSAccount, PermissionSet, then the scope of a
+// per-request session: the policy digest (length-prefixed, empty for
+// none), the number of actions and each action, length-prefixed.
 const (
 	blobHead = 16 + 6*2 + 1
 
@@ -53,6 +55,18 @@ func compactable(g *Grant) bool {
 		string(g.Credentials.SessionToken), g.STSRequestID, g.AssumedRoleARN, g.Source, g.AWSAccount, g.PermissionSet} {
 		if len(s) > 0xffff {
 			return false
+		}
+	}
+	if sc := g.Scope; sc != nil {
+		// A scope is recognised by its digest, which every per-request
+		// policy has.
+		if sc.PolicyDigest == "" || len(sc.PolicyDigest) > 0xffff || len(sc.Actions) > 0xffff {
+			return false
+		}
+		for _, a := range sc.Actions {
+			if len(a) > 0xffff {
+				return false
+			}
 		}
 	}
 	return true
@@ -82,7 +96,7 @@ func compact(g *Grant) compactGrant {
 	if g.NotAfter.IsZero() {
 		flags |= flagNoNotAfter
 	}
-	extras := g.Source != "" || g.AWSAccount != "" || g.PermissionSet != ""
+	extras := g.Source != "" || g.AWSAccount != "" || g.PermissionSet != "" || g.Scope != nil
 	if extras {
 		flags |= flagExtras
 	}
@@ -111,6 +125,18 @@ func compact(g *Grant) compactGrant {
 		b = append(b, g.Source...)
 		b = append(b, g.AWSAccount...)
 		b = append(b, g.PermissionSet...)
+		var digest string
+		var actions []string
+		if g.Scope != nil {
+			digest, actions = g.Scope.PolicyDigest, g.Scope.Actions
+		}
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(digest)))
+		b = append(b, digest...)
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(actions)))
+		for _, a := range actions {
+			b = binary.LittleEndian.AppendUint16(b, uint16(len(a)))
+			b = append(b, a...)
+		}
 	}
 	return compactGrant{roleARN: g.RoleARN, blob: unsafe.String(unsafe.SliceData(b), len(b))}
 }
@@ -203,6 +229,22 @@ func (c compactGrant) grant() *Grant {
 		g.AWSAccount = s[off : off+el[1]]
 		off += el[1]
 		g.PermissionSet = s[off : off+el[2]]
+		off += el[2]
+		if n := int(u16(s, off)); n > 0 {
+			sc := &GrantScope{PolicyDigest: s[off+2 : off+2+n]}
+			off += 2 + n
+			count := int(u16(s, off))
+			off += 2
+			if count > 0 {
+				sc.Actions = make([]string, count)
+			}
+			for i := range count {
+				l := int(u16(s, off))
+				sc.Actions[i] = s[off+2 : off+2+l]
+				off += 2 + l
+			}
+			g.Scope = sc
+		}
 	}
 	return g
 }

@@ -1,6 +1,7 @@
 package sts
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +27,15 @@ func sameGrant(a, b *Grant) bool {
 		a.Credentials.AccessKeyID == b.Credentials.AccessKeyID && a.Credentials.SecretAccessKey == b.Credentials.SecretAccessKey &&
 		a.Credentials.SessionToken == b.Credentials.SessionToken && a.Credentials.Expires.Equal(b.Credentials.Expires) &&
 		a.STSRequestID == b.STSRequestID && a.NotAfter.Equal(b.NotAfter) && a.Source == b.Source &&
-		a.AWSAccount == b.AWSAccount && a.PermissionSet == b.PermissionSet &&
+		a.AWSAccount == b.AWSAccount && a.PermissionSet == b.PermissionSet && sameScope(a.Scope, b.Scope) &&
 		a.Credentials.Expires.IsZero() == b.Credentials.Expires.IsZero() && a.NotAfter.IsZero() == b.NotAfter.IsZero()
+}
+
+func sameScope(a, b *GrantScope) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.PolicyDigest == b.PolicyDigest && slices.Equal(a.Actions, b.Actions)
 }
 
 // TestCompactGrantRoundTrip: caching never changes a grant, whichever of
@@ -57,6 +65,16 @@ func TestCompactGrantRoundTrip(t *testing.T) {
 		}),
 			flagTokenDecoded | flagSecretDecoded | flagRequestUUID | flagARNDerived | flagExtras},
 		{"empty", Grant{RoleARN: "arn:aws:iam::123456789012:role/R"}, flagNoExpiry | flagNoNotAfter},
+		// A per-request session keeps its scope, which its audit records
+		// name (session_actions, session_policy_digest).
+		{"scope-down session", mod(func(g *Grant) {
+			g.Scope = &GrantScope{Actions: []string{"s3:ListAllMyBuckets"}, PolicyDigest: "ab12"}
+		}), flagTokenDecoded | flagSecretDecoded | flagRequestUUID | flagARNDerived | flagExtras},
+		{"scope-down session allowing nothing", mod(func(g *Grant) { g.Scope = &GrantScope{PolicyDigest: "cd34"} }),
+			flagTokenDecoded | flagSecretDecoded | flagRequestUUID | flagARNDerived | flagExtras},
+		{"scope-down session of identity center", mod(func(g *Grant) {
+			g.Source, g.Scope = "identity_center", &GrantScope{Actions: []string{"ec2:DescribeInstances", "s3:ListBucket"}, PolicyDigest: "ef"}
+		}), flagTokenDecoded | flagSecretDecoded | flagRequestUUID | flagARNDerived | flagExtras},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
