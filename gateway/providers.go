@@ -48,6 +48,9 @@ func AuthnOptions(cfg *config.Config) []authn.Options {
 	for _, p := range cfg.OIDCProviders {
 		a := shared
 		a.Name, a.Issuer, a.Tenants, a.Audiences = p.Name, p.Issuer, p.Tenants, p.Audiences
+		// Each provider reads the payload its own jwt_authn providers
+		// write (envoy bootstrap), never another provider's.
+		a.MetadataKey = cfg.ProviderMetadataKey(p.Name)
 		a.JWKSURL, a.DiscoveryURL = p.JWKSURL, p.DiscoveryURL
 		a.AllowedAlgorithms, a.ClockSkew, a.RequiredClaims = p.AllowedAlgorithms, p.ClockSkew, p.RequiredClaims
 		a.Claims = authn.ClaimMapping{
