@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/test/fakeidp"
@@ -229,6 +230,9 @@ func TestMultiOutageOfOneProvider(t *testing.T) {
 	if !e.m.Ready() {
 		t.Error("not ready although okta's keys are there")
 	}
+	if got := e.m.NotReady(); !slices.Equal(got, []string{"contractors"}) {
+		t.Errorf("NotReady = %q, want [contractors]", got)
+	}
 	id, err := e.auth(t, e.token(t, e.okta, fakeidp.Okta, fakeidp.User{Subject: "alice"}))
 	if err != nil || id.Provider != "okta" {
 		t.Fatalf("okta user during the other's outage: %v", err)
@@ -236,6 +240,33 @@ func TestMultiOutageOfOneProvider(t *testing.T) {
 	_, err = e.auth(t, e.token(t, e.entra, fakeidp.EntraV2, fakeidp.User{Subject: "bob", Tenant: tenantA}))
 	if mcpguard.KindOf(err) != mcpguard.KindUnavailable {
 		t.Errorf("contractor during outage: %v, want unavailable", err)
+	}
+	if got := ProviderOf(err); got != "contractors" {
+		t.Errorf("ProviderOf(outage) = %q, want contractors", got)
+	}
+}
+
+// Failures are attributed to the provider the token's iss names, for
+// per-provider metrics, and to none when it names no configured one: the
+// attacker-chosen iss never becomes a label.
+func TestMultiProviderOf(t *testing.T) {
+	e := newIdPs(t, nil)
+	expired := e.okta.ProfileClaims(fakeidp.Okta, fakeidp.User{Subject: "alice"})
+	expired["exp"] = float64(e.clk.Now().Add(-time.Hour).Unix())
+	tok, _ := e.okta.Mint(expired)
+	_, err := e.auth(t, tok)
+	if mcpguard.ReasonOf(err) != ReasonExpired || ProviderOf(err) != "okta" {
+		t.Errorf("expired okta token: %v, provider %q", err, ProviderOf(err))
+	}
+	foreign := e.okta.ProfileClaims(fakeidp.Okta, fakeidp.User{Subject: "alice"})
+	foreign["iss"] = "https://idp.attacker.example"
+	tok, _ = e.okta.Mint(foreign)
+	_, err = e.auth(t, tok)
+	if mcpguard.ReasonOf(err) != ReasonUnknownIssuer || ProviderOf(err) != "" {
+		t.Errorf("unknown issuer: %v, provider %q", err, ProviderOf(err))
+	}
+	if _, err = e.auth(t, "not.a-token"); ProviderOf(err) != "" {
+		t.Errorf("malformed: provider %q", ProviderOf(err))
 	}
 }
 

@@ -15,7 +15,9 @@ import (
 func authnOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *telemetry.Metrics, now nowFunc) []authn.Options {
 	out := AuthnOptions(cfg)
 	for i := range out {
-		out[i].HTTPClient, out[i].Now, out[i].OnJWKSRefresh = client, now, m.JWKSRefresh
+		name := out[i].Name
+		out[i].HTTPClient, out[i].Now = client, now
+		out[i].OnJWKSRefresh = func(ok bool) { m.JWKSRefresh(name, ok) }
 		out[i].Logger = log
 		if out[i].Name != "" {
 			out[i].Logger = log.With("provider", out[i].Name)

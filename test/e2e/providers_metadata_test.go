@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -119,5 +121,17 @@ func TestProvidersMetadataMode(t *testing.T) {
 	}
 	if n := len(s.STS.Calls()); n != stsCalls {
 		t.Errorf("refused requests made %d STS calls", n-stsCalls)
+	}
+	// The refusals are counted against the provider the token named.
+	rec := httptest.NewRecorder()
+	s.Gateway.Metrics().Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{
+		`mcpguard_authn_failures_total{provider="contractors",reason="metadata_missing"} 1`,
+		`mcpguard_authn_failures_total{provider="contractors",reason="metadata_mismatch"} 1`,
+		`mcpguard_authn_failures_total{provider="okta",reason="metadata_missing"} 1`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
