@@ -2,6 +2,8 @@ package authn
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -435,4 +437,68 @@ func sameJSON(a, b any) bool {
 		return slices.Equal(as, bs)
 	}
 	return a == b
+}
+
+// In envoy_metadata mode each provider reads jwt_authn's payload under its
+// own key: the token's provider must find its payload there, agreeing
+// with the verified token; a payload under another provider's key counts
+// as none.
+func TestMultiMetadataPerProvider(t *testing.T) {
+	e := newIdPs(t, func(o []Options) {
+		for i := range o {
+			o[i].TokenSource, o[i].MetadataKey = SourceEnvoyMetadata, "jwt_payload_"+o[i].Name
+		}
+	})
+	okta := e.token(t, e.okta, fakeidp.Okta, fakeidp.User{Subject: "alice"})
+	entra := e.token(t, e.entra, fakeidp.EntraV2, fakeidp.User{Subject: "alice", Tenant: tenantA})
+	payload := func(tok string) map[string]any {
+		c, err := decodeSegment(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	auth := func(tok string, md map[string]any) (*Identity, error) {
+		return e.m.Authenticate(t.Context(), Input{Authorization: "Bearer " + tok, Metadata: md})
+	}
+	for _, tt := range []struct {
+		name, tok, provider string
+		md                  map[string]any
+		reason              string
+	}{
+		{"okta under its key", okta, "okta", map[string]any{"jwt_payload_okta": payload(okta)}, ""},
+		{"contractors under its key", entra, "contractors", map[string]any{"jwt_payload_contractors": payload(entra)}, ""},
+		{"okta under the contractors' key", okta, "okta", map[string]any{"jwt_payload_contractors": payload(okta)}, ReasonMetadataMissing},
+		{"contractors' payload with okta's token", okta, "okta", map[string]any{"jwt_payload_okta": payload(entra)}, ReasonMetadataMismatch},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 2 { // verified, then from the cache
+				id, err := auth(tt.tok, tt.md)
+				if tt.reason == "" {
+					if err != nil || id.Provider != tt.provider {
+						t.Fatalf("got %v %v, want provider %s", id, err, tt.provider)
+					}
+					continue
+				}
+				if mcpguard.ReasonOf(err) != tt.reason || ProviderOf(err) != tt.provider {
+					t.Fatalf("err = %v (provider %q), want %s from %s", err, ProviderOf(err), tt.reason, tt.provider)
+				}
+			}
+		})
+	}
+}
+
+// decodeSegment is the claims of a compact JWS's payload, as jwt_authn
+// puts them in metadata (numbers float64).
+func decodeSegment(tok string) (map[string]any, error) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("not a compact JWS")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	return m, json.Unmarshal(b, &m)
 }
