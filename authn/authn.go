@@ -429,6 +429,13 @@ func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims ma
 	}
 	var groups []string
 	if a.o.Name == "" {
+		// A groups overage is the same clear 403 as a provider's
+		// (applyMapping): the list was cut by the IdP, not malformed.
+		if a.o.GroupClaim != "" {
+			if err := overage(claims, a.o.GroupClaim); err != nil {
+				return nil, err
+			}
+		}
 		var err error
 		if groups, err = GroupsFromClaims(claims, a.o.GroupClaim); err != nil {
 			return nil, fail(ReasonBadGroups, "token groups cannot be read whole", err)
@@ -437,6 +444,9 @@ func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims ma
 	for _, c := range a.o.ExtraGroupClaims {
 		if c == a.o.GroupClaim {
 			continue
+		}
+		if err := overage(claims, c); err != nil {
+			return nil, err
 		}
 		if _, err := GroupsFromClaims(claims, c); err != nil {
 			return nil, fail(ReasonBadGroups, "token groups cannot be read whole", err)

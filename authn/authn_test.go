@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -851,10 +852,6 @@ func TestIdentityClaimsClosed(t *testing.T) {
 		{"groups with a number", func(c map[string]any) { c["groups"] = []any{"a", 1} }, ReasonBadGroups},
 		{"groups an object", func(c map[string]any) { c["groups"] = map[string]any{"a": true} }, ReasonBadGroups},
 		{"extra group claim over the limit", func(c map[string]any) { c["roles"] = tooMany }, ReasonBadGroups},
-		{"groups overage", func(c map[string]any) {
-			delete(c, "groups")
-			c["_claim_names"] = map[string]any{"groups": "src1"}
-		}, ReasonBadGroups},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -872,6 +869,65 @@ func TestIdentityClaimsClosed(t *testing.T) {
 				return
 			}
 			wantReason(t, err, tt.reason)
+		})
+	}
+}
+
+// With the single oidc_config issuer an Entra groups overage is the same
+// 403 groups_overage as with oidc_providers, never a 401 or "no groups":
+// a real Entra v2 overage token, _claim_names on the group claim or on an
+// extra group claim, and hasgroups. A token without groups (and no
+// overage marker) still passes.
+func TestSingleIssuerGroupsOverage(t *testing.T) {
+	const tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	e := newEnv(t, func(o *Options) { o.ExtraGroupClaims = []string{"roles"} })
+	e.waitReady(t)
+	entra := func(over bool) map[string]any {
+		c := e.idp.ProfileClaims(fakeidp.EntraV2, fakeidp.User{Subject: "carol", Tenant: tenant, Audience: testAudience, Overage: over})
+		c["iss"] = e.idp.URL()
+		return c
+	}
+	tests := []struct {
+		name   string
+		claims map[string]any
+		over   bool
+	}{
+		{"entra v2 overage token", entra(true), true},
+		{"entra v2 token with its groups", entra(false), false},
+		{"overage of the group claim", func() map[string]any {
+			c := e.claims()
+			c["_claim_names"] = map[string]any{"groups": "src1"}
+			c["_claim_sources"] = map[string]any{"src1": map[string]any{"endpoint": "https://graph.microsoft.com/v1.0/users/x/getMemberObjects"}}
+			return c
+		}(), true},
+		{"overage of an extra group claim", func() map[string]any {
+			c := e.claims("s3-readers")
+			c["_claim_names"] = map[string]any{"roles": "src1"}
+			return c
+		}(), true},
+		{"hasgroups", func() map[string]any {
+			c := e.claims()
+			c["hasgroups"] = true
+			return c
+		}(), true},
+		{"no groups at all", e.claims(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.auth(e.mint(t, tt.claims))
+			if !tt.over {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var me *mcpguard.Error
+			if !errors.As(err, &me) || me.Kind != mcpguard.KindForbidden || me.Reason != ReasonGroupsOverage {
+				t.Fatalf("err = %v, want forbidden %s", err, ReasonGroupsOverage)
+			}
+			if !strings.Contains(me.Msg, "group filtering") || !strings.Contains(me.Msg, "app roles") {
+				t.Errorf("message %q does not tell the operator what to do", me.Msg)
+			}
 		})
 	}
 }

@@ -106,42 +106,76 @@ func (m *Multi) Providers() []*Authenticator { return m.providers }
 // Name is the provider's name (Options.Name).
 func (a *Authenticator) Name() string { return a.o.Name }
 
+// providerError attributes an authentication failure to the configured
+// provider whose issuer the token named, for per-provider metrics. It
+// wraps the *mcpguard.Error unchanged (errors.As finds it, the message is
+// the same).
+type providerError struct {
+	provider string
+	err      error
+}
+
+func (e *providerError) Error() string { return e.err.Error() }
+func (e *providerError) Unwrap() error { return e.err }
+
+// ProviderOf is the oidc_providers name an authentication error is
+// attributed to: the provider the token's iss named. It is "" with a
+// single unnamed provider and when the token named none (malformed,
+// unknown issuer), so a metric label built from it only ever holds
+// configured names.
+func ProviderOf(err error) string {
+	var pe *providerError
+	if errors.As(err, &pe) {
+		return pe.provider
+	}
+	return ""
+}
+
 // Authenticate finds the token's provider by its iss and validates the
-// token with that provider alone.
+// token with that provider alone. Failures after the provider is known
+// carry its name (ProviderOf).
 func (m *Multi) Authenticate(ctx context.Context, in Input) (*Identity, error) {
+	id, p, err := m.authenticate(ctx, in)
+	if err != nil && p != nil && p.o.Name != "" {
+		return nil, &providerError{provider: p.o.Name, err: err}
+	}
+	return id, err
+}
+
+func (m *Multi) authenticate(ctx context.Context, in Input) (*Identity, *Authenticator, error) {
 	raw, err := bearerToken(in)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	digest := tokenDigest(raw)
 	if id := m.cache.get(digest, m.providers[0].o.Now()); id != nil {
 		p := m.cached(id)
 		md, err := p.metadataClaims(in)
 		if err != nil {
-			return nil, err
+			return nil, p, err
 		}
 		if err := p.agreeMetadata(md, id); err != nil {
-			return nil, err
+			return nil, p, err
 		}
-		return id, nil
+		return id, p, nil
 	}
 	p, err := m.route(raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	md, err := p.metadataClaims(in)
 	if err != nil {
-		return nil, err
+		return nil, p, err
 	}
 	id, key, err := p.verify(ctx, raw, digest)
 	if err != nil {
-		return nil, err
+		return nil, p, err
 	}
 	m.cache.put(id, p, key.kid, key.thumb)
 	if err := p.agreeMetadata(md, id); err != nil {
-		return nil, err
+		return nil, p, err
 	}
-	return id, nil
+	return id, p, nil
 }
 
 // cached finds the provider of a cached identity (its cache entry was put
@@ -211,6 +245,19 @@ func (m *Multi) Ready() bool {
 		}
 	}
 	return false
+}
+
+// NotReady lists, in configuration order, the names of the providers
+// that have no key set yet, so readiness reports can say which IdP is
+// down while the others serve. A single unnamed provider is listed as "".
+func (m *Multi) NotReady() []string {
+	var out []string
+	for _, p := range m.providers {
+		if !p.Ready() {
+			out = append(out, p.o.Name)
+		}
+	}
+	return out
 }
 
 // Refresh refetches every provider's key set; it returns every failure.

@@ -2,10 +2,13 @@ package authn
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/test/fakeidp"
@@ -229,6 +232,9 @@ func TestMultiOutageOfOneProvider(t *testing.T) {
 	if !e.m.Ready() {
 		t.Error("not ready although okta's keys are there")
 	}
+	if got := e.m.NotReady(); !slices.Equal(got, []string{"contractors"}) {
+		t.Errorf("NotReady = %q, want [contractors]", got)
+	}
 	id, err := e.auth(t, e.token(t, e.okta, fakeidp.Okta, fakeidp.User{Subject: "alice"}))
 	if err != nil || id.Provider != "okta" {
 		t.Fatalf("okta user during the other's outage: %v", err)
@@ -236,6 +242,33 @@ func TestMultiOutageOfOneProvider(t *testing.T) {
 	_, err = e.auth(t, e.token(t, e.entra, fakeidp.EntraV2, fakeidp.User{Subject: "bob", Tenant: tenantA}))
 	if mcpguard.KindOf(err) != mcpguard.KindUnavailable {
 		t.Errorf("contractor during outage: %v, want unavailable", err)
+	}
+	if got := ProviderOf(err); got != "contractors" {
+		t.Errorf("ProviderOf(outage) = %q, want contractors", got)
+	}
+}
+
+// Failures are attributed to the provider the token's iss names, for
+// per-provider metrics, and to none when it names no configured one: the
+// attacker-chosen iss never becomes a label.
+func TestMultiProviderOf(t *testing.T) {
+	e := newIdPs(t, nil)
+	expired := e.okta.ProfileClaims(fakeidp.Okta, fakeidp.User{Subject: "alice"})
+	expired["exp"] = float64(e.clk.Now().Add(-time.Hour).Unix())
+	tok, _ := e.okta.Mint(expired)
+	_, err := e.auth(t, tok)
+	if mcpguard.ReasonOf(err) != ReasonExpired || ProviderOf(err) != "okta" {
+		t.Errorf("expired okta token: %v, provider %q", err, ProviderOf(err))
+	}
+	foreign := e.okta.ProfileClaims(fakeidp.Okta, fakeidp.User{Subject: "alice"})
+	foreign["iss"] = "https://idp.attacker.example"
+	tok, _ = e.okta.Mint(foreign)
+	_, err = e.auth(t, tok)
+	if mcpguard.ReasonOf(err) != ReasonUnknownIssuer || ProviderOf(err) != "" {
+		t.Errorf("unknown issuer: %v, provider %q", err, ProviderOf(err))
+	}
+	if _, err = e.auth(t, "not.a-token"); ProviderOf(err) != "" {
+		t.Errorf("malformed: provider %q", ProviderOf(err))
 	}
 }
 
@@ -404,4 +437,68 @@ func sameJSON(a, b any) bool {
 		return slices.Equal(as, bs)
 	}
 	return a == b
+}
+
+// In envoy_metadata mode each provider reads jwt_authn's payload under its
+// own key: the token's provider must find its payload there, agreeing
+// with the verified token; a payload under another provider's key counts
+// as none.
+func TestMultiMetadataPerProvider(t *testing.T) {
+	e := newIdPs(t, func(o []Options) {
+		for i := range o {
+			o[i].TokenSource, o[i].MetadataKey = SourceEnvoyMetadata, "jwt_payload_"+o[i].Name
+		}
+	})
+	okta := e.token(t, e.okta, fakeidp.Okta, fakeidp.User{Subject: "alice"})
+	entra := e.token(t, e.entra, fakeidp.EntraV2, fakeidp.User{Subject: "alice", Tenant: tenantA})
+	payload := func(tok string) map[string]any {
+		c, err := decodeSegment(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	auth := func(tok string, md map[string]any) (*Identity, error) {
+		return e.m.Authenticate(t.Context(), Input{Authorization: "Bearer " + tok, Metadata: md})
+	}
+	for _, tt := range []struct {
+		name, tok, provider string
+		md                  map[string]any
+		reason              string
+	}{
+		{"okta under its key", okta, "okta", map[string]any{"jwt_payload_okta": payload(okta)}, ""},
+		{"contractors under its key", entra, "contractors", map[string]any{"jwt_payload_contractors": payload(entra)}, ""},
+		{"okta under the contractors' key", okta, "okta", map[string]any{"jwt_payload_contractors": payload(okta)}, ReasonMetadataMissing},
+		{"contractors' payload with okta's token", okta, "okta", map[string]any{"jwt_payload_okta": payload(entra)}, ReasonMetadataMismatch},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 2 { // verified, then from the cache
+				id, err := auth(tt.tok, tt.md)
+				if tt.reason == "" {
+					if err != nil || id.Provider != tt.provider {
+						t.Fatalf("got %v %v, want provider %s", id, err, tt.provider)
+					}
+					continue
+				}
+				if mcpguard.ReasonOf(err) != tt.reason || ProviderOf(err) != tt.provider {
+					t.Fatalf("err = %v (provider %q), want %s from %s", err, ProviderOf(err), tt.reason, tt.provider)
+				}
+			}
+		})
+	}
+}
+
+// decodeSegment is the claims of a compact JWS's payload, as jwt_authn
+// puts them in metadata (numbers float64).
+func decodeSegment(tok string) (map[string]any, error) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("not a compact JWS")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	return m, json.Unmarshal(b, &m)
 }

@@ -101,6 +101,15 @@ type GroupName struct {
 	Name string `yaml:"name"`
 }
 
+// ProviderMetadataKey is where, in envoy_metadata mode, Envoy's jwt_authn
+// puts the payload of a token verified by the oidc_providers entry called
+// name: oidc_config.metadata_key, an underscore and the name. Each
+// provider has its own key, so mcpguard reads the payload of the provider
+// the token's iss names and never one another provider wrote.
+func (c *Config) ProviderMetadataKey(name string) string {
+	return c.OIDC.MetadataKey + "_" + name
+}
+
 // HasProviders reports whether the file uses oidc_providers rather than
 // the single oidc_config issuer.
 func (c *Config) HasProviders() bool { return len(c.OIDCProviders) > 0 }
@@ -133,11 +142,6 @@ func (c *Config) validateProviders(ps *Problems) {
 	}
 	if c.OIDC.Issuer != "" || len(c.OIDC.Audiences) > 0 {
 		ps.add("oidc_config.issuer", "oidc_config.issuer and audience describe the single-issuer shorthand; with oidc_providers, list every issuer there")
-	}
-	if c.OIDC.TokenSource == TokenSourceEnvoyMetadata {
-		// The generated jwt_authn filter names one provider; several
-		// would need one payload key each, which is not built yet.
-		ps.add("oidc_config.token_source", "%q is not supported with oidc_providers yet; use %q", TokenSourceEnvoyMetadata, TokenSourceHeader)
 	}
 	type seenIssuer struct {
 		i   int
@@ -197,6 +201,9 @@ func (c *Config) validateProviders(ps *Problems) {
 		}
 		if template && p.JWKSURL == "" && p.DiscoveryURL == "" {
 			ps.add(base+".jwks_url", "an issuer template needs jwks_url or discovery_url")
+		}
+		if c.OIDC.TokenSource == TokenSourceEnvoyMetadata && p.JWKSURL == "" {
+			ps.add(base+".jwks_url", "required when token_source is %q: Envoy's jwt_authn fetches a JWKS URI and does not perform OIDC discovery", TokenSourceEnvoyMetadata)
 		}
 		if len(p.Audiences) == 0 {
 			ps.add(base+".audience", "required")

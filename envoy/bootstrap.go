@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -166,9 +167,6 @@ func Bootstrap(cfg *config.Config, o BootstrapOptions) (*bootstrapv3.Bootstrap, 
 		return nil, fmt.Errorf("generate bootstrap: %w", err)
 	}
 	jwt := o.JWTAuthn || cfg.OIDC.TokenSource == config.TokenSourceEnvoyMetadata
-	if jwt && cfg.OIDC.JWKSURL == "" {
-		return nil, errors.New("generate bootstrap: oidc_config.jwks_url is required for Envoy's jwt_authn filter (Envoy fetches a JWKS URI and does not perform OIDC discovery)")
-	}
 	ups, err := upstreamRoutes(cfg, o)
 	if err != nil {
 		return nil, fmt.Errorf("generate bootstrap: %w", err)
@@ -195,7 +193,7 @@ func Bootstrap(cfg *config.Config, o BootstrapOptions) (*bootstrapv3.Bootstrap, 
 			return nil, fmt.Errorf("generate bootstrap: %w", err)
 		}
 		filters = append(filters, jf)
-		clusters = append(clusters, jc)
+		clusters = append(clusters, jc...)
 	}
 	filters = append(filters,
 		httpFilter(FilterExtProc, ExtProcFilter(cfg)),
@@ -378,10 +376,61 @@ func pathPrefix(p string) *routev3.RouteMatch {
 	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: p}}
 }
 
-func jwtAuthn(cfg *config.Config, o BootstrapOptions) (*hcmv3.HttpFilter, *clusterv3.Cluster, error) {
-	u, err := url.Parse(cfg.OIDC.JWKSURL)
+// jwtSource is one jwt_authn provider: an issuer Envoy verifies, the key
+// set cluster it fetches keys through, and where it puts the payload.
+type jwtSource struct {
+	provider, cluster, where string
+	issuer, jwksURL, payload string
+	audiences                []string
+	skew                     time.Duration
+}
+
+// jwtSources lists the jwt_authn providers of cfg: the one oidc_config
+// issuer, or one per oidc_providers entry and, for an Entra tenant
+// template, one per allowed tenant (jwt_authn matches iss exactly). A
+// provider's tenants share its JWKS cluster and payload key; no two
+// oidc_providers entries share either, so a payload found under a
+// provider's key was verified with that provider's keys.
+func jwtSources(cfg *config.Config) []jwtSource {
+	if !cfg.HasProviders() {
+		payload := cfg.OIDC.MetadataKey
+		if payload == "" {
+			payload = "jwt_payload"
+		}
+		return []jwtSource{{
+			provider: JWTProviderName, cluster: JWKSClusterName, where: "oidc_config.jwks_url",
+			issuer: cfg.OIDC.Issuer, jwksURL: cfg.OIDC.JWKSURL, payload: payload,
+			audiences: cfg.OIDC.Audiences, skew: cfg.OIDC.ClockSkew,
+		}}
+	}
+	var out []jwtSource
+	for i, p := range cfg.OIDCProviders {
+		src := jwtSource{
+			provider: JWTProviderName + "_" + p.Name, cluster: JWKSClusterName + "_" + p.Name,
+			where:  fmt.Sprintf("oidc_providers[%d].jwks_url", i),
+			issuer: p.Issuer, jwksURL: p.JWKSURL, payload: cfg.ProviderMetadataKey(p.Name),
+			audiences: p.Audiences, skew: p.ClockSkew,
+		}
+		if !strings.Contains(p.Issuer, config.TenantPlaceholder) {
+			out = append(out, src)
+			continue
+		}
+		for _, t := range p.Tenants {
+			ts := src
+			ts.provider = src.provider + "_" + t
+			ts.issuer = strings.ReplaceAll(p.Issuer, config.TenantPlaceholder, t)
+			out = append(out, ts)
+		}
+	}
+	return out
+}
+
+// jwksCluster is the cluster through which Envoy fetches the key set at
+// jwksURL.
+func jwksCluster(name, where, jwksURL string, o BootstrapOptions) (*clusterv3.Cluster, error) {
+	u, err := url.Parse(jwksURL)
 	if err != nil || u.Hostname() == "" {
-		return nil, nil, fmt.Errorf("oidc_config.jwks_url %q is not an absolute URL", cfg.OIDC.JWKSURL)
+		return nil, fmt.Errorf("%s %q is not an absolute URL", where, jwksURL)
 	}
 	tls := u.Scheme == "https"
 	port := 80
@@ -390,56 +439,81 @@ func jwtAuthn(cfg *config.Config, o BootstrapOptions) (*hcmv3.HttpFilter, *clust
 	}
 	if p := u.Port(); p != "" {
 		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
-			return nil, nil, fmt.Errorf("oidc_config.jwks_url port %q must be a number from 1 to 65535", p)
+			return nil, fmt.Errorf("%s port %q must be a number from 1 to 65535", where, p)
 		}
 	}
 	c := &clusterv3.Cluster{
-		Name:           JWKSClusterName,
+		Name:           name,
 		ConnectTimeout: durationpb.New(5 * time.Second),
-		LoadAssignment: loadAssignment(JWKSClusterName, u.Hostname(), u.Hostname(), port),
+		LoadAssignment: loadAssignment(name, u.Hostname(), u.Hostname(), port),
 	}
 	setDiscovery(c, u.Hostname(), clusterv3.Cluster_LOGICAL_DNS)
 	if tls {
 		c.TransportSocket = transportSocket(upstreamTLS(u.Hostname(), o.CAFile, nil))
 	}
-	skew := cfg.OIDC.ClockSkew / time.Second
-	ja := &jwtauthnv3.JwtAuthentication{
-		Providers: map[string]*jwtauthnv3.JwtProvider{JWTProviderName: {
-			Issuer:    cfg.OIDC.Issuer,
-			Audiences: cfg.OIDC.Audiences,
+	return c, nil
+}
+
+func jwtAuthn(cfg *config.Config, o BootstrapOptions) (*hcmv3.HttpFilter, []*clusterv3.Cluster, error) {
+	srcs := jwtSources(cfg)
+	ja := &jwtauthnv3.JwtAuthentication{Providers: map[string]*jwtauthnv3.JwtProvider{}}
+	var clusters []*clusterv3.Cluster
+	var names []string
+	for _, src := range srcs {
+		if src.jwksURL == "" {
+			return nil, nil, fmt.Errorf("%s is required for Envoy's jwt_authn filter (Envoy fetches a JWKS URI and does not perform OIDC discovery)", src.where)
+		}
+		if !slices.ContainsFunc(clusters, func(c *clusterv3.Cluster) bool { return c.GetName() == src.cluster }) {
+			c, err := jwksCluster(src.cluster, src.where, src.jwksURL, o)
+			if err != nil {
+				return nil, nil, err
+			}
+			clusters = append(clusters, c)
+		}
+		names = append(names, src.provider)
+		ja.Providers[src.provider] = &jwtauthnv3.JwtProvider{
+			Issuer:    src.issuer,
+			Audiences: src.audiences,
 			// mcpguard needs the token itself: STS AssumeRoleWithWebIdentity
 			// takes the signed JWT, not its claims. mcpguard overwrites
 			// Authorization with the SigV4 value, so the token never
 			// reaches AWS.
 			Forward:           true,
-			PayloadInMetadata: cfg.OIDC.MetadataKey,
-			ClockSkewSeconds:  uint32(skew), //nolint:gosec // config validation bounds clock_skew to 0–5m
+			PayloadInMetadata: src.payload,
+			ClockSkewSeconds:  uint32(src.skew / time.Second), //nolint:gosec // config validation bounds clock_skew to 0–5m
 			JwksSourceSpecifier: &jwtauthnv3.JwtProvider_RemoteJwks{RemoteJwks: &jwtauthnv3.RemoteJwks{
 				HttpUri: &corev3.HttpUri{
-					Uri:              cfg.OIDC.JWKSURL,
-					HttpUpstreamType: &corev3.HttpUri_Cluster{Cluster: JWKSClusterName},
+					Uri:              src.jwksURL,
+					HttpUpstreamType: &corev3.HttpUri_Cluster{Cluster: src.cluster},
 					Timeout:          durationpb.New(5 * time.Second),
 				},
 				CacheDuration: durationpb.New(5 * time.Minute),
 				AsyncFetch:    &jwtauthnv3.JwksAsyncFetch{},
 			}},
-		}},
-		Rules: []*jwtauthnv3.RequirementRule{
-			// Clients fetch the metadata that tells them where to log in
-			// before they have a token.
-			{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: MetadataPath}}},
-			{
-				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-				RequirementType: &jwtauthnv3.RequirementRule_Requires{Requires: &jwtauthnv3.JwtRequirement{
-					RequiresType: &jwtauthnv3.JwtRequirement_ProviderName{ProviderName: JWTProviderName},
-				}},
-			},
+		}
+	}
+	req := &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_ProviderName{ProviderName: names[0]}}
+	if len(names) > 1 {
+		// Any one provider verifying the token is enough; the others'
+		// failures (wrong issuer, unknown key) are expected.
+		anyOf := &jwtauthnv3.JwtRequirementOrList{}
+		for _, n := range names {
+			anyOf.Requirements = append(anyOf.Requirements, &jwtauthnv3.JwtRequirement{
+				RequiresType: &jwtauthnv3.JwtRequirement_ProviderName{ProviderName: n},
+			})
+		}
+		req = &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_RequiresAny{RequiresAny: anyOf}}
+	}
+	ja.Rules = []*jwtauthnv3.RequirementRule{
+		// Clients fetch the metadata that tells them where to log in
+		// before they have a token.
+		{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: MetadataPath}}},
+		{
+			Match:           &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			RequirementType: &jwtauthnv3.RequirementRule_Requires{Requires: req},
 		},
 	}
-	if cfg.OIDC.MetadataKey == "" {
-		ja.Providers[JWTProviderName].PayloadInMetadata = "jwt_payload"
-	}
-	return httpFilter(FilterJWTAuthn, ja), c, nil
+	return httpFilter(FilterJWTAuthn, ja), clusters, nil
 }
 
 func listener(cfg *config.Config, o BootstrapOptions, filters []*hcmv3.HttpFilter, rc *routev3.RouteConfiguration) (*listenerv3.Listener, error) {
@@ -764,9 +838,11 @@ func fileSource(path string) *corev3.DataSource {
 
 // mustAny packs a message built in this package. Marshalling a generated
 // message the package just built cannot fail short of a protobuf bug.
+// Deterministic, so a config with maps (several jwt_authn providers)
+// packs to the same bytes every time, as protojson does when it parses.
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
 		panic(fmt.Sprintf("pack %T: %v", m, err))
 	}
 	return a

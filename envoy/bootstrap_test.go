@@ -41,6 +41,7 @@ var generatorCases = []struct {
 	{"eu", "eu.yaml", envoy.BootstrapOptions{}},
 	{"upstreams_tls", "upstreams.yaml", envoy.BootstrapOptions{TLSCertFile: "/etc/envoy/tls/tls.crt", TLSKeyFile: "/etc/envoy/tls/tls.key"}},
 	{"metadata", "metadata.yaml", envoy.BootstrapOptions{}},
+	{"providers", "providers.yaml", envoy.BootstrapOptions{}},
 	{"mtls", "mtls.yaml", envoy.BootstrapOptions{
 		MCPGuardAddress:       "mcpguard.mcpguard.svc.cluster.local:9002",
 		ExtProcClientCertFile: "/etc/envoy/mcpguard-client/tls.crt",
@@ -286,6 +287,8 @@ func TestBootstrapErrors(t *testing.T) {
 	}{
 		{"jwt_authn without jwks_url", "eu.yaml", nil, envoy.BootstrapOptions{JWTAuthn: true},
 			"oidc_config.jwks_url is required for Envoy's jwt_authn filter"},
+		{"provider without jwks_url", "providers.yaml", func(c *config.Config) { c.OIDCProviders[1].JWKSURL = "" }, envoy.BootstrapOptions{},
+			"oidc_providers[1].jwks_url is required for Envoy's jwt_authn filter"},
 		{"named upstream without path", "upstreams.yaml", func(c *config.Config) { c.Upstreams[1].Path = "" }, envoy.BootstrapOptions{},
 			"upstreams[1] (eu): path is required"},
 		{"certificate without key", "eu.yaml", nil, envoy.BootstrapOptions{TLSCertFile: "tls.crt"},

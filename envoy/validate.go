@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -521,14 +522,55 @@ func (v *checker) jwtMetadata(where string, ep *extProcInChain, jwtIndex int, jw
 	if !slices.Contains(ep.cfg.GetMetadataOptions().GetForwardingNamespaces().GetUntyped(), FilterJWTAuthn) {
 		v.add(CheckJWTMetadata, where+" ext_proc", "metadata_options.forwarding_namespaces.untyped does not list %q, so mcpguard never receives the verified payload", FilterJWTAuthn)
 	}
+	if !cfg.HasProviders() {
+		if !payloadFrom(jwts, cfg.OIDC.MetadataKey, nil) {
+			v.add(CheckJWTMetadata, where, "no jwt_authn provider sets payload_in_metadata to %q (oidc_config.metadata_key)", cfg.OIDC.MetadataKey)
+		}
+		return
+	}
+	// With oidc_providers mcpguard reads each provider's payload under its
+	// own key, so every provider needs a jwt_authn provider writing that
+	// key, and only for that provider's issuers: a payload another issuer
+	// wrote there would be taken for this provider's.
+	for i, p := range cfg.OIDCProviders {
+		key := cfg.ProviderMetadataKey(p.Name)
+		issuers := []string{p.Issuer}
+		if strings.Contains(p.Issuer, config.TenantPlaceholder) {
+			issuers = issuers[:0]
+			for _, t := range p.Tenants {
+				issuers = append(issuers, strings.ReplaceAll(p.Issuer, config.TenantPlaceholder, t))
+			}
+		}
+		if !payloadFrom(jwts, key, nil) {
+			v.add(CheckJWTMetadata, where, "no jwt_authn provider sets payload_in_metadata to %q (oidc_providers[%d] %q)", key, i, p.Name)
+			continue
+		}
+		payloadFrom(jwts, key, func(name string, jp *jwtauthnv3.JwtProvider) {
+			if !slices.Contains(issuers, jp.GetIssuer()) {
+				v.add(CheckJWTMetadata, fmt.Sprintf("%s jwt_authn provider %q", where, name),
+					"payload_in_metadata %q is oidc_providers[%d] %q's key, but issuer %q is not one of its issuers", key, i, p.Name, jp.GetIssuer())
+			}
+		})
+	}
+}
+
+// payloadFrom reports whether some jwt_authn provider puts its payload
+// under key, calling each (if each is not nil) in name order.
+func payloadFrom(jwts []*jwtauthnv3.JwtAuthentication, key string, each func(string, *jwtauthnv3.JwtProvider)) bool {
+	found := false
 	for _, ja := range jwts {
-		for _, p := range ja.GetProviders() {
-			if p.GetPayloadInMetadata() == cfg.OIDC.MetadataKey {
-				return
+		ps := ja.GetProviders()
+		for _, name := range slices.Sorted(maps.Keys(ps)) {
+			if ps[name].GetPayloadInMetadata() != key {
+				continue
+			}
+			found = true
+			if each != nil {
+				each(name, ps[name])
 			}
 		}
 	}
-	v.add(CheckJWTMetadata, where, "no jwt_authn provider sets payload_in_metadata to %q (oidc_config.metadata_key)", cfg.OIDC.MetadataKey)
+	return found
 }
 
 func (v *checker) route(where string, ep *extProcInChain, rc *routev3.RouteConfiguration, vh *routev3.VirtualHost, r *routev3.Route) {

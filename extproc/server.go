@@ -803,7 +803,7 @@ func (x *exchange) fail(err error) *extprocv3.ProcessingResponse {
 	}
 	d := denial{err: err, jsonrpcID: x.jsonrpcID, requestID: x.hdr.requestID}
 	if kind == mcpguard.KindUnauthenticated {
-		x.s.o.Metrics.AuthnFailure(mcpguard.ReasonOf(err))
+		x.s.o.Metrics.AuthnFailure(authn.ProviderOf(err), mcpguard.ReasonOf(err))
 		d.challenge = x.s.o.Authn.ChallengeFor(err, x.resource())
 	}
 	level := slog.LevelInfo

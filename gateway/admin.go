@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"net/http/pprof"
+	"strings"
 )
 
 // adminHandler serves probes, metrics and the RFC 9728 document. It is
@@ -20,12 +21,18 @@ func (g *Gateway) adminHandler() http.Handler {
 			_, _ = w.Write([]byte("draining: shutting down\n"))
 			return
 		}
+		down := g.providersWithoutKeys()
 		if !g.Ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready: identity provider keys not loaded\n"))
+			_, _ = w.Write([]byte("not ready: identity provider keys not loaded" + down + "\n"))
 			return
 		}
+		// Ready once any provider has keys (one IdP's outage must not
+		// take the others' users down), but say which still have none.
 		_, _ = w.Write([]byte("ready\n"))
+		if down != "" {
+			_, _ = w.Write([]byte("identity provider keys not loaded" + down + "\n"))
+		}
 	})
 	mux.Handle("GET /metrics", g.metrics.Handler())
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/", g.serveResourceMetadata)
@@ -49,4 +56,23 @@ func (g *Gateway) serveResourceMetadata(w http.ResponseWriter, r *http.Request) 
 	w.Header().Set("content-type", "application/json")
 	w.Header().Set("cache-control", "max-age=3600")
 	_, _ = w.Write(doc)
+}
+
+// providersWithoutKeys is ": a, b" naming the oidc_providers that have no
+// key set yet, or "" when every one has keys (or the single oidc_config
+// issuer is meant, which has no name to report).
+func (g *Gateway) providersWithoutKeys() string {
+	if g.authn == nil {
+		return ""
+	}
+	var names []string
+	for _, n := range g.authn.NotReady() {
+		if n != "" {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(names, ", ")
 }

@@ -15,7 +15,9 @@ import (
 func authnOptions(cfg *config.Config, client *http.Client, log *slog.Logger, m *telemetry.Metrics, now nowFunc) []authn.Options {
 	out := AuthnOptions(cfg)
 	for i := range out {
-		out[i].HTTPClient, out[i].Now, out[i].OnJWKSRefresh = client, now, m.JWKSRefresh
+		name := out[i].Name
+		out[i].HTTPClient, out[i].Now = client, now
+		out[i].OnJWKSRefresh = func(ok bool) { m.JWKSRefresh(name, ok) }
 		out[i].Logger = log
 		if out[i].Name != "" {
 			out[i].Logger = log.With("provider", out[i].Name)
@@ -48,6 +50,9 @@ func AuthnOptions(cfg *config.Config) []authn.Options {
 	for _, p := range cfg.OIDCProviders {
 		a := shared
 		a.Name, a.Issuer, a.Tenants, a.Audiences = p.Name, p.Issuer, p.Tenants, p.Audiences
+		// Each provider reads the payload its own jwt_authn providers
+		// write (envoy bootstrap), never another provider's.
+		a.MetadataKey = cfg.ProviderMetadataKey(p.Name)
 		a.JWKSURL, a.DiscoveryURL = p.JWKSURL, p.DiscoveryURL
 		a.AllowedAlgorithms, a.ClockSkew, a.RequiredClaims = p.AllowedAlgorithms, p.ClockSkew, p.RequiredClaims
 		a.Claims = authn.ClaimMapping{

@@ -53,8 +53,8 @@ func NewMetrics() *Metrics {
 		}, []string{"phase"}),
 		authnFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mcpguard_authn_failures_total",
-			Help: "Requests refused by authentication, by reason.",
-		}, []string{"reason"}),
+			Help: "Requests refused by authentication, by identity provider (oidc_providers name; empty with oidc_config or when the token names no configured provider) and reason.",
+		}, []string{"provider", "reason"}),
 		authzDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mcpguard_authz_decisions_total",
 			Help: "Cedar authorization decisions, by action (known methods or other) and decision.",
@@ -78,8 +78,8 @@ func NewMetrics() *Metrics {
 		}),
 		jwksRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mcpguard_jwks_refreshes_total",
-			Help: "JWKS fetches from the identity provider, by outcome.",
-		}, []string{"outcome"}),
+			Help: "JWKS fetches from the identity providers, by provider (oidc_providers name; empty with oidc_config) and outcome.",
+		}, []string{"provider", "outcome"}),
 		policyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mcpguard_policy_reloads_total",
 			Help: "Cedar policy set loads, by outcome; a failed reload keeps the last good set.",
@@ -146,13 +146,16 @@ func (m *Metrics) Phase(phase string, d time.Duration) {
 	}
 }
 
-// AuthnFailure counts a refused authentication by bounded reason.
-func (m *Metrics) AuthnFailure(reason string) {
+// AuthnFailure counts a refused authentication by provider and bounded
+// reason. provider is a configured oidc_providers name (never the
+// token's iss, which the caller chooses), so the label stays bounded; ""
+// when the failure cannot be attributed to one.
+func (m *Metrics) AuthnFailure(provider, reason string) {
 	if m != nil {
 		if reason == "" {
 			reason = "other"
 		}
-		m.authnFailures.WithLabelValues(reason).Inc()
+		m.authnFailures.WithLabelValues(provider, reason).Inc()
 	}
 }
 
@@ -189,10 +192,11 @@ func (m *Metrics) CredentialEntries(n int) {
 	}
 }
 
-// JWKSRefresh counts a JWKS fetch.
-func (m *Metrics) JWKSRefresh(ok bool) {
+// JWKSRefresh counts a JWKS fetch of the provider called provider ("" for
+// oidc_config), so one IdP's key-set outage shows as that IdP's.
+func (m *Metrics) JWKSRefresh(provider string, ok bool) {
 	if m != nil {
-		m.jwksRefreshes.WithLabelValues(outcomeLabel(ok)).Inc()
+		m.jwksRefreshes.WithLabelValues(provider, outcomeLabel(ok)).Inc()
 	}
 }
 
