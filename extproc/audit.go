@@ -196,7 +196,10 @@ func (x *exchange) auditEvent() *audit.Event {
 		kind := mcpguard.KindOf(x.failure)
 		ev.Error = &audit.Error{Kind: kind.String(), Reason: mcpguard.ReasonOf(x.failure), Message: mcpguard.SafeMessage(x.failure)}
 		switch {
-		case kind == mcpguard.KindUnauthenticated:
+		case kind == mcpguard.KindUnauthenticated,
+			// authn's own 403s (a groups overage) come before any
+			// identity or decision exists.
+			kind == mcpguard.KindForbidden && x.id == nil && x.decision == nil:
 			ev.Type = audit.TypeAuthnFailure
 		case x.decision != nil && !x.decision.Allow:
 			ev.Type = audit.TypeAuthzDenied
