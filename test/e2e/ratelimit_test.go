@@ -95,41 +95,7 @@ func TestQuotasAcrossReplicas(t *testing.T) {
 		},
 	})
 	// The second replica: same configuration, same Redis.
-	g2, err := gateway.New(t.Context(), s.Config, gateway.Options{AuditWriter: audit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- g2.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-ran; err != nil {
-			t.Errorf("second replica: %v", err)
-		}
-	})
-
-	var conns []*grpc.ClientConn
-	for _, addr := range []string{s.Gateway.GRPCAddr(), g2.GRPCAddr()} {
-		c, err := envoysim.Dial(addr, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		waitServing(t, c)
-		conns = append(conns, c)
-	}
-	filter, err := envoysim.New(&roundRobin{conns: conns}, envoysim.Config{Filter: stack.EnvoyFilter(s.Config), BufferLimit: stack.BufferLimit(s.Config)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	awsURL, _ := url.Parse(s.AWS.URL())
-	front, err := envoysim.NewFront(envoysim.FrontConfig{Filter: filter, Upstream: awsURL.Scheme + "://" + awsURL.Host, HostRewrite: s.Config.Upstream.Host})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { front.Close() })
-	endpoint := front.URL() + s.Config.Upstream.Path
+	endpoint := secondReplica(t, s, gateway.Options{AuditWriter: audit})
 
 	post := func(tok string) int {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint, strings.NewReader(initializeBody))
@@ -305,4 +271,46 @@ func waitServing(t *testing.T, c *grpc.ClientConn) {
 		case <-time.After(backoff):
 		}
 	}
+}
+
+// secondReplica runs a second mcpguard with s's configuration and opts,
+// and returns the MCP endpoint of an Envoy stand-in that spreads streams
+// over both replicas round-robin, as Envoy spreads them over a cluster.
+func secondReplica(t *testing.T, s *stack.Stack, opts gateway.Options) string {
+	t.Helper()
+	g2, err := gateway.New(t.Context(), s.Config, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- g2.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Errorf("second replica: %v", err)
+		}
+	})
+	var conns []*grpc.ClientConn
+	for _, addr := range []string{s.Gateway.GRPCAddr(), g2.GRPCAddr()} {
+		c, err := envoysim.Dial(addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		waitServing(t, c)
+		conns = append(conns, c)
+	}
+	filter, err := envoysim.New(&roundRobin{conns: conns}, envoysim.Config{Filter: stack.EnvoyFilter(s.Config), BufferLimit: stack.BufferLimit(s.Config)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awsURL, _ := url.Parse(s.AWS.URL())
+	front, err := envoysim.NewFront(envoysim.FrontConfig{Filter: filter, Upstream: awsURL.Scheme + "://" + awsURL.Host, HostRewrite: s.Config.Upstream.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { front.Close() })
+	endpoint := front.URL() + s.Config.Upstream.Path
+	return endpoint
 }

@@ -1,23 +1,18 @@
 package e2e
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/mcpguard/mcpguard/config"
 	"github.com/mcpguard/mcpguard/gateway"
-	"github.com/mcpguard/mcpguard/test/envoysim"
 	"github.com/mcpguard/mcpguard/test/redistest"
 	"github.com/mcpguard/mcpguard/test/stack"
 )
@@ -64,40 +59,7 @@ func stsCallsOnTwoReplicas(t *testing.T, users int, shared bool) int {
 			c.STS.SharedCache.KeyFile = keyFile
 		},
 	})
-	g2, err := gateway.New(t.Context(), s.Config, gateway.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- g2.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-ran; err != nil {
-			t.Errorf("second replica: %v", err)
-		}
-	})
-	var conns []*grpc.ClientConn
-	for _, addr := range []string{s.Gateway.GRPCAddr(), g2.GRPCAddr()} {
-		c, err := envoysim.Dial(addr, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		waitServing(t, c)
-		conns = append(conns, c)
-	}
-	filter, err := envoysim.New(&roundRobin{conns: conns}, envoysim.Config{Filter: stack.EnvoyFilter(s.Config), BufferLimit: stack.BufferLimit(s.Config)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	awsURL, _ := url.Parse(s.AWS.URL())
-	front, err := envoysim.NewFront(envoysim.FrontConfig{Filter: filter, Upstream: awsURL.Scheme + "://" + awsURL.Host, HostRewrite: s.Config.Upstream.Host})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { front.Close() })
-	endpoint := front.URL() + s.Config.Upstream.Path
+	endpoint := secondReplica(t, s, gateway.Options{})
 
 	before := len(s.STS.Calls())
 	for i := range users {
