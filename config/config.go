@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpguard/mcpguard/awsapi"
 )
 
 // Config is the whole configuration file. It is built by Load or Parse and is
@@ -444,8 +446,8 @@ type Authz struct {
 
 // AWSAnalysis bounds the analysis of aws___run_script code and defines
 // which AWS operations count as read-only. Zero values and absent lists take
-// the defaults below (the analyzer's and package awsapi's own, which a test
-// keeps equal); an empty allowed_imports list allows no import.
+// the defaults below (the analyzer's, which a test keeps equal, and package
+// awsapi's read class); an empty allowed_imports list allows no import.
 type AWSAnalysis struct {
 	// MaxScriptBytes is the largest code analysed; larger code is an
 	// incomplete analysis (too_large). Default 65536.
@@ -465,8 +467,8 @@ type AWSAnalysis struct {
 	NotReadOnly []string `yaml:"not_read_only"`
 }
 
-// Defaults of AWSAnalysis. They repeat the script analyzer's and package
-// awsapi's defaults, because config imports neither; gateway's tests keep
+// Defaults of AWSAnalysis. They repeat the script analyzer's defaults,
+// because config does not import the cgo analyzer; gateway's tests keep
 // them equal.
 const (
 	DefaultMaxScriptBytes = 64 << 10
@@ -482,28 +484,12 @@ var DefaultAllowedImports = []string{
 	"textwrap", "time",
 }
 
-// DefaultReadVerbs are the operation verbs of the default read class.
-var DefaultReadVerbs = []string{"Get", "List", "Describe", "Head", "Search", "Query", "Scan", "BatchGet", "Lookup", "Select"}
-
-// DefaultNotReadOnly are the credential- and token-minting actions whose
-// verbs read like reads.
-var DefaultNotReadOnly = []string{
-	"sts:GetSessionToken",
-	"sts:GetFederationToken",
-	"sts:GetWebIdentityToken",
-	"ecr:GetAuthorizationToken",
-	"ecr-public:GetAuthorizationToken",
-	"codeartifact:GetAuthorizationToken",
-	"cognito-identity:GetCredentialsForIdentity",
-	"cognito-identity:GetOpenIdToken",
-	"cognito-identity:GetOpenIdTokenForDeveloperIdentity",
-	"sso:GetRoleCredentials",
-	"redshift:GetClusterCredentials",
-	"redshift:GetClusterCredentialsWithIAM",
-	"redshift-serverless:GetCredentials",
-	"eks:GetToken",
-	"lightsail:GetInstanceAccessDetails",
-}
+// DefaultReadVerbs and DefaultNotReadOnly are package awsapi's read class,
+// which config takes as is rather than repeating it.
+var (
+	DefaultReadVerbs   = awsapi.DefaultReadVerbs
+	DefaultNotReadOnly = awsapi.DefaultNotReadOnly
+)
 
 // Default returns a configuration holding every static default. Parse starts
 // from it, so a key absent from the file keeps its default. Defaults derived

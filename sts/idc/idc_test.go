@@ -3,6 +3,7 @@ package idc_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -443,14 +444,10 @@ func TestNewValidates(t *testing.T) {
 		t.Fatal("invalid options accepted")
 	}
 	for _, want := range []string{"region", "application_arn", "credentials", "mappings", "scopes"} {
-		if !contains(err.Error(), want) {
+		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
 	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
 }
 
 // waitFor polls a condition on the fakes' counters (never a fixed sleep
