@@ -264,6 +264,7 @@ func (e *env) writeConfig() error {
 	cfg := fmt.Sprintf(`server:
   grpc_listen: 127.0.0.1:0
   admin_listen: 127.0.0.1:0
+  pprof: %t
 upstream:
   host: %s
   service: aws-mcp
@@ -294,7 +295,7 @@ authz_config:
   schema_validation: off
 audit_config:
   output: %s
-`, upstreamHost, audience, region,
+`, e.s.cpuProfile != "", upstreamHost, audience, region,
 		stack.S3Role, stack.EC2Role, stack.S3Role, max(10000, e.s.memUsers+e.s.users+1000),
 		quoteAll(files), filepath.Join(examples, "entities.json"), e.auditPath)
 	e.configPath = filepath.Join(e.dir, "config.yaml")

@@ -36,6 +36,11 @@ type settings struct {
 	cores         float64
 	mcpguardEnv   []string
 	exchangeRate  float64
+	// exchangeOnly skips the full-flow and saturation phases.
+	exchangeOnly bool
+	// cpuProfile, when set, is where mcpguard's CPU profile of the
+	// measured exchange-only step is written (pprof format).
+	cpuProfile string
 }
 
 // envList collects repeated NAME=VALUE flags.
@@ -93,6 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.DurationVar(&s.tokenLifetime, "token-lifetime", 2*time.Hour, "lifetime of the minted tokens")
 	fs.Float64Var(&s.cores, "cores", 2, "cores the capacity estimate assumes mcpguard has to itself")
 	fs.Float64Var(&s.exchangeRate, "exchange-rate", 1000, "rate of the exchange-only phase: envoysim's ext_proc client driven directly, no HTTP and no upstream (0 skips)")
+	fs.BoolVar(&s.exchangeOnly, "exchange-only", false, "skip the full-flow and saturation phases (the stampede and memory phases run unless set to 0)")
+	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write mcpguard's CPU profile of its measured exchange-only step to this file (mcpguard then serves /debug/pprof on its admin listener)")
 	var env envList
 	fs.Var(&env, "mcpguard-env", "NAME=VALUE added to mcpguard's environment (repeatable), e.g. GOMEMLIMIT=140MiB")
 	if err := fs.Parse(args); err != nil {
@@ -164,36 +171,10 @@ func run(ctx context.Context, s settings, w io.Writer) error {
 		}
 	}
 
-	logf(w, "allowed tools/call only, %.0f requests/s, %s per mode", s.fixedRate, s.stepDuration)
-	for _, mode := range modes {
-		st, err := e.step(ctx, "allowed", mode, allowedOnly, s.fixedRate)
-		if err != nil {
+	if !s.exchangeOnly {
+		if err := e.fullFlow(ctx, w, res); err != nil {
 			return err
 		}
-		logStep(w, st)
-		res.Allowed = append(res.Allowed, st)
-	}
-
-	logf(w, "saturation search with the mixed traffic (70%% allowed, 15%% denied, 15%% tools/list)")
-	for _, rate := range s.rates {
-		var guard *Step
-		for _, mode := range modes {
-			st, err := e.step(ctx, "mixed", mode, mixed, rate)
-			if err != nil {
-				return err
-			}
-			logStep(w, st)
-			res.Mixed = append(res.Mixed, st)
-			if mode == modeMCPGuard {
-				guard = st
-			}
-		}
-		if reason := saturated(s, guard); reason != "" {
-			res.Saturation.StoppedAt, res.Saturation.Reason = rate, reason
-			logf(w, "stopping: %s", reason)
-			break
-		}
-		res.Saturation.Sustained = rate
 	}
 
 	if s.stampede > 0 {
@@ -263,4 +244,41 @@ func saturated(s settings, st *Step) string {
 		return fmt.Sprintf("mcpguard completed %.0f of %.0f requests/s", st.AchievedRate, st.OfferedRate)
 	}
 	return ""
+}
+
+// fullFlow runs the allowed-only phase and the saturation search.
+func (e *env) fullFlow(ctx context.Context, w io.Writer, res *Results) error {
+	s := e.s
+	logf(w, "allowed tools/call only, %.0f requests/s, %s per mode", s.fixedRate, s.stepDuration)
+	for _, mode := range modes {
+		st, err := e.step(ctx, "allowed", mode, allowedOnly, s.fixedRate)
+		if err != nil {
+			return err
+		}
+		logStep(w, st)
+		res.Allowed = append(res.Allowed, st)
+	}
+
+	logf(w, "saturation search with the mixed traffic (70%% allowed, 15%% denied, 15%% tools/list)")
+	for _, rate := range s.rates {
+		var guard *Step
+		for _, mode := range modes {
+			st, err := e.step(ctx, "mixed", mode, mixed, rate)
+			if err != nil {
+				return err
+			}
+			logStep(w, st)
+			res.Mixed = append(res.Mixed, st)
+			if mode == modeMCPGuard {
+				guard = st
+			}
+		}
+		if reason := saturated(s, guard); reason != "" {
+			res.Saturation.StoppedAt, res.Saturation.Reason = rate, reason
+			logf(w, "stopping: %s", reason)
+			break
+		}
+		res.Saturation.Sustained = rate
+	}
+	return nil
 }

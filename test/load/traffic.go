@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -389,11 +391,21 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Ste
 	}
 	stsBefore := len(e.st.STS.Calls())
 	lat := newLatencies()
+	var profiled chan error
+	if e.s.cpuProfile != "" && mode == modeMCPGuard {
+		profiled = make(chan error, 1)
+		go func() { profiled <- e.profileCPU(ctx, e.s.stepDuration) }()
+	}
 	began := time.Now()
 	if err := run(e.s.stepDuration, lat, st); err != nil {
 		return nil, err
 	}
 	elapsed := time.Since(began)
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return nil, err
+		}
+	}
 	after, err := srv.usage()
 	if err != nil {
 		return nil, err
@@ -417,4 +429,31 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Ste
 		}
 	}
 	return st, nil
+}
+
+// profileCPU writes mcpguard's CPU profile over d, taken from its admin
+// listener's /debug/pprof/profile, to the -cpuprofile file.
+func (e *env) profileCPU(ctx context.Context, d time.Duration) error {
+	secs := max(1, int(d/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", e.st.AdminURL, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile: status %d", resp.StatusCode)
+	}
+	f, err := os.Create(e.s.cpuProfile)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	return f.Close()
 }
