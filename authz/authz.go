@@ -487,7 +487,7 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 			if err := ctx.Err(); err != nil {
 				return Decision{}, mcpguard.E(mcpguard.KindInternal, "authorization cancelled", err)
 			}
-			action, res, awsCLI, awsCtx, err := a.mapMessage(m, serverUID, region)
+			action, mc, err := a.mapMessage(m, serverUID, region)
 			if err != nil {
 				return Decision{}, messageError(err, req.Body.Batch, i)
 			}
@@ -495,11 +495,15 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 			if err != nil {
 				return Decision{}, messageError(err, req.Body.Batch, i)
 			}
-			ents.resource = mergeBase(s.entities, res)
+			ents.resource = mergeBase(s.entities, mc.resource)
 			var c types.Record
 			switch {
-			case awsCLI != nil || awsCtx != nil || extra != nil:
-				m := withAWS(ctxMap, awsCLI, awsCtx)
+			case mc.cli != nil || mc.aws != nil || extra != nil:
+				var awsRec *types.Record
+				if mc.aws != nil {
+					awsRec = &mc.awsRec
+				}
+				m := withAWS(ctxMap, mc.cli, awsRec)
 				for k, v := range extra {
 					m[k] = v
 				}
@@ -508,10 +512,10 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 				c = shared()
 			}
 			it := a.decide(s, ents, action, c)
-			if awsCtx != nil {
-				it.AWS = awsCtx
+			if mc.aws != nil {
+				it.AWS = mc.aws
 				if !it.Allow {
-					it.AWSRefused = a.refusedActions(s, ents, action, ctxMap, awsCLI, awsCtx)
+					it.AWSRefused = a.refusedActions(s, ents, action, ctxMap, mc.cli, mc.aws)
 				}
 			}
 			items = append(items, it)
@@ -539,9 +543,9 @@ func (a *Authorizer) groups(id *authn.Identity) ([]string, error) {
 	return g, nil
 }
 
-// withAWS adds context.aws_cli and context.aws, those that are set, to a
-// copy of the shared context.
-func withAWS(base types.RecordMap, cli *types.Record, aws *AWSContext) types.RecordMap {
+// withAWS adds context.aws_cli and context.aws (its Cedar value), those
+// that are set, to a copy of the shared context.
+func withAWS(base types.RecordMap, cli, aws *types.Record) types.RecordMap {
 	m := make(types.RecordMap, len(base)+2)
 	for k, v := range base {
 		m[k] = v
@@ -550,7 +554,7 @@ func withAWS(base types.RecordMap, cli *types.Record, aws *AWSContext) types.Rec
 		m["aws_cli"] = *cli
 	}
 	if aws != nil {
-		m["aws"] = aws.record()
+		m["aws"] = *aws
 	}
 	return m
 }
@@ -575,64 +579,60 @@ func (a *Authorizer) serverFor(req Request) types.EntityUID {
 	return types.NewEntityUID(typeServer, types.String(req.ServerHost))
 }
 
-// mapMessage turns one JSON-RPC message into its action, its resource
+// mapMessage turns one JSON-RPC message into its action and its resource
 // entity and, for a tools/call, the aws_cli context record (with a
 // cli_command argument) and context.aws (for aws___run_script, or with a
 // cli_command argument). Only a run_script call pays for the script
-// analysis.
-func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID, region string) (string, types.Entity, *types.Record, *AWSContext, error) {
+// analysis, and a tools/call sent before with the same arguments is not
+// mapped again (callCache).
+func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID, region string) (string, *mappedCall, error) {
+	action, ent, mc, err := a.mapOne(m, serverUID, region)
+	if mc == nil {
+		mc = &mappedCall{resource: ent}
+	}
+	return action, mc, err
+}
+
+// mapOne is mapMessage: a tools/call comes back as a mappedCall, any other
+// message as its resource entity.
+func (a *Authorizer) mapOne(m *mcp.Message, serverUID types.EntityUID, region string) (string, types.Entity, *mappedCall, error) {
 	server := types.Entity{UID: serverUID}
 	switch m.Type {
 	case mcp.TypeResponse:
-		return ActionResponse, server, nil, nil, nil
+		return ActionResponse, server, nil, nil
 	case mcp.TypeRequest, mcp.TypeNotification:
 	default:
-		return "", types.Entity{}, nil, nil, mcpguard.E(mcpguard.KindInvalidRequest,
+		return "", types.Entity{}, nil, mcpguard.E(mcpguard.KindInvalidRequest,
 			"invalid request: message is neither a request, a notification nor a response", nil)
 	}
 	if m.Method == "" {
-		return "", types.Entity{}, nil, nil, mcpguard.E(mcpguard.KindInvalidRequest, "invalid request: method is empty", nil)
+		return "", types.Entity{}, nil, mcpguard.E(mcpguard.KindInvalidRequest, "invalid request: method is empty", nil)
 	}
 	switch m.Method {
 	case mcp.MethodToolsCall:
 		tc, err := m.ToolCall()
 		if err != nil {
-			return "", types.Entity{}, nil, nil, err
+			return "", types.Entity{}, nil, err
 		}
-		rec, err := argumentsRecord(tc.Arguments)
+		var kb [256]byte
+		key := callKey(kb[:0], tc.Name, region, tc.RawArguments)
+		if mc, ok := a.aws.calls.get(key); ok {
+			return m.Method, mc.resource, mc, nil
+		}
+		mc, err := a.mapToolCall(tc, region)
 		if err != nil {
-			return "", types.Entity{}, nil, nil, err
+			return "", types.Entity{}, nil, err
 		}
-		var (
-			awsCLI *types.Record
-			awsCtx *AWSContext
-		)
-		v, hasCLI := tc.Arguments["cli_command"]
-		if hasCLI {
-			r := awsCLIRecord(v)
-			awsCLI = &r
-		}
-		switch {
-		case tc.Name == ToolRunScript:
-			awsCtx = a.aws.fromScript(tc.Arguments, region)
-		case hasCLI:
-			awsCtx = a.aws.fromCLI(v, region)
-		}
-		return m.Method, types.Entity{
-			UID: types.NewEntityUID(typeTool, types.String(tc.Name)),
-			Attributes: types.NewRecord(types.RecordMap{
-				"tool_name": types.String(tc.Name),
-				"arguments": rec,
-			}),
-		}, awsCLI, awsCtx, nil
+		a.aws.calls.put(key, mc)
+		return m.Method, mc.resource, mc, nil
 	case mcp.MethodPromptsGet:
 		pg, err := m.PromptGet()
 		if err != nil {
-			return "", types.Entity{}, nil, nil, err
+			return "", types.Entity{}, nil, err
 		}
 		rec, err := argumentsRecord(pg.Arguments)
 		if err != nil {
-			return "", types.Entity{}, nil, nil, err
+			return "", types.Entity{}, nil, err
 		}
 		return m.Method, types.Entity{
 			UID: types.NewEntityUID(typePrompt, types.String(pg.Name)),
@@ -640,21 +640,21 @@ func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID, regio
 				"prompt_name": types.String(pg.Name),
 				"arguments":   rec,
 			}),
-		}, nil, nil, nil
+		}, nil, nil
 	case mcp.MethodCompletionComplete:
 		// A completion is authorized on what it completes: the prompt
 		// (with no arguments: they are not being requested) or the
 		// resource template, normalized like any resource URI.
 		c, err := m.Completion()
 		if err != nil {
-			return "", types.Entity{}, nil, nil, err
+			return "", types.Entity{}, nil, err
 		}
 		if c.RefType == mcp.RefResource {
 			ent, err := resourceEntity(c.URI)
 			if err != nil {
-				return "", types.Entity{}, nil, nil, err
+				return "", types.Entity{}, nil, err
 			}
-			return m.Method, ent, nil, nil, nil
+			return m.Method, ent, nil, nil
 		}
 		return m.Method, types.Entity{
 			UID: types.NewEntityUID(typePrompt, types.String(c.Name)),
@@ -662,19 +662,50 @@ func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID, regio
 				"prompt_name": types.String(c.Name),
 				"arguments":   types.NewRecord(nil),
 			}),
-		}, nil, nil, nil
+		}, nil, nil
 	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
 		uri, err := m.ResourceURI()
 		if err != nil {
-			return "", types.Entity{}, nil, nil, err
+			return "", types.Entity{}, nil, err
 		}
 		ent, err := resourceEntity(uri)
 		if err != nil {
-			return "", types.Entity{}, nil, nil, err
+			return "", types.Entity{}, nil, err
 		}
-		return m.Method, ent, nil, nil, nil
+		return m.Method, ent, nil, nil
 	}
-	return m.Method, server, nil, nil, nil
+	return m.Method, server, nil, nil
+}
+
+// mapToolCall maps a tools/call not found in the call cache.
+func (a *Authorizer) mapToolCall(tc *mcp.ToolCall, region string) (*mappedCall, error) {
+	rec, err := argumentsRecord(tc.Arguments)
+	if err != nil {
+		return nil, err
+	}
+	mc := &mappedCall{resource: types.Entity{
+		UID: types.NewEntityUID(typeTool, types.String(tc.Name)),
+		Attributes: types.NewRecord(types.RecordMap{
+			"tool_name": types.String(tc.Name),
+			"arguments": rec,
+		}),
+	}}
+	v, hasCLI := tc.Arguments["cli_command"]
+	if hasCLI {
+		// One parse serves context.aws_cli and context.aws.
+		r, ctx := a.aws.fromCLI(v, region)
+		mc.cli = &r
+		if tc.Name != ToolRunScript {
+			mc.aws = ctx
+		}
+	}
+	if tc.Name == ToolRunScript {
+		mc.aws = a.aws.fromScript(tc.Arguments, region)
+	}
+	if mc.aws != nil {
+		mc.awsRec = mc.aws.record()
+	}
+	return mc, nil
 }
 
 // resourceEntity is Resource::"<normalized uri>" with uri (as sent) and

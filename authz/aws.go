@@ -86,10 +86,13 @@ type awsAnalysis struct {
 	read    *awsapi.ReadClass
 	catalog *awsapi.Catalog
 	script  ScriptAnalyzer
+	// calls caches mapped tools/calls; it depends only on the fields
+	// above, so it lives beside them.
+	calls *callCache
 }
 
 func newAWSAnalysis(o AWSOptions) (*awsAnalysis, error) {
-	a := &awsAnalysis{region: o.Region, read: o.ReadClass, catalog: o.Catalog, script: o.Script}
+	a := &awsAnalysis{region: o.Region, read: o.ReadClass, catalog: o.Catalog, script: o.Script, calls: newCallCache()}
 	if a.read == nil {
 		a.read = awsapi.DefaultReadClass()
 	}
@@ -110,16 +113,23 @@ func newAWSAnalysis(o AWSOptions) (*awsAnalysis, error) {
 	return a, nil
 }
 
-// fromCLI computes context.aws for a cli_command argument.
-func (a *awsAnalysis) fromCLI(v any, region string) *AWSContext {
+// fromCLI computes, from one parse of a cli_command argument, the value
+// of context.aws_cli (the parsed command, or a record holding only
+// parse_error) and context.aws.
+func (a *awsAnalysis) fromCLI(v any, region string) (types.Record, *AWSContext) {
 	s, ok := v.(string)
 	if !ok {
-		return incomplete(ReasonCLINotString)
+		return types.NewRecord(types.RecordMap{"parse_error": types.String("cli_command is not a string")}), incomplete(ReasonCLINotString)
 	}
 	c, err := parseAWSCommand(s)
 	if err != nil {
-		return incomplete(ReasonCLIParseError)
+		return types.NewRecord(types.RecordMap{"parse_error": types.String(err.Error())}), incomplete(ReasonCLIParseError)
 	}
+	return commandRecord(c), a.fromCommand(c, region)
+}
+
+// fromCommand computes context.aws for a parsed cli_command.
+func (a *awsAnalysis) fromCommand(c awsCommand, region string) *AWSContext {
 	calls, err := a.catalog.CLICommand(c.Service, c.Operation, c.Rest)
 	if err != nil {
 		if errors.Is(err, awsapi.ErrUnmapped) {
@@ -240,8 +250,8 @@ func (a *Authorizer) refusedActions(s *snapshot, ents *requestEntities, action s
 				calls = append(calls, c)
 			}
 		}
-		one := a.aws.build(calls, true, nil)
-		if !a.decide(s, ents, action, types.NewRecord(withAWS(base, cli, one))).Allow {
+		one := a.aws.build(calls, true, nil).record()
+		if !a.decide(s, ents, action, types.NewRecord(withAWS(base, cli, &one))).Allow {
 			out = append(out, act)
 		}
 	}

@@ -273,7 +273,7 @@ func FuzzAWSContextCLI(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, cmd string) {
-		r := a.fromCLI(cmd, "us-east-1")
+		_, r := a.fromCLI(cmd, "us-east-1")
 		if r.Complete && (len(r.Calls) == 0 || len(r.Actions) == 0 || len(r.Reasons) != 0) {
 			t.Fatalf("%q: complete record %+v", cmd, r)
 		}

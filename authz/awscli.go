@@ -556,17 +556,8 @@ func checkControl(c byte) error {
 	return nil
 }
 
-// awsCLIRecord is the value of context.aws_cli for a cli_command argument:
-// either the parsed command or a record holding only parse_error.
-func awsCLIRecord(v any) types.Record {
-	s, ok := v.(string)
-	if !ok {
-		return types.NewRecord(types.RecordMap{"parse_error": types.String("cli_command is not a string")})
-	}
-	c, err := parseAWSCommand(s)
-	if err != nil {
-		return types.NewRecord(types.RecordMap{"parse_error": types.String(err.Error())})
-	}
+// commandRecord is context.aws_cli of a parsed command.
+func commandRecord(c awsCommand) types.Record {
 	flags := make([]types.Value, len(c.Flags))
 	for i, f := range c.Flags {
 		flags[i] = types.String(f)

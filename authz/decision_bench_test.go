@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -84,5 +85,25 @@ func BenchmarkDecision(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkDecisionNewCall is BenchmarkDecision with 1 000 policies and
+// arguments never seen before in every iteration: the call cache misses,
+// so the cli_command parse and the context records are built each time.
+func BenchmarkDecisionNewCall(b *testing.B) {
+	a := newTestAuthorizer(b, map[string]string{"p.cedar": policySet(1000)}, nil)
+	id := benchIdentity()
+	ctx := b.Context()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		params := json.RawMessage(`{"name":"aws___call_aws","arguments":{"cli_command":"aws s3 ls s3://reports-` + strconv.Itoa(i) + ` --region eu-west-1"}}`)
+		m := &mcp.Message{Type: mcp.TypeRequest, ID: json.RawMessage(`7`), Method: mcp.MethodToolsCall, Params: params}
+		d, err := a.Authorize(ctx, id, post(m))
+		if err != nil || !d.Allow {
+			b.Fatalf("decision %+v, %v", d, err)
+		}
 	}
 }

@@ -20,6 +20,9 @@ type ToolCall struct {
 	// Arguments are the tool arguments with numbers as json.Number, so
 	// Cedar sees the exact values the client sent; nil when absent.
 	Arguments map[string]any
+	// RawArguments is params.arguments exactly as sent (it decodes to
+	// Arguments), nil when absent. It aliases the message body.
+	RawArguments []byte
 	// Meta is params._meta, nil when absent.
 	Meta map[string]any
 }
@@ -168,6 +171,7 @@ func (m *Message) decodeToolCall() (*ToolCall, error) {
 	if tc.Arguments, err = objectMember(MethodToolsCall, "arguments", v[1]); err != nil {
 		return nil, err
 	}
+	tc.RawArguments = v[1]
 	if tc.Meta, err = objectMember(MethodToolsCall, "_meta", v[2]); err != nil {
 		return nil, err
 	}

@@ -96,6 +96,13 @@ func TestToolCall(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ToolCall: %v", err)
 			}
+			// RawArguments is the arguments member exactly as sent: valid
+			// JSON taken from the body, present exactly when Arguments is.
+			if (got.RawArguments == nil) != (got.Arguments == nil) ||
+				got.RawArguments != nil && (!json.Valid(got.RawArguments) || !strings.Contains(tt.body, string(got.RawArguments))) {
+				t.Errorf("RawArguments = %q for arguments %v", got.RawArguments, got.Arguments)
+			}
+			got.RawArguments = nil
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ToolCall = %#v, want %#v", got, tt.want)
 			}
