@@ -80,7 +80,10 @@ var singleValued = map[string]bool{
 // their values are converted from Envoy's raw bytes; the names of all are
 // kept (they are strings already) for the removals.
 func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
-	var rh requestHeaders
+	var (
+		rh   requestHeaders
+		vals headerValues
+	)
 	hs := m.GetHeaders()
 	rh.names = make([]string, 0, len(hs))
 	// Names are deduplicated by a scan while there are few, as in every
@@ -106,37 +109,37 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 		}
 		switch key {
 		case ":method":
-			rh.method = headerValue(h)
+			vals.add(&rh.method, h)
 		case ":path":
-			rh.path = headerValue(h)
+			vals.add(&rh.path, h)
 		case ":authority":
-			rh.authority = headerValue(h)
+			vals.add(&rh.authority, h)
 		case ":scheme":
-			rh.scheme = headerValue(h)
+			vals.add(&rh.scheme, h)
 		case "content-type":
-			rh.contentType = headerValue(h)
+			vals.add(&rh.contentType, h)
 			rh.contentTypes++
 		case "content-encoding":
-			rh.contentEnc = headerValue(h)
+			vals.add(&rh.contentEnc, h)
 			rh.contentEncodings++
 		case "content-length":
-			rh.contentLength = headerValue(h)
+			vals.add(&rh.contentLength, h)
 		case "x-request-id":
-			rh.requestID = headerValue(h)
+			vals.add(&rh.requestID, h)
 		case "mcp-session-id":
-			rh.sessionID = headerValue(h)
+			vals.add(&rh.sessionID, h)
 		case "mcp-protocol-version":
-			rh.protocolVersion = headerValue(h)
+			vals.add(&rh.protocolVersion, h)
 		case "mcp-method":
-			rh.mcpMethod = headerValue(h)
+			vals.add(&rh.mcpMethod, h)
 		case "mcp-name":
-			rh.mcpName = headerValue(h)
+			vals.add(&rh.mcpName, h)
 		case "user-agent":
-			rh.userAgent = headerValue(h)
+			vals.add(&rh.userAgent, h)
 		case "traceparent":
-			rh.traceparent = headerValue(h)
+			vals.add(&rh.traceparent, h)
 		case "tracestate":
-			rh.tracestate = headerValue(h)
+			vals.add(&rh.tracestate, h)
 		case "authorization":
 			rh.authorization = append(rh.authorization, headerValue(h))
 		case targetAccountHeader, targetPermissionSetHeader:
@@ -146,7 +149,54 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 			rh.target[key] = append(rh.target[key], headerValue(h))
 		}
 	}
+	vals.convert()
 	return rh
+}
+
+// headerValues converts the raw values of the headers read into strings
+// with one allocation for all of them: each becomes a substring of one
+// string built from every raw value. Values are assigned in arrival
+// order, so of repeated lines the last is kept, as one by one.
+type headerValues struct {
+	n    int
+	dst  [16]*string
+	src  [16]*corev3.HeaderValue
+	size int
+}
+
+// add schedules h's value for *dst.
+func (v *headerValues) add(dst *string, h *corev3.HeaderValue) {
+	if v.n == len(v.dst) {
+		// Only a request repeating the headers read gets here.
+		v.convert()
+	}
+	v.dst[v.n], v.src[v.n] = dst, h
+	v.n++
+	v.size += len(h.GetRawValue())
+}
+
+// convert assigns the scheduled values.
+func (v *headerValues) convert() {
+	var stack [1024]byte
+	buf := stack[:0]
+	if v.size > len(stack) {
+		buf = make([]byte, 0, v.size)
+	}
+	for _, h := range v.src[:v.n] {
+		buf = append(buf, h.GetRawValue()...)
+	}
+	all := string(buf)
+	off := 0
+	for i, h := range v.src[:v.n] {
+		n := len(h.GetRawValue())
+		if n == 0 {
+			*v.dst[i] = h.GetValue()
+			continue
+		}
+		*v.dst[i] = all[off : off+n]
+		off += n
+	}
+	v.n, v.size = 0, 0
 }
 
 // maxScannedHeaders is the header count up to which parseRequestHeaders

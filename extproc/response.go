@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/mcp"
+	"github.com/mcpguard/mcpguard/sigv4"
 )
 
 // errorMapping is what a client receives for one kind of failure.
@@ -119,6 +120,41 @@ func setHeader(key, value string) *corev3.HeaderValueOption {
 		Header:       &corev3.HeaderValue{Key: key, RawValue: []byte(value)},
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}
+}
+
+// setHeaders builds the set_headers of one mutation with three
+// allocations however many headers it holds: the options, the header
+// values and one buffer for every raw value.
+type setHeaders struct {
+	opts []*corev3.HeaderValueOption
+	vals []corev3.HeaderValueOption
+	hdrs []corev3.HeaderValue
+	buf  []byte
+}
+
+// newSetHeaders makes room for n headers whose values are those of set
+// and extra.
+func newSetHeaders(n int, set []sigv4.Header, extra string) *setHeaders {
+	size := len(extra)
+	for _, h := range set {
+		size += len(h.Value)
+	}
+	return &setHeaders{
+		opts: make([]*corev3.HeaderValueOption, 0, n),
+		vals: make([]corev3.HeaderValueOption, n),
+		hdrs: make([]corev3.HeaderValue, n),
+		buf:  make([]byte, 0, size),
+	}
+}
+
+// add appends key: value, as setHeader would build it.
+func (s *setHeaders) add(key, value string) {
+	i := len(s.opts)
+	start := len(s.buf)
+	s.buf = append(s.buf, value...)
+	s.hdrs[i].Key, s.hdrs[i].RawValue = key, s.buf[start:len(s.buf):len(s.buf)]
+	s.vals[i].Header, s.vals[i].AppendAction = &s.hdrs[i], corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+	s.opts = append(s.opts, &s.vals[i])
 }
 
 // continueHeaders answers a headers message without changes.

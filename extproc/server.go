@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -400,7 +401,7 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	x.phase = expectRequestBody
 
 	if pc := req.GetProtocolConfig(); pc != nil && !h.GetEndOfStream() {
-		if pc.GetRequestBodyMode().String() != "BUFFERED" {
+		if pc.GetRequestBodyMode() != extprocfilterv3.ProcessingMode_BUFFERED {
 			return x.fail(mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: request body mode must be BUFFERED", nil))
 		}
 		x.buffered = true
@@ -683,19 +684,23 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 // the one place that decides which client headers never reach the
 // upstream. Envoy applies removals before sets.
 func (x *exchange) signingMutation(res sigv4.Result, path string) *extprocv3.HeaderMutation {
-	mut := &extprocv3.HeaderMutation{}
-	set := make(map[string]struct{}, len(res.Set))
-	for _, h := range res.Set {
-		mut.SetHeaders = append(mut.SetHeaders, setHeader(h.Name, h.Value))
-		set[h.Name] = struct{}{}
+	n := len(res.Set)
+	if path != x.hdr.path {
+		n++
 	}
-	for _, n := range x.hdr.names {
-		if _, ok := set[n]; !ok && removableHeader(n) && !slices.Contains(mut.RemoveHeaders, n) {
-			mut.RemoveHeaders = append(mut.RemoveHeaders, n)
-		}
+	mut := &extprocv3.HeaderMutation{}
+	sh := newSetHeaders(n, res.Set, path)
+	for _, h := range res.Set {
+		sh.add(h.Name, h.Value)
 	}
 	if path != x.hdr.path {
-		mut.SetHeaders = append(mut.SetHeaders, setHeader(":path", path))
+		sh.add(":path", path)
+	}
+	mut.SetHeaders = sh.opts
+	for _, n := range x.hdr.names {
+		if !signed(res.Set, n) && removableHeader(n) && !slices.Contains(mut.RemoveHeaders, n) {
+			mut.RemoveHeaders = append(mut.RemoveHeaders, n)
+		}
 	}
 	if x.list != nil && slices.Contains(x.hdr.names, "accept-encoding") {
 		// The list response must come back uncompressed to be filtered;
@@ -703,6 +708,16 @@ func (x *exchange) signingMutation(res sigv4.Result, path string) *extprocv3.Hea
 		mut.RemoveHeaders = append(mut.RemoveHeaders, "accept-encoding")
 	}
 	return mut
+}
+
+// signed reports whether the signature sets header n.
+func signed(set []sigv4.Header, n string) bool {
+	for _, h := range set {
+		if h.Name == n {
+			return true
+		}
+	}
+	return false
 }
 
 // UpstreamMetadataKey is the gRPC initial metadata key in which Envoy's
@@ -713,8 +728,8 @@ const UpstreamMetadataKey = "x-mcpguard-upstream"
 // upstreamFor picks the upstream the stream's route names. Envoy sets the
 // metadata from route configuration, never from the client.
 func (s *Server) upstreamFor(ctx context.Context) (Upstream, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	names := md.Get(UpstreamMetadataKey)
+	// Only the one key is copied out of the stream's metadata.
+	names := metadata.ValueFromIncomingContext(ctx, UpstreamMetadataKey)
 	if len(s.o.Upstreams) == 0 {
 		if len(names) > 0 {
 			return Upstream{}, mcpguard.E(mcpguard.KindInternal, "gateway misconfigured: the route names an upstream but mcpguard has no upstreams list", nil)
