@@ -562,30 +562,40 @@ func (l *Logger) undoPartial(n int) bool {
 // sanitize returns a copy of e that is safe to record: free text scrubbed
 // of credentials and bounded, arguments redacted or dropped.
 func (l *Logger) sanitize(e *Event) *Event {
-	c := *e
+	// The copy and the sections it replaces are one allocation.
+	p := &struct {
+		ev    Event
+		src   Source
+		mcp   MCP
+		authz Authz
+		err   Error
+	}{ev: *e}
+	c := &p.ev
 	r := l.redact
 	c.RequestID = r.text(e.RequestID)
 	c.TraceID = r.text(e.TraceID)
 	c.SpanID = r.text(e.SpanID)
 	if e.Source != nil {
-		c.Source = &Source{IP: r.text(e.Source.IP), UserAgent: r.text(e.Source.UserAgent)}
+		p.src = Source{IP: r.text(e.Source.IP), UserAgent: r.text(e.Source.UserAgent)}
+		c.Source = &p.src
 	}
 	if e.MCP != nil {
-		m := l.mcp(e.MCP)
-		c.MCP = &m
+		p.mcp = l.mcp(e.MCP)
+		c.MCP = &p.mcp
 	}
 	if e.Authz != nil {
-		a := *e.Authz
-		a.Errors = texts(r, e.Authz.Errors)
-		c.Authz = &a
+		p.authz = *e.Authz
+		p.authz.Errors = texts(r, e.Authz.Errors)
+		c.Authz = &p.authz
 	}
 	if e.Error != nil {
-		c.Error = &Error{Kind: r.text(e.Error.Kind), Reason: r.text(e.Error.Reason), Message: r.text(e.Error.Message)}
+		p.err = Error{Kind: r.text(e.Error.Kind), Reason: r.text(e.Error.Reason), Message: r.text(e.Error.Message)}
+		c.Error = &p.err
 	}
 	if e.Details != nil {
 		c.Details = r.arguments(e.Details)
 	}
-	return &c
+	return c
 }
 
 func (l *Logger) mcp(in *MCP) MCP {

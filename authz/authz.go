@@ -424,15 +424,20 @@ func (a *Authorizer) authorize(ctx context.Context, s *snapshot, id *authn.Ident
 	if id.Subject == "" {
 		return Decision{}, mcpguard.E(mcpguard.KindUnauthenticated, "token has no subject", nil)
 	}
-	groups, err := a.groups(id)
-	if err != nil {
-		return Decision{}, err
+	principal, ok := s.cachedPrincipal(id)
+	if !ok {
+		// Only a token not seen with this policy set has its groups read:
+		// a cached principal was built from the same claims.
+		groups, err := a.groups(id)
+		if err != nil {
+			return Decision{}, err
+		}
+		principal = s.principal(id, groups)
 	}
 	now := req.Time
 	if now.IsZero() {
 		now = time.Now()
 	}
-	principal := s.principal(id, groups)
 	d, err := a.evaluate(ctx, s, principal, &req, now)
 	if err != nil || d.Allow {
 		return d, err
@@ -503,11 +508,7 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 				if mc.aws != nil {
 					awsRec = &mc.awsRec
 				}
-				m := withAWS(ctxMap, mc.cli, awsRec)
-				for k, v := range extra {
-					m[k] = v
-				}
-				c = types.NewRecord(m)
+				c = recordWith(ctxMap, mc.cli, awsRec, extra)
 			default:
 				c = shared()
 			}
@@ -543,20 +544,46 @@ func (a *Authorizer) groups(id *authn.Identity) ([]string, error) {
 	return g, nil
 }
 
-// withAWS adds context.aws_cli and context.aws (its Cedar value), those
-// that are set, to a copy of the shared context.
-func withAWS(base types.RecordMap, cli, aws *types.Record) types.RecordMap {
-	m := make(types.RecordMap, len(base)+2)
-	for k, v := range base {
-		m[k] = v
-	}
+// recordWith is the context record of one message: the shared context
+// with context.aws_cli, context.aws (its Cedar value) and extra, those that
+// are set. It adds them to base only for the time types.NewRecord takes to
+// copy it, and leaves base as it was, so no second map is built.
+func recordWith(base types.RecordMap, cli, aws *types.Record, extra types.RecordMap) types.Record {
+	var (
+		buf     [8]savedValue
+		restore = buf[:0]
+	)
 	if cli != nil {
-		m["aws_cli"] = *cli
+		restore = setSaved(base, restore, "aws_cli", *cli)
 	}
 	if aws != nil {
-		m["aws"] = *aws
+		restore = setSaved(base, restore, "aws", *aws)
 	}
-	return m
+	for k, v := range extra {
+		restore = setSaved(base, restore, k, v)
+	}
+	r := types.NewRecord(base)
+	for i := len(restore) - 1; i >= 0; i-- {
+		if s := restore[i]; s.had {
+			base[s.k] = s.v
+		} else {
+			delete(base, s.k)
+		}
+	}
+	return r
+}
+
+// savedValue is what recordWith found at a key before setting it.
+type savedValue struct {
+	k   types.String
+	v   types.Value
+	had bool
+}
+
+func setSaved(m types.RecordMap, saved []savedValue, k types.String, v types.Value) []savedValue {
+	old, had := m[k]
+	m[k] = v
+	return append(saved, savedValue{k, old, had})
 }
 
 // safeMethod keeps an unexpected HTTP method printable and short in a client

@@ -251,7 +251,7 @@ func (a *Authorizer) refusedActions(s *snapshot, ents *requestEntities, action s
 			}
 		}
 		one := a.aws.build(calls, true, nil).record()
-		if !a.decide(s, ents, action, types.NewRecord(withAWS(base, cli, &one))).Allow {
+		if !a.decide(s, ents, action, recordWith(base, cli, &one, nil)).Allow {
 			out = append(out, act)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cedar-policy/cedar-go/types"
+
 	"github.com/mcpguard/mcpguard/mcp"
 	"github.com/mcpguard/mcpguard/script"
 )
@@ -186,5 +188,26 @@ func TestCallCacheConcurrent(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestRecordWith checks that a message's context record holds the shared
+// context and its own keys, and that the shared map is left as it was.
+func TestRecordWith(t *testing.T) {
+	base := types.RecordMap{"time": types.Long(1), "request_id": types.String("r"), "aws": types.String("shadowed")}
+	cli := types.NewRecord(types.RecordMap{"service": types.String("s3")})
+	aws := types.NewRecord(types.RecordMap{"complete": types.True})
+	extra := types.RecordMap{"input_responses": types.NewRecord(nil)}
+	got := recordWith(base, &cli, &aws, extra)
+	want := types.NewRecord(types.RecordMap{"time": types.Long(1), "request_id": types.String("r"), "aws_cli": cli, "aws": aws,
+		"input_responses": types.NewRecord(nil)})
+	if !got.Equal(want) {
+		t.Errorf("record %v, want %v", got, want)
+	}
+	if !types.NewRecord(base).Equal(types.NewRecord(types.RecordMap{"time": types.Long(1), "request_id": types.String("r"), "aws": types.String("shadowed")})) {
+		t.Errorf("base changed: %v", base)
+	}
+	if r := recordWith(base, nil, nil, nil); !r.Equal(types.NewRecord(base)) || len(base) != 3 {
+		t.Errorf("no additions: %v (base %v)", r, base)
 	}
 }

@@ -3,6 +3,7 @@ package authz
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/cedar-policy/cedar-go/types"
@@ -89,15 +90,17 @@ func sourceIP(s string) (types.IPAddr, bool) {
 	if s == "" {
 		return types.IPAddr{}, false
 	}
+	if s[0] == '[' || strings.Count(s, ":") == 1 {
+		// "[v6]:port" or "ip:port": no address parses with the port.
+		host, _, err := net.SplitHostPort(s)
+		if err != nil {
+			return types.IPAddr{}, false
+		}
+		s = host
+	}
 	addr, err := netip.ParseAddr(s)
 	if err != nil {
-		host, _, splitErr := net.SplitHostPort(s)
-		if splitErr != nil {
-			return types.IPAddr{}, false
-		}
-		if addr, err = netip.ParseAddr(host); err != nil {
-			return types.IPAddr{}, false
-		}
+		return types.IPAddr{}, false
 	}
 	addr = addr.Unmap()
 	return types.IPAddr(netip.PrefixFrom(addr, addr.BitLen())), true

@@ -36,17 +36,14 @@ func newPrincipalCache() *principalCache {
 // them by configuration that does not change while the snapshot lives.
 // An identity without a digest is never cached.
 func (s *snapshot) principal(id *authn.Identity, groups []string) types.Entity {
-	c := s.principals
-	if c == nil || id.TokenDigest == ([sha256.Size]byte{}) {
-		return mergeBase(s.entities, principalEntity(id, groups))
-	}
-	c.mu.RLock()
-	e, ok := c.m[id.TokenDigest]
-	c.mu.RUnlock()
-	if ok {
+	if e, ok := s.cachedPrincipal(id); ok {
 		return e
 	}
-	e = mergeBase(s.entities, principalEntity(id, groups))
+	e := mergeBase(s.entities, principalEntity(id, groups))
+	c := s.principals
+	if c == nil || id.TokenDigest == ([sha256.Size]byte{}) {
+		return e
+	}
 	c.mu.Lock()
 	if len(c.m) >= maxCachedPrincipals {
 		clear(c.m)
@@ -54,4 +51,18 @@ func (s *snapshot) principal(id *authn.Identity, groups []string) types.Entity {
 	c.m[id.TokenDigest] = e
 	c.mu.Unlock()
 	return e
+}
+
+// cachedPrincipal is the principal entity built before for id's token.
+// A token's claims do not change, so its groups are read again only when
+// it is not cached.
+func (s *snapshot) cachedPrincipal(id *authn.Identity) (types.Entity, bool) {
+	c := s.principals
+	if c == nil || id.TokenDigest == ([sha256.Size]byte{}) {
+		return types.Entity{}, false
+	}
+	c.mu.RLock()
+	e, ok := c.m[id.TokenDigest]
+	c.mu.RUnlock()
+	return e, ok
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -103,11 +104,17 @@ func (s *Server) record(ctx context.Context, ev *audit.Event) {
 // responseEvent is the mcp_response record of a forwarded request: only
 // what became known after forwarding, and the seq of the request's record.
 func (x *exchange) responseEvent() *audit.Event {
-	ev := &audit.Event{
+	p := &struct {
+		ev   audit.Event
+		http audit.HTTP
+		aws  audit.AWS
+	}{http: audit.HTTP{Method: x.hdr.method, Status: x.status}}
+	ev := &p.ev
+	*ev = audit.Event{
 		Type:       audit.TypeMCPResponse,
 		Outcome:    x.outcome,
 		RequestID:  x.hdr.requestID,
-		HTTP:       &audit.HTTP{Method: x.hdr.method, Status: x.status},
+		HTTP:       &p.http,
 		DurationMS: float64(x.s.o.Now().Sub(x.start).Microseconds()) / 1000,
 		RequestSeq: x.auditSeq,
 	}
@@ -117,7 +124,8 @@ func (x *exchange) responseEvent() *audit.Event {
 		}
 	}
 	if x.upstreamRequestID != "" {
-		ev.AWS = &audit.AWS{UpstreamRequestID: x.upstreamRequestID}
+		p.aws = audit.AWS{UpstreamRequestID: x.upstreamRequestID}
+		ev.AWS = &p.aws
 	}
 	x.listAudit(ev)
 	return ev
@@ -125,36 +133,53 @@ func (x *exchange) responseEvent() *audit.Event {
 
 // auditEvent describes the finished exchange for the audit trail.
 func (x *exchange) auditEvent() *audit.Event {
-	ev := &audit.Event{
+	// The event and its usual sections are one allocation.
+	p := &struct {
+		ev    audit.Event
+		http  audit.HTTP
+		user  audit.User
+		src   audit.Source
+		mcp   audit.MCP
+		authz audit.Authz
+		aws   audit.AWS
+		exp   time.Time
+	}{}
+	ev := &p.ev
+	*ev = audit.Event{
 		Outcome:    x.outcome,
 		RequestID:  x.hdr.requestID,
-		HTTP:       &audit.HTTP{Method: x.hdr.method, Status: x.status},
 		DurationMS: float64(x.s.o.Now().Sub(x.start).Microseconds()) / 1000,
 	}
+	p.http = audit.HTTP{Method: x.hdr.method, Status: x.status}
+	ev.HTTP = &p.http
 	if x.span != nil {
 		if sc := x.span.SpanContext(); sc.IsValid() {
 			ev.TraceID, ev.SpanID = sc.TraceID().String(), sc.SpanID().String()
 		}
 	}
 	if x.id != nil {
-		ev.User = &audit.User{Sub: x.id.Subject, Iss: x.id.Issuer, Provider: x.id.Provider, Tenant: x.id.Tenant, Email: x.id.Email, Groups: x.id.Groups}
+		p.user = audit.User{Sub: x.id.Subject, Iss: x.id.Issuer, Provider: x.id.Provider, Tenant: x.id.Tenant, Email: x.id.Email, Groups: x.id.Groups}
+		ev.User = &p.user
 	}
 	if x.sourceIP != "" || x.hdr.userAgent != "" {
-		ev.Source = &audit.Source{IP: x.sourceIP, UserAgent: x.hdr.userAgent}
+		p.src = audit.Source{IP: x.sourceIP, UserAgent: x.hdr.userAgent}
+		ev.Source = &p.src
 	}
 	batch := x.body != nil && x.body.Batch
 	switch {
 	case x.body != nil && batch:
-		ev.MCP = &audit.MCP{Method: "batch", SessionID: x.hdr.sessionID}
+		p.mcp = audit.MCP{Method: "batch", SessionID: x.hdr.sessionID}
 		for _, m := range x.body.Messages {
-			ev.MCP.Batch = append(ev.MCP.Batch, messageAudit(m))
+			p.mcp.Batch = append(p.mcp.Batch, messageAudit(m))
 		}
+		ev.MCP = &p.mcp
 	case x.body != nil:
-		m := messageAudit(x.body.Messages[0])
-		m.SessionID = x.hdr.sessionID
-		ev.MCP = &m
+		p.mcp = messageAudit(x.body.Messages[0])
+		p.mcp.SessionID = x.hdr.sessionID
+		ev.MCP = &p.mcp
 	case x.hdr.sessionID != "":
-		ev.MCP = &audit.MCP{SessionID: x.hdr.sessionID}
+		p.mcp = audit.MCP{SessionID: x.hdr.sessionID}
+		ev.MCP = &p.mcp
 	}
 	method := ""
 	if x.body != nil && !batch {
@@ -167,20 +192,22 @@ func (x *exchange) auditEvent() *audit.Event {
 		if !x.decision.Allow {
 			d = "deny"
 		}
-		ev.Authz = &audit.Authz{Decision: d, Policies: x.decision.Policies}
+		p.authz = audit.Authz{Decision: d, Policies: x.decision.Policies}
+		ev.Authz = &p.authz
 		for _, e := range x.decision.Errors {
 			ev.Authz.Errors = append(ev.Authz.Errors, e.PolicyID+": "+e.Message)
 		}
 	}
 	if g := x.grant; g != nil {
-		exp := g.Credentials.Expires
-		ev.AWS = &audit.AWS{
+		p.exp = g.Credentials.Expires
+		p.aws = audit.AWS{
 			RoleARN: g.RoleARN, RoleSessionName: g.SessionName, AssumedRoleARN: g.AssumedRoleARN,
 			AccessKeyID: g.Credentials.AccessKeyID, STSRequestID: g.STSRequestID,
-			CredentialsExpiration: &exp, CredentialsCached: g.Cached,
+			CredentialsExpiration: &p.exp, CredentialsCached: g.Cached,
 			Region: x.upstream.Region, Service: x.upstream.Service, UpstreamRequestID: x.upstreamRequestID,
 			CredentialSource: "sts", AWSAccount: g.AWSAccount, PermissionSet: g.PermissionSet,
 		}
+		ev.AWS = &p.aws
 		if g.Source != "" {
 			ev.AWS.CredentialSource = g.Source
 		}
@@ -354,22 +381,31 @@ func addAWSAnalysis(ev *audit.Event, items []authz.ItemDecision) {
 	var (
 		actions  []string
 		complete = true
-		found    bool
+		found    int
 	)
 	for _, it := range items {
 		if it.AWS == nil {
 			continue
 		}
-		found = true
-		actions = append(actions, it.AWS.Actions...)
+		found++
+		if found == 1 {
+			// One analysis's actions are sorted and unique already
+			// (authz builds them so); they are only read from here on.
+			actions = it.AWS.Actions
+		} else {
+			actions = append(slices.Clip(actions), it.AWS.Actions...)
+		}
 		complete = complete && it.AWS.Complete
 	}
-	if !found {
+	if found == 0 {
 		return
 	}
-	slices.Sort(actions)
+	if found > 1 {
+		slices.Sort(actions)
+		actions = slices.Compact(actions)
+	}
 	if ev.AWS == nil {
 		ev.AWS = &audit.AWS{}
 	}
-	ev.AWS.Actions, ev.AWS.Complete = slices.Compact(actions), &complete
+	ev.AWS.Actions, ev.AWS.Complete = actions, &complete
 }

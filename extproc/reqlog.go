@@ -62,6 +62,17 @@ func (l *reqLogger) Log(ctx context.Context, level slog.Level, msg string, args 
 	l.logger().Log(ctx, level, msg, args...)
 }
 
+// enabled reports whether a record at level would be emitted, so a caller
+// can skip building its arguments.
+func (l *reqLogger) enabled(level slog.Level) bool {
+	return l.base.Enabled(context.Background(), level)
+}
+
+// Debug logs at slog.LevelDebug.
+func (l *reqLogger) Debug(msg string, args ...any) {
+	l.Log(context.Background(), slog.LevelDebug, msg, args...)
+}
+
 // Info logs at slog.LevelInfo.
 func (l *reqLogger) Info(msg string, args ...any) {
 	l.Log(context.Background(), slog.LevelInfo, msg, args...)

@@ -672,8 +672,13 @@ func (x *exchange) authorizeAndSign(body *mcp.Body, raw []byte) (*extprocv3.Head
 	if err := x.recordForwarding(); err != nil {
 		return nil, err
 	}
-	x.log.Info("request forwarded", "role_arn", grant.RoleARN, "access_key_id", grant.Credentials.AccessKeyID,
-		"upstream", x.upstream.Host, "policies", dec.Policies, "cached_credentials", grant.Cached)
+	// The audit trail's forwarded record holds all of this for every
+	// request; the log line is for debugging, and its arguments are built
+	// only when it is written.
+	if x.log.enabled(slog.LevelDebug) {
+		x.log.Debug("request forwarded", "role_arn", grant.RoleARN, "access_key_id", grant.Credentials.AccessKeyID,
+			"upstream", x.upstream.Host, "policies", dec.Policies, "cached_credentials", grant.Cached)
+	}
 	mut := x.signingMutation(res, path)
 	x.eraRequestMutation(mut)
 	return mut, nil
