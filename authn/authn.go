@@ -209,6 +209,18 @@ func tokenDigest(raw string) [sha256.Size]byte {
 // bearerToken extracts the token of "Bearer <token>" (RFC 6750 §2.1, the
 // scheme case-insensitive), insisting on exactly one Authorization header
 // and the base64url-and-dots alphabet of a compact JWS.
+// jwtChar marks the bytes of a compact JWS: base64url and the dots.
+var jwtChar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	t['-'], t['_'], t['.'] = true, true, true
+	return t
+}()
+
 func bearerToken(in Input) (string, error) {
 	n := in.AuthorizationCount
 	if n == 0 && in.Authorization != "" {
@@ -230,18 +242,12 @@ func bearerToken(in Input) (string, error) {
 	if tok == "" {
 		return "", fail(ReasonMalformed, "malformed bearer token", nil)
 	}
-	dots := 0
 	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-		case c == '.':
-			dots++
-		default:
+		if !jwtChar[tok[i]] {
 			return "", fail(ReasonMalformed, "malformed bearer token", nil)
 		}
 	}
-	if dots != 2 {
+	if strings.Count(tok, ".") != 2 {
 		return "", fail(ReasonMalformed, "bearer token is not a JWT", nil)
 	}
 	return tok, nil
