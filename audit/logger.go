@@ -462,7 +462,7 @@ func (l *Logger) accepts(e *Event) (bool, error) {
 // as Append.
 //
 // The error reports an invalid event, a record that could not be encoded,
-// a closed logger, or, when it wrote, a failed write or sync.
+// a closed logger, or, when nothing may wait, a failed write or sync.
 func (l *Logger) AppendDeferred(ctx context.Context, e *Event) error {
 	if l == nil || !l.enabled {
 		return nil
@@ -511,7 +511,8 @@ func (l *Logger) queueDeferred(r *pendingRecord) error {
 	l.enqueued++
 	l.deferred += len(r.body)
 	if l.deferred >= maxDeferred {
-		l.flushQueuedLocked()
+		// A failure is the queued records', logged and counted for each.
+		_ = l.flushQueuedLocked()
 		return nil
 	}
 	if !l.armed {
@@ -531,7 +532,7 @@ func (l *Logger) flushTimer() {
 	defer l.mu.Unlock()
 	l.armed = false
 	if !l.closed { // Close writes them itself
-		l.flushQueuedLocked()
+		_ = l.flushQueuedLocked() // a failure is logged and counted per record
 	}
 }
 
