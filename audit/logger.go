@@ -39,6 +39,10 @@ type Options struct {
 	Fsync string
 	// FsyncInterval is the period of FsyncInterval (default 1s).
 	FsyncInterval time.Duration
+	// FlushInterval is how long a record queued by AppendDeferred may wait
+	// for the next write before a timer writes it. 0 (or Fsync
+	// FsyncAlways) makes AppendDeferred write before it returns, as Append.
+	FlushInterval time.Duration
 	// IncludeArguments records tool and prompt arguments.
 	IncludeArguments bool
 	// RedactKeys are argument keys whose values are never recorded,
@@ -54,7 +58,8 @@ type Options struct {
 	Exclude []string
 	// OnFailure is "deny" (or empty) or "continue"; see FailClosed.
 	OnFailure string
-	// Logger receives background fsync failures; nil discards them.
+	// Logger receives background fsync failures and the records queued by
+	// AppendDeferred that could not be written; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -103,6 +108,7 @@ type Logger struct {
 	now        func() time.Time
 	onWrite    func(Type, Outcome)
 	onFailure  func()
+	flushEvery time.Duration // the wait of deferred records; 0: none are deferred
 
 	cpKey      ed25519.PrivateKey // nil: no checkpoints
 	cpPath     string
@@ -123,12 +129,25 @@ type Logger struct {
 	spare     []*pendingRecord // the previous batch's slice, reused
 	pending   error            // a background fsync failure not yet reported
 	needNL    bool             // a partial line was left behind by a failed write
-	closed    bool
+	enqueued  uint64           // records ever queued
+	flushed   uint64           // records ever taken from the queue and finished
+	deferred  int              // bytes of the deferred records in queue
+	timer     *time.Timer      // writes the deferred records flushEvery after the first
+	armed     bool             // timer will run and has not yet taken mu
+	deferFail uint64           // deferred records whose write failed, for Flush
+	deferErr  error            // the last such failure
+	closed    bool             // no more records are accepted
+	shut      bool             // the output is closed
 	closeOnce sync.Once
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeErr  error
 }
+
+// maxDeferred bounds the bytes of deferred records waiting: the
+// AppendDeferred that reaches it writes the queue itself, so a burst cannot
+// grow the queue, or the write buffer past what is kept for reuse.
+const maxDeferred = 32 << 10
 
 // ErrClosed is returned by Record after Close.
 var ErrClosed = errors.New("audit logger is closed")
@@ -164,6 +183,14 @@ func New(o Options) (*Logger, error) {
 	case "", FsyncNever, FsyncAlways, FsyncInterval:
 	default:
 		return nil, fmt.Errorf("audit fsync must be never, always or interval, got %q", o.Fsync)
+	}
+	if o.FlushInterval < 0 {
+		return nil, fmt.Errorf("audit flush_interval must not be negative, got %s", o.FlushInterval)
+	}
+	if o.Fsync != FsyncAlways {
+		// Under fsync: always every record is synced before its call
+		// returns; none waits.
+		l.flushEvery = o.FlushInterval
 	}
 	if o.MaxArgumentBytes < 0 {
 		return nil, fmt.Errorf("audit max_argument_bytes must not be negative, got %d", o.MaxArgumentBytes)
@@ -379,20 +406,8 @@ func (l *Logger) Record(ctx context.Context, e *Event) error {
 // event or a failed write or sync of this very record; the caller decides
 // per FailClosed. No other record's success or failure changes it.
 func (l *Logger) Append(_ context.Context, e *Event) (uint64, error) {
-	if l == nil || !l.enabled {
-		return 0, nil
-	}
-	if e == nil {
-		return 0, errors.New("record audit event: nil event")
-	}
-	if !e.Type.Valid() {
-		return 0, fmt.Errorf("record audit event: unknown type %q", e.Type)
-	}
-	if !e.Outcome.Valid() {
-		return 0, fmt.Errorf("record audit event %s: unknown outcome %q", e.Type, e.Outcome)
-	}
-	if !l.writes(e.Type) {
-		return 0, nil
+	if ok, err := l.accepts(e); !ok {
+		return 0, err
 	}
 	bp := bodyPool.Get().(*[]byte)
 	defer putBody(bp)
@@ -414,28 +429,176 @@ func (l *Logger) Append(_ context.Context, e *Event) (uint64, error) {
 	return seq, nil
 }
 
+// accepts reports whether e is to be written: false with a nil error for a
+// disabled logger or a filtered type, false with an error for an invalid
+// event.
+func (l *Logger) accepts(e *Event) (bool, error) {
+	if l == nil || !l.enabled {
+		return false, nil
+	}
+	if e == nil {
+		return false, errors.New("record audit event: nil event")
+	}
+	if !e.Type.Valid() {
+		return false, fmt.Errorf("record audit event: unknown type %q", e.Type)
+	}
+	if !e.Outcome.Valid() {
+		return false, fmt.Errorf("record audit event %s: unknown outcome %q", e.Type, e.Outcome)
+	}
+	return l.writes(e.Type), nil
+}
+
+// AppendDeferred is Append for a record that may wait: it checks, filters,
+// redacts and encodes the event now (the record's time is the call's; the
+// caller may reuse e), queues the record and returns without waiting for
+// the write. The record is written, in queue order like every other, by
+// the next write that happens anyway (in the same write(2)), by a timer
+// FlushInterval after the first record queued, or by Flush, Checkpoint,
+// Reopen or Close; the AppendDeferred whose record brings the queue to
+// maxDeferred bytes writes it itself. A record that then fails to write is
+// logged (type, request_id, error) and counted through OnWriteFailure; no
+// caller sees its error. Under fsync: always, or with FlushInterval 0,
+// AppendDeferred writes before it returns and reports the write's error,
+// as Append.
+//
+// The error reports an invalid event, a record that could not be encoded,
+// a closed logger, or, when nothing may wait, a failed write or sync.
+func (l *Logger) AppendDeferred(ctx context.Context, e *Event) error {
+	if l == nil || !l.enabled {
+		return nil
+	}
+	if l.flushEvery <= 0 {
+		_, err := l.Append(ctx, e)
+		return err
+	}
+	if ok, err := l.accepts(e); !ok {
+		return err
+	}
+	bp := bodyPool.Get().(*[]byte)
+	var id [36]byte
+	s := l.sanitize(e)
+	body, err := appendRecord((*bp)[:0], l.now().UTC(), newID(&id), s)
+	*bp = body
+	if err != nil {
+		putBody(bp)
+		l.failed()
+		return fmt.Errorf("encode audit event %s: %w", e.Type, err)
+	}
+	r := recordPool.Get().(*pendingRecord)
+	r.body, r.bp, r.deferred = body, bp, true
+	r.typ, r.outcome, r.requestID = e.Type, e.Outcome, s.RequestID
+	if err := l.queueDeferred(r); err != nil {
+		putBody(bp)
+		*r = pendingRecord{}
+		recordPool.Put(r)
+		l.failed()
+		return fmt.Errorf("write audit event %s: %w", e.Type, err)
+	}
+	return nil
+}
+
+// queueDeferred queues r, whose body is sealed into the chain when it is
+// written, and makes sure something will write it: the timer, armed when
+// the first deferred record is queued, or this very call when the queue
+// has grown to maxDeferred.
+func (l *Logger) queueDeferred(r *pendingRecord) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.queue = append(l.queue, r)
+	l.enqueued++
+	l.deferred += len(r.body)
+	if l.deferred >= maxDeferred {
+		// A failure is the queued records', logged and counted for each.
+		_ = l.flushQueuedLocked()
+		return nil
+	}
+	if !l.armed {
+		l.armed = true
+		if l.timer == nil {
+			l.timer = time.AfterFunc(l.flushEvery, l.flushTimer)
+		} else {
+			l.timer.Reset(l.flushEvery)
+		}
+	}
+	return nil
+}
+
+// flushTimer writes the records that waited flushEvery.
+func (l *Logger) flushTimer() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.armed = false
+	if !l.closed { // Close writes them itself
+		_ = l.flushQueuedLocked() // a failure is logged and counted per record
+	}
+}
+
+// Flush writes the records queued by AppendDeferred and returns once they
+// are written. Its error reports the deferred records that failed to
+// write while it ran (each is also logged and counted).
+func (l *Logger) Flush() error {
+	if l == nil || !l.enabled {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.flushQueuedLocked()
+}
+
+// flushQueuedLocked writes, with l.mu held, every record queued so far,
+// and waits until they are written (by this call or by another writer).
+// It reports the deferred records that failed meanwhile.
+func (l *Logger) flushQueuedLocked() error {
+	target, failed := l.enqueued, l.deferFail
+	for l.flushed < target {
+		if l.writing {
+			l.cond.Wait()
+			continue
+		}
+		l.flushLocked()
+	}
+	if n := l.deferFail - failed; n > 0 {
+		return fmt.Errorf("%d deferred audit records not written: %w", n, l.deferErr)
+	}
+	return nil
+}
+
 func (l *Logger) failed() {
 	if l.onFailure != nil {
 		l.onFailure()
 	}
 }
 
-// pendingRecord is one Append waiting for its line to be written.
+// pendingRecord is one record waiting for its line to be written: an
+// Append waiting for it, or a deferred record nobody waits for, which the
+// writer of its batch reports and recycles.
 type pendingRecord struct {
 	body []byte
 	seq  uint64
 	err  error
 	done bool
+
+	deferred  bool
+	bp        *[]byte // the pooled buffer holding body, of a deferred record
+	typ       Type
+	outcome   Outcome
+	requestID string
 }
 
 // write seals body into the chain and writes it, and returns once its line
 // was written (and synced under fsync: always) or failed. Records that
 // arrive while another goroutine is writing are queued and written together
-// by the next writer in one write(2) (group commit): each caller still
-// returns only after its own bytes are in the output, so a record's error
-// is its own write's. The chain advances only over lines written whole; a
-// failed or partial write fails every record of that write and the chain
-// stays where it was.
+// by the next writer in one write(2) (group commit), after the deferred
+// records queued before them: each caller still returns only after its own
+// bytes are in the output, so a record's error is its own write's. The
+// chain advances only over lines written whole; a failed or partial write
+// fails every record of that write and the chain stays where it was.
 func (l *Logger) write(body []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -449,6 +612,7 @@ func (l *Logger) write(body []byte) (uint64, error) {
 	r := recordPool.Get().(*pendingRecord)
 	r.body = body
 	l.queue = append(l.queue, r)
+	l.enqueued++
 	for !r.done {
 		if l.writing {
 			l.cond.Wait()
@@ -465,26 +629,42 @@ func (l *Logger) write(body []byte) (uint64, error) {
 // recordPool recycles pendingRecords: once done, no batch refers to one.
 var recordPool = sync.Pool{New: func() any { return new(pendingRecord) }}
 
-// flushLocked writes the queued records as one batch. It is called with
-// l.mu held and no write in progress; it releases the lock around the
-// write(2) and the sync, during which l.writing keeps every other user of
-// the chain, the output and l.line waiting.
+// flushLocked writes the queued records, deferred or not, as one batch in
+// queue order. It is called with l.mu held and no write in progress; it
+// releases the lock around the write(2) and the sync, during which
+// l.writing keeps every other user of the chain, the output and l.line
+// waiting.
 func (l *Logger) flushLocked() {
 	batch := l.queue
 	l.queue = l.spare[:0]
 	l.spare = nil
+	l.deferred = 0
+	if l.armed {
+		// Every deferred record is in this batch: the timer has nothing
+		// left to write.
+		l.armed = !l.timer.Stop()
+	}
 	finish := func() {
 		for _, r := range batch {
+			if r.deferred {
+				putBody(r.bp)
+				*r = pendingRecord{}
+				recordPool.Put(r)
+				continue
+			}
 			r.done, r.body = true, nil
 		}
+		l.flushed += uint64(len(batch))
 		clear(batch)
 		l.spare = batch[:0]
 		l.cond.Broadcast()
 	}
-	if l.closed {
+	if l.shut {
 		for _, r := range batch {
 			r.err = ErrClosed
 		}
+		l.reportDeferred(batch, ErrClosed)
+		l.countDeferred(batch, ErrClosed)
 		finish()
 		return
 	}
@@ -509,6 +689,11 @@ func (l *Logger) flushLocked() {
 	if err == nil && l.regular && l.fsync == FsyncAlways {
 		syncErr = l.file.Sync()
 	}
+	failed := err
+	if failed == nil && syncErr != nil {
+		failed = fmt.Errorf("sync: %w", syncErr)
+	}
+	l.reportDeferred(batch, failed)
 	l.mu.Lock()
 	l.writing = false
 	l.line = buf
@@ -521,6 +706,7 @@ func (l *Logger) flushLocked() {
 		for _, r := range batch {
 			r.seq, r.err = 0, err
 		}
+		l.countDeferred(batch, err)
 	default:
 		l.needNL = false
 		l.seq, l.prev = seq, prev
@@ -531,11 +717,56 @@ func (l *Logger) flushLocked() {
 			for _, r := range batch {
 				r.seq, r.err = 0, fmt.Errorf("sync: %w", syncErr)
 			}
+			l.countDeferred(batch, failed)
 		case l.regular && l.fsync == FsyncInterval:
 			l.dirty = true
 		}
 	}
 	finish()
+}
+
+// reportDeferred reports the outcome of the deferred records of a batch,
+// whose callers are gone: OnWrite for each written, or a log line and
+// OnWriteFailure for each not written (err). The writer of the batch calls
+// it while the batch is its own.
+func (l *Logger) reportDeferred(batch []*pendingRecord, err error) {
+	for _, r := range batch {
+		switch {
+		case !r.deferred:
+		case err != nil:
+			l.log.Error("audit record not written", "type", string(r.typ), "request_id", r.requestID, "error", err)
+			l.failed()
+		case l.onWrite != nil:
+			l.onWrite(r.typ, r.outcome)
+		}
+	}
+}
+
+// countDeferred counts, with l.mu held, the deferred records of a batch
+// that failed with err, for Flush.
+func (l *Logger) countDeferred(batch []*pendingRecord, err error) {
+	for _, r := range batch {
+		if r.deferred {
+			l.deferFail++
+			l.deferErr = err
+		}
+	}
+}
+
+// settleLocked writes the queued records and waits, with l.mu held, until
+// no write is in progress, so the chain head covers every record queued
+// before the call and the output can be used; ErrClosed after Close. A
+// deferred record that fails here was logged and counted.
+func (l *Logger) settleLocked() error {
+	if l.closed {
+		return ErrClosed
+	}
+	_ = l.flushQueuedLocked()
+	l.waitWrites()
+	if l.closed {
+		return ErrClosed
+	}
+	return nil
 }
 
 // waitWrites waits, with l.mu held, until no write is in progress, so the
@@ -751,9 +982,8 @@ func (l *Logger) Checkpoint(reason string) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.waitWrites()
-	if l.closed {
-		return ErrClosed
+	if err := l.settleLocked(); err != nil {
+		return err
 	}
 	return l.checkpointLocked(reason, false)
 }
@@ -809,9 +1039,8 @@ func (l *Logger) Reopen() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.waitWrites()
-	if l.closed {
-		return ErrClosed
+	if err := l.settleLocked(); err != nil {
+		return err
 	}
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -863,9 +1092,10 @@ func (l *Logger) Reopen() error {
 	return nil
 }
 
-// Close stops the background loop, checkpoints the head (reason close),
-// syncs a file output that has a sync policy, and closes it. Record fails
-// after Close. Close is idempotent.
+// Close stops the background loop, writes the queued records (a deferred
+// record that fails here is logged, counted and reported in the error),
+// checkpoints the head (reason close), syncs a file output that has a sync
+// policy, and closes it. Record fails after Close. Close is idempotent.
 func (l *Logger) Close() error {
 	if l == nil || !l.enabled {
 		return nil
@@ -877,9 +1107,23 @@ func (l *Logger) Close() error {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		l.waitWrites()
-		l.closed = true
+		l.closed = true // no record is queued from now on
+		if l.timer != nil && l.timer.Stop() {
+			l.armed = false
+		}
 		var errs []error
+		failed := l.deferFail
+		for l.writing || len(l.queue) > 0 {
+			if l.writing {
+				l.cond.Wait()
+				continue
+			}
+			l.flushLocked()
+		}
+		if n := l.deferFail - failed; n > 0 {
+			errs = append(errs, fmt.Errorf("%d deferred audit records not written: %w", n, l.deferErr))
+		}
+		l.shut = true
 		if err := l.checkpointLocked(CheckpointClose, false); err != nil {
 			errs = append(errs, err)
 		}

@@ -92,6 +92,11 @@ type Audit struct {
 	Fsync string `yaml:"fsync"`
 	// FsyncInterval is the period of Fsync "interval". Default 1s.
 	FsyncInterval time.Duration `yaml:"fsync_interval"`
+	// FlushInterval is how long an mcp_response record may wait to be
+	// written with the next record's write, between 0 (every record is
+	// written before the call that makes it returns) and 1s. Default 5ms.
+	// Records that fsync "always" syncs never wait.
+	FlushInterval time.Duration `yaml:"flush_interval"`
 	// IncludeArguments records tool and prompt arguments. Default true.
 	IncludeArguments *bool `yaml:"include_arguments"`
 	// RedactKeys are argument keys whose values are replaced by
@@ -521,6 +526,7 @@ func Default() *Config {
 			Output:           "stdout",
 			Fsync:            "never",
 			FsyncInterval:    time.Second,
+			FlushInterval:    5 * time.Millisecond,
 			RedactKeys:       []string{"password", "passwd", "secret", "token", "key", "authorization", "credential", "cookie", "session"},
 			MaxArgumentBytes: 4096,
 			OnFailure:        "deny",

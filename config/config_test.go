@@ -126,6 +126,8 @@ func TestLoadSeedDefaults(t *testing.T) {
 		{"shared_cache.ttl_margin", c.STS.SharedCache.TTLMargin, DefaultSharedCacheTTLMargin},
 		{"scope_down_config.unknown_tools", c.STS.ScopeDownConfig.UnknownTools, "refuse"},
 		{"authz", c.Authz, (*Authz)(nil)},
+		{"audit fsync_interval", c.Audit.FsyncInterval, time.Second},
+		{"audit flush_interval", c.Audit.FlushInterval, 5 * time.Millisecond},
 	}
 	for _, tc := range checks {
 		t.Run(tc.name, func(t *testing.T) {
@@ -234,6 +236,7 @@ func TestLoadFull(t *testing.T) {
 			Output:           filepath.Join(dir, "audit/mcpguard-audit.log"),
 			Fsync:            "interval",
 			FsyncInterval:    500 * time.Millisecond,
+			FlushInterval:    2 * time.Millisecond,
 			IncludeArguments: ptrBool(false),
 			RedactKeys:       []string{"password", "api_key"},
 			MaxArgumentBytes: 1024,
@@ -379,5 +382,42 @@ func TestIdentityCenterDefaults(t *testing.T) {
 	}
 	if c2, err := Load("testdata/valid/seed.yaml"); err != nil || c2.IdentityCenter != nil {
 		t.Fatalf("seed has identity_center %+v, %v", c2.IdentityCenter, err)
+	}
+}
+
+func TestAuditFlushInterval(t *testing.T) {
+	tests := []struct {
+		value string
+		want  time.Duration
+		ok    bool
+	}{
+		{"0", 0, true},
+		{"0s", 0, true},
+		{"250us", 250 * time.Microsecond, true},
+		{"1s", time.Second, true},
+		{"1001ms", 0, false},
+		{"-1ns", 0, false},
+		{"soon", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := Parse([]byte(`
+oidc_config: {issuer: "https://idp.example.com", audience: a}
+aws_sts_config: {region: us-east-1, role_arn: "arn:aws:iam::123456789012:role/R"}
+audit_config: {flush_interval: `+tt.value+`}
+`), t.TempDir())
+			if (err == nil) != tt.ok {
+				t.Fatalf("Parse error = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), "audit_config.flush_interval") {
+					t.Errorf("error %q does not name audit_config.flush_interval", err)
+				}
+				return
+			}
+			if c.Audit.FlushInterval != tt.want {
+				t.Errorf("FlushInterval = %s, want %s", c.Audit.FlushInterval, tt.want)
+			}
+		})
 	}
 }

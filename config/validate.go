@@ -109,6 +109,9 @@ func (c *Config) validateAudit(ps *Problems) {
 	if a.FsyncInterval <= 0 {
 		ps.add("audit_config.fsync_interval", "must be positive")
 	}
+	if a.FlushInterval < 0 || a.FlushInterval > time.Second {
+		ps.add("audit_config.flush_interval", "must be between 0 (write every record at once) and 1s, got %s", a.FlushInterval)
+	}
 	if a.MaxArgumentBytes < 16 || a.MaxArgumentBytes > 1<<20 {
 		ps.add("audit_config.max_argument_bytes", "must be between 16 and 1048576, got %d", a.MaxArgumentBytes)
 	}

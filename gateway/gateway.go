@@ -147,6 +147,7 @@ func (g *Gateway) buildAudit(o Options) error {
 		Writer:           o.AuditWriter,
 		Fsync:            a.Fsync,
 		FsyncInterval:    a.FsyncInterval,
+		FlushInterval:    a.FlushInterval,
 		IncludeArguments: a.ArgumentsIncluded(),
 		RedactKeys:       a.RedactKeys,
 		MaxArgumentBytes: a.MaxArgumentBytes,
