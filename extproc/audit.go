@@ -85,7 +85,7 @@ func (x *exchange) recordFinished() {
 	case auditSkipped, auditWritten:
 		return
 	case auditForwarded:
-		x.s.record(x.ctx, x.eraAudit(x.responseEvent()))
+		x.s.recordLater(x.ctx, x.eraAudit(x.responseEvent()))
 	default:
 		x.s.record(x.ctx, x.eraAudit(x.auditEvent()))
 	}
@@ -97,6 +97,27 @@ func (s *Server) record(ctx context.Context, ev *audit.Event) {
 		return
 	}
 	if _, err := s.o.Audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+		s.o.Logger.Error("audit record not written", "type", string(ev.Type), "request_id", ev.RequestID, "error", err)
+	}
+}
+
+// DeferredRecorder is a Recorder that can also take a record that may
+// wait for the next write or a short timer (audit.Logger.AppendDeferred).
+type DeferredRecorder interface {
+	AppendDeferred(ctx context.Context, e *audit.Event) error
+}
+
+// recordLater writes an mcp_response: nothing is decided on it, so it may
+// ride with the next request's record in one write(2) when the recorder
+// batches. A deferred record's write failure is logged and counted by the
+// recorder itself.
+func (s *Server) recordLater(ctx context.Context, ev *audit.Event) {
+	d, ok := s.o.Audit.(DeferredRecorder)
+	if !ok {
+		s.record(ctx, ev)
+		return
+	}
+	if err := d.AppendDeferred(context.WithoutCancel(ctx), ev); err != nil {
 		s.o.Logger.Error("audit record not written", "type", string(ev.Type), "request_id", ev.RequestID, "error", err)
 	}
 }

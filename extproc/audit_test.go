@@ -2,12 +2,16 @@ package extproc
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/test/envoysim"
@@ -100,5 +104,92 @@ func TestRequestRefusedWhenItsRecordFails(t *testing.T) {
 				out.Close()
 			}
 		})
+	}
+}
+
+// writeLog records each write(2) the audit logger makes.
+type writeLog struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+func (w *writeLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
+func (w *writeLog) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.writes)
+}
+
+// deferredSpy passes records to an audit.Logger and signals each deferred
+// one.
+type deferredSpy struct {
+	*audit.Logger
+	deferred chan audit.Type
+}
+
+func (d deferredSpy) AppendDeferred(ctx context.Context, e *audit.Event) error {
+	err := d.Logger.AppendDeferred(ctx, e)
+	d.deferred <- e.Type
+	return err
+}
+
+// TestResponseRecordRidesNextWrite: an mcp_response is handed to the
+// recorder as a deferred record, so it is written with the next request's
+// record in one write(2), in order, and the chain verifies; the request's
+// own record is never deferred.
+func TestResponseRecordRidesNextWrite(t *testing.T) {
+	w := &writeLog{}
+	l, err := audit.New(audit.Options{Enabled: true, Writer: w, FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := deferredSpy{Logger: l, deferred: make(chan audit.Type, 4)}
+	h := newHarness(t, func(o *Options) { o.Audit = spy })
+	exchange := func(id int) {
+		t.Helper()
+		out := h.filter.ProcessRequest(t.Context(), post(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"aws___call_aws","arguments":{"cli_command":"aws s3 ls"}}}`, id), "authorization", "Bearer alice"))
+		if out.Immediate != nil {
+			t.Fatalf("refused: %d %s", out.Immediate.Status, out.Immediate.Body)
+		}
+		ro := out.ProcessResponse(t.Context(), &envoysim.Response{Status: 200,
+			Headers: []envoysim.Header{{Key: "content-type", Value: "application/json"}},
+			Body:    strings.NewReader(`{"jsonrpc":"2.0","id":1,"result":{}}`)})
+		_, _ = io.ReadAll(ro.Body)
+		out.Close()
+		select {
+		case typ := <-spy.deferred:
+			if typ != audit.TypeMCPResponse {
+				t.Fatalf("deferred a %s record", typ)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no mcp_response was deferred")
+		}
+	}
+	exchange(1)
+	if ws := w.all(); len(ws) != 1 || !strings.Contains(ws[0], `"outcome":"forwarded"`) {
+		t.Fatalf("writes after one exchange: %q", ws)
+	}
+	exchange(2)
+	ws := w.all()
+	if len(ws) != 2 || strings.Count(ws[1], "\n") != 2 ||
+		strings.Index(ws[1], `"type":"mcp_response"`) > strings.Index(ws[1], `"outcome":"forwarded"`) {
+		t.Fatalf("the second write should hold the first mcp_response, then the second request: %q", ws)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ws = w.all()
+	if len(ws) != 3 || !strings.Contains(ws[2], `"type":"mcp_response"`) {
+		t.Fatalf("Close should write the last mcp_response: %q", ws)
+	}
+	rep, err := audit.Verify(strings.NewReader(strings.Join(ws, "")))
+	if err != nil || rep.Records != 4 || rep.BrokenAt != 0 {
+		t.Fatalf("verify: %+v, %v", rep, err)
 	}
 }

@@ -221,16 +221,7 @@ func TestMetricsAfterScenario(t *testing.T) {
 	_, _ = callAWS(cs, "aws s3 ls")
 	_, _ = callAWS(cs, "aws ec2 describe-instances")
 	postJSON(t, s, "bad", initializeBody)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Gateway.AdminAddr()+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	wants := []string{
 		`mcpguard_requests_total{method="tools/call",outcome="success"} 2`,
 		`mcpguard_requests_total{method="tools/call",outcome="denied"} 1`,
 		`mcpguard_authz_decisions_total{action="tools/call",decision="allow"} 2`,
@@ -242,13 +233,47 @@ func TestMetricsAfterScenario(t *testing.T) {
 		`mcpguard_jwks_refreshes_total{outcome="success",provider=""}`,
 		`mcpguard_policy_reloads_total{outcome="success"} 1`,
 		`mcpguard_audit_events_total{outcome="forwarded",type="mcp_tool_call"} 2`,
+		// An mcp_response may wait for the audit writer's flush timer
+		// (audit_config.flush_interval), so the scrape is repeated until
+		// it is counted.
 		`mcpguard_audit_events_total{outcome="success",type="mcp_response"}`,
 		`mcpguard_request_duration_seconds_bucket{phase="body"`,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
-	} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
 	}
+	var missing []string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		body := scrape(t, s)
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, m := range missing {
+		t.Errorf("/metrics lacks %s", m)
+	}
+}
+
+// scrape returns the gateway's /metrics.
+func scrape(t *testing.T, s *stack.Stack) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Gateway.AdminAddr()+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }
