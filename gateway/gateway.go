@@ -317,10 +317,13 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		// A pool of stream workers reuses goroutines (and their grown
-		// stacks) instead of starting one per ext_proc stream; see
-		// streamWorkers.
-		grpc.NumStreamWorkers(streamWorkers()),
+		// A fixed pool of stream workers reuses goroutines (and their
+		// grown stacks) instead of starting one per ext_proc stream. A
+		// larger pool was measured and did not help: the garbage collector
+		// shrinks an idle worker's stack, and the channel hands streams to
+		// the longest-idle worker, so with many workers nearly every use
+		// regrew a shrunk stack (docs/performance.md).
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), //nolint:gosec // GOMAXPROCS is a small positive number
 	}
 	if cfg.Telemetry.Tracing.Enabled {
 		// The gRPC stats handler costs allocations on every stream; only
@@ -557,15 +560,4 @@ func (g *Gateway) close() {
 			g.adminLn.Close()
 		}
 	})
-}
-
-// streamWorkers sizes the gRPC server's stream worker pool. An ext_proc
-// stream is open for the whole HTTP exchange, the upstream's answer
-// included, and a worker is busy for as long as its stream: with a pool of
-// one per core most streams found every worker busy and started a fresh
-// goroutine, whose stack then grew (copied) through the request's stages
-// on every request, several percent of mcpguard's CPU in the load test.
-// An idle worker costs its stack, a few KiB.
-func streamWorkers() uint32 {
-	return uint32(max(256, 32*runtime.GOMAXPROCS(0))) //nolint:gosec // a small positive number
 }
