@@ -52,6 +52,13 @@ type Pins interface {
 // host requests are signed for, and the path when the upstream fixes one
 // (two servers on one host are told apart by their paths).
 func pinUpstream(u Upstream) string {
+	if u.pinKey != "" {
+		return u.pinKey
+	}
+	return pinKeyOf(u)
+}
+
+func pinKeyOf(u Upstream) string {
 	if u.Path != "" {
 		return u.Host + u.Path
 	}

@@ -118,6 +118,8 @@ type Upstream struct {
 	Versions []string
 
 	name string // the upstreams key, "" for the single upstream
+	// pinKey is pinUpstream's key, computed once in New.
+	pinKey string
 }
 
 // Options are the stages and settings of a Server. Authn, Authz,
@@ -196,6 +198,15 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("extproc: upstream %q needs host, region and service", name)
 		}
 	}
+	o.Upstream.pinKey = pinKeyOf(o.Upstream)
+	if o.Upstreams != nil {
+		ups := make(map[string]Upstream, len(o.Upstreams))
+		for name, u := range o.Upstreams {
+			u.pinKey = pinKeyOf(u)
+			ups[name] = u
+		}
+		o.Upstreams = ups
+	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
@@ -229,6 +240,7 @@ type exchange struct {
 	s     *Server
 	ctx   context.Context
 	log   *reqLogger
+	logv  reqLogger // what log points to: one allocation with the exchange
 	start time.Time
 	phase phase
 
@@ -266,7 +278,8 @@ func (x *exchange) tracer() trace.Tracer { return x.s.o.Tracer.Tracer(telemetry.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err error) {
 	s.o.Metrics.StreamOpened()
 	defer s.o.Metrics.StreamClosed()
-	x := &exchange{s: s, ctx: stream.Context(), log: newReqLogger(s.o.Logger), start: s.o.Now()}
+	x := &exchange{s: s, ctx: stream.Context(), logv: reqLogger{base: s.o.Logger}, start: s.o.Now()}
+	x.log = &x.logv
 	defer x.finish()
 
 	for {

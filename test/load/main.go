@@ -99,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.Float64Var(&s.cores, "cores", 2, "cores the capacity estimate assumes mcpguard has to itself")
 	fs.Float64Var(&s.exchangeRate, "exchange-rate", 1000, "rate of the exchange-only phase: envoysim's ext_proc client driven directly, no HTTP and no upstream (0 skips)")
 	fs.BoolVar(&s.exchangeOnly, "exchange-only", false, "skip the full-flow and saturation phases (the stampede and memory phases run unless set to 0)")
-	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write mcpguard's CPU profile of its measured exchange-only step to this file (mcpguard then serves /debug/pprof on its admin listener)")
+	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write mcpguard's CPU profile of its measured exchange-only step to this file, and its allocation profiles before and after the step to FILE.allocs-before and FILE.allocs-after (mcpguard then serves /debug/pprof on its admin listener)")
 	var env envList
 	fs.Var(&env, "mcpguard-env", "NAME=VALUE added to mcpguard's environment (repeatable), e.g. GOMEMLIMIT=140MiB")
 	if err := fs.Parse(args); err != nil {

@@ -393,8 +393,13 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Ste
 	lat := newLatencies()
 	var profiled chan error
 	if e.s.cpuProfile != "" && mode == modeMCPGuard {
+		if err := e.fetchProfile(ctx, "allocs", e.s.cpuProfile+".allocs-before"); err != nil {
+			return nil, err
+		}
 		profiled = make(chan error, 1)
-		go func() { profiled <- e.profileCPU(ctx, e.s.stepDuration) }()
+		go func() {
+			profiled <- e.fetchProfile(ctx, fmt.Sprintf("profile?seconds=%d", max(1, int(e.s.stepDuration/time.Second))), e.s.cpuProfile)
+		}()
 	}
 	began := time.Now()
 	if err := run(e.s.stepDuration, lat, st); err != nil {
@@ -403,6 +408,9 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Ste
 	elapsed := time.Since(began)
 	if profiled != nil {
 		if err := <-profiled; err != nil {
+			return nil, err
+		}
+		if err := e.fetchProfile(ctx, "allocs", e.s.cpuProfile+".allocs-after"); err != nil {
 			return nil, err
 		}
 	}
@@ -431,29 +439,30 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Ste
 	return st, nil
 }
 
-// profileCPU writes mcpguard's CPU profile over d, taken from its admin
-// listener's /debug/pprof/profile, to the -cpuprofile file.
-func (e *env) profileCPU(ctx context.Context, d time.Duration) error {
-	secs := max(1, int(d/time.Second))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", e.st.AdminURL, secs), nil)
+// fetchProfile writes mcpguard's /debug/pprof/<what> to path: the CPU
+// profile of the measured step (-cpuprofile), and the cumulative
+// allocation profile before and after it (-cpuprofile + .allocs-before,
+// .allocs-after; compare them with go tool pprof -base).
+func (e *env) fetchProfile(ctx context.Context, what, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.st.AdminURL+"/debug/pprof/"+what, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("cpu profile: %w", err)
+		return fmt.Errorf("profile %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("cpu profile: status %d", resp.StatusCode)
+		return fmt.Errorf("profile %s: status %d", what, resp.StatusCode)
 	}
-	f, err := os.Create(e.s.cpuProfile)
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("cpu profile: %w", err)
+		return fmt.Errorf("profile %s: %w", what, err)
 	}
 	return f.Close()
 }
