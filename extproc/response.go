@@ -116,10 +116,13 @@ func immediateResponse(status int, headers []*corev3.HeaderValueOption, body []b
 // raw_value is set: Envoy reads raw_value and rejects a HeaderValue that sets
 // both fields.
 func setHeader(key, value string) *corev3.HeaderValueOption {
-	return &corev3.HeaderValueOption{
-		Header:       &corev3.HeaderValue{Key: key, RawValue: []byte(value)},
-		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-	}
+	p := &struct {
+		o corev3.HeaderValueOption
+		h corev3.HeaderValue
+	}{}
+	p.h.Key, p.h.RawValue = key, []byte(value)
+	p.o.Header, p.o.AppendAction = &p.h, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+	return &p.o
 }
 
 // setHeaders builds the set_headers of one mutation with three
@@ -159,27 +162,46 @@ func (s *setHeaders) add(key, value string) {
 
 // continueHeaders answers a headers message without changes.
 func continueRequestHeaders(mut *extprocv3.HeaderMutation) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{
-		Response: &extprocv3.ProcessingResponse_RequestHeaders{
-			RequestHeaders: &extprocv3.HeadersResponse{Response: &extprocv3.CommonResponse{HeaderMutation: mut}},
-		},
-	}
+	// The answer's four messages are one allocation.
+	p := &struct {
+		r extprocv3.ProcessingResponse
+		o extprocv3.ProcessingResponse_RequestHeaders
+		h extprocv3.HeadersResponse
+		c extprocv3.CommonResponse
+	}{}
+	p.c.HeaderMutation = mut
+	p.h.Response = &p.c
+	p.o.RequestHeaders = &p.h
+	p.r.Response = &p.o
+	return &p.r
 }
 
 func continueRequestBody(mut *extprocv3.HeaderMutation) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{
-		Response: &extprocv3.ProcessingResponse_RequestBody{
-			RequestBody: &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{HeaderMutation: mut}},
-		},
-	}
+	// The answer's four messages are one allocation.
+	p := &struct {
+		r extprocv3.ProcessingResponse
+		o extprocv3.ProcessingResponse_RequestBody
+		h extprocv3.BodyResponse
+		c extprocv3.CommonResponse
+	}{}
+	p.c.HeaderMutation = mut
+	p.h.Response = &p.c
+	p.o.RequestBody = &p.h
+	p.r.Response = &p.o
+	return &p.r
 }
 
 func continueResponseHeaders() *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{
-		Response: &extprocv3.ProcessingResponse_ResponseHeaders{
-			ResponseHeaders: &extprocv3.HeadersResponse{Response: &extprocv3.CommonResponse{}},
-		},
-	}
+	p := &struct {
+		r extprocv3.ProcessingResponse
+		o extprocv3.ProcessingResponse_ResponseHeaders
+		h extprocv3.HeadersResponse
+		c extprocv3.CommonResponse
+	}{}
+	p.h.Response = &p.c
+	p.o.ResponseHeaders = &p.h
+	p.r.Response = &p.o
+	return &p.r
 }
 
 func continueResponseBody() *extprocv3.ProcessingResponse {
