@@ -9,11 +9,13 @@
 // N2, `-test.benchtime Nx`: with b.Loop the benchmark function runs once and
 // its loop runs exactly N times). callgrind dumps its counts on entry to
 // testing.(*B).loopSlowPath, which b.Loop calls exactly twice (before the
-// first iteration and after the last), so the second part of each run holds
-// the N exchanges and nothing of the setup: the setup is not constant (the
-// fake identity provider generates an RSA key, whose prime search varies
-// by hundreds of millions of instructions from run to run), so the
-// whole-program difference alone does not cancel it. The instructions per
+// first iteration and after the last), so the parts between the first and
+// the last dump hold the N exchanges and nothing of the setup (callgrind may
+// see one more entry, which only splits the loop's part; see readParts).
+// The setup is not constant (the fake identity provider generates an RSA
+// key, whose prime search varies by hundreds of millions of instructions
+// from run to run), so the whole-program difference alone does not cancel
+// it. The instructions per
 // exchange are (Ir(N2) - Ir(N1)) / (N2 - N1) of those loop parts, which also
 // cancels what the first and last iterations add (pools filled, stacks
 // grown).
@@ -128,10 +130,13 @@ func parseGCModes(v string) ([]string, error) {
 
 // Run is one valgrind run of one benchmark at one iteration count.
 type Run struct {
-	N        int     `json:"n"`
-	Repeat   int     `json:"repeat"`
-	LoopIr   int64   `json:"loop_ir"`
-	TotalIr  int64   `json:"total_ir"`
+	N       int   `json:"n"`
+	Repeat  int   `json:"repeat"`
+	LoopIr  int64 `json:"loop_ir"`
+	TotalIr int64 `json:"total_ir"`
+	// Parts is the number of callgrind dumps: 3, or more when callgrind
+	// saw a return into loopFunc as an entry (see readParts).
+	Parts    int     `json:"parts"`
 	AllocsOp int64   `json:"allocs_per_op"`
 	BytesOp  int64   `json:"bytes_per_op"`
 	WallSec  float64 `json:"wall_seconds"`
@@ -385,11 +390,9 @@ func callgrind(ctx context.Context, valgrind, bin, dir, work, tag, bench string,
 	if res.N != n {
 		return fail(fmt.Errorf("the benchmark ran %d iterations, not %d", res.N, n))
 	}
-	parts, err := readParts(out)
-	if err != nil {
+	if res.LoopIr, res.TotalIr, res.Parts, err = readParts(out); err != nil {
 		return fail(err)
 	}
-	res.LoopIr, res.TotalIr = parts[2], parts[1]+parts[2]+parts[3]
 	res.WallSec = math.Round(wall*10) / 10
 	return res, cpu, nil
 }
@@ -439,31 +442,51 @@ func parseBenchOutput(out, name string) (Run, string, error) {
 	return r, cpu, nil
 }
 
-// readParts reads the three dumps of one run (out.1 and out.2, written on
-// each entry to loopFunc, and out at termination) and returns each part's
-// total Ir by part number.
-func readParts(out string) (map[int]int64, error) {
+// readParts reads the dumps of one run (out.1, out.2, … written on each
+// entry to loopFunc, and out at termination) and returns the Ir of the
+// loop, the run's total and the number of parts. The loop is every part
+// but the first (before b.Loop's first call) and the last (after its last
+// call): callgrind follows calls by the stack pointer, and when Go
+// switches goroutines inside loopFunc (ResetTimer and StopTimer stop the
+// world to read the memory statistics) it can see a second entry into the
+// function that is a return, which splits a part in two without moving
+// anything out of the loop.
+func readParts(out string) (loop, total int64, n int, err error) {
+	files, err := filepath.Glob(out + ".*")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	files = append(files, out)
 	parts := map[int]int64{}
-	for _, f := range []string{out + ".1", out + ".2", out} {
+	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("callgrind dump: %w (did the benchmark reach b.Loop?)", err)
+			return 0, 0, 0, fmt.Errorf("callgrind dump: %w (did the benchmark reach b.Loop?)", err)
 		}
 		part, ir, err := parseDump(data)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Base(f), err)
+			return 0, 0, 0, fmt.Errorf("%s: %w", filepath.Base(f), err)
 		}
 		if _, dup := parts[part]; dup {
-			return nil, fmt.Errorf("%s: part %d twice", filepath.Base(f), part)
+			return 0, 0, 0, fmt.Errorf("%s: part %d twice", filepath.Base(f), part)
 		}
 		parts[part] = ir
 	}
-	for p := 1; p <= 3; p++ {
-		if _, ok := parts[p]; !ok {
-			return nil, fmt.Errorf("callgrind part %d missing: %s was not entered exactly twice", p, loopFunc)
+	n = len(parts)
+	if n < 3 {
+		return 0, 0, 0, fmt.Errorf("%d callgrind parts: %s was not entered twice", n, loopFunc)
+	}
+	for p := 1; p <= n; p++ {
+		ir, ok := parts[p]
+		if !ok {
+			return 0, 0, 0, fmt.Errorf("callgrind part %d of %d missing", p, n)
+		}
+		total += ir
+		if p > 1 && p < n {
+			loop += ir
 		}
 	}
-	return parts, nil
+	return loop, total, n, nil
 }
 
 // parseDump reads the header of a callgrind output file: its part number

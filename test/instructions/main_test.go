@@ -96,40 +96,49 @@ func TestParseDump(t *testing.T) {
 }
 
 func TestReadParts(t *testing.T) {
-	dir := t.TempDir()
-	out := filepath.Join(dir, "x.callgrind")
-	write := func(name, data string) {
-		t.Helper()
-		if err := os.WriteFile(name, []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	type file struct {
+		suffix string
+		part   int
+		total  string
 	}
-	write(out+".1", dump(1, "summary: 10"))
-	write(out+".2", dump(2, "summary: 200"))
-	write(out, dump(3, "summary: 3000"))
-	parts, err := readParts(out)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name      string
+		files     []file
+		loop, sum int64
+		parts     int
+		wantErr   string
+	}{
+		{name: "three parts", files: []file{{".1", 1, "summary: 10"}, {".2", 2, "summary: 200"}, {"", 3, "summary: 3000"}},
+			loop: 200, sum: 3210, parts: 3},
+		{name: "a return seen as an entry splits the loop", files: []file{
+			{".1", 1, "summary: 10"}, {".2", 2, "summary: 5"}, {".3", 3, "summary: 195"}, {"", 4, "totals: 3000"}},
+			loop: 200, sum: 3210, parts: 4},
+		{name: "loop never entered", files: []file{{"", 1, "summary: 10"}}, wantErr: "not entered twice"},
+		{name: "entered once", files: []file{{".1", 1, "summary: 10"}, {"", 2, "summary: 10"}}, wantErr: "not entered twice"},
+		{name: "part twice", files: []file{{".1", 1, "summary: 10"}, {".2", 1, "summary: 10"}, {"", 3, "summary: 1"}}, wantErr: "twice"},
+		{name: "part missing", files: []file{{".1", 1, "summary: 10"}, {".2", 2, "summary: 10"}, {"", 4, "summary: 1"}}, wantErr: "missing"},
+		{name: "not a dump", files: []file{{".1", 1, "summary: 10"}, {".2", 2, ""}, {"", 3, "summary: 1"}}, wantErr: "not a callgrind dump"},
 	}
-	if parts[1] != 10 || parts[2] != 200 || parts[3] != 3000 {
-		t.Errorf("parts = %v", parts)
-	}
-
-	// A run whose loop was never entered has only the final dump; one
-	// whose dumps repeat a part number is not what was asked for.
-	for name, files := range map[string]map[string]string{
-		"no loop":  {out: dump(1, "summary: 10")},
-		"dup part": {out + ".1": dump(1, "summary: 10"), out + ".2": dump(1, "summary: 10"), out: dump(3, "summary: 1")},
-	} {
-		t.Run(name, func(t *testing.T) {
-			for _, f := range []string{out + ".1", out + ".2", out} {
-				os.Remove(f)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "x.callgrind")
+			for _, f := range tt.files {
+				if err := os.WriteFile(out+f.suffix, []byte(dump(f.part, f.total)), 0o600); err != nil {
+					t.Fatal(err)
+				}
 			}
-			for f, d := range files {
-				write(f, d)
+			loop, sum, parts, err := readParts(out)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
 			}
-			if parts, err := readParts(out); err == nil {
-				t.Errorf("parts %v, want an error", parts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loop != tt.loop || sum != tt.sum || parts != tt.parts {
+				t.Errorf("loop %d total %d parts %d; want %d %d %d", loop, sum, parts, tt.loop, tt.sum, tt.parts)
 			}
 		})
 	}
