@@ -27,9 +27,10 @@
 // SIGILL; and callgrind aborts on the SIGURG signals of asynchronous
 // preemption. Each GC mode is measured separately: GOGC=off gives the
 // instructions of the exchange itself (allocation included, the
-// collector's marking excluded), reproducible to about 0.1 %; GOGC=100 adds
-// the collector, whose share follows the bytes allocated and varies by
-// about 1 % because collections fall at different points of the loop.
+// collector's marking excluded), reproducible to about 0.2 %; GOGC=100 adds
+// the collector, whose share follows the bytes allocated and varies by a
+// few per cent, because a whole collection falls inside or outside the
+// shorter run depending on where the setup left the heap.
 //
 // Results are printed as a table and written to <out>/results.json.
 package main
