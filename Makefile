@@ -6,6 +6,7 @@ BENCHTIME ?= 1s
 COUNT     ?= 6
 BENCH     ?= .
 LOADFLAGS ?=
+INSTRFLAGS ?=
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 # cgo (tree-sitter, for the aws___run_script analysis in script/) linked
@@ -13,7 +14,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # lookups in Go, so the binary needs no shared library at run time.
 STATIC    := CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
 
-.PHONY: help cc redis tsclient browser build test vet lint fmt-check unit demo bench loadtest fuzz fuzz-seed soak generate generate-iam clean
+.PHONY: help cc redis tsclient browser build test vet lint fmt-check unit demo bench loadtest valgrind instructions fuzz fuzz-seed soak generate generate-iam clean
 
 # cc makes sure a C toolchain is there for cgo (tree-sitter, the race
 # detector): on a machine with only Go it installs gcc from the
@@ -85,6 +86,17 @@ bench: ## Run every benchmark (or those matching BENCH) COUNT times; feed the ou
 
 loadtest: ## Open-loop load through envoysim into mcpguard serve vs. no ext_proc and a bare ext_proc server; writes bench/load/ (LOADFLAGS for more).
 	$(GO) run ./test/load -out bench/load $(LOADFLAGS)
+
+# valgrind makes sure valgrind is there for `make instructions`: like cc,
+# it installs it from the distribution's packages.
+valgrind:
+	@command -v valgrind >/dev/null 2>&1 || { \
+		echo "no valgrind: installing it from the distribution's packages"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq valgrind >/dev/null; }
+
+instructions: cc valgrind ## Instructions per exchange (callgrind), bare server vs. mcpguard, GOGC=off and 100, two runs each; writes bench/instructions/results.json (INSTRFLAGS for more).
+	$(GO) run ./test/instructions -go $(GO) -out bench/instructions $(INSTRFLAGS)
 
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
