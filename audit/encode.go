@@ -307,13 +307,23 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 // HTML-significant <, > and & escaped, U+2028 and U+2029 escaped, invalid
 // UTF-8 replaced by U+FFFD, and control characters as \b, \f, \n, \r, \t or
 // \u00XX.
+// plainJSON marks the ASCII bytes encoding/json writes as they are: not a
+// control character, a quote, a backslash or one of its HTML escapes.
+var plainJSON = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'], t['<'], t['>'], t['&'] = false, false, false, false, false
+	return t
+}()
+
 func appendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainJSON[c] {
 				i++
 				continue
 			}

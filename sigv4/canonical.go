@@ -361,6 +361,11 @@ func appendCanonicalQuery(b []byte, rawQuery string) ([]byte, error) {
 // each run of inner spaces reduced to one.
 func appendCollapsed(b []byte, v string) []byte {
 	v = strings.Trim(v, " ")
+	if !strings.Contains(v, "  ") {
+		// No run to collapse, as in nearly every value (a session
+		// token is a kilobyte): one copy instead of a byte at a time.
+		return append(b, v...)
+	}
 	space := false
 	for i := 0; i < len(v); i++ {
 		c := v[i]
