@@ -318,12 +318,14 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// A fixed pool of stream workers reuses goroutines (and their
-		// grown stacks) instead of starting one per ext_proc stream. A
-		// larger pool was measured and did not help: the garbage collector
-		// shrinks an idle worker's stack, and the channel hands streams to
-		// the longest-idle worker, so with many workers nearly every use
-		// regrew a shrunk stack (docs/performance.md).
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), //nolint:gosec // GOMAXPROCS is a small positive number
+		// grown stacks) instead of starting one per ext_proc stream. Its
+		// size was measured (docs/performance.md): with one worker per core
+		// most streams of a loaded server found every worker busy and ran
+		// on fresh goroutines whose stacks grew through every stage; with
+		// 256 the channel handed each stream to the longest-idle worker,
+		// whose stack the collector had shrunk since. Eight per core keeps
+		// both rare.
+		grpc.NumStreamWorkers(uint32(8*runtime.GOMAXPROCS(0))), //nolint:gosec // GOMAXPROCS is a small positive number
 	}
 	if cfg.Telemetry.Tracing.Enabled {
 		// The gRPC stats handler costs allocations on every stream; only
