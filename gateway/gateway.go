@@ -325,7 +325,7 @@ func (g *Gateway) buildStages(bg context.Context, o Options) error {
 		// 256 the channel handed each stream to the longest-idle worker,
 		// whose stack the collector had shrunk since. Eight per core keeps
 		// both rare.
-		grpc.NumStreamWorkers(uint32(8*runtime.GOMAXPROCS(0))), //nolint:gosec // GOMAXPROCS is a small positive number
+		grpc.NumStreamWorkers(uint32(8 * runtime.GOMAXPROCS(0))), //nolint:gosec // GOMAXPROCS is a small positive number
 	}
 	if cfg.Telemetry.Tracing.Enabled {
 		// The gRPC stats handler costs allocations on every stream; only
