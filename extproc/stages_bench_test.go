@@ -29,7 +29,7 @@ func benchHeaders() *corev3.HeaderMap {
 
 func benchExchange(b *testing.B) *exchange {
 	b.Helper()
-	s, err := New(Options{Authn: fakeAuthn{}, Upstream: Upstream{Host: "aws-mcp.us-east-1.api.aws", Region: "us-east-1", Service: "aws-mcp"}})
+	s, err := New(stagedOptions(Upstream{Host: "aws-mcp.us-east-1.api.aws", Region: "us-east-1", Service: "aws-mcp"}))
 	if err != nil {
 		b.Fatal(err)
 	}
