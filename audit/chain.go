@@ -81,6 +81,13 @@ type header struct {
 // prev_hash, hashes that canonical form, then appends the hash and a
 // newline.
 func sealRecord(dst, body []byte, seq uint64, prev string) ([]byte, string) {
+	dst, h := sealRecordHash(dst, body, seq, prev)
+	return dst, string(h[:])
+}
+
+// sealRecordHash is sealRecord returning the hash as hex digits in an
+// array, so a batch converts only its last one to a string.
+func sealRecordHash[P string | []byte](dst, body []byte, seq uint64, prev P) ([]byte, [2 * sha256.Size]byte) {
 	start := len(dst)
 	dst = append(dst, body[:len(body)-1]...)
 	dst = append(dst, `,"seq":`...)
@@ -94,7 +101,7 @@ func sealRecord(dst, body []byte, seq uint64, prev string) ([]byte, string) {
 	dst = append(dst[:len(dst)-1], hashField...)
 	dst = append(dst, h[:]...)
 	dst = append(dst, "\"}\n"...)
-	return dst, string(h[:])
+	return dst, h
 }
 
 // checkRecord validates one line (without its newline): its hash field,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -675,11 +676,18 @@ func (l *Logger) flushLocked() {
 		buf = append(buf, '\n')
 	}
 	l.mu.Unlock()
-	for _, r := range batch {
-		var h string
-		buf, h = sealRecord(buf, r.body, seq+1, prev)
-		seq, prev = seq+1, h
+	var last [2 * sha256.Size]byte
+	for i, r := range batch {
+		if i == 0 {
+			buf, last = sealRecordHash(buf, r.body, seq+1, prev)
+		} else {
+			buf, last = sealRecordHash(buf, r.body, seq+1, last[:])
+		}
+		seq = seq + 1
 		r.seq = seq
+	}
+	if len(batch) > 0 {
+		prev = string(last[:])
 	}
 	n, err := l.w.Write(buf)
 	if err == nil && n < len(buf) {

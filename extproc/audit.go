@@ -62,7 +62,7 @@ func (x *exchange) recordForwarding() error {
 	}
 	ev := x.eraAudit(x.auditEvent())
 	ev.Outcome = audit.OutcomeForwarded
-	seq, err := x.s.o.Audit.Append(context.WithoutCancel(x.ctx), ev)
+	seq, err := x.s.o.Audit.Append(x.auditContext(), ev)
 	switch {
 	case err != nil:
 		x.log.Error("audit record not written", "type", string(ev.Type), "error", err)
@@ -77,6 +77,16 @@ func (x *exchange) recordForwarding() error {
 	return nil
 }
 
+// auditContext is the exchange's context without its cancellation, for
+// the audit records: a record is written even when Envoy has gone away.
+// One per exchange serves all its records.
+func (x *exchange) auditContext() context.Context {
+	if x.auditCtx == nil {
+		x.auditCtx = context.WithoutCancel(x.ctx)
+	}
+	return x.auditCtx
+}
+
 // recordFinished writes what is left to record when the exchange ends: the
 // whole record of a request that was not forwarded, or the mcp_response
 // that completes a forwarded one.
@@ -85,18 +95,19 @@ func (x *exchange) recordFinished() {
 	case auditSkipped, auditWritten:
 		return
 	case auditForwarded:
-		x.s.recordLater(x.ctx, x.eraAudit(x.responseEvent()))
+		x.s.recordLater(x.auditContext(), x.eraAudit(x.responseEvent()))
 	default:
-		x.s.record(x.ctx, x.eraAudit(x.auditEvent()))
+		x.s.record(x.auditContext(), x.eraAudit(x.auditEvent()))
 	}
 }
 
-// record writes ev; a failure is logged here, once.
+// record writes ev (ctx carries no cancellation: see auditContext); a
+// failure is logged here, once.
 func (s *Server) record(ctx context.Context, ev *audit.Event) {
 	if s.o.Audit == nil {
 		return
 	}
-	if _, err := s.o.Audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+	if _, err := s.o.Audit.Append(ctx, ev); err != nil {
 		s.o.Logger.Error("audit record not written", "type", string(ev.Type), "request_id", ev.RequestID, "error", err)
 	}
 }
@@ -117,7 +128,7 @@ func (s *Server) recordLater(ctx context.Context, ev *audit.Event) {
 		s.record(ctx, ev)
 		return
 	}
-	if err := d.AppendDeferred(context.WithoutCancel(ctx), ev); err != nil {
+	if err := d.AppendDeferred(ctx, ev); err != nil {
 		s.o.Logger.Error("audit record not written", "type", string(ev.Type), "request_id", ev.RequestID, "error", err)
 	}
 }

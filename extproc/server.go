@@ -237,12 +237,14 @@ const (
 
 // exchange is the per-stream state: one HTTP request.
 type exchange struct {
-	s     *Server
-	ctx   context.Context
-	log   *reqLogger
-	logv  reqLogger // what log points to: one allocation with the exchange
-	start time.Time
-	phase phase
+	s    *Server
+	ctx  context.Context
+	log  *reqLogger
+	logv reqLogger // what log points to: one allocation with the exchange
+	// auditCtx is auditContext's, made on first use.
+	auditCtx context.Context
+	start    time.Time
+	phase    phase
 
 	hdr      requestHeaders
 	buffered bool // Envoy said the request body mode is BUFFERED
