@@ -2,15 +2,11 @@ package e2e
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/config"
@@ -51,20 +47,12 @@ func TestShadowPolicySet(t *testing.T) {
 		t.Fatal("Alice's EC2 call was allowed")
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Gateway.AdminAddr()+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `mcpguard_authz_shadow_decisions_total{result="would_deny"} 2`+"\n") {
-		t.Errorf("/metrics lacks two would_deny shadow decisions:\n%s", grepLines(string(body), "shadow"))
+	body := scrape(t, s)
+	if !strings.Contains(body, `mcpguard_authz_shadow_decisions_total{result="would_deny"} 2`+"\n") {
+		t.Errorf("/metrics lacks two would_deny shadow decisions:\n%s", grepLines(body, "shadow"))
 	}
 	if strings.Contains(string(body), `result="would_allow"`) {
-		t.Errorf("/metrics counts would_allow:\n%s", grepLines(string(body), "shadow"))
+		t.Errorf("/metrics counts would_allow:\n%s", grepLines(body, "shadow"))
 	}
 	if !strings.Contains(string(body), `mcpguard_authz_shadow_decisions_total{result="agree"}`) {
 		t.Error("/metrics counts no agreeing shadow decision")
