@@ -201,8 +201,11 @@ func run(ctx context.Context, s settings, w io.Writer) error {
 	if err := res.write(filepath.Join(s.out, "results.json")); err != nil {
 		return err
 	}
-	if err := plotLatency(res, filepath.Join(s.out, "latency")); err != nil {
-		return err
+	// The plot is of the saturation search; -exchange-only has none.
+	if len(res.Mixed) > 0 {
+		if err := plotLatency(res, filepath.Join(s.out, "latency")); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(w)
 	res.printTargets(w)
