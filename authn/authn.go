@@ -119,7 +119,20 @@ func (a *Authenticator) Ready() bool {
 
 // Refresh fetches the key set now, ignoring the rate limit, for operators
 // (signal handlers) and tests. On failure the previous keys stay in use.
+// Its answer is a fetch's that began after the call: a fetch already in
+// flight (the startup one, say) is waited for first, since what it got
+// may predate whatever made the caller refresh.
 func (a *Authenticator) Refresh(ctx context.Context) error {
+	a.mu.Lock()
+	prior := a.inflight
+	a.mu.Unlock()
+	if prior != nil {
+		select {
+		case <-prior.done:
+		case <-ctx.Done():
+			return fmt.Errorf("refresh jwks: %w", ctx.Err())
+		}
+	}
 	c := a.startFetch(false) //nolint:contextcheck // a fetch is shared by every waiting request; none may cancel it
 	if c == nil {
 		return errors.New("refresh jwks: authenticator closed")
