@@ -438,7 +438,7 @@ func (a *Authorizer) authorize(ctx context.Context, s *snapshot, id *authn.Ident
 	if now.IsZero() {
 		now = time.Now()
 	}
-	d, err := a.evaluate(ctx, s, principal, &req, now)
+	d, err := a.evaluate(ctx, s, principal, id.TokenDigest, &req, now)
 	if err != nil || d.Allow {
 		return d, err
 	}
@@ -450,20 +450,32 @@ func (a *Authorizer) authorize(ctx context.Context, s *snapshot, id *authn.Ident
 	return d, nil
 }
 
-// evaluate decides every message of req for principal.
-func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.Entity, req *Request, now time.Time) (Decision, error) {
+// evaluate decides every message of req for principal. token is the
+// digest of the token principal was built from, which keys the snapshot's
+// decision cache; the zero digest (a principal changed for a step-up
+// check, say) is decided without it.
+func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.Entity, token [sha256.Size]byte, req *Request, now time.Time) (Decision, error) {
 	ents := &requestEntities{base: s.entities, principal: principal}
-	ctxMap := baseContext(req, now)
-	// The shared context record is built on first use: a single
+	// The base context is built on first use: a cached decision needs it
+	// only when the policies read one of its attributes.
+	var ctxMap types.RecordMap
+	base := func() types.RecordMap {
+		if ctxMap == nil {
+			ctxMap = baseContext(req, now)
+		}
+		return ctxMap
+	}
+	// The shared context record is built on first use too: a single
 	// aws___call_aws message needs only its own, with aws_cli added.
 	var baseCtx types.Record
 	baseBuilt := false
 	shared := func() types.Record {
 		if !baseBuilt {
-			baseCtx, baseBuilt = types.NewRecord(ctxMap), true
+			baseCtx, baseBuilt = types.NewRecord(base()), true
 		}
 		return baseCtx
 	}
+	memo := a.memo(s, token)
 
 	var items []ItemDecision
 	if req.Body == nil {
@@ -476,8 +488,15 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 		default:
 			return Decision{}, mcpguard.Ef(mcpguard.KindInvalidRequest, "%s request has no JSON-RPC body", safeMethod(req.HTTPMethod))
 		}
-		ents.resource = mergeBase(s.entities, types.Entity{UID: a.serverFor(*req)})
-		items = []ItemDecision{a.decide(s, ents, action, shared())}
+		server := types.Entity{UID: a.serverFor(*req)}
+		k, cached := memo.keyFor(action, nil, server, base, req.Attributes)
+		it, hit := memo.get(&k, cached)
+		if !hit {
+			ents.resource = mergeBase(s.entities, server)
+			it = a.decide(s, ents, action, shared())
+			memo.put(&k, cached, it)
+		}
+		items = []ItemDecision{it}
 	} else {
 		if len(req.Body.Messages) == 0 {
 			return Decision{}, mcpguard.E(mcpguard.KindInvalidRequest, "empty JSON-RPC batch", nil)
@@ -492,7 +511,7 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 			if err := ctx.Err(); err != nil {
 				return Decision{}, mcpguard.E(mcpguard.KindInternal, "authorization cancelled", err)
 			}
-			action, mc, err := a.mapMessage(m, serverUID, region)
+			action, ent, mc, err := a.mapOne(m, serverUID, region)
 			if err != nil {
 				return Decision{}, messageError(err, req.Body.Batch, i)
 			}
@@ -500,23 +519,37 @@ func (a *Authorizer) evaluate(ctx context.Context, s *snapshot, principal types.
 			if err != nil {
 				return Decision{}, messageError(err, req.Body.Batch, i)
 			}
-			ents.resource = mergeBase(s.entities, mc.resource)
-			var c types.Record
-			switch {
-			case mc.cli != nil || mc.aws != nil || extra != nil:
-				var awsRec *types.Record
-				if mc.aws != nil {
-					awsRec = &mc.awsRec
+			// Context a message adds of its own (input responses, say)
+			// is not in the key: such a message is decided every time.
+			k, cached := memo.keyFor(action, mc, ent, base, req.Attributes)
+			cached = cached && extra == nil
+			it, hit := memo.get(&k, cached)
+			if !hit {
+				if mc == nil {
+					mc = &mappedCall{resource: ent}
 				}
-				c = recordWith(ctxMap, mc.cli, awsRec, extra)
-			default:
-				c = shared()
+				ents.resource = mergeBase(s.entities, mc.resource)
+				var c types.Record
+				switch {
+				case mc.cli != nil || mc.aws != nil || extra != nil:
+					var awsRec *types.Record
+					if mc.aws != nil {
+						awsRec = &mc.awsRec
+					}
+					c = recordWith(base(), mc.cli, awsRec, extra)
+				default:
+					c = shared()
+				}
+				it = a.decide(s, ents, action, c)
+				memo.put(&k, cached, it)
 			}
-			it := a.decide(s, ents, action, c)
-			if mc.aws != nil {
+			if mc != nil && mc.aws != nil {
 				it.AWS = mc.aws
 				if !it.Allow {
-					it.AWSRefused = a.refusedActions(s, ents, action, ctxMap, mc.cli, mc.aws)
+					if hit {
+						ents.resource = mergeBase(s.entities, mc.resource)
+					}
+					it.AWSRefused = a.refusedActions(s, ents, action, base(), mc.cli, mc.aws)
 				}
 			}
 			items = append(items, it)
@@ -606,22 +639,12 @@ func (a *Authorizer) serverFor(req Request) types.EntityUID {
 	return types.NewEntityUID(typeServer, types.String(req.ServerHost))
 }
 
-// mapMessage turns one JSON-RPC message into its action and its resource
-// entity and, for a tools/call, the aws_cli context record (with a
-// cli_command argument) and context.aws (for aws___run_script, or with a
-// cli_command argument). Only a run_script call pays for the script
-// analysis, and a tools/call sent before with the same arguments is not
-// mapped again (callCache).
-func (a *Authorizer) mapMessage(m *mcp.Message, serverUID types.EntityUID, region string) (string, *mappedCall, error) {
-	action, ent, mc, err := a.mapOne(m, serverUID, region)
-	if mc == nil {
-		mc = &mappedCall{resource: ent}
-	}
-	return action, mc, err
-}
-
-// mapOne is mapMessage: a tools/call comes back as a mappedCall, any other
-// message as its resource entity.
+// mapOne turns one JSON-RPC message into its action and its resource
+// entity and, for a tools/call, the mappedCall with that entity, the
+// aws_cli context record (with a cli_command argument) and context.aws
+// (for aws___run_script, or with a cli_command argument). Only a
+// run_script call pays for the script analysis, and a tools/call sent
+// before with the same arguments is not mapped again (callCache).
 func (a *Authorizer) mapOne(m *mcp.Message, serverUID types.EntityUID, region string) (string, types.Entity, *mappedCall, error) {
 	server := types.Entity{UID: serverUID}
 	switch m.Type {

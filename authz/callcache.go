@@ -17,6 +17,9 @@ type mappedCall struct {
 	cli      *types.Record
 	aws      *AWSContext
 	awsRec   types.Record
+	// keyLen is the length of its call-cache key, set when the cache
+	// takes it (0: not cached, so no decision is cached for it either).
+	keyLen int
 }
 
 // Bounds of the mapped-call cache: entries, and bytes of keys (the
@@ -71,7 +74,7 @@ func (c *callCache) put(key []byte, mc *mappedCall) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[string(key)]; ok {
-		return
+		return // another request mapped it first; its entry stays
 	}
 	for k := range c.m {
 		if len(c.m) < callCacheEntries && c.keyBytes+len(key) <= callCacheKeyBytes {
@@ -80,6 +83,7 @@ func (c *callCache) put(key []byte, mc *mappedCall) {
 		c.keyBytes -= len(k)
 		delete(c.m, k)
 	}
+	mc.keyLen = len(key)
 	c.m[string(key)] = mc
 	c.keyBytes += len(key)
 }

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"crypto/sha256"
 	"slices"
 	"strings"
 	"time"
@@ -150,7 +151,7 @@ func messageContext(m *mcp.Message) (types.RecordMap, error) {
 // allow, or nil when even all of them do not.
 func (a *Authorizer) stepUp(ctx context.Context, s *snapshot, principal types.Entity, req *Request, now time.Time, missing []string) []string {
 	allows := func(scopes []string) bool {
-		d, err := a.evaluate(ctx, s, withScopes(principal, scopes), req, now)
+		d, err := a.evaluate(ctx, s, withScopes(principal, scopes), [sha256.Size]byte{}, req, now)
 		return err == nil && d.Allow
 	}
 	if !allows(missing) {

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -41,13 +42,18 @@ func newTestAuthorizer(t testing.TB, files map[string]string, mod func(dir strin
 	return a
 }
 
+// ident is the identity of a token of its own: its digest is random, as
+// two tokens' digests differ, so the principal and decision caches serve
+// every test that decides for one identity more than once.
 func ident(sub string, groups ...string) *authn.Identity {
-	return &authn.Identity{
+	id := &authn.Identity{
 		Subject: sub,
 		Issuer:  "https://idp.example.com",
 		Groups:  groups,
 		Claims:  map[string]any{"sub": sub, "iss": "https://idp.example.com"},
 	}
+	_, _ = rand.Read(id.TokenDigest[:])
+	return id
 }
 
 func request(method string, params string) *mcp.Message {

@@ -46,8 +46,11 @@ type snapshot struct {
 	// principals caches principal entities by token digest; nil disables
 	// caching.
 	principals *principalCache
-	files      []fileStat
-	hash       [sha256.Size]byte
+	// decisions caches decisions (see decisionCache); nil when the
+	// policies' decisions cannot be keyed.
+	decisions *decisionCache
+	files     []fileStat
+	hash      [sha256.Size]byte
 	// emptyFiles are the policy files that hold no policy (display
 	// names); forbids counts the forbid policies. Reloads compare both
 	// with the set in force (see guardrails).
@@ -254,6 +257,7 @@ func buildSnapshot(src *source) (*snapshot, error) {
 	}
 	slices.SortFunc(s.sorted, func(a, b *policyEntry) int { return strings.Compare(string(a.id), string(b.id)) })
 	s.index = buildIndex(s.sorted, s.entities)
+	s.decisions = newDecisionCache(s.sorted)
 	return s, nil
 }
 
