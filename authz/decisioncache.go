@@ -40,8 +40,10 @@ const (
 type decisionCache struct {
 	// reads are the context attributes the policies read, sorted.
 	reads []types.String
-	// readsBase is true when reads holds an attribute of the base
-	// context (anything but aws_cli and aws, which a cached call sets).
+	// readsBase is true when reads holds an attribute baseContext sets
+	// (the others come from the call, which the key names, from the
+	// message, which is never cached, or from the credential source's
+	// Request.Attributes, which keyFor looks at).
 	readsBase bool
 
 	mu        sync.RWMutex
@@ -76,7 +78,7 @@ func newDecisionCache(entries []*policyEntry) *decisionCache {
 	c := &decisionCache{m: map[decisionKey]ItemDecision{}}
 	for k := range reads {
 		c.reads = append(c.reads, k)
-		if k != "aws_cli" && k != "aws" {
+		if slices.Contains(baseContextKeys, k) {
 			c.readsBase = true
 		}
 	}

@@ -301,3 +301,49 @@ func TestDecisionKeyContext(t *testing.T) {
 		seen[k] = name
 	}
 }
+
+// TestBaseContextKeys keeps baseContextKeys in step with baseContext: the
+// decision cache builds the base context for its key only when a policy
+// reads one of them.
+func TestBaseContextKeys(t *testing.T) {
+	req := post(request("ping", ""))
+	req.ProtocolVersion = "2026-07-28"
+	var got []types.String
+	for k := range baseContext(&req, time.Unix(1, 0)) {
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	want := slices.Sorted(slices.Values(baseContextKeys))
+	if !slices.Equal(got, want) {
+		t.Errorf("baseContext sets %v; baseContextKeys lists %v", got, want)
+	}
+}
+
+// TestDecisionCacheReadsBase builds the base context for a key only when a
+// policy reads an attribute of it: the example policies read only what a
+// call or a message sets.
+func TestDecisionCacheReadsBase(t *testing.T) {
+	for _, tt := range []struct {
+		policy string
+		base   bool
+	}{
+		{`permit(principal, action, resource) when { context has aws && context has aws_cli && context has input_response_types && context has task_id && context has subscriptions };`, false},
+		{`permit(principal, action, resource) when { context.time > 0 };`, true},
+		{`permit(principal, action, resource) when { context has mcp_session_id };`, true},
+		{`permit(principal, action, resource) when { context has aws_account };`, false},
+	} {
+		a := newTestAuthorizer(t, map[string]string{"p.cedar": tt.policy}, nil)
+		if got := a.snap.Load().decisions.readsBase; got != tt.base {
+			t.Errorf("%s: readsBase = %v, want %v", tt.policy, got, tt.base)
+		}
+	}
+	a := newTestAuthorizer(t, map[string]string{"p.cedar": `permit(principal, action, resource) when { context has aws_account };`}, nil)
+	m := a.memo(a.snap.Load(), ident("u").TokenDigest)
+	built := 0
+	base := func() types.RecordMap { built++; return types.RecordMap{"aws_account": types.String("1")} }
+	server := types.Entity{UID: types.NewEntityUID("Server", "h")}
+	k, _ := m.keyFor("ping", nil, server, base, map[string]string{"aws_account": "1"})
+	if built != 1 || k.context == "" {
+		t.Errorf("an attribute of the credential source a policy reads is not in the key (built %d, key %q)", built, k.context)
+	}
+}

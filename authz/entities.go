@@ -108,6 +108,10 @@ func sourceIP(s string) (types.IPAddr, bool) {
 
 // baseContext holds the context attributes shared by every message of a
 // request.
+// baseContextKeys are the attributes baseContext sets besides the
+// request's Attributes (TestBaseContextKeys keeps the list whole).
+var baseContextKeys = []types.String{"time", "request_id", "mcp_session_id", "protocol_version", "source_ip"}
+
 func baseContext(req *Request, now time.Time) types.RecordMap {
 	rm := types.RecordMap{}
 	for k, v := range req.Attributes {
