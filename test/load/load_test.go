@@ -125,3 +125,31 @@ func TestParseRates(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolWeighsEveryExchange pools rounds of different lengths by their
+// exchanges, not by averaging their per-request figures.
+func TestPoolWeighsEveryExchange(t *testing.T) {
+	p := newPool()
+	p.add(&Step{Mode: modeBare, Server: "bare", Seconds: 10, Sent: 1000, OK: 1000, ServerCPU: 0.5, AllocsPerRequest: 100, AllocBytesPerRequest: 1000})
+	p.add(&Step{Mode: modeBare, Server: "bare", Seconds: 10, Sent: 3000, OK: 2999, Errors: 1, ServerCPU: 0.9, AllocsPerRequest: 200, AllocBytesPerRequest: 3000})
+	p.lat.record(kindAllowed, 2*time.Millisecond)
+	st := p.step(modeBare, 1000)
+	want := Step{CPUPerRequest: 1.4 / 4000 * 1e6, AllocsPerRequest: 175, AllocBytesPerRequest: 2500, OK: 3999, Errors: 1, Sent: 4000}
+	if st.CPUPerRequest != want.CPUPerRequest || st.AllocsPerRequest != want.AllocsPerRequest || st.AllocBytesPerRequest != want.AllocBytesPerRequest ||
+		st.OK != want.OK || st.Errors != want.Errors || st.Sent != want.Sent || st.Server != "bare" {
+		t.Errorf("pooled %+v", st)
+	}
+	if l := st.Latency[kindAllowed]; l.Count != 1 || l.P50 != 2 {
+		t.Errorf("pooled latency %+v", l)
+	}
+}
+
+func TestRoundRatios(t *testing.T) {
+	steps := []*Step{
+		{Round: 1, Mode: modeBare, CPUPerRequest: 500}, {Round: 1, Mode: modeMCPGuard, CPUPerRequest: 600},
+		{Round: 2, Mode: modeMCPGuard, CPUPerRequest: 700}, {Round: 2, Mode: modeBare, CPUPerRequest: 500},
+	}
+	if got, want := roundRatios(steps), "600/500 µs = 1.20×; 700/500 µs = 1.40×"; got != want {
+		t.Errorf("roundRatios = %q, want %q", got, want)
+	}
+}

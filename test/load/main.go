@@ -36,6 +36,9 @@ type settings struct {
 	cores         float64
 	mcpguardEnv   []string
 	exchangeRate  float64
+	// exchangeRounds is how many times the exchange-only phase measures
+	// each server, alternating (bare, mcpguard, mcpguard, bare, …).
+	exchangeRounds int
 	// exchangeOnly skips the full-flow and saturation phases.
 	exchangeOnly bool
 	// cpuProfile, when set, is where mcpguard's CPU profile of the
@@ -97,6 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.IntVar(&s.memUsers, "mem-users", 20000, "users whose credentials are cached for the memory measurement (0 skips)")
 	fs.DurationVar(&s.tokenLifetime, "token-lifetime", 2*time.Hour, "lifetime of the minted tokens")
 	fs.Float64Var(&s.cores, "cores", 2, "cores the capacity estimate assumes mcpguard has to itself")
+	fs.IntVar(&s.exchangeRounds, "exchange-rounds", 3, "measured steps of each server in the exchange-only phase, alternating bare and mcpguard so that a drift of the machine's speed falls on both; the figures pool every round")
 	fs.Float64Var(&s.exchangeRate, "exchange-rate", 1000, "rate of the exchange-only phase: envoysim's ext_proc client driven directly, no HTTP and no upstream (0 skips)")
 	fs.BoolVar(&s.exchangeOnly, "exchange-only", false, "skip the full-flow and saturation phases (the stampede and memory phases run unless set to 0)")
 	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write mcpguard's CPU profile of its measured exchange-only step to this file, and its allocation profiles before and after the step to FILE.allocs-before and FILE.allocs-after (mcpguard then serves /debug/pprof on its admin listener)")
@@ -160,14 +164,36 @@ func run(ctx context.Context, s settings, w io.Writer) error {
 	res.Warm = Warm{Users: s.users, STSCalls: len(e.st.STS.Calls()) - stsBefore}
 
 	if s.exchangeRate > 0 {
-		logf(w, "ext_proc exchange only (no HTTP, no upstream), allowed tools/call, %.0f requests/s, %s per mode", s.exchangeRate, s.stepDuration)
-		for _, mode := range []string{modeBare, modeMCPGuard} {
-			st, err := e.exchangeStep(ctx, mode, s.exchangeRate)
-			if err != nil {
-				return err
+		logf(w, "ext_proc exchange only (no HTTP, no upstream), allowed tools/call, %.0f requests/s, %d × %s per mode, alternating", s.exchangeRate, s.exchangeRounds, s.stepDuration)
+		pooled := map[string]*pool{modeBare: newPool(), modeMCPGuard: newPool()}
+		profiled := false
+		for round := range max(1, s.exchangeRounds) {
+			// bare, mcpguard, then mcpguard, bare: a steady drift of the
+			// machine's speed adds the same to both servers' totals.
+			order := []string{modeBare, modeMCPGuard}
+			if round%2 == 1 {
+				order = []string{modeMCPGuard, modeBare}
 			}
-			logStep(w, st)
+			for _, mode := range order {
+				profile := mode == modeMCPGuard && !profiled
+				st, err := e.exchangeStep(ctx, mode, s.exchangeRate, pooled[mode].lat, profile)
+				if err != nil {
+					return err
+				}
+				profiled = profiled || profile
+				st.Round = round + 1
+				logStep(w, st)
+				res.ExchangeRounds = append(res.ExchangeRounds, st)
+				pooled[mode].add(st)
+			}
+		}
+		for _, mode := range []string{modeBare, modeMCPGuard} {
+			st := pooled[mode].step(mode, s.exchangeRate)
 			res.Exchange = append(res.Exchange, st)
+		}
+		logf(w, "  pooled over %d rounds:", s.exchangeRounds)
+		for _, st := range res.Exchange {
+			logStep(w, st)
 		}
 	}
 

@@ -25,8 +25,12 @@ type Results struct {
 	Warm     Warm           `json:"warm"`
 	// Exchange is the exchange-only phase: envoysim's ext_proc client
 	// driven directly against the bare server and mcpguard, with no HTTP
-	// front and no upstream in the load process, at the exchange rate.
+	// front and no upstream in the load process, at the exchange rate;
+	// one step per server, pooled over ExchangeRounds.
 	Exchange []*Step `json:"exchange"`
+	// ExchangeRounds are the phase's measured steps in the order they ran,
+	// alternating the servers.
+	ExchangeRounds []*Step `json:"exchange_rounds,omitempty"`
 	// Allowed is the allowed-tools/call-only phase at the fixed rate, one
 	// step per mode.
 	Allowed []*Step `json:"allowed"`
@@ -122,12 +126,40 @@ func byMode(steps []*Step) map[string]*Step {
 
 func met(ok bool) *bool { return &ok }
 
+// roundRatios lists mcpguard's CPU per exchange over the bare server's for
+// each round of the exchange-only phase.
+func roundRatios(steps []*Step) string {
+	cpu := map[int]map[string]float64{}
+	rounds := 0
+	for _, st := range steps {
+		if cpu[st.Round] == nil {
+			cpu[st.Round] = map[string]float64{}
+		}
+		cpu[st.Round][st.Mode] = st.CPUPerRequest
+		rounds = max(rounds, st.Round)
+	}
+	var parts []string
+	for i := 1; i <= rounds; i++ {
+		b, g := cpu[i][modeBare], cpu[i][modeMCPGuard]
+		if b > 0 && g > 0 {
+			parts = append(parts, fmt.Sprintf("%.0f/%.0f µs = %.2f×", g, b, g/b))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // summarize checks the run against the targets it can measure (the
 // micro-benchmark targets are in docs/performance.md).
 func (r *Results) summarize(s settings) {
 	if x := byMode(r.Exchange); x[modeBare] != nil && x[modeMCPGuard] != nil {
 		bare, guard := x[modeBare], x[modeMCPGuard]
 		r.cpuTargets("exchange only", bare, guard, s)
+		if rounds := roundRatios(r.ExchangeRounds); len(rounds) > 1 {
+			r.Targets = append(r.Targets, Target{
+				Name: "server CPU ratio of each round (exchange only)", Target: "reported",
+				Measured: rounds,
+			})
+		}
 		if bare.AllocsPerRequest > 0 && guard.AllocsPerRequest > 0 {
 			r.Targets = append(r.Targets, Target{
 				Name: "server allocations per exchange (exchange only)", Target: "≤ bare + 120",

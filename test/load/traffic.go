@@ -106,8 +106,11 @@ func summarize(h *hdrhistogram.Histogram) Summary {
 
 // Step is one measurement: one mode at one offered rate.
 type Step struct {
-	Phase       string  `json:"phase"`
-	Mode        string  `json:"mode"`
+	Phase string `json:"phase"`
+	Mode  string `json:"mode"`
+	// Round numbers the exchange-only phase's alternating steps (0 for a
+	// step pooled over them, and in the other phases).
+	Round       int     `json:"round,omitempty"`
 	OfferedRate float64 `json:"offered_rps"`
 	Seconds     float64 `json:"seconds"`
 	Sent        int64   `json:"sent"`
@@ -132,6 +135,64 @@ type Step struct {
 	ServerPeakRSS        int64    `json:"server_peak_rss_bytes,omitempty"`
 	STSCalls             int      `json:"sts_calls"`
 	ErrorSamples         []string `json:"error_samples,omitempty"`
+}
+
+// pool sums one server's exchange-only steps into one.
+type pool struct {
+	lat                   *latencies
+	steps                 []*Step
+	seconds, cpu          float64
+	sent, ok, errors, sts int64
+	allocs, allocBytes    float64
+	rss, peakRSS          int64
+	errorSamples          []string
+}
+
+func newPool() *pool { return &pool{lat: newLatencies()} }
+
+func (p *pool) add(st *Step) {
+	p.steps = append(p.steps, st)
+	done := float64(st.OK + st.Errors)
+	p.seconds += st.Seconds
+	p.cpu += st.ServerCPU
+	p.sent += st.Sent
+	p.ok += st.OK
+	p.errors += st.Errors
+	p.sts += int64(st.STSCalls)
+	p.allocs += st.AllocsPerRequest * done
+	p.allocBytes += st.AllocBytesPerRequest * done
+	p.rss, p.peakRSS = st.ServerRSS, max(p.peakRSS, st.ServerPeakRSS)
+	if len(p.errorSamples) < 5 {
+		p.errorSamples = append(p.errorSamples, st.ErrorSamples...)
+	}
+}
+
+// step is the pooled step: totals over every round, per-request figures
+// over every exchange, latencies from the merged histograms.
+func (p *pool) step(mode string, rate float64) *Step {
+	st := &Step{Phase: "exchange", Mode: mode, OfferedRate: rate, Seconds: p.seconds, Sent: p.sent, OK: p.ok,
+		Errors: p.errors, ServerCPU: p.cpu, STSCalls: int(p.sts), ServerRSS: p.rss, ServerPeakRSS: p.peakRSS,
+		ErrorSamples: p.errorSamples, Latency: map[string]Summary{}}
+	if len(p.steps) > 0 {
+		st.Server = p.steps[0].Server
+	}
+	if done := float64(p.ok + p.errors); done > 0 {
+		st.CPUPerRequest = p.cpu / done * 1e6
+		st.AllocsPerRequest = p.allocs / done
+		st.AllocBytesPerRequest = p.allocBytes / done
+	}
+	if p.sent > 0 {
+		st.ErrorRate = float64(p.errors) / float64(p.sent)
+	}
+	if p.seconds > 0 {
+		st.AchievedRate = float64(p.ok) / p.seconds
+	}
+	for k, h := range p.lat.hists {
+		if h.TotalCount() > 0 {
+			st.Latency[k] = summarize(h)
+		}
+	}
+	return st
 }
 
 // prepared is one request of a step, built and signed before the step
@@ -311,7 +372,11 @@ var upstreamAnswer = []envoysim.Header{
 // each, open loop at rate, against mode's server process. Nothing else
 // runs in the load process, so the latency is the exchange's and the
 // server CPU is what one exchange costs the server.
-func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Step, error) {
+//
+// Latencies also go to pooled, the histograms of every round of mode; with
+// profile, mcpguard's CPU and allocation profiles of the step are written
+// (-cpuprofile).
+func (e *env) exchangeStep(ctx context.Context, mode string, rate float64, pooled *latencies, profile bool) (*Step, error) {
 	f := e.filters[mode]
 	srv := e.guard
 	if mode == modeBare {
@@ -374,6 +439,9 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Ste
 				}
 				st.OK++
 				lat.record(kindAllowed, took)
+				if pooled != nil {
+					pooled.record(kindAllowed, took)
+				}
 			}()
 		}
 		wg.Wait()
@@ -392,7 +460,7 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64) (*Ste
 	stsBefore := len(e.st.STS.Calls())
 	lat := newLatencies()
 	var profiled chan error
-	if e.s.cpuProfile != "" && mode == modeMCPGuard {
+	if e.s.cpuProfile != "" && profile {
 		if err := e.fetchProfile(ctx, "allocs", e.s.cpuProfile+".allocs-before"); err != nil {
 			return nil, err
 		}
