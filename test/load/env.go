@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,19 +43,49 @@ const (
 
 var modes = []string{modeDirect, modeBare, modeMCPGuard}
 
-// profile is one kind of user: their IdP groups, a command their policies
-// allow and one they deny.
+// profile is one kind of user: their IdP groups, and for each tool a call
+// their policies allow and one they deny (a cli_command of aws___call_aws,
+// the code of aws___run_script).
 type profile struct {
-	groups  []string
-	allowed string
-	denied  string
+	groups        []string
+	allowed       string
+	denied        string
+	allowedScript string
+	deniedScript  string
+}
+
+// script is the code of a run_script that makes one call_boto3 call.
+func script(service, operation, params string) string {
+	return "result = await call_boto3(service_name='" + service + "', operation_name='" + operation + "'" + params + ")\nreturn result\n"
 }
 
 var profiles = []profile{
-	{[]string{"s3-readers", "Everyone"}, "aws s3 ls", "aws ec2 describe-instances"},
-	{[]string{"ec2-viewers", "Everyone"}, "aws ec2 describe-instances", "aws s3 ls"},
-	{[]string{"data-analysts", "Everyone"}, "aws s3 ls", "aws s3 rm s3://mcpguard-demo-reports/report.csv"},
+	{[]string{"s3-readers", "Everyone"}, "aws s3 ls", "aws ec2 describe-instances",
+		script("s3", "ListBuckets", ""), script("ec2", "DescribeInstances", "")},
+	{[]string{"ec2-viewers", "Everyone"}, "aws ec2 describe-instances", "aws s3 ls",
+		script("ec2", "DescribeInstances", ""), script("s3", "ListBuckets", "")},
+	{[]string{"data-analysts", "Everyone"}, "aws s3 ls", "aws s3 rm s3://mcpguard-demo-reports/report.csv",
+		script("s3", "ListObjectsV2", ", params={'Bucket': 'mcpguard-demo-reports'}"),
+		script("s3", "DeleteObject", ", params={'Bucket': 'mcpguard-demo-reports', 'Key': 'report.csv'}")},
 }
+
+// scriptPolicies let the s3-readers and ec2-viewers of the load run the
+// scripts of their profiles (the examples permit them only the legacy
+// aws___call_aws); the examples' data-analysts policy permits theirs.
+const scriptPolicies = `@id("load-s3-readers-scripts")
+permit (principal in Group::"s3-readers", action == Action::"tools/call", resource == Tool::"aws___run_script")
+when { context has aws && context.aws.complete && ["s3:ListBuckets", "s3:ListObjectsV2"].containsAll(context.aws.actions) };
+
+@id("load-ec2-viewers-scripts")
+permit (principal in Group::"ec2-viewers", action == Action::"tools/call", resource == Tool::"aws___run_script")
+when { context has aws && context.aws.complete && ["ec2:DescribeInstances", "ec2:DescribeRegions"].containsAll(context.aws.actions) };
+`
+
+// The tools the allowed and denied calls of the load go to.
+const (
+	toolRunScript = "run_script" // aws___run_script, today's only AWS tool
+	toolCallAWS   = "call_aws"   // the legacy aws___call_aws, for runs comparable with older ones
+)
 
 // The request kinds of the traffic mix.
 const (
@@ -66,7 +97,19 @@ const (
 var kinds = []string{kindAllowed, kindDenied, kindList}
 
 func callAWS(id int64, cli string) string {
-	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"aws___call_aws","arguments":{"cli_command":%q}}}`, id, cli)
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"aws___call_aws","arguments":{"cli_command":%s}}}`, id, jsonString(cli))
+}
+
+func runScript(id int64, code string) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"aws___run_script","arguments":{"code":%s}}}`, id, jsonString(code))
+}
+
+func jsonString(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // a string always encodes
+	}
+	return string(b)
 }
 
 // user is one simulated developer with a token and an MCP session.
@@ -89,14 +132,19 @@ func (u *user) sessionFor(mode string) string {
 	return u.upstreamSession
 }
 
-// body is u's request of kind with JSON-RPC id: ids are unique within a
-// session, as the MCP server requires of requests in flight.
-func (u *user) body(kind string, id int64) string {
-	switch kind {
-	case kindAllowed:
+// body is u's request of kind with JSON-RPC id, its calls to tool: ids
+// are unique within a session, as the MCP server requires of requests in
+// flight.
+func (u *user) body(kind, tool string, id int64) string {
+	switch {
+	case kind == kindAllowed && tool == toolCallAWS:
 		return callAWS(id, u.profile.allowed)
-	case kindDenied:
+	case kind == kindDenied && tool == toolCallAWS:
 		return callAWS(id, u.profile.denied)
+	case kind == kindAllowed:
+		return runScript(id, u.profile.allowedScript)
+	case kind == kindDenied:
+		return runScript(id, u.profile.deniedScript)
 	}
 	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`, id)
 }
@@ -256,6 +304,13 @@ func (e *env) writeConfig() error {
 			return fmt.Errorf("write policies: %w", err)
 		}
 		files = append(files, g)
+	}
+	if e.s.exchangeTool == toolRunScript || e.s.flowTool == toolRunScript {
+		p := filepath.Join(e.dir, "scripts.cedar")
+		if err := os.WriteFile(p, []byte(scriptPolicies), 0o644); err != nil {
+			return fmt.Errorf("write policies: %w", err)
+		}
+		files = append(files, p)
 	}
 	e.auditPath = e.s.audit
 	if e.auditPath == "" {

@@ -36,6 +36,10 @@ type settings struct {
 	cores         float64
 	mcpguardEnv   []string
 	exchangeRate  float64
+	// exchangeTool and flowTool are where the allowed and denied calls
+	// of the exchange-only phase and of the phases through HTTP go:
+	// toolRunScript or toolCallAWS.
+	exchangeTool, flowTool string
 	// exchangeRounds is how many times the exchange-only phase measures
 	// each server, alternating (bare, mcpguard, mcpguard, bare, …).
 	exchangeRounds int
@@ -100,6 +104,8 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.IntVar(&s.memUsers, "mem-users", 20000, "users whose credentials are cached for the memory measurement (0 skips)")
 	fs.DurationVar(&s.tokenLifetime, "token-lifetime", 2*time.Hour, "lifetime of the minted tokens")
 	fs.Float64Var(&s.cores, "cores", 2, "cores the capacity estimate assumes mcpguard has to itself")
+	fs.StringVar(&s.exchangeTool, "exchange-tool", toolRunScript, "the AWS tool of the exchange-only phase's calls: run_script (aws___run_script, today's) or call_aws (the legacy aws___call_aws, as in runs before 2026-12-02)")
+	fs.StringVar(&s.flowTool, "flow-tool", toolCallAWS, "the AWS tool of the full-flow and saturation phases' calls: call_aws, or run_script, whose scripts the fake AWS MCP Server interprets in the load's own process (on 2 shared cores it then cannot keep up with 1 000 requests/s)")
 	fs.IntVar(&s.exchangeRounds, "exchange-rounds", 3, "measured steps of each server in the exchange-only phase, alternating bare and mcpguard so that a drift of the machine's speed falls on both; the figures pool every round")
 	fs.Float64Var(&s.exchangeRate, "exchange-rate", 1000, "rate of the exchange-only phase: envoysim's ext_proc client driven directly, no HTTP and no upstream (0 skips)")
 	fs.BoolVar(&s.exchangeOnly, "exchange-only", false, "skip the full-flow and saturation phases (the stampede and memory phases run unless set to 0)")
@@ -116,6 +122,14 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	}
 	if s.users < 1 || s.maxInflight < 1 || s.stepDuration <= 0 || s.fixedRate <= 0 {
 		return s, fmt.Errorf("users, max-inflight, step and rate must be positive")
+	}
+	for _, t := range []string{s.exchangeTool, s.flowTool} {
+		if t != toolRunScript && t != toolCallAWS {
+			return s, fmt.Errorf("tool %q: want %s or %s", t, toolRunScript, toolCallAWS)
+		}
+	}
+	if s.exchangeRounds < 1 {
+		return s, fmt.Errorf("-exchange-rounds %d: want at least 1", s.exchangeRounds)
 	}
 	return s, nil
 }
@@ -164,10 +178,10 @@ func run(ctx context.Context, s settings, w io.Writer) error {
 	res.Warm = Warm{Users: s.users, STSCalls: len(e.st.STS.Calls()) - stsBefore}
 
 	if s.exchangeRate > 0 {
-		logf(w, "ext_proc exchange only (no HTTP, no upstream), allowed tools/call, %.0f requests/s, %d × %s per mode, alternating", s.exchangeRate, s.exchangeRounds, s.stepDuration)
+		logf(w, "ext_proc exchange only (no HTTP, no upstream), allowed tools/call of %s, %.0f requests/s, %d × %s per mode, alternating", s.exchangeTool, s.exchangeRate, s.exchangeRounds, s.stepDuration)
 		pooled := map[string]*pool{modeBare: newPool(), modeMCPGuard: newPool()}
 		profiled := false
-		for round := range max(1, s.exchangeRounds) {
+		for round := range s.exchangeRounds {
 			// bare, mcpguard, then mcpguard, bare: a steady drift of the
 			// machine's speed adds the same to both servers' totals.
 			order := []string{modeBare, modeMCPGuard}
@@ -278,7 +292,7 @@ func saturated(s settings, st *Step) string {
 // fullFlow runs the allowed-only phase and the saturation search.
 func (e *env) fullFlow(ctx context.Context, w io.Writer, res *Results) error {
 	s := e.s
-	logf(w, "allowed tools/call only, %.0f requests/s, %s per mode", s.fixedRate, s.stepDuration)
+	logf(w, "allowed tools/call of %s only, %.0f requests/s, %s per mode", s.flowTool, s.fixedRate, s.stepDuration)
 	for _, mode := range modes {
 		st, err := e.step(ctx, "allowed", mode, allowedOnly, s.fixedRate)
 		if err != nil {

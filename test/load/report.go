@@ -104,7 +104,7 @@ func settingsJSON(s settings) map[string]any {
 	return map[string]any{
 		"users": s.users, "step": s.stepDuration.String(), "warmup": s.warmup.String(), "rate": s.fixedRate,
 		"rates": s.rates, "max_p99": s.maxP99.String(), "max_errors": s.maxErrorRate, "max_inflight": s.maxInflight,
-		"exchange_rate": s.exchangeRate, "mcpguard_env": s.mcpguardEnv, "extra_policies": s.extraPolicies, "stampede": s.stampede, "mem_users": s.memUsers, "cores": s.cores,
+		"exchange_rate": s.exchangeRate, "exchange_rounds": s.exchangeRounds, "exchange_tool": s.exchangeTool, "flow_tool": s.flowTool, "mcpguard_env": s.mcpguardEnv, "extra_policies": s.extraPolicies, "stampede": s.stampede, "mem_users": s.memUsers, "cores": s.cores,
 	}
 }
 

@@ -205,13 +205,13 @@ type prepared struct {
 }
 
 // prepare builds the n requests of a step.
-func (e *env) prepare(ctx context.Context, mode string, m mix, n int) ([]prepared, error) {
+func (e *env) prepare(ctx context.Context, mode, tool string, m mix, n int) ([]prepared, error) {
 	reqs := make([]prepared, n)
 	now := time.Now()
 	for i := range reqs {
 		u := e.users[(i*7919)%len(e.users)]
 		k := m.kindOf(i)
-		p := prepared{u: u, kind: k, body: u.body(k, e.ids.Add(1))}
+		p := prepared{u: u, kind: k, body: u.body(k, tool, e.ids.Add(1))}
 		if mode != modeMCPGuard {
 			var err error
 			if p.signed, err = e.signBaseline(ctx, u, p.body, now); err != nil {
@@ -233,7 +233,7 @@ func (e *env) schedule(ctx context.Context, mode string, m mix, rate float64, d 
 		inflight atomic.Int64
 		mu       sync.Mutex
 	)
-	reqs, err := e.prepare(ctx, mode, m, int(rate*d.Seconds()))
+	reqs, err := e.prepare(ctx, mode, e.s.flowTool, m, int(rate*d.Seconds()))
 	if err != nil {
 		return err
 	}
@@ -383,7 +383,7 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64, poole
 		srv = e.bare
 	}
 	run := func(d time.Duration, lat *latencies, st *Step) error {
-		reqs, err := e.prepare(ctx, modeMCPGuard, allowedOnly, int(rate*d.Seconds()))
+		reqs, err := e.prepare(ctx, modeMCPGuard, e.s.exchangeTool, allowedOnly, int(rate*d.Seconds()))
 		if err != nil {
 			return err
 		}
