@@ -1,10 +1,12 @@
 package authz
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -345,5 +347,37 @@ func TestDecisionCacheReadsBase(t *testing.T) {
 	k, _ := m.keyFor("ping", nil, server, base, map[string]string{"aws_account": "1"})
 	if built != 1 || k.context == "" {
 		t.Errorf("an attribute of the credential source a policy reads is not in the key (built %d, key %q)", built, k.context)
+	}
+}
+
+// TestDecisionCacheConcurrent decides the same and different calls from
+// many goroutines while the cache keeps starting over (run with -race).
+func TestDecisionCacheConcurrent(t *testing.T) {
+	a := awsAuthorizer(t, decisionPolicies, nil)
+	ids := []*authn.Identity{ident("alice", "s3-readers"), ident("bob")}
+	done := make(chan error)
+	for g := range 8 {
+		go func() {
+			for i := range 200 {
+				id := ids[(g+i)%2]
+				d, err := a.Authorize(t.Context(), id, post(runScript(boto3("s3", "ListBuckets"))))
+				if err == nil && d.Allow != (id == ids[0]) {
+					err = errors.New("decision " + strconv.FormatBool(d.Allow) + " for " + id.Subject)
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+				if i%50 == 0 {
+					a.snap.Load().decisions.put(&decisionKey{action: strconv.Itoa(g*1000 + i)}, ItemDecision{})
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }
