@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -798,9 +800,41 @@ func (l *Logger) undoPartial(n int) bool {
 	return l.file.Truncate(fi.Size()-int64(n)) == nil
 }
 
-// sanitize returns a copy of e that is safe to record: free text scrubbed
-// of credentials and bounded, arguments redacted or dropped.
+// sanitize returns what is safe to record of e: free text scrubbed of
+// credentials and bounded, arguments redacted or dropped. When none of
+// that changes anything, the usual case, it returns e itself; otherwise a
+// copy in which only the sections that changed are new. e is never
+// modified.
 func (l *Logger) sanitize(e *Event) *Event {
+	r := l.redact
+	reqID, traceID, spanID := r.text(e.RequestID), r.text(e.TraceID), r.text(e.SpanID)
+	changed := reqID != e.RequestID || traceID != e.TraceID || spanID != e.SpanID
+	var src Source
+	srcChanged := false
+	if e.Source != nil {
+		src = Source{IP: r.text(e.Source.IP), UserAgent: r.text(e.Source.UserAgent)}
+		srcChanged = src != *e.Source
+	}
+	var m MCP
+	mcpChanged := false
+	if e.MCP != nil {
+		m, mcpChanged = l.mcp(e.MCP)
+	}
+	var authzErrors []string
+	authzChanged := false
+	if e.Authz != nil {
+		authzErrors, authzChanged = r.textsChanged(e.Authz.Errors, 0)
+	}
+	var er Error
+	errChanged := false
+	if e.Error != nil {
+		er = Error{Kind: r.text(e.Error.Kind), Reason: r.text(e.Error.Reason), Message: r.text(e.Error.Message)}
+		errChanged = er != *e.Error
+	}
+	details, detailsChanged := r.redactArguments(e.Details)
+	if !changed && !srcChanged && !mcpChanged && !authzChanged && !errChanged && !detailsChanged {
+		return e
+	}
 	// The copy and the sections it replaces are one allocation.
 	p := &struct {
 		ev    Event
@@ -810,34 +844,31 @@ func (l *Logger) sanitize(e *Event) *Event {
 		err   Error
 	}{ev: *e}
 	c := &p.ev
-	r := l.redact
-	c.RequestID = r.text(e.RequestID)
-	c.TraceID = r.text(e.TraceID)
-	c.SpanID = r.text(e.SpanID)
-	if e.Source != nil {
-		p.src = Source{IP: r.text(e.Source.IP), UserAgent: r.text(e.Source.UserAgent)}
+	c.RequestID, c.TraceID, c.SpanID = reqID, traceID, spanID
+	if srcChanged {
+		p.src = src
 		c.Source = &p.src
 	}
-	if e.MCP != nil {
-		p.mcp = l.mcp(e.MCP)
+	if mcpChanged {
+		p.mcp = m
 		c.MCP = &p.mcp
 	}
-	if e.Authz != nil {
+	if authzChanged {
 		p.authz = *e.Authz
-		p.authz.Errors = texts(r, e.Authz.Errors)
+		p.authz.Errors = authzErrors
 		c.Authz = &p.authz
 	}
-	if e.Error != nil {
-		p.err = Error{Kind: r.text(e.Error.Kind), Reason: r.text(e.Error.Reason), Message: r.text(e.Error.Message)}
+	if errChanged {
+		p.err = er
 		c.Error = &p.err
 	}
-	if e.Details != nil {
-		c.Details = r.arguments(e.Details)
-	}
+	c.Details = details
 	return c
 }
 
-func (l *Logger) mcp(in *MCP) MCP {
+// mcp returns the sanitized MCP section and whether it differs from in;
+// when it does not, the result is in itself (its slices and maps are in's).
+func (l *Logger) mcp(in *MCP) (MCP, bool) {
 	r := l.redact
 	m := MCP{
 		Method:          r.text(in.Method),
@@ -848,24 +879,60 @@ func (l *Logger) mcp(in *MCP) MCP {
 		SessionID:       r.text(in.SessionID),
 		ProtocolVersion: r.text(in.ProtocolVersion),
 	}
+	changed := m.Method != in.Method || !bytes.Equal(m.JSONRPCID, in.JSONRPCID) || m.Tool != in.Tool ||
+		m.Prompt != in.Prompt || m.ResourceURI != in.ResourceURI || m.SessionID != in.SessionID ||
+		m.ProtocolVersion != in.ProtocolVersion
 	if l.args {
-		m.Arguments = r.arguments(in.Arguments)
+		var argsChanged bool
+		m.Arguments, argsChanged = r.redactArguments(in.Arguments)
+		changed = changed || argsChanged
 		if c := in.CLI; c != nil {
-			m.CLI = &CLI{Service: r.text(c.Service), Operation: r.text(c.Operation), ParseError: r.text(c.ParseError),
-				Options: r.texts(c.Options, 0), Regions: r.texts(c.Regions, 0)}
-			m.CLI.Operands = r.texts(c.Operands, MaxCLIOperands)
-			if n := len(c.Operands) - MaxCLIOperands; n > 0 {
-				m.CLI.OperandsOmitted = n + c.OperandsOmitted
+			cli, cliChanged := l.cli(c)
+			if cliChanged {
+				m.CLI = &cli
+			} else {
+				m.CLI = c
 			}
+			changed = changed || cliChanged
 		}
+	} else if len(in.Arguments) > 0 || in.CLI != nil {
+		changed = true // dropped
 	}
 	if in.Batch != nil {
-		m.Batch = make([]MCP, len(in.Batch))
+		var batch []MCP // a copy once a message differs
 		for i := range in.Batch {
-			m.Batch[i] = l.mcp(&in.Batch[i])
+			if b, bc := l.mcp(&in.Batch[i]); bc {
+				if batch == nil {
+					batch = slices.Clone(in.Batch)
+				}
+				batch[i] = b
+			}
+		}
+		m.Batch = in.Batch
+		if batch != nil {
+			m.Batch, changed = batch, true
 		}
 	}
-	return m
+	if !changed {
+		return *in, false
+	}
+	return m, true
+}
+
+// cli returns the sanitized CLI section and whether it differs from c.
+func (l *Logger) cli(c *CLI) (CLI, bool) {
+	r := l.redact
+	out := CLI{Service: r.text(c.Service), Operation: r.text(c.Operation), ParseError: r.text(c.ParseError)}
+	var oc, rc, pc bool
+	out.Options, oc = r.textsChanged(c.Options, 0)
+	out.Regions, rc = r.textsChanged(c.Regions, 0)
+	out.Operands, pc = r.textsChanged(c.Operands, MaxCLIOperands)
+	if n := len(c.Operands) - MaxCLIOperands; n > 0 {
+		out.OperandsOmitted = n + c.OperandsOmitted
+	}
+	changed := oc || rc || pc || out.Service != c.Service || out.Operation != c.Operation ||
+		out.ParseError != c.ParseError || out.OperandsOmitted != c.OperandsOmitted
+	return out, changed
 }
 
 // jsonrpcID keeps a number id as is and treats a string id as free text.
@@ -889,17 +956,6 @@ func (l *Logger) jsonrpcID(id json.RawMessage) json.RawMessage {
 		return id
 	}
 	return nil
-}
-
-func texts(r *redactor, in []string) []string {
-	if in == nil {
-		return nil
-	}
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = r.text(s)
-	}
-	return out
 }
 
 // bodyPool holds the buffers records are encoded into before they are
