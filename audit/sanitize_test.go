@@ -53,7 +53,7 @@ func sanitizeEvents() map[string]*Event {
 		"minimal":       {Type: TypeMCPPing, Outcome: OutcomeSuccess},
 		"empty nested":  {Type: TypeMCPPing, Outcome: OutcomeSuccess, User: &User{}, Source: &Source{}, MCP: &MCP{CLI: &CLI{}, Arguments: map[string]any{}, Batch: []MCP{}}, Authz: &Authz{Errors: []string{}}, Error: &Error{}, Details: map[string]any{}},
 		"authn failure": {Type: TypeAuthnFailure, Outcome: OutcomeDenied, Source: &Source{IP: "10.0.0.1", UserAgent: "curl/8 Bearer " + secrets[4]}, Error: &Error{Kind: "unauthenticated", Reason: "token_expired", Message: "token " + testJWT + " expired"}},
-		"secret ids": {Type: TypeMCPPing, Outcome: OutcomeSuccess, RequestID: "Bearer " + secrets[4], TraceID: testJWT, SpanID: "x-amz-signature=" + testSignature},
+		"secret ids":    {Type: TypeMCPPing, Outcome: OutcomeSuccess, RequestID: "Bearer " + secrets[4], TraceID: testJWT, SpanID: "x-amz-signature=" + testSignature},
 		"authz errors": {Type: TypeAuthzDenied, Outcome: OutcomeDenied, Authz: &Authz{Decision: "deny", Policies: []string{"p1"},
 			Errors: []string{"p1: fine", "p2: saw " + testSecretKey, "p3: fine too"}}},
 		"clean authz errors": {Type: TypeAuthzDenied, Outcome: OutcomeDenied, Authz: &Authz{Decision: "deny", Errors: []string{"p1: x"}}},
@@ -376,19 +376,19 @@ func TestAppendValueMatchesJSON(t *testing.T) {
 	}
 	values := map[string]any{
 		"nil": nil, "string": "a<b>&\u2028\u2029\xff\"\\\n", "true": true, "false": false,
-		"floats":  []any{0.0, -0.0, 1.5, 1e20, 1e21, 1e-6, 9.99e-7, 5e-324, math.MaxFloat64, -1e-9},
-		"nan":     math.NaN(),
-		"inf":     math.Inf(1),
-		"numbers": []any{json.Number("0"), json.Number("-1.5e+3"), json.Number("1E5"), json.Number("")},
+		"floats":     []any{0.0, -0.0, 1.5, 1e20, 1e21, 1e-6, 9.99e-7, 5e-324, math.MaxFloat64, -1e-9},
+		"nan":        math.NaN(),
+		"inf":        math.Inf(1),
+		"numbers":    []any{json.Number("0"), json.Number("-1.5e+3"), json.Number("1E5"), json.Number("")},
 		"bad number": json.Number("01"), "spaced number": json.Number("1 "), "dash": json.Number("-"),
 		"ints":     []any{int(-1), int64(math.MinInt64), int32(7), uint(8), uint64(math.MaxUint64), uint32(9)},
 		"others":   []any{int8(1), uint16(2), float32(1.5), []byte("x"), struct{ A int }{1}},
 		"nil map":  map[string]any(nil),
 		"nil list": []any(nil), "nil strings": []string(nil), "strings": []string{"a", "<"},
-		"wide":     map[string]any{"j": 1, "i": 2, "h": 3, "g": 4, "f": 5, "e": 6, "d": 7, "c": 8, "b": 9, "a": 10, "\xff": 0, "<": 1, "": 2},
-		"deep":     deep(maxValueDepth + 10),
-		"cycle":    cyclic,
-		"channel":  map[string]any{"c": make(chan int)},
+		"wide":    map[string]any{"j": 1, "i": 2, "h": 3, "g": 4, "f": 5, "e": 6, "d": 7, "c": 8, "b": 9, "a": 10, "\xff": 0, "<": 1, "": 2},
+		"deep":    deep(maxValueDepth + 10),
+		"cycle":   cyclic,
+		"channel": map[string]any{"c": make(chan int)},
 	}
 	for name, v := range values {
 		want, werr := json.Marshal(v)
