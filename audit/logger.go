@@ -123,7 +123,7 @@ type Logger struct {
 
 	mu        sync.Mutex
 	seq       uint64
-	prev      string
+	prev      chainHash // hash of the last record written (Genesis before the first)
 	line      []byte
 	dirty     bool
 	cond      *sync.Cond       // on mu: a write finished
@@ -147,6 +147,14 @@ type Logger struct {
 	closeErr  error
 }
 
+// chainHash is a record's hash as the 64 lowercase hex digits the chain
+// links with, held in place so advancing the chain allocates nothing.
+type chainHash [2 * sha256.Size]byte
+
+// set copies h, 64 hex digits (Genesis, or a hash read back from a
+// record or a signed checkpoint, both checked to be that).
+func (c *chainHash) set(h string) { copy(c[:], h) }
+
 // maxDeferred bounds the bytes of deferred records waiting: the
 // AppendDeferred that reaches it writes the queue itself, so a burst cannot
 // grow the queue, or the write buffer past what is kept for reuse.
@@ -169,8 +177,8 @@ func New(o Options) (*Logger, error) {
 		onWrite:   o.OnWrite,
 		onFailure: o.OnWriteFailure,
 		onCP:      o.OnCheckpoint,
-		prev:      Genesis,
 	}
+	l.prev.set(Genesis)
 	l.cond = sync.NewCond(&l.mu)
 	if !o.Enabled {
 		return l, nil
@@ -288,12 +296,13 @@ func (l *Logger) openCheckpoints() error {
 		// A new file, or the old one was moved away while mcpguard was
 		// stopped: its first record links to the last anchored head, and
 		// a rotate checkpoint marks where the previous file ended.
-		l.seq, l.prev = last.Seq, last.Hash
+		l.seq = last.Seq
+		l.prev.set(last.Hash)
 		return l.checkpointLocked(CheckpointRotate, true)
 	case l.seq < last.Seq:
 		l.damaged = damagedEvent(fmt.Sprintf("the log ends at seq %d, but a signed checkpoint of %s anchors seq %d: records were deleted from its tail",
 			l.seq, last.Time.Format(time.RFC3339), last.Seq), l.seq, last)
-	case l.seq == last.Seq && l.prev != last.Hash:
+	case l.seq == last.Seq && string(l.prev[:]) != last.Hash:
 		l.damaged = damagedEvent(fmt.Sprintf("the last record (seq %d) differs from the signed checkpoint of that seq: the log was rewritten", l.seq), l.seq, last)
 	}
 	return nil
@@ -353,7 +362,8 @@ func (l *Logger) openFile(path string) error {
 		f.Close()
 		return fmt.Errorf("resume audit log %s: %w", path, err)
 	}
-	l.prev, l.seq = prev, seq
+	l.prev.set(prev)
+	l.seq = seq
 	return nil
 }
 
@@ -681,7 +691,7 @@ func (l *Logger) flushLocked() {
 	var last [2 * sha256.Size]byte
 	for i, r := range batch {
 		if i == 0 {
-			buf, last = sealRecordHash(buf, r.body, seq+1, prev)
+			buf, last = sealRecordHash(buf, r.body, seq+1, prev[:])
 		} else {
 			buf, last = sealRecordHash(buf, r.body, seq+1, last[:])
 		}
@@ -689,7 +699,7 @@ func (l *Logger) flushLocked() {
 		r.seq = seq
 	}
 	if len(batch) > 0 {
-		prev = string(last[:])
+		prev = last
 	}
 	n, err := l.w.Write(buf)
 	if err == nil && n < len(buf) {
@@ -1064,7 +1074,7 @@ func (l *Logger) checkpointLocked(reason string, force bool) error {
 		}
 		l.dirty = false
 	}
-	c := Checkpoint{Seq: l.seq, Hash: l.prev, Time: l.now().UTC(), Reason: reason}
+	c := Checkpoint{Seq: l.seq, Hash: string(l.prev[:]), Time: l.now().UTC(), Reason: reason}
 	line := appendCheckpoint(nil, c, l.cpKey)
 	fi, err := l.cpFile.Stat()
 	if err != nil {
@@ -1135,7 +1145,7 @@ func (l *Logger) Reopen() error {
 		}
 		prev, seq, err := lastRecord(r)
 		r.Close()
-		if err != nil || prev != l.prev || seq != l.seq {
+		if err != nil || prev != string(l.prev[:]) || seq != l.seq {
 			f.Close()
 			return fmt.Errorf("reopen audit log %s: the file there holds other records (last seq %d, not %d); still writing to the previous file", l.path, seq, l.seq)
 		}
