@@ -897,13 +897,11 @@ func (l *Logger) mcp(in *MCP) (MCP, bool) {
 		m.Arguments, argsChanged = r.redactArguments(in.Arguments)
 		changed = changed || argsChanged
 		if c := in.CLI; c != nil {
-			cli, cliChanged := l.cli(c)
-			if cliChanged {
-				m.CLI = &cli
-			} else {
-				m.CLI = c
+			m.CLI = c
+			if cli, cliChanged := l.cli(c); cliChanged {
+				m.CLI = new(cli) // allocated only here
+				changed = true
 			}
-			changed = changed || cliChanged
 		}
 	} else if len(in.Arguments) > 0 || in.CLI != nil {
 		changed = true // dropped
