@@ -287,7 +287,7 @@ func appendFloat(dst []byte, f float64) ([]byte, error) {
 // encoding/json compacts a RawMessage.
 func appendRaw(dst []byte, raw json.RawMessage) ([]byte, error) {
 	if !bytes.ContainsAny(raw, " \t\r\n<>&") && !bytes.Contains(raw, []byte("\u2028")) && !bytes.Contains(raw, []byte("\u2029")) {
-		if !json.Valid(raw) {
+		if !isValidNumber(raw) && !json.Valid(raw) { // a number id, the usual one, is checked without a scanner
 			return dst, errors.New("encode jsonrpc_id: invalid JSON")
 		}
 		return append(dst, raw...), nil
@@ -425,14 +425,16 @@ func appendObject(dst []byte, m map[string]any, depth int) ([]byte, error) {
 }
 
 // isValidNumber is encoding/json's check of a Number: the JSON number
-// grammar (RFC 8259, section 6), nothing around it.
-func isValidNumber(s string) bool {
-	if s == "" {
+// grammar (RFC 8259, section 6), nothing around it. A valid number is
+// valid JSON, so it also stands in front of json.Valid for the usual
+// number.
+func isValidNumber[T ~string | ~[]byte](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
 	if s[0] == '-' {
 		s = s[1:]
-		if s == "" {
+		if len(s) == 0 {
 			return false
 		}
 	}
@@ -457,7 +459,7 @@ func isValidNumber(s string) bool {
 		s = s[1:]
 		if s[0] == '+' || s[0] == '-' {
 			s = s[1:]
-			if s == "" {
+			if len(s) == 0 {
 				return false
 			}
 		}
@@ -465,7 +467,7 @@ func isValidNumber(s string) bool {
 			s = s[1:]
 		}
 	}
-	return s == ""
+	return len(s) == 0
 }
 
 // appendString writes s as a JSON string exactly as encoding/json does:

@@ -960,7 +960,7 @@ func (l *Logger) jsonrpcID(id json.RawMessage) json.RawMessage {
 			return nil
 		}
 		return b
-	case (c == '-' || c >= '0' && c <= '9') && len(id) <= 64 && json.Valid(id):
+	case (c == '-' || c >= '0' && c <= '9') && len(id) <= 64 && (isValidNumber(id) || json.Valid(id)):
 		return id
 	}
 	return nil

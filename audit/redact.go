@@ -518,7 +518,7 @@ func (r *redactor) cleanValue(v any, depth int) bool {
 	case float64:
 		return !math.IsNaN(x) && !math.IsInf(x, 0)
 	case json.Number:
-		return x != "" && (x[0] == '-' || x[0] >= '0' && x[0] <= '9') && json.Valid([]byte(x))
+		return x != "" && (x[0] == '-' || x[0] >= '0' && x[0] <= '9') && (isValidNumber(x) || json.Valid([]byte(x)))
 	case string:
 		return r.text(x) == x
 	case map[string]any:

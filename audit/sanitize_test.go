@@ -442,3 +442,25 @@ func FuzzSensitiveKey(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidNumber: isValidNumber, which stands in front of json.Valid for
+// number ids and arguments, accepts only what json.Valid accepts, and
+// exactly encoding/json's numbers.
+func FuzzValidNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "01", "1.", "1.5", "-1.5e+3", "1E5", "1e", "-", "", " 1", "1 ", "+1", ".5", "1e-", "9007199254740993"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ok := isValidNumber(s)
+		if ok && !json.Valid([]byte(s)) {
+			t.Fatalf("isValidNumber(%q) but json.Valid refuses it", s)
+		}
+		if ok != isValidNumber([]byte(s)) {
+			t.Fatalf("isValidNumber(%q) differs between string and []byte", s)
+		}
+		_, err := json.Marshal(json.Number(s))
+		if s != "" && ok != (err == nil) {
+			t.Fatalf("isValidNumber(%q) = %v, encoding/json's error %v", s, ok, err)
+		}
+	})
+}
