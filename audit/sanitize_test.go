@@ -124,7 +124,7 @@ func sanitizeEvents() map[string]*Event {
 	// decides alone whether the arguments can be recorded as they are.
 	for name, v := range map[string]any{
 		"num": json.Number("12.5"), "neg": json.Number("-0"), "bad num": json.Number("not a number"), "lead": json.Number("01"),
-		"empty num": json.Number(""), "nan": math.NaN(), "inf": math.Inf(-1), "f": 1e21, "g": 1e-7, "zero": -0.0,
+		"empty num": json.Number(""), "nan": math.NaN(), "inf": math.Inf(-1), "f": 1e21, "g": 1e-7, "zero": math.Copysign(0, -1),
 		"i": 3, "i64": int64(-1 << 62), "u64": uint64(1 << 63), "i32": int32(-3), "u": uint(3), "u32": uint32(3),
 		"i8": int8(-3), "b": true, "z": nil,
 		"nil map": map[string]any(nil), "nil list": []any(nil), "nil strings": []string(nil), "empty list": []any{},
@@ -376,7 +376,7 @@ func TestAppendValueMatchesJSON(t *testing.T) {
 	}
 	values := map[string]any{
 		"nil": nil, "string": "a<b>&\u2028\u2029\xff\"\\\n", "true": true, "false": false,
-		"floats":     []any{0.0, -0.0, 1.5, 1e20, 1e21, 1e-6, 9.99e-7, 5e-324, math.MaxFloat64, -1e-9},
+		"floats":     []any{0.0, math.Copysign(0, -1), 1.5, 1e20, 1e21, 1e-6, 9.99e-7, 5e-324, math.MaxFloat64, -1e-9},
 		"nan":        math.NaN(),
 		"inf":        math.Inf(1),
 		"numbers":    []any{json.Number("0"), json.Number("-1.5e+3"), json.Number("1E5"), json.Number("")},
