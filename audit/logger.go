@@ -413,9 +413,10 @@ func (l *Logger) Record(ctx context.Context, e *Event) error {
 
 // Append writes one event and returns its seq (0 when the event was not
 // written: a disabled logger or a filtered type). It fills schema, time
-// (UTC), audit_id, seq and the hash chain, redacts and truncates a copy of
-// the event's free text and arguments (the caller's event is never
-// modified), and writes the line in one call. The error reports an invalid
+// (UTC), audit_id, seq and the hash chain, redacts and truncates the
+// event's free text and arguments (in a copy of what changes: the
+// caller's event is never modified, and it is not kept after the call),
+// and writes the line in one call. The error reports an invalid
 // event or a failed write or sync of this very record; the caller decides
 // per FailClosed. No other record's success or failure changes it.
 func (l *Logger) Append(_ context.Context, e *Event) (uint64, error) {
