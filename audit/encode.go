@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -16,7 +18,7 @@ import (
 // encoding/json's Marshal gives for the same value (TestEncodeMatchesJSON
 // and FuzzEncodeRecord hold it to that), without reflection and without
 // allocating for the fields a request's record carries. Arguments and
-// details, whose values are arbitrary JSON, go through encoding/json.
+// details, whose values are arbitrary JSON, are written by appendValue.
 func appendRecord(dst []byte, at time.Time, auditID string, e *Event) ([]byte, error) {
 	dst = append(dst, `{"schema":`...)
 	dst = appendString(dst, Schema)
@@ -119,7 +121,7 @@ func appendRecord(dst []byte, at time.Time, auditID string, e *Event) ([]byte, e
 	}
 	if len(e.Details) > 0 {
 		dst = append(dst, `,"details":`...)
-		if dst, err = appendJSON(dst, e.Details); err != nil {
+		if dst, err = appendObject(dst, e.Details, 0); err != nil {
 			return dst, err
 		}
 	}
@@ -175,7 +177,7 @@ func appendMCP(dst []byte, m *MCP) ([]byte, error) {
 	if len(m.Arguments) > 0 {
 		dst = appendKey(dst, "arguments")
 		var err error
-		if dst, err = appendJSON(dst, m.Arguments); err != nil {
+		if dst, err = appendObject(dst, m.Arguments, 0); err != nil {
 			return dst, err
 		}
 	}
@@ -285,7 +287,7 @@ func appendFloat(dst []byte, f float64) ([]byte, error) {
 // encoding/json compacts a RawMessage.
 func appendRaw(dst []byte, raw json.RawMessage) ([]byte, error) {
 	if !bytes.ContainsAny(raw, " \t\r\n<>&") && !bytes.Contains(raw, []byte("\u2028")) && !bytes.Contains(raw, []byte("\u2029")) {
-		if !json.Valid(raw) {
+		if !isValidNumber(raw) && !json.Valid(raw) { // a number id, the usual one, is checked without a scanner
 			return dst, errors.New("encode jsonrpc_id: invalid JSON")
 		}
 		return append(dst, raw...), nil
@@ -301,6 +303,171 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 		return dst, err
 	}
 	return append(dst, b...), nil
+}
+
+// maxValueDepth is the nesting appendValue writes itself; deeper values
+// (the redactor never passes them) go to encoding/json, whose cycle
+// detection then applies.
+const maxValueDepth = 2 * maxDepth
+
+// appendValue writes v exactly as encoding/json's Marshal does (keys
+// sorted, HTML escaping, its number formats and errors). The types JSON
+// decoding gives, and the integers and []string the redactor passes, are
+// written without reflection or allocation; any other type, a float or
+// number encoding/json refuses, and values nested deeper than
+// maxValueDepth go through encoding/json itself.
+func appendValue(dst []byte, v any, depth int) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case string:
+		return appendString(dst, x), nil
+	case bool:
+		return strconv.AppendBool(dst, x), nil
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return appendJSON(dst, x) // its error
+		}
+		return appendFloat(dst, x)
+	case json.Number:
+		n := string(x)
+		if n == "" {
+			n = "0" // encoding/json's zero Number
+		}
+		if !isValidNumber(n) {
+			return appendJSON(dst, x) // its error
+		}
+		return append(dst, n...), nil
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(dst, x, 10), nil
+	case int32:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case uint:
+		return strconv.AppendUint(dst, uint64(x), 10), nil
+	case uint64:
+		return strconv.AppendUint(dst, x, 10), nil
+	case uint32:
+		return strconv.AppendUint(dst, uint64(x), 10), nil
+	case map[string]any:
+		if depth >= maxValueDepth {
+			return appendJSON(dst, x)
+		}
+		return appendObject(dst, x, depth)
+	case []any:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		if depth >= maxValueDepth {
+			return appendJSON(dst, x)
+		}
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = appendValue(dst, e, depth+1); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, ']'), nil
+	case []string:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, e)
+		}
+		return append(dst, ']'), nil
+	}
+	return appendJSON(dst, v)
+}
+
+// member is one key and value of an object being written.
+type member struct {
+	key string
+	val any
+}
+
+// appendObject writes m as encoding/json does: null for a nil map, else
+// the members in key order.
+func appendObject(dst []byte, m map[string]any, depth int) ([]byte, error) {
+	if m == nil {
+		return append(dst, "null"...), nil
+	}
+	var buf [8]member
+	ms := buf[:0]
+	for k, v := range m {
+		ms = append(ms, member{k, v})
+	}
+	if len(ms) > 1 {
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	}
+	dst = append(dst, '{')
+	for i := range ms {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, ms[i].key)
+		dst = append(dst, ':')
+		var err error
+		if dst, err = appendValue(dst, ms[i].val, depth+1); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// isValidNumber is encoding/json's check of a Number: the JSON number
+// grammar (RFC 8259, section 6), nothing around it. A valid number is
+// valid JSON, so it also stands in front of json.Valid for the usual
+// number.
+func isValidNumber[T ~string | ~[]byte](s T) bool {
+	if len(s) == 0 {
+		return false
+	}
+	if s[0] == '-' {
+		s = s[1:]
+		if len(s) == 0 {
+			return false
+		}
+	}
+	switch {
+	default:
+		return false
+	case s[0] == '0':
+		s = s[1:]
+	case '1' <= s[0] && s[0] <= '9':
+		s = s[1:]
+		for len(s) > 0 && '0' <= s[0] && s[0] <= '9' {
+			s = s[1:]
+		}
+	}
+	if len(s) >= 2 && s[0] == '.' && '0' <= s[1] && s[1] <= '9' {
+		s = s[2:]
+		for len(s) > 0 && '0' <= s[0] && s[0] <= '9' {
+			s = s[1:]
+		}
+	}
+	if len(s) >= 2 && (s[0] == 'e' || s[0] == 'E') {
+		s = s[1:]
+		if s[0] == '+' || s[0] == '-' {
+			s = s[1:]
+			if len(s) == 0 {
+				return false
+			}
+		}
+		for len(s) > 0 && '0' <= s[0] && s[0] <= '9' {
+			s = s[1:]
+		}
+	}
+	return len(s) == 0
 }
 
 // appendString writes s as a JSON string exactly as encoding/json does:

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -121,7 +123,7 @@ type Logger struct {
 
 	mu        sync.Mutex
 	seq       uint64
-	prev      string
+	prev      chainHash // hash of the last record written (Genesis before the first)
 	line      []byte
 	dirty     bool
 	cond      *sync.Cond       // on mu: a write finished
@@ -145,6 +147,14 @@ type Logger struct {
 	closeErr  error
 }
 
+// chainHash is a record's hash as the 64 lowercase hex digits the chain
+// links with, held in place so advancing the chain allocates nothing.
+type chainHash [2 * sha256.Size]byte
+
+// set copies h, 64 hex digits (Genesis, or a hash read back from a
+// record or a signed checkpoint, both checked to be that).
+func (c *chainHash) set(h string) { copy(c[:], h) }
+
 // maxDeferred bounds the bytes of deferred records waiting: the
 // AppendDeferred that reaches it writes the queue itself, so a burst cannot
 // grow the queue, or the write buffer past what is kept for reuse.
@@ -167,8 +177,8 @@ func New(o Options) (*Logger, error) {
 		onWrite:   o.OnWrite,
 		onFailure: o.OnWriteFailure,
 		onCP:      o.OnCheckpoint,
-		prev:      Genesis,
 	}
+	l.prev.set(Genesis)
 	l.cond = sync.NewCond(&l.mu)
 	if !o.Enabled {
 		return l, nil
@@ -286,12 +296,13 @@ func (l *Logger) openCheckpoints() error {
 		// A new file, or the old one was moved away while mcpguard was
 		// stopped: its first record links to the last anchored head, and
 		// a rotate checkpoint marks where the previous file ended.
-		l.seq, l.prev = last.Seq, last.Hash
+		l.seq = last.Seq
+		l.prev.set(last.Hash)
 		return l.checkpointLocked(CheckpointRotate, true)
 	case l.seq < last.Seq:
 		l.damaged = damagedEvent(fmt.Sprintf("the log ends at seq %d, but a signed checkpoint of %s anchors seq %d: records were deleted from its tail",
 			l.seq, last.Time.Format(time.RFC3339), last.Seq), l.seq, last)
-	case l.seq == last.Seq && l.prev != last.Hash:
+	case l.seq == last.Seq && string(l.prev[:]) != last.Hash:
 		l.damaged = damagedEvent(fmt.Sprintf("the last record (seq %d) differs from the signed checkpoint of that seq: the log was rewritten", l.seq), l.seq, last)
 	}
 	return nil
@@ -351,7 +362,8 @@ func (l *Logger) openFile(path string) error {
 		f.Close()
 		return fmt.Errorf("resume audit log %s: %w", path, err)
 	}
-	l.prev, l.seq = prev, seq
+	l.prev.set(prev)
+	l.seq = seq
 	return nil
 }
 
@@ -401,9 +413,10 @@ func (l *Logger) Record(ctx context.Context, e *Event) error {
 
 // Append writes one event and returns its seq (0 when the event was not
 // written: a disabled logger or a filtered type). It fills schema, time
-// (UTC), audit_id, seq and the hash chain, redacts and truncates a copy of
-// the event's free text and arguments (the caller's event is never
-// modified), and writes the line in one call. The error reports an invalid
+// (UTC), audit_id, seq and the hash chain, redacts and truncates the
+// event's free text and arguments (in a copy of what changes: the
+// caller's event is never modified, and it is not kept after the call),
+// and writes the line in one call. The error reports an invalid
 // event or a failed write or sync of this very record; the caller decides
 // per FailClosed. No other record's success or failure changes it.
 func (l *Logger) Append(_ context.Context, e *Event) (uint64, error) {
@@ -679,7 +692,7 @@ func (l *Logger) flushLocked() {
 	var last [2 * sha256.Size]byte
 	for i, r := range batch {
 		if i == 0 {
-			buf, last = sealRecordHash(buf, r.body, seq+1, prev)
+			buf, last = sealRecordHash(buf, r.body, seq+1, prev[:])
 		} else {
 			buf, last = sealRecordHash(buf, r.body, seq+1, last[:])
 		}
@@ -687,7 +700,7 @@ func (l *Logger) flushLocked() {
 		r.seq = seq
 	}
 	if len(batch) > 0 {
-		prev = string(last[:])
+		prev = last
 	}
 	n, err := l.w.Write(buf)
 	if err == nil && n < len(buf) {
@@ -798,9 +811,41 @@ func (l *Logger) undoPartial(n int) bool {
 	return l.file.Truncate(fi.Size()-int64(n)) == nil
 }
 
-// sanitize returns a copy of e that is safe to record: free text scrubbed
-// of credentials and bounded, arguments redacted or dropped.
+// sanitize returns what is safe to record of e: free text scrubbed of
+// credentials and bounded, arguments redacted or dropped. When none of
+// that changes anything, the usual case, it returns e itself; otherwise a
+// copy in which only the sections that changed are new. e is never
+// modified.
 func (l *Logger) sanitize(e *Event) *Event {
+	r := l.redact
+	reqID, traceID, spanID := r.text(e.RequestID), r.text(e.TraceID), r.text(e.SpanID)
+	changed := reqID != e.RequestID || traceID != e.TraceID || spanID != e.SpanID
+	var src Source
+	srcChanged := false
+	if e.Source != nil {
+		src = Source{IP: r.text(e.Source.IP), UserAgent: r.text(e.Source.UserAgent)}
+		srcChanged = src != *e.Source
+	}
+	var m MCP
+	mcpChanged := false
+	if e.MCP != nil {
+		m, mcpChanged = l.mcp(e.MCP)
+	}
+	var authzErrors []string
+	authzChanged := false
+	if e.Authz != nil {
+		authzErrors, authzChanged = r.textsChanged(e.Authz.Errors, 0)
+	}
+	var er Error
+	errChanged := false
+	if e.Error != nil {
+		er = Error{Kind: r.text(e.Error.Kind), Reason: r.text(e.Error.Reason), Message: r.text(e.Error.Message)}
+		errChanged = er != *e.Error
+	}
+	details, detailsChanged := r.redactArguments(e.Details)
+	if !changed && !srcChanged && !mcpChanged && !authzChanged && !errChanged && !detailsChanged {
+		return e
+	}
 	// The copy and the sections it replaces are one allocation.
 	p := &struct {
 		ev    Event
@@ -810,34 +855,31 @@ func (l *Logger) sanitize(e *Event) *Event {
 		err   Error
 	}{ev: *e}
 	c := &p.ev
-	r := l.redact
-	c.RequestID = r.text(e.RequestID)
-	c.TraceID = r.text(e.TraceID)
-	c.SpanID = r.text(e.SpanID)
-	if e.Source != nil {
-		p.src = Source{IP: r.text(e.Source.IP), UserAgent: r.text(e.Source.UserAgent)}
+	c.RequestID, c.TraceID, c.SpanID = reqID, traceID, spanID
+	if srcChanged {
+		p.src = src
 		c.Source = &p.src
 	}
-	if e.MCP != nil {
-		p.mcp = l.mcp(e.MCP)
+	if mcpChanged {
+		p.mcp = m
 		c.MCP = &p.mcp
 	}
-	if e.Authz != nil {
+	if authzChanged {
 		p.authz = *e.Authz
-		p.authz.Errors = texts(r, e.Authz.Errors)
+		p.authz.Errors = authzErrors
 		c.Authz = &p.authz
 	}
-	if e.Error != nil {
-		p.err = Error{Kind: r.text(e.Error.Kind), Reason: r.text(e.Error.Reason), Message: r.text(e.Error.Message)}
+	if errChanged {
+		p.err = er
 		c.Error = &p.err
 	}
-	if e.Details != nil {
-		c.Details = r.arguments(e.Details)
-	}
+	c.Details = details
 	return c
 }
 
-func (l *Logger) mcp(in *MCP) MCP {
+// mcp returns the sanitized MCP section and whether it differs from in;
+// when it does not, the result is in itself (its slices and maps are in's).
+func (l *Logger) mcp(in *MCP) (MCP, bool) {
 	r := l.redact
 	m := MCP{
 		Method:          r.text(in.Method),
@@ -848,24 +890,58 @@ func (l *Logger) mcp(in *MCP) MCP {
 		SessionID:       r.text(in.SessionID),
 		ProtocolVersion: r.text(in.ProtocolVersion),
 	}
+	changed := m.Method != in.Method || !bytes.Equal(m.JSONRPCID, in.JSONRPCID) || m.Tool != in.Tool ||
+		m.Prompt != in.Prompt || m.ResourceURI != in.ResourceURI || m.SessionID != in.SessionID ||
+		m.ProtocolVersion != in.ProtocolVersion
 	if l.args {
-		m.Arguments = r.arguments(in.Arguments)
+		var argsChanged bool
+		m.Arguments, argsChanged = r.redactArguments(in.Arguments)
+		changed = changed || argsChanged
 		if c := in.CLI; c != nil {
-			m.CLI = &CLI{Service: r.text(c.Service), Operation: r.text(c.Operation), ParseError: r.text(c.ParseError),
-				Options: r.texts(c.Options, 0), Regions: r.texts(c.Regions, 0)}
-			m.CLI.Operands = r.texts(c.Operands, MaxCLIOperands)
-			if n := len(c.Operands) - MaxCLIOperands; n > 0 {
-				m.CLI.OperandsOmitted = n + c.OperandsOmitted
+			m.CLI = c
+			if cli, cliChanged := l.cli(c); cliChanged {
+				m.CLI = new(cli) // allocated only here
+				changed = true
 			}
 		}
+	} else if len(in.Arguments) > 0 || in.CLI != nil {
+		changed = true // dropped
 	}
 	if in.Batch != nil {
-		m.Batch = make([]MCP, len(in.Batch))
+		var batch []MCP // a copy once a message differs
 		for i := range in.Batch {
-			m.Batch[i] = l.mcp(&in.Batch[i])
+			if b, bc := l.mcp(&in.Batch[i]); bc {
+				if batch == nil {
+					batch = slices.Clone(in.Batch)
+				}
+				batch[i] = b
+			}
+		}
+		m.Batch = in.Batch
+		if batch != nil {
+			m.Batch, changed = batch, true
 		}
 	}
-	return m
+	if !changed {
+		return *in, false
+	}
+	return m, true
+}
+
+// cli returns the sanitized CLI section and whether it differs from c.
+func (l *Logger) cli(c *CLI) (CLI, bool) {
+	r := l.redact
+	out := CLI{Service: r.text(c.Service), Operation: r.text(c.Operation), ParseError: r.text(c.ParseError)}
+	var oc, rc, pc bool
+	out.Options, oc = r.textsChanged(c.Options, 0)
+	out.Regions, rc = r.textsChanged(c.Regions, 0)
+	out.Operands, pc = r.textsChanged(c.Operands, MaxCLIOperands)
+	if n := len(c.Operands) - MaxCLIOperands; n > 0 {
+		out.OperandsOmitted = n + c.OperandsOmitted
+	}
+	changed := oc || rc || pc || out.Service != c.Service || out.Operation != c.Operation ||
+		out.ParseError != c.ParseError || out.OperandsOmitted != c.OperandsOmitted
+	return out, changed
 }
 
 // jsonrpcID keeps a number id as is and treats a string id as free text.
@@ -885,21 +961,10 @@ func (l *Logger) jsonrpcID(id json.RawMessage) json.RawMessage {
 			return nil
 		}
 		return b
-	case (c == '-' || c >= '0' && c <= '9') && len(id) <= 64 && json.Valid(id):
+	case (c == '-' || c >= '0' && c <= '9') && len(id) <= 64 && (isValidNumber(id) || json.Valid(id)):
 		return id
 	}
 	return nil
-}
-
-func texts(r *redactor, in []string) []string {
-	if in == nil {
-		return nil
-	}
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = r.text(s)
-	}
-	return out
 }
 
 // bodyPool holds the buffers records are encoded into before they are
@@ -1008,7 +1073,7 @@ func (l *Logger) checkpointLocked(reason string, force bool) error {
 		}
 		l.dirty = false
 	}
-	c := Checkpoint{Seq: l.seq, Hash: l.prev, Time: l.now().UTC(), Reason: reason}
+	c := Checkpoint{Seq: l.seq, Hash: string(l.prev[:]), Time: l.now().UTC(), Reason: reason}
 	line := appendCheckpoint(nil, c, l.cpKey)
 	fi, err := l.cpFile.Stat()
 	if err != nil {
@@ -1079,7 +1144,7 @@ func (l *Logger) Reopen() error {
 		}
 		prev, seq, err := lastRecord(r)
 		r.Close()
-		if err != nil || prev != l.prev || seq != l.seq {
+		if err != nil || prev != string(l.prev[:]) || seq != l.seq {
 			f.Close()
 			return fmt.Errorf("reopen audit log %s: the file there holds other records (last seq %d, not %d); still writing to the previous file", l.path, seq, l.seq)
 		}

@@ -101,11 +101,25 @@ func (r *redactor) sensitiveKey(k string) bool {
 	if len(r.keys) == 0 {
 		return false
 	}
-	var words []string
 	for _, rk := range r.keys {
 		if strings.EqualFold(k, rk.raw) {
 			return true
 		}
+	}
+	if isASCII(k) {
+		// The usual key: its words are found in place, without the
+		// strings keyWords builds.
+		var buf [16]wordSpan
+		words := asciiKeyWords(k, buf[:0])
+		for _, rk := range r.keys {
+			if len(rk.words) > 0 && containsRunIn(k, words, rk.words) {
+				return true
+			}
+		}
+		return false
+	}
+	var words []string
+	for _, rk := range r.keys {
 		if len(rk.words) == 0 {
 			continue
 		}
@@ -117,6 +131,90 @@ func (r *redactor) sensitiveKey(k string) bool {
 		}
 	}
 	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// wordSpan is one word of an ASCII key, k[start:end].
+type wordSpan struct{ start, end int }
+
+func isLowerASCII(c byte) bool { return c >= 'a' && c <= 'z' }
+func isUpperASCII(c byte) bool { return c >= 'A' && c <= 'Z' }
+
+// asciiKeyWords appends the words keyWords finds in an ASCII key, as
+// spans of k (not lowercased), to words.
+func asciiKeyWords(k string, words []wordSpan) []wordSpan {
+	start := -1
+	flush := func(end int) {
+		if start >= 0 && end > start {
+			words = append(words, wordSpan{start, end})
+		}
+		start = -1
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !isLowerASCII(c) && !isUpperASCII(c) && !(c >= '0' && c <= '9') {
+			flush(i)
+			continue
+		}
+		if start < 0 {
+			start = i
+			continue
+		}
+		prev := k[i-1]
+		switch {
+		case isUpperASCII(c) && isLowerASCII(prev):
+			flush(i)
+			start = i
+		case isUpperASCII(c) && isUpperASCII(prev) && i+1 < len(k) && isLowerASCII(k[i+1]):
+			flush(i)
+			start = i
+		}
+	}
+	flush(len(k))
+	return words
+}
+
+// containsRunIn is containsRun for the words of an ASCII key given as
+// spans: run holds lowercase words.
+func containsRunIn(k string, words []wordSpan, run []string) bool {
+	for i := 0; i+len(run) <= len(words); i++ {
+		match := true
+		for j := range run {
+			if !equalLower(k[words[i+j].start:words[i+j].end], run[j]) {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+// equalLower reports whether the ASCII word w, lowercased, is lower.
+func equalLower(w, lower string) bool {
+	if len(w) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if isUpperASCII(c) {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func containsRun(words, run []string) bool {
@@ -216,15 +314,32 @@ func isCompactJOSE(t string) bool {
 // mayMatchSecretRE is a cheap necessary condition for a secretRE match:
 // every alternative needs "eyJ", "=", "bearer" in any case, or a session
 // token prefix. Most recorded strings fail it, which keeps the regexp off
-// the hot path.
+// the hot path. One pass over s looks for all of them.
 func mayMatchSecretRE(s string) bool {
-	if strings.Contains(s, "eyJ") || strings.IndexByte(s, '=') >= 0 ||
-		strings.Contains(s, "IQoJ") || strings.Contains(s, "FwoG") || strings.Contains(s, "AQoD") {
-		return true
-	}
-	for i := 0; i+6 <= len(s); i++ {
-		if (s[i] == 'b' || s[i] == 'B') && strings.EqualFold(s[i:i+6], "bearer") {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '=':
 			return true
+		case 'e':
+			if strings.HasPrefix(s[i:], "eyJ") {
+				return true
+			}
+		case 'I':
+			if strings.HasPrefix(s[i:], "IQoJ") {
+				return true
+			}
+		case 'F':
+			if strings.HasPrefix(s[i:], "FwoG") {
+				return true
+			}
+		case 'A':
+			if strings.HasPrefix(s[i:], "AQoD") {
+				return true
+			}
+		case 'b', 'B':
+			if i+6 <= len(s) && strings.EqualFold(s[i:i+6], "bearer") {
+				return true
+			}
 		}
 	}
 	return false
@@ -306,37 +421,64 @@ func truncate(s string, max int) string {
 	return s[:head] + "...[truncated " + strconv.Itoa(len(s)) + " bytes sha256:" + hex.EncodeToString(sum[:]) + "]..." + s[tail:]
 }
 
-// texts scrubs and bounds each string of ss, keeping at most limit of
-// them (all when limit is 0).
-func (r *redactor) texts(ss []string, limit int) []string {
+// textsChanged scrubs and bounds each string of ss, keeping at most limit
+// of them (all when limit is 0), and reports whether the result differs
+// from ss as recorded (nil and empty are alike). When it does not, ss
+// itself is returned and nothing is allocated.
+func (r *redactor) textsChanged(ss []string, limit int) ([]string, bool) {
 	if len(ss) == 0 {
-		return nil
+		return ss, false
 	}
-	if limit > 0 && len(ss) > limit {
-		ss = ss[:limit]
+	n := len(ss)
+	if limit > 0 && n > limit {
+		n = limit
 	}
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = r.text(s)
+	var out []string
+	for i, s := range ss[:n] {
+		t := r.text(s)
+		if out == nil && t != s {
+			out = make([]string, n)
+			copy(out, ss[:i])
+		}
+		if out != nil {
+			out[i] = t
+		}
 	}
-	return out
+	if out == nil {
+		if n < len(ss) {
+			return ss[:n], true
+		}
+		return ss, false
+	}
+	return out, true
 }
 
 // text scrubs and bounds one free-text string.
 func (r *redactor) text(s string) string { return truncate(scrub(s), r.max) }
 
-// arguments returns a redacted deep copy of args: values under sensitive
-// keys become Redacted, credential-shaped strings are scrubbed, strings
-// longer than the bound are truncated, and a top-level value whose JSON
-// encoding exceeds the bound is recorded as its truncated JSON text. The
-// caller's map is never modified.
+// arguments returns args redacted: values under sensitive keys become
+// Redacted, credential-shaped strings are scrubbed, strings longer than
+// the bound are truncated, and a top-level value whose JSON encoding
+// exceeds the bound is recorded as its truncated JSON text. When that
+// changes nothing, args itself is returned; otherwise a redacted deep
+// copy. The caller's map is never modified.
 func (r *redactor) arguments(args map[string]any) map[string]any {
+	out, _ := r.redactArguments(args)
+	return out
+}
+
+// redactArguments is arguments reporting whether the result is a copy
+// that differs from args.
+func (r *redactor) redactArguments(args map[string]any) (map[string]any, bool) {
 	if args == nil {
-		return nil
+		return nil, false
+	}
+	if r.cleanObject(args, 0) && r.fitsBound(args) {
+		return args, false
 	}
 	out := r.object(args, 0)
 	if r.max <= 0 {
-		return out
+		return out, true
 	}
 	for k, v := range out {
 		switch v.(type) {
@@ -349,7 +491,91 @@ func (r *redactor) arguments(args map[string]any) map[string]any {
 			}
 		}
 	}
-	return out
+	return out, true
+}
+
+// cleanObject reports whether object(m, depth) would return a map equal
+// to m, encoding as m does: no key is scrubbed or sensitive and every
+// value is clean. It allocates nothing for the values JSON decoding gives.
+func (r *redactor) cleanObject(m map[string]any, depth int) bool {
+	for k, v := range m {
+		if r.text(k) != k || r.sensitiveKey(k) || !r.cleanValue(v, depth+1) {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanValue reports whether value(v, depth) would return v, or a value
+// that encodes exactly as v does.
+func (r *redactor) cleanValue(v any, depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	switch x := v.(type) {
+	case nil, bool, int, int64, int32, uint, uint64, uint32:
+		return true
+	case float64:
+		return !math.IsNaN(x) && !math.IsInf(x, 0)
+	case json.Number:
+		return x != "" && (x[0] == '-' || x[0] >= '0' && x[0] <= '9') && (isValidNumber(x) || json.Valid([]byte(x)))
+	case string:
+		return r.text(x) == x
+	case map[string]any:
+		// value gives a nil map as an empty one, which encodes as {}.
+		return x != nil && r.cleanObject(x, depth)
+	case []any:
+		if x == nil {
+			return false
+		}
+		for _, e := range x {
+			if !r.cleanValue(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	case []string:
+		if x == nil {
+			return false
+		}
+		for _, e := range x {
+			if r.text(e) != e {
+				return false
+			}
+		}
+		return true
+	}
+	// Any other Go value is normalised through its JSON form.
+	return false
+}
+
+// fitsBound reports whether no top-level object or array of clean args
+// encodes to more than the bound (arguments would truncate it) or fails
+// to encode (arguments would redact it).
+func (r *redactor) fitsBound(args map[string]any) bool {
+	if r.max <= 0 {
+		return true
+	}
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			putBody(bp)
+		}
+	}()
+	for _, v := range args {
+		switch v.(type) {
+		case map[string]any, []any, []string:
+			if bp == nil {
+				bp = bodyPool.Get().(*[]byte)
+			}
+			b, err := appendValue((*bp)[:0], v, 0)
+			*bp = b
+			if err != nil || len(b) > r.max {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (r *redactor) object(m map[string]any, depth int) map[string]any {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -20,7 +22,8 @@ import (
 // Recorder writes the audit trail.
 type Recorder interface {
 	// Append writes one record and returns its seq; 0 with a nil error
-	// means the record's type is not written (event_types).
+	// means the record's type is not written (event_types). It must not
+	// modify e: sections of an event may be shared with other events.
 	Append(ctx context.Context, e *audit.Event) (uint64, error)
 	// FailClosed reports whether a request must be refused when its
 	// record cannot be written (audit_config.on_failure: deny).
@@ -113,7 +116,8 @@ func (s *Server) record(ctx context.Context, ev *audit.Event) {
 }
 
 // DeferredRecorder is a Recorder that can also take a record that may
-// wait for the next write or a short timer (audit.Logger.AppendDeferred).
+// wait for the next write or a short timer (audit.Logger.AppendDeferred);
+// like Append, AppendDeferred must not modify e.
 type DeferredRecorder interface {
 	AppendDeferred(ctx context.Context, e *audit.Event) error
 }
@@ -323,13 +327,80 @@ func messageAudit(m *mcp.Message) audit.MCP {
 	return a
 }
 
-// cliAudit is the audit view of a cli_command: what policies saw.
-func cliAudit(cmd string) *audit.CLI {
+// cliAudit is the audit view of a cli_command: what policies saw. The
+// view depends on the command's text alone, so each distinct command is
+// parsed once (cliReadings); the returned CLI is shared between the events
+// of equal commands and is never modified.
+func cliAudit(cmd string) *audit.CLI { return cliReadings.reading(cmd) }
+
+func readCLI(cmd string) *audit.CLI {
 	c, err := authz.ParseCLICommand(cmd)
 	if err != nil {
 		return &audit.CLI{ParseError: err.Error()}
 	}
 	return &audit.CLI{Service: c.Service, Operation: c.Operation, Options: c.Options, Regions: c.Regions, Operands: c.Operands}
+}
+
+// Bounds of the cli_command cache: entries and bytes of keys (the
+// commands), so varied commands cannot grow it without limit; longer
+// commands are parsed every time.
+const (
+	cliCacheEntries  = 1024
+	cliCacheKeyBytes = 1 << 20
+	cliCacheMaxKey   = 4 << 10
+)
+
+// cliReadings remembers the audit view of recently seen cli_commands. It
+// is shared by every Server: the view is a function of the text only.
+var cliReadings = newCLICache()
+
+// cliCache maps a cli_command to its audit view. When full, an arbitrary
+// entry makes room.
+type cliCache struct {
+	mu       sync.RWMutex
+	m        map[string]*audit.CLI
+	keyBytes int
+}
+
+func newCLICache() *cliCache { return &cliCache{m: make(map[string]*audit.CLI)} }
+
+// reading returns the audit view of cmd, parsing it only when it is not
+// cached.
+func (c *cliCache) reading(cmd string) *audit.CLI {
+	if v, ok := c.get(cmd); ok {
+		return v
+	}
+	v := readCLI(cmd)
+	c.put(cmd, v)
+	return v
+}
+
+func (c *cliCache) get(cmd string) (*audit.CLI, bool) {
+	c.mu.RLock()
+	v, ok := c.m[cmd]
+	c.mu.RUnlock()
+	return v, ok
+}
+
+func (c *cliCache) put(cmd string, v *audit.CLI) {
+	if len(cmd) > cliCacheMaxKey {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[cmd]; ok {
+		return
+	}
+	for k := range c.m {
+		if len(c.m) < cliCacheEntries && c.keyBytes+len(cmd) <= cliCacheKeyBytes {
+			break
+		}
+		c.keyBytes -= len(k)
+		delete(c.m, k)
+	}
+	// The key is kept: a copy, so it does not pin the request it came in.
+	c.m[strings.Clone(cmd)] = v
+	c.keyBytes += len(cmd)
 }
 
 // endSpan names and annotates the request span once everything is known.
