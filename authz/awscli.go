@@ -50,65 +50,13 @@ type CLICommand struct {
 }
 
 // ParseCLICommand reads cmd the way policies see it (context.aws_cli); an
-// error is the parse_error policies see. The reading is a function of the
-// text alone, so a command read before is not read again (the audit
-// record of every repeat of a call asks for it); callers share its
-// slices and must not change them.
+// error is the parse_error policies see.
 func ParseCLICommand(cmd string) (CLICommand, error) {
-	if r, ok := cliReadings.get(cmd); ok {
-		return r.c, r.err
-	}
-	var r cliReading
 	c, err := parseAWSCommand(cmd)
 	if err != nil {
-		r.err = err
-	} else {
-		r.c = CLICommand{Service: c.Service, Operation: c.Operation,
-			Options: slices.Clip(c.Flags), Regions: slices.Clip(c.Regions), Operands: slices.Clip(c.Operands)}
+		return CLICommand{}, err
 	}
-	cliReadings.put(cmd, r)
-	return r.c, r.err
-}
-
-// Bounds of the readings ParseCLICommand keeps: entries, and the longest
-// command kept (a longer one is read every time).
-const (
-	cliReadingEntries = 4096
-	cliReadingMaxText = 4096
-)
-
-// cliReading is one remembered ParseCLICommand answer.
-type cliReading struct {
-	c   CLICommand
-	err error
-}
-
-// cliReadingCache remembers readings by command text; when full it starts
-// over.
-type cliReadingCache struct {
-	mu sync.RWMutex
-	m  map[string]cliReading
-}
-
-var cliReadings = &cliReadingCache{m: map[string]cliReading{}}
-
-func (c *cliReadingCache) get(cmd string) (cliReading, bool) {
-	c.mu.RLock()
-	r, ok := c.m[cmd]
-	c.mu.RUnlock()
-	return r, ok
-}
-
-func (c *cliReadingCache) put(cmd string, r cliReading) {
-	if len(cmd) > cliReadingMaxText {
-		return
-	}
-	c.mu.Lock()
-	if len(c.m) >= cliReadingEntries {
-		clear(c.m)
-	}
-	c.m[strings.Clone(cmd)] = r
-	c.mu.Unlock()
+	return CLICommand{Service: c.Service, Operation: c.Operation, Options: c.Flags, Regions: c.Regions, Operands: c.Operands}, nil
 }
 
 // arity says how many values an option takes, the way argparse reads them.

@@ -1,10 +1,7 @@
 package authz
 
 import (
-	"fmt"
-	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -369,44 +366,5 @@ func TestParseCLICommandOperands(t *testing.T) {
 		if !slices.Equal(c.Operands, tt.operands) {
 			t.Errorf("%s: operands %q, want %q", tt.cmd, c.Operands, tt.operands)
 		}
-	}
-}
-
-// TestParseCLICommandRemembers answers a command read before, error
-// included, as reading it again would, and keeps only what its bounds
-// allow.
-func TestParseCLICommandRemembers(t *testing.T) {
-	for _, cmd := range []string{
-		"aws s3 cp /data s3://dst/k --region eu-west-1",
-		"aws ec2 describe-instances --in i-1",
-		"aws 'unterminated",
-		"aws s3 ls " + strings.Repeat("x", cliReadingMaxText),
-	} {
-		first, ferr := ParseCLICommand(cmd)
-		again, aerr := ParseCLICommand(cmd)
-		c, err := parseAWSCommand(cmd)
-		var want CLICommand
-		if err == nil {
-			want = CLICommand{Service: c.Service, Operation: c.Operation, Options: c.Flags, Regions: c.Regions, Operands: c.Operands}
-		}
-		for _, got := range []struct {
-			c   CLICommand
-			err error
-		}{{first, ferr}, {again, aerr}} {
-			if !reflect.DeepEqual(got.c, want) || fmt.Sprint(got.err) != fmt.Sprint(err) {
-				t.Errorf("%.40s: %+v (%v), want %+v (%v)", cmd, got.c, got.err, want, err)
-			}
-		}
-		_, kept := cliReadings.get(cmd)
-		if kept != (len(cmd) <= cliReadingMaxText) {
-			t.Errorf("%.40s (%d bytes): kept = %v", cmd, len(cmd), kept)
-		}
-	}
-	c := &cliReadingCache{m: map[string]cliReading{}}
-	for i := range cliReadingEntries + 1 {
-		c.put(strconv.Itoa(i), cliReading{})
-	}
-	if len(c.m) != 1 {
-		t.Errorf("%d readings after the bound, want 1 (a fresh start)", len(c.m))
 	}
 }
