@@ -3,9 +3,7 @@ package mcp
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -135,10 +133,7 @@ func objectMember(method, member string, raw []byte) (map[string]any, error) {
 	if raw[0] != '{' {
 		return nil, invalid("bad_params", method+" params."+member+" must be an object")
 	}
-	v, err := decodeValidated(raw)
-	if err != nil {
-		return nil, err
-	}
+	v := buildValue(raw)
 	if err := checkFoldedKeys(v); err != nil {
 		return nil, err
 	}
@@ -399,21 +394,7 @@ func DecodeValue(raw json.RawMessage) (any, error) {
 	if s.pos != len(raw) {
 		return nil, s.fail("trailing_data", "data after the JSON value", s.pos)
 	}
-	return decodeValidated(raw)
-}
-
-// decodeValidated decodes raw that the scanner has already accepted.
-func decodeValidated(raw []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, mcpguard.E(mcpguard.KindInternal, "internal error", fmt.Errorf("decode validated JSON: %w", err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, mcpguard.E(mcpguard.KindInternal, "internal error", errors.New("decode validated JSON: trailing data"))
-	}
-	return v, nil
+	return buildValue(raw), nil
 }
 
 // checkFoldedKeys rejects objects, at any depth, with two keys equal under
