@@ -65,6 +65,17 @@ func TestSessionKeys(t *testing.T) {
 			}
 		})
 	}
+	// open returns an id pointing into its own buffer: later opens, of
+	// the same id or another, must leave it as it was.
+	first, _ := rotated.open(sealed, alice)
+	other := rotated.seal("upstream-2", alice)
+	for range 3 {
+		_, _ = rotated.open(other, alice)
+		_, _ = rotated.open(sealed, bob)
+	}
+	if first != "upstream-1" {
+		t.Errorf("an opened id changed to %q after later opens", first)
+	}
 	if _, err := NewSessionKeys([]byte("short"), nil); err == nil {
 		t.Error("a short secret was accepted")
 	}
