@@ -157,7 +157,7 @@ func eraExchange(t *testing.T, headers map[string][]string, marks map[string][]m
 		}
 	}
 	x.hdr.method = "POST"
-	if err := x.checkRequestHeaders(hm); err != nil {
+	if err := x.checkRequestHeaders(parseRequestHeaders(hm).mirror); err != nil {
 		x.failure = err
 	}
 	return x
@@ -254,7 +254,7 @@ func BenchmarkEraChecks2026(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := x.checkRequestHeaders(hm); err != nil {
+		if err := x.checkRequestHeaders(parseRequestHeaders(hm).mirror); err != nil {
 			b.Fatal(err)
 		}
 		if err := x.checkBody(parsed); err != nil {
