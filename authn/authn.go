@@ -152,15 +152,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (*Identity, 
 	if err != nil {
 		return nil, err
 	}
-	digest := tokenDigest(raw)
 	mdClaims, err := a.metadataClaims(in)
 	if err != nil {
 		return nil, err
 	}
-	id := a.cache.get(digest, a.o.Now())
+	id := a.cache.get(raw, a.o.Now())
 	if id == nil {
 		var key *verKey
-		if id, key, err = a.verify(ctx, raw, digest); err != nil {
+		if id, key, err = a.verify(ctx, raw, tokenDigest(raw)); err != nil {
 			return nil, err
 		}
 		a.cache.put(id, a, key.kid, key.thumb)
@@ -467,7 +466,7 @@ func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims ma
 		Groups:      groups,
 		Claims:      claims,
 		ExpiresAt:   tok.Expiration(),
-		Token:       Token(raw),
+		Token:       Token(strings.Clone(raw)), // raw may share a request's header buffer
 		TokenDigest: digest,
 	}
 	if a.o.Name == "" {

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/test/fakeidp"
@@ -929,5 +930,60 @@ func TestSingleIssuerGroupsOverage(t *testing.T) {
 				t.Errorf("message %q does not tell the operator what to do", me.Msg)
 			}
 		})
+	}
+}
+
+// TestCacheExactToken: the verified-token cache answers only the very
+// token it verified. A token differing in its signature, its payload or
+// its length is verified anew (and refused when its signature is wrong),
+// and the cached identity keeps a copy of the token of its own rather
+// than the caller's buffer.
+func TestCacheExactToken(t *testing.T) {
+	e := newEnv(t, nil)
+	e.waitReady(t)
+	tok := e.mint(t, e.claims())
+	buf := []byte("Bearer " + tok)
+	// The input aliases buf, as a request's header values share one buffer.
+	first, err := e.a.Authenticate(t.Context(), Input{Authorization: unsafe.String(&buf[0], len(buf))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := func(s string, c byte) string { return s[:len(s)-1] + string(c) }
+	flip := byte('A')
+	if tok[len(tok)-1] == 'A' {
+		flip = 'B'
+	}
+	head, rest, _ := strings.Cut(tok, ".")
+	tests := []struct {
+		name     string
+		token    string
+		verified bool // verified again rather than served from the cache
+		reason   string
+	}{
+		{"same token", tok, false, ""},
+		{"same token, another string", strings.Clone(tok), false, ""},
+		{"signature changed", last(tok, flip), true, ReasonBadSignature},
+		{"signature truncated", tok[:len(tok)-2], true, ReasonBadSignature},
+		{"header changed", head + "x." + rest, true, ReasonBadSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := e.a.verifications.Load()
+			id, err := e.auth(tt.token)
+			if tt.reason != "" {
+				wantReason(t, err, tt.reason)
+			} else if err != nil || id != first {
+				t.Fatalf("Authenticate = %v, %v; want the cached identity", id, err)
+			}
+			if got := e.a.verifications.Load() - v; (got != 0) != tt.verified {
+				t.Errorf("verifications = %d, verified again = %v", got, tt.verified)
+			}
+		})
+	}
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	if string(first.Token) != tok {
+		t.Error("the cached identity's token changed with the caller's buffer")
 	}
 }

@@ -147,8 +147,7 @@ func (m *Multi) authenticate(ctx context.Context, in Input) (*Identity, *Authent
 	if err != nil {
 		return nil, nil, err
 	}
-	digest := tokenDigest(raw)
-	if id := m.cache.get(digest, m.providers[0].o.Now()); id != nil {
+	if id := m.cache.get(raw, m.providers[0].o.Now()); id != nil {
 		p := m.cached(id)
 		md, err := p.metadataClaims(in)
 		if err != nil {
@@ -167,7 +166,7 @@ func (m *Multi) authenticate(ctx context.Context, in Input) (*Identity, *Authent
 	if err != nil {
 		return nil, p, err
 	}
-	id, key, err := p.verify(ctx, raw, digest)
+	id, key, err := p.verify(ctx, raw, tokenDigest(raw))
 	if err != nil {
 		return nil, p, err
 	}
