@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unsafe"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -267,17 +268,14 @@ func (v *headerValues) add(rh *requestHeaders, f hdrField, h *corev3.HeaderValue
 	v.size += len(h.GetRawValue())
 }
 
-// convert assigns the scheduled values.
+// convert assigns the scheduled values. The string they share is built in
+// place: nothing writes to its bytes once they are filled.
 func (v *headerValues) convert(rh *requestHeaders) {
-	var stack [1024]byte
-	buf := stack[:0]
-	if v.size > len(stack) {
-		buf = make([]byte, 0, v.size)
-	}
+	buf := make([]byte, 0, v.size)
 	for _, h := range v.src[:v.n] {
 		buf = append(buf, h.GetRawValue()...)
 	}
-	all := string(buf)
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
 	off := 0
 	for i, h := range v.src[:v.n] {
 		n := len(h.GetRawValue())
