@@ -789,22 +789,23 @@ func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 			x.noteResponseHeader(key, "")
 			continue
 		}
-		x.noteResponseHeader(key, headerValue(hv))
+		v := headerValue(hv)
+		x.noteResponseHeader(key, v)
 		switch key {
 		case ":status":
-			x.status, _ = strconv.Atoi(headerValue(hv))
+			x.status, _ = strconv.Atoi(v)
 		case "x-amzn-requestid":
-			x.upstreamRequestID = headerValue(hv)
+			x.upstreamRequestID = v
 		case "content-type":
 			if x.list != nil {
-				x.list.contentType = headerValue(hv)
+				x.list.contentType = v
 			}
 		case "content-encoding":
 			if x.list != nil {
 				if x.list.encoding != "" {
 					x.list.encoding += ", " // repeated headers: never identity
 				}
-				x.list.encoding += headerValue(hv)
+				x.list.encoding += v
 			}
 		}
 	}
