@@ -78,7 +78,7 @@ type mirrorSlot struct {
 
 // mirrorSlotOf returns the index of name's slot; ok is false for a name
 // the era checks do not read.
-func mirrorSlotOf(name string) (int, bool) {
+func mirrorSlotOf(name string) (uint8, bool) {
 	switch name {
 	case hdrProtocolVersion:
 		return 0, true

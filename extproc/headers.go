@@ -275,7 +275,7 @@ func (v *headerValues) convert(rh *requestHeaders) {
 	for _, h := range v.src[:v.n] {
 		buf = append(buf, h.GetRawValue()...)
 	}
-	all := unsafe.String(unsafe.SliceData(buf), len(buf))
+	all := unsafe.String(unsafe.SliceData(buf), len(buf)) //nolint:gosec // buf is never written again
 	off := 0
 	for i, h := range v.src[:v.n] {
 		n := len(h.GetRawValue())
