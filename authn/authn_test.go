@@ -983,10 +983,61 @@ func TestCacheExactToken(t *testing.T) {
 			}
 		})
 	}
+	// A cache hit skips compactJWS: whatever the cache holds passed it.
+	for k := range e.a.cache.items {
+		if err := compactJWS(k); err != nil {
+			t.Errorf("the cache holds a token compactJWS refuses: %v", err)
+		}
+	}
 	for i := range buf {
 		buf[i] = 'x'
 	}
 	if string(first.Token) != tok {
 		t.Error("the cached identity's token changed with the caller's buffer")
+	}
+}
+
+// TestBearerTokenParts: bearerToken is bearerField then compactJWS, each
+// refusing what it refused as one function.
+func TestBearerTokenParts(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        Input
+		field     string // bearerField's reason, "" when it accepts
+		jws       string // compactJWS's reason for the field's token
+		wantToken string
+	}{
+		{"valid", Input{Authorization: "Bearer a.b.c"}, "", "", "a.b.c"},
+		{"scheme case", Input{Authorization: "bEARER  a.b.c", AuthorizationCount: 1}, "", "", "a.b.c"},
+		{"missing", Input{}, ReasonMissing, "", ""},
+		{"two lines", Input{Authorization: "Bearer a.b.c", AuthorizationCount: 2}, ReasonMalformed, "", ""},
+		{"comma", Input{Authorization: "Bearer a.b.c, Bearer d.e.f"}, ReasonMalformed, "", ""},
+		{"basic", Input{Authorization: "Basic YTpi"}, ReasonMissing, "", ""},
+		{"no token", Input{Authorization: "Bearer "}, ReasonMalformed, "", ""},
+		{"bad byte", Input{Authorization: "Bearer a.b+.c"}, "", ReasonMalformed, "a.b+.c"},
+		{"one dot", Input{Authorization: "Bearer a.bc"}, "", ReasonMalformed, "a.bc"},
+		{"three dots", Input{Authorization: "Bearer a.b.c.d"}, "", ReasonMalformed, "a.b.c.d"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := bearerField(tt.in)
+			if tt.field != "" {
+				wantReason(t, err, tt.field)
+				return
+			}
+			if err != nil || tok != tt.wantToken {
+				t.Fatalf("bearerField = %q, %v; want %q", tok, err, tt.wantToken)
+			}
+			jerr := compactJWS(tok)
+			if tt.jws != "" {
+				wantReason(t, jerr, tt.jws)
+			} else if jerr != nil {
+				t.Fatalf("compactJWS: %v", jerr)
+			}
+			whole, werr := bearerToken(tt.in)
+			if (werr == nil) != (jerr == nil) || (werr == nil && whole != tok) {
+				t.Errorf("bearerToken = %q, %v; parts say %q, %v", whole, werr, tok, jerr)
+			}
+		})
 	}
 }
