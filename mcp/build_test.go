@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"testing"
@@ -92,6 +93,53 @@ func FuzzDecodeValue(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("DecodeValue(%q) = %#v, encoding/json %#v", raw, got, want)
+		}
+	})
+}
+
+// paramsReadings is everything the params accessors read from m, errors
+// included, as text to compare.
+func paramsReadings(m *Message) string {
+	out := ""
+	tc, err := m.decodeToolCall()
+	out += fmt.Sprintf("toolcall %v %v|", tc != nil, err)
+	if tc != nil {
+		out += fmt.Sprintf("%q %v %s %v|", tc.Name, tc.Arguments, tc.RawArguments, tc.Meta)
+	}
+	mv, err := m.MetaProtocolVersion()
+	out += fmt.Sprintf("meta %q %v|", mv, err)
+	for _, name := range []string{"name", "NAME", "_meta", "arguments", "x"} {
+		v, ok, err := m.ParamString(name)
+		out += fmt.Sprintf("%s %q %v %v|", name, v, ok, err)
+	}
+	return out
+}
+
+// FuzzParamIndex: reading params through the index of their members gives
+// exactly what scanning them with each accessor's own sink gives, values
+// and errors alike, for params Parse accepted and for any bytes at all.
+func FuzzParamIndex(f *testing.F) {
+	for _, p := range []string{
+		`{"name":"t","arguments":{"a":1},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}`,
+		`{"name":"t","NAME":"u"}`,
+		`{"Name":"t","name":"u","_META":{}}`,
+		`{"_meta":{"IO.modelcontextprotocol/protocolVersion":"x"},"name":"t"}`,
+		`{"name":"t"} trailing`,
+		`{"NAME":"t", oops}`,
+		`{"name":"t","arguments":[1]}`,
+		`{"a":1,"b":2,"c":3,"d":4,"e":5,"name":"t"}`,
+		`{}`,
+	} {
+		f.Add([]byte(p))
+	}
+	f.Fuzz(func(t *testing.T, params []byte) {
+		if len(params) == 0 || params[0] != '{' {
+			return
+		}
+		indexed := &Message{Type: TypeRequest, Method: MethodToolsCall, Params: params}
+		scanned := &Message{Type: TypeRequest, Method: MethodToolsCall, Params: params, indexDone: true}
+		if got, want := paramsReadings(indexed), paramsReadings(scanned); got != want {
+			t.Fatalf("params %q:\nindexed %s\nscanned %s", params, got, want)
 		}
 	})
 }

@@ -71,6 +71,15 @@ func (m *Message) paramMember(name string) ([]byte, error) {
 	if len(m.Params) == 0 || m.Params[0] != '{' {
 		return nil, nil
 	}
+	if ix, ok := m.paramIndex(); ok {
+		p := oneMember{name: name}
+		for _, mb := range ix {
+			if err := p.member(mb.key, mb.raw); err != nil {
+				return nil, err
+			}
+		}
+		return p.val, nil
+	}
 	return objectMemberOf(m.Params, name)
 }
 
