@@ -161,19 +161,23 @@ func (a *Authenticator) Close() {
 // identity. Every error is a *mcpguard.Error of KindUnauthenticated whose
 // Reason is one of Reasons().
 func (a *Authenticator) Authenticate(ctx context.Context, in Input) (*Identity, error) {
-	raw, err := bearerToken(in)
+	raw, err := bearerField(in)
 	if err != nil {
 		return nil, err
 	}
-	digest := tokenDigest(raw)
+	id := a.cache.get(raw, a.o.Now())
+	if id == nil {
+		if err := compactJWS(raw); err != nil {
+			return nil, err
+		}
+	}
 	mdClaims, err := a.metadataClaims(in)
 	if err != nil {
 		return nil, err
 	}
-	id := a.cache.get(digest, a.o.Now())
 	if id == nil {
 		var key *verKey
-		if id, key, err = a.verify(ctx, raw, digest); err != nil {
+		if id, key, err = a.verify(ctx, raw, tokenDigest(raw)); err != nil {
 			return nil, err
 		}
 		a.cache.put(id, a, key.kid, key.thumb)
@@ -219,9 +223,6 @@ func tokenDigest(raw string) [sha256.Size]byte {
 	return sha256.Sum256([]byte(raw))
 }
 
-// bearerToken extracts the token of "Bearer <token>" (RFC 6750 §2.1, the
-// scheme case-insensitive), insisting on exactly one Authorization header
-// and the base64url-and-dots alphabet of a compact JWS.
 // jwtChar marks the bytes of a compact JWS: base64url and the dots.
 var jwtChar = func() (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
@@ -234,7 +235,25 @@ var jwtChar = func() (t [256]bool) {
 	return t
 }()
 
+// bearerToken extracts the token of "Bearer <token>" (RFC 6750 §2.1, the
+// scheme case-insensitive), insisting on exactly one Authorization header
+// and the base64url-and-dots alphabet of a compact JWS: bearerField, then
+// compactJWS.
 func bearerToken(in Input) (string, error) {
+	tok, err := bearerField(in)
+	if err != nil {
+		return "", err
+	}
+	return tok, compactJWS(tok)
+}
+
+// bearerField is bearerToken's checks of the Authorization header: one
+// line, of bounded size, the Bearer scheme and a token. A token found in
+// the verified-token cache is the very string that once passed compactJWS
+// too, so a cache hit skips that scan of every byte (most of a cached
+// authentication); any other token is scanned before anything else reads
+// it.
+func bearerField(in Input) (string, error) {
 	n := in.AuthorizationCount
 	if n == 0 && in.Authorization != "" {
 		n = 1
@@ -255,15 +274,20 @@ func bearerToken(in Input) (string, error) {
 	if tok == "" {
 		return "", fail(ReasonMalformed, "malformed bearer token", nil)
 	}
+	return tok, nil
+}
+
+// compactJWS checks the alphabet and the two dots of a compact JWS.
+func compactJWS(tok string) error {
 	for i := 0; i < len(tok); i++ {
 		if !jwtChar[tok[i]] {
-			return "", fail(ReasonMalformed, "malformed bearer token", nil)
+			return fail(ReasonMalformed, "malformed bearer token", nil)
 		}
 	}
 	if strings.Count(tok, ".") != 2 {
-		return "", fail(ReasonMalformed, "bearer token is not a JWT", nil)
+		return fail(ReasonMalformed, "bearer token is not a JWT", nil)
 	}
-	return tok, nil
+	return nil
 }
 
 // verify checks the token's signature against the issuer's key set and
@@ -480,7 +504,7 @@ func (a *Authenticator) identity(raw string, digest [sha256.Size]byte, claims ma
 		Groups:      groups,
 		Claims:      claims,
 		ExpiresAt:   tok.Expiration(),
-		Token:       Token(raw),
+		Token:       Token(strings.Clone(raw)), // raw may share a request's header buffer
 		TokenDigest: digest,
 	}
 	if a.o.Name == "" {

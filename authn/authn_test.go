@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/test/fakeidp"
@@ -927,6 +928,115 @@ func TestSingleIssuerGroupsOverage(t *testing.T) {
 			}
 			if !strings.Contains(me.Msg, "group filtering") || !strings.Contains(me.Msg, "app roles") {
 				t.Errorf("message %q does not tell the operator what to do", me.Msg)
+			}
+		})
+	}
+}
+
+// TestCacheExactToken: the verified-token cache answers only the very
+// token it verified. A token differing in its signature, its payload or
+// its length is verified anew (and refused when its signature is wrong),
+// and the cached identity keeps a copy of the token of its own rather
+// than the caller's buffer.
+func TestCacheExactToken(t *testing.T) {
+	e := newEnv(t, nil)
+	e.waitReady(t)
+	tok := e.mint(t, e.claims())
+	buf := []byte("Bearer " + tok)
+	// The input aliases buf, as a request's header values share one buffer.
+	first, err := e.a.Authenticate(t.Context(), Input{Authorization: unsafe.String(&buf[0], len(buf))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A character inside the signature: the last one may carry only
+	// padding bits, which base64url decoders ignore.
+	mid := len(tok) - 10
+	flip := byte('A')
+	if tok[mid] == 'A' {
+		flip = 'B'
+	}
+	changed := tok[:mid] + string(flip) + tok[mid+1:]
+	head, rest, _ := strings.Cut(tok, ".")
+	tests := []struct {
+		name     string
+		token    string
+		verified bool // verified again rather than served from the cache
+		reason   string
+	}{
+		{"same token", tok, false, ""},
+		{"same token, another string", strings.Clone(tok), false, ""},
+		{"signature changed", changed, true, ReasonBadSignature},
+		{"signature truncated", tok[:len(tok)-8], true, ReasonBadSignature},
+		{"header changed", head + "x." + rest, true, ReasonBadSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := e.a.verifications.Load()
+			id, err := e.auth(tt.token)
+			if tt.reason != "" {
+				wantReason(t, err, tt.reason)
+			} else if err != nil || id != first {
+				t.Fatalf("Authenticate = %v, %v; want the cached identity", id, err)
+			}
+			if got := e.a.verifications.Load() - v; (got != 0) != tt.verified {
+				t.Errorf("verifications = %d, verified again = %v", got, tt.verified)
+			}
+		})
+	}
+	// A cache hit skips compactJWS: whatever the cache holds passed it.
+	for k := range e.a.cache.items {
+		if err := compactJWS(k); err != nil {
+			t.Errorf("the cache holds a token compactJWS refuses: %v", err)
+		}
+	}
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	if string(first.Token) != tok {
+		t.Error("the cached identity's token changed with the caller's buffer")
+	}
+}
+
+// TestBearerTokenParts: bearerToken is bearerField then compactJWS, each
+// refusing what it refused as one function.
+func TestBearerTokenParts(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        Input
+		field     string // bearerField's reason, "" when it accepts
+		jws       string // compactJWS's reason for the field's token
+		wantToken string
+	}{
+		{"valid", Input{Authorization: "Bearer a.b.c"}, "", "", "a.b.c"},
+		{"scheme case", Input{Authorization: "bEARER  a.b.c", AuthorizationCount: 1}, "", "", "a.b.c"},
+		{"missing", Input{}, ReasonMissing, "", ""},
+		{"two lines", Input{Authorization: "Bearer a.b.c", AuthorizationCount: 2}, ReasonMalformed, "", ""},
+		{"comma", Input{Authorization: "Bearer a.b.c, Bearer d.e.f"}, ReasonMalformed, "", ""},
+		{"basic", Input{Authorization: "Basic YTpi"}, ReasonMissing, "", ""},
+		{"no token", Input{Authorization: "Bearer "}, ReasonMalformed, "", ""},
+		{"bad byte", Input{Authorization: "Bearer a.b+.c"}, "", ReasonMalformed, "a.b+.c"},
+		{"one dot", Input{Authorization: "Bearer a.bc"}, "", ReasonMalformed, "a.bc"},
+		{"three dots", Input{Authorization: "Bearer a.b.c.d"}, "", ReasonMalformed, "a.b.c.d"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := bearerField(tt.in)
+			if tt.field != "" {
+				wantReason(t, err, tt.field)
+				return
+			}
+			if err != nil || tok != tt.wantToken {
+				t.Fatalf("bearerField = %q, %v; want %q", tok, err, tt.wantToken)
+			}
+			jerr := compactJWS(tok)
+			if tt.jws != "" {
+				wantReason(t, jerr, tt.jws)
+			} else if jerr != nil {
+				t.Fatalf("compactJWS: %v", jerr)
+			}
+			whole, werr := bearerToken(tt.in)
+			if (werr == nil) != (jerr == nil) || (werr == nil && whole != tok) {
+				t.Errorf("bearerToken = %q, %v; parts say %q, %v", whole, werr, tok, jerr)
 			}
 		})
 	}

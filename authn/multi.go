@@ -143,12 +143,12 @@ func (m *Multi) Authenticate(ctx context.Context, in Input) (*Identity, error) {
 }
 
 func (m *Multi) authenticate(ctx context.Context, in Input) (*Identity, *Authenticator, error) {
-	raw, err := bearerToken(in)
+	raw, err := bearerField(in)
 	if err != nil {
 		return nil, nil, err
 	}
-	digest := tokenDigest(raw)
-	if id := m.cache.get(digest, m.providers[0].o.Now()); id != nil {
+	if id := m.cache.get(raw, m.providers[0].o.Now()); id != nil {
+		// The cached token passed compactJWS when it was verified.
 		p := m.cached(id)
 		md, err := p.metadataClaims(in)
 		if err != nil {
@@ -159,6 +159,9 @@ func (m *Multi) authenticate(ctx context.Context, in Input) (*Identity, *Authent
 		}
 		return id, p, nil
 	}
+	if err := compactJWS(raw); err != nil {
+		return nil, nil, err
+	}
 	p, err := m.route(raw)
 	if err != nil {
 		return nil, nil, err
@@ -167,7 +170,7 @@ func (m *Multi) authenticate(ctx context.Context, in Input) (*Identity, *Authent
 	if err != nil {
 		return nil, p, err
 	}
-	id, key, err := p.verify(ctx, raw, digest)
+	id, key, err := p.verify(ctx, raw, tokenDigest(raw))
 	if err != nil {
 		return nil, p, err
 	}

@@ -3,10 +3,7 @@ package extproc
 import (
 	"errors"
 	"slices"
-	"strings"
 	"sync"
-
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/mcp"
@@ -58,25 +55,6 @@ type mirrored struct {
 	params map[string][]string
 }
 
-func parseMirrored(m *corev3.HeaderMap) mirrored {
-	var mh mirrored
-	for _, h := range m.GetHeaders() {
-		key := strings.ToLower(h.GetKey())
-		switch {
-		case key == hdrProtocolVersion, key == hdrMethod, key == hdrName, key == hdrSessionID,
-			key == hdrOrigin:
-			mh.values.add(key, headerValue(h))
-		case strings.HasPrefix(key, mcp.HeaderParamPrefix):
-			if mh.params == nil {
-				mh.params = map[string][]string{}
-			}
-			name := key[len(mcp.HeaderParamPrefix):]
-			mh.params[name] = append(mh.params[name], headerValue(h))
-		}
-	}
-	return mh
-}
-
 // one returns the header's single value; ok is false when it is absent.
 // Callers run refuseRepeated first, so a second value never goes unseen.
 func (mh mirrored) one(name string) (string, bool) {
@@ -87,9 +65,9 @@ func (mh mirrored) one(name string) (string, bool) {
 	return v.first, true
 }
 
-// mirrorValues holds the lines of the five headers parseMirrored keeps, one
-// slot per name, the first value inline: a request that sends each once
-// costs no map and no slice.
+// mirrorValues holds the lines of the five headers parseRequestHeaders
+// keeps for the era checks, one slot per name, the first value inline: a
+// request that sends each once costs no map and no slice.
 type mirrorValues [5]mirrorSlot
 
 // mirrorSlot counts one header's lines and keeps the first.
@@ -98,30 +76,30 @@ type mirrorSlot struct {
 	n     int
 }
 
-// slot returns name's slot, nil for a name parseMirrored does not keep.
-func (mv *mirrorValues) slot(name string) *mirrorSlot {
+// mirrorSlotOf returns the index of name's slot; ok is false for a name
+// the era checks do not read.
+func mirrorSlotOf(name string) (uint8, bool) {
 	switch name {
 	case hdrProtocolVersion:
-		return &mv[0]
+		return 0, true
 	case hdrMethod:
-		return &mv[1]
+		return 1, true
 	case hdrName:
-		return &mv[2]
+		return 2, true
 	case hdrSessionID:
-		return &mv[3]
+		return 3, true
 	case hdrOrigin:
-		return &mv[4]
+		return 4, true
 	}
-	return nil
+	return 0, false
 }
 
-// add records one line of name.
-func (mv *mirrorValues) add(name, v string) {
-	s := mv.slot(name)
-	if s.n == 0 {
-		s.first = v
+// slot returns name's slot, nil for a name the era checks do not read.
+func (mv *mirrorValues) slot(name string) *mirrorSlot {
+	if i, ok := mirrorSlotOf(name); ok {
+		return &mv[i]
 	}
-	s.n++
+	return nil
 }
 
 // count is the number of lines of name.
@@ -213,11 +191,12 @@ func (x *exchange) unsupportedVersion(v string) error {
 	}
 }
 
-// checkRequestHeaders runs the era checks that need only the headers:
-// repeated headers, Origin, and a protocol version the upstream does not
-// speak. It runs before authentication: none of it depends on the caller.
-func (x *exchange) checkRequestHeaders(h *corev3.HeaderMap) error {
-	x.era.h = parseMirrored(h)
+// checkRequestHeaders runs the era checks that need only the headers (mh,
+// as parseRequestHeaders read them): repeated headers, Origin, and a
+// protocol version the upstream does not speak. It runs before
+// authentication: none of it depends on the caller.
+func (x *exchange) checkRequestHeaders(mh mirrored) error {
+	x.era.h = mh
 	if err := refuseRepeated(x.era.h); err != nil {
 		return err
 	}

@@ -7,9 +7,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unsafe"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/mcpguard/mcpguard/mcp"
 )
 
 // requestHeaders is what mcpguard needs from Envoy's request header map.
@@ -27,7 +30,10 @@ type requestHeaders struct {
 	userAgent     string
 	traceparent   string
 	tracestate    string
-	authorization []string
+	// authorization is the first Authorization line, authorizations the
+	// number of lines (a request with more is refused: see repeated).
+	authorization  string
+	authorizations int
 	// protocolVersion, mcpMethod and mcpName are the MCP headers of the
 	// Streamable HTTP transport (MCP-Protocol-Version, and Mcp-Method and
 	// Mcp-Name of the 2026-07-28 revision).
@@ -51,6 +57,9 @@ type requestHeaders struct {
 	// refused), for a credential source that signs for one of several
 	// accounts; like every x-mcpguard-* header they never leave Envoy.
 	target map[string][]string
+	// mirror holds the headers the era checks read (era.go), each line
+	// counted, so that a repeat is seen as one.
+	mirror mirrored
 }
 
 // headerValue reads raw_value, falling back to value: Envoy fills raw_value
@@ -76,9 +85,10 @@ var singleValued = map[string]bool{
 	"mcp-name":             true,
 }
 
-// parseRequestHeaders reads the request headers mcpguard decides on. Only
-// their values are converted from Envoy's raw bytes; the names of all are
-// kept (they are strings already) for the removals.
+// parseRequestHeaders reads the request headers mcpguard decides on, and
+// those the era checks read (requestHeaders.mirror), in one pass. Only
+// their values are converted from Envoy's raw bytes, all into one string;
+// the names of all are kept (they are strings already) for the removals.
 func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 	var (
 		rh   requestHeaders
@@ -107,50 +117,133 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 		} else if singleValued[key] && rh.repeated == "" {
 			rh.repeated = key
 		}
+		if i, ok := mirrorSlotOf(key); ok {
+			// The first line of each; the counts make later lines seen.
+			sl := &rh.mirror.values[i]
+			if sl.n == 0 {
+				vals.add(&rh, fieldMirror+hdrField(i), h)
+			}
+			sl.n++
+		}
 		switch key {
 		case ":method":
-			vals.add(&rh.method, h)
+			vals.add(&rh, fieldMethod, h)
 		case ":path":
-			vals.add(&rh.path, h)
+			vals.add(&rh, fieldPath, h)
 		case ":authority":
-			vals.add(&rh.authority, h)
+			vals.add(&rh, fieldAuthority, h)
 		case ":scheme":
-			vals.add(&rh.scheme, h)
+			vals.add(&rh, fieldScheme, h)
 		case "content-type":
-			vals.add(&rh.contentType, h)
+			vals.add(&rh, fieldContentType, h)
 			rh.contentTypes++
 		case "content-encoding":
-			vals.add(&rh.contentEnc, h)
+			vals.add(&rh, fieldContentEnc, h)
 			rh.contentEncodings++
 		case "content-length":
-			vals.add(&rh.contentLength, h)
+			vals.add(&rh, fieldContentLength, h)
 		case "x-request-id":
-			vals.add(&rh.requestID, h)
+			vals.add(&rh, fieldRequestID, h)
 		case "mcp-session-id":
-			vals.add(&rh.sessionID, h)
+			vals.add(&rh, fieldSessionID, h)
 		case "mcp-protocol-version":
-			vals.add(&rh.protocolVersion, h)
+			vals.add(&rh, fieldProtocolVersion, h)
 		case "mcp-method":
-			vals.add(&rh.mcpMethod, h)
+			vals.add(&rh, fieldMCPMethod, h)
 		case "mcp-name":
-			vals.add(&rh.mcpName, h)
+			vals.add(&rh, fieldMCPName, h)
 		case "user-agent":
-			vals.add(&rh.userAgent, h)
+			vals.add(&rh, fieldUserAgent, h)
 		case "traceparent":
-			vals.add(&rh.traceparent, h)
+			vals.add(&rh, fieldTraceparent, h)
 		case "tracestate":
-			vals.add(&rh.tracestate, h)
+			vals.add(&rh, fieldTracestate, h)
 		case "authorization":
-			rh.authorization = append(rh.authorization, headerValue(h))
+			if rh.authorizations == 0 {
+				vals.add(&rh, fieldAuthorization, h)
+			}
+			rh.authorizations++
 		case targetAccountHeader, targetPermissionSetHeader:
 			if rh.target == nil {
 				rh.target = map[string][]string{}
 			}
 			rh.target[key] = append(rh.target[key], headerValue(h))
+		default:
+			if name, ok := strings.CutPrefix(key, mcp.HeaderParamPrefix); ok {
+				if rh.mirror.params == nil {
+					rh.mirror.params = map[string][]string{}
+				}
+				rh.mirror.params[name] = append(rh.mirror.params[name], headerValue(h))
+			}
 		}
 	}
-	vals.convert()
+	vals.convert(&rh)
 	return rh
+}
+
+// hdrField names a string of requestHeaders that parseRequestHeaders
+// fills; headerValues holds these rather than pointers, so the
+// requestHeaders being filled stays on the stack.
+type hdrField uint8
+
+const (
+	fieldMethod hdrField = iota
+	fieldPath
+	fieldAuthority
+	fieldScheme
+	fieldContentType
+	fieldContentEnc
+	fieldContentLength
+	fieldRequestID
+	fieldSessionID
+	fieldUserAgent
+	fieldTraceparent
+	fieldTracestate
+	fieldProtocolVersion
+	fieldMCPMethod
+	fieldMCPName
+	fieldAuthorization
+	// fieldMirror+i is the first value of mirror slot i.
+	fieldMirror
+)
+
+// field returns the string f names.
+func (rh *requestHeaders) field(f hdrField) *string {
+	switch f {
+	case fieldMethod:
+		return &rh.method
+	case fieldPath:
+		return &rh.path
+	case fieldAuthority:
+		return &rh.authority
+	case fieldScheme:
+		return &rh.scheme
+	case fieldContentType:
+		return &rh.contentType
+	case fieldContentEnc:
+		return &rh.contentEnc
+	case fieldContentLength:
+		return &rh.contentLength
+	case fieldRequestID:
+		return &rh.requestID
+	case fieldSessionID:
+		return &rh.sessionID
+	case fieldUserAgent:
+		return &rh.userAgent
+	case fieldTraceparent:
+		return &rh.traceparent
+	case fieldTracestate:
+		return &rh.tracestate
+	case fieldProtocolVersion:
+		return &rh.protocolVersion
+	case fieldMCPMethod:
+		return &rh.mcpMethod
+	case fieldMCPName:
+		return &rh.mcpName
+	case fieldAuthorization:
+		return &rh.authorization
+	}
+	return &rh.mirror.values[f-fieldMirror].first
 }
 
 // headerValues converts the raw values of the headers read into strings
@@ -159,41 +252,38 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 // order, so of repeated lines the last is kept, as one by one.
 type headerValues struct {
 	n    int
-	dst  [16]*string
-	src  [16]*corev3.HeaderValue
+	dst  [24]hdrField
+	src  [24]*corev3.HeaderValue
 	size int
 }
 
-// add schedules h's value for *dst.
-func (v *headerValues) add(dst *string, h *corev3.HeaderValue) {
+// add schedules h's value for rh's field f.
+func (v *headerValues) add(rh *requestHeaders, f hdrField, h *corev3.HeaderValue) {
 	if v.n == len(v.dst) {
 		// Only a request repeating the headers read gets here.
-		v.convert()
+		v.convert(rh)
 	}
-	v.dst[v.n], v.src[v.n] = dst, h
+	v.dst[v.n], v.src[v.n] = f, h
 	v.n++
 	v.size += len(h.GetRawValue())
 }
 
-// convert assigns the scheduled values.
-func (v *headerValues) convert() {
-	var stack [1024]byte
-	buf := stack[:0]
-	if v.size > len(stack) {
-		buf = make([]byte, 0, v.size)
-	}
+// convert assigns the scheduled values. The string they share is built in
+// place: nothing writes to its bytes once they are filled.
+func (v *headerValues) convert(rh *requestHeaders) {
+	buf := make([]byte, 0, v.size)
 	for _, h := range v.src[:v.n] {
 		buf = append(buf, h.GetRawValue()...)
 	}
-	all := string(buf)
+	all := unsafe.String(unsafe.SliceData(buf), len(buf)) //nolint:gosec // buf is never written again
 	off := 0
 	for i, h := range v.src[:v.n] {
 		n := len(h.GetRawValue())
 		if n == 0 {
-			*v.dst[i] = h.GetValue()
+			*rh.field(v.dst[i]) = h.GetValue()
 			continue
 		}
-		*v.dst[i] = all[off : off+n]
+		*rh.field(v.dst[i]) = all[off : off+n]
 		off += n
 	}
 	v.n, v.size = 0, 0

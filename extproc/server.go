@@ -457,7 +457,7 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	if err := checkPath(x.hdr.path, x.upstream); err != nil {
 		return x.fail(err)
 	}
-	if err := x.checkRequestHeaders(h.GetHeaders()); err != nil {
+	if err := x.checkRequestHeaders(x.hdr.mirror); err != nil {
 		return x.fail(err)
 	}
 
@@ -542,10 +542,7 @@ func (x *exchange) resource() string {
 const defaultMCPPath = "/mcp"
 
 func (x *exchange) authenticate(ctx context.Context, req *extprocv3.ProcessingRequest) (*authn.Identity, error) {
-	in := authn.Input{AuthorizationCount: len(x.hdr.authorization)}
-	if len(x.hdr.authorization) > 0 {
-		in.Authorization = x.hdr.authorization[0]
-	}
+	in := authn.Input{Authorization: x.hdr.authorization, AuthorizationCount: x.hdr.authorizations}
 	if md := req.GetMetadataContext().GetFilterMetadata()[jwtAuthnNamespace]; md != nil {
 		in.Metadata = md.AsMap()
 	}
@@ -792,22 +789,23 @@ func (x *exchange) responseHeaders(h *extprocv3.HttpHeaders) {
 			x.noteResponseHeader(key, "")
 			continue
 		}
-		x.noteResponseHeader(key, headerValue(hv))
+		v := headerValue(hv)
+		x.noteResponseHeader(key, v)
 		switch key {
 		case ":status":
-			x.status, _ = strconv.Atoi(headerValue(hv))
+			x.status, _ = strconv.Atoi(v)
 		case "x-amzn-requestid":
-			x.upstreamRequestID = headerValue(hv)
+			x.upstreamRequestID = v
 		case "content-type":
 			if x.list != nil {
-				x.list.contentType = headerValue(hv)
+				x.list.contentType = v
 			}
 		case "content-encoding":
 			if x.list != nil {
 				if x.list.encoding != "" {
 					x.list.encoding += ", " // repeated headers: never identity
 				}
-				x.list.encoding += headerValue(hv)
+				x.list.encoding += v
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"math"
@@ -70,12 +71,57 @@ func (m *Message) paramMember(name string) ([]byte, error) {
 	if len(m.Params) == 0 || m.Params[0] != '{' {
 		return nil, nil
 	}
-	p := paramMembers{names: []string{name}, vals: make([][]byte, 1)}
-	s := scanner{data: m.Params, maxDepth: maxDepthCeiling}
-	if err := s.object(&p); err != nil {
+	if ix, ok := m.paramIndex(); ok {
+		p := oneMember{name: name}
+		for _, mb := range ix {
+			if err := p.member(mb.key, mb.raw); err != nil {
+				return nil, err
+			}
+		}
+		return p.val, nil
+	}
+	return objectMemberOf(m.Params, name)
+}
+
+// oneMember picks one member out of an object, with paramMembers'
+// refusal of case variants: the one-name form costs one allocation (the
+// sink) rather than three.
+type oneMember struct {
+	name string
+	val  []byte
+}
+
+func (p *oneMember) member(key, raw []byte) error {
+	if string(key) == p.name {
+		p.val = raw
+		return nil
+	}
+	if bytes.EqualFold(key, []byte(p.name)) {
+		return invalid("bad_params", "params member "+quoteShort(key)+" differs from "+quoteShort([]byte(p.name))+" only in case")
+	}
+	return nil
+}
+
+// objectMemberOf validates obj, an object, and returns the raw value of
+// its member name (nil when absent).
+func objectMemberOf(obj []byte, name string) ([]byte, error) {
+	p := &oneMember{name: name}
+	s := scanner{data: obj, maxDepth: maxDepthCeiling}
+	if err := s.object(p); err != nil {
 		return nil, err
 	}
-	return p.vals[0], nil
+	return p.val, nil
+}
+
+// internVersion returns the known revision b spells without allocating,
+// else b as a new string.
+func internVersion(b []byte) string {
+	for _, v := range [...]string{Version20260728, Version20251125, Version20250618, Version20250326} {
+		if string(b) == v {
+			return v
+		}
+	}
+	return string(b)
 }
 
 // ParamString returns params.<name> when it is a string; ok is false when
@@ -109,19 +155,18 @@ func (m *Message) MetaProtocolVersion() (string, error) {
 	if raw[0] != '{' {
 		return "", invalid("bad_params", "params._meta must be an object")
 	}
-	p := paramMembers{names: []string{MetaKeyProtocolVersion}, vals: make([][]byte, 1)}
-	s := scanner{data: raw, maxDepth: maxDepthCeiling}
-	if err := s.object(&p); err != nil {
+	v, err := objectMemberOf(raw, MetaKeyProtocolVersion)
+	if err != nil || v == nil {
 		return "", err
 	}
-	v := p.vals[0]
-	if v == nil {
-		return "", nil
-	}
-	if v[0] != '"' || len(stringValue(v)) == 0 {
+	if v[0] != '"' {
 		return "", invalid("bad_meta", "_meta protocol version must be a non-empty string")
 	}
-	return string(stringValue(v)), nil
+	sv := stringValue(v)
+	if len(sv) == 0 {
+		return "", invalid("bad_meta", "_meta protocol version must be a non-empty string")
+	}
+	return internVersion(sv), nil
 }
 
 // Input response types as policies see them in context.input_responses.

@@ -124,6 +124,11 @@ func TestMetaProtocolVersion(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":""}}}`, "", false},
 		{`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":[]}}`, "", false},
 		{`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_META":{}}}`, "", false},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-06-18"}}}`, "2025-06-18", true},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01"}}}`, "2099-01-01", true},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-2\u0038"}}}`, "2026-07-28", true},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","IO.modelcontextprotocol/protocolVersion":"x"}}}`, "", false},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"other":1}}}`, "", true},
 	}
 	for _, tt := range tests {
 		got, err := eraMessage(t, tt.body).MetaProtocolVersion()

@@ -220,9 +220,9 @@ func FuzzCompletion(f *testing.F) {
 			}
 			return
 		}
-		v, err := DecodeValue(m.Params)
+		v, err := stdDecode(m.Params)
 		if err != nil {
-			t.Fatalf("DecodeValue of parsed params: %v", err)
+			t.Fatalf("encoding/json on parsed params: %v", err)
 		}
 		ref := v.(map[string]any)["ref"].(map[string]any)
 		switch c.RefType {
@@ -270,9 +270,9 @@ func FuzzToolCall(f *testing.F) {
 			t.Fatal("empty name accepted")
 		}
 		// encoding/json, reading the same validated params, must agree.
-		v, err := DecodeValue(m.Params)
+		v, err := stdDecode(m.Params)
 		if err != nil {
-			t.Fatalf("DecodeValue of parsed params: %v", err)
+			t.Fatalf("encoding/json on parsed params: %v", err)
 		}
 		p := v.(map[string]any)
 		if p["name"] != tc.Name {

@@ -48,6 +48,12 @@ type Message struct {
 	toolCall     *ToolCall
 	toolCallErr  error
 	toolCallDone bool
+
+	// The top-level members of Params, scanned on first use
+	// (paramIndex): every accessor of params reads them.
+	index     []rawMember
+	indexOK   bool
+	indexDone bool
 }
 
 // Body is a whole HTTP request or response body: one message, or a batch.

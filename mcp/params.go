@@ -3,9 +3,7 @@ package mcp
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -88,6 +86,42 @@ func (p *paramMembers) member(key, raw []byte) error {
 	return nil
 }
 
+// rawMember is one member of an object as the scanner hands it to a sink.
+type rawMember struct{ key, raw []byte }
+
+// memberList is a sink that keeps every member, in order; params of up to
+// four members (every MCP method's) fit in the one allocation of the list.
+type memberList struct {
+	members []rawMember
+	small   [4]rawMember
+}
+
+func (l *memberList) member(key, raw []byte) error {
+	l.members = append(l.members, rawMember{key, raw})
+	return nil
+}
+
+// paramIndex returns the top-level members of m.Params, an object, in
+// order, scanning it on the first call only: the era checks, the tool
+// call's decoding and the audit each read params. ok is false when params
+// did not scan whole (only a Message that Parse did not build can hold
+// such params); callers then scan as before, so that every error, and
+// which one comes first, stays exactly what a scan with their own sink
+// gives. Reading the index with a sink makes the very calls the scan
+// would: the same members, in the same order, after the same validation.
+func (m *Message) paramIndex() ([]rawMember, bool) {
+	if !m.indexDone {
+		m.indexDone = true
+		l := &memberList{}
+		l.members = l.small[:0]
+		s := scanner{data: m.Params, maxDepth: maxDepthCeiling}
+		if err := s.object(l); err == nil && s.pos == len(m.Params) {
+			m.index, m.indexOK = l.members, true
+		}
+	}
+	return m.index, m.indexOK
+}
+
 // params validates m.Params as an object and returns the raw values of
 // names, nil for each one absent.
 func (m *Message) params(method string, names ...string) ([][]byte, error) {
@@ -100,12 +134,26 @@ func (m *Message) params(method string, names ...string) ([][]byte, error) {
 	if m.Params[0] != '{' {
 		return nil, invalid("bad_params", method+" params must be an object")
 	}
+	if ix, ok := m.paramIndex(); ok {
+		p := paramMembers{names: names, vals: make([][]byte, len(names))}
+		for _, mb := range ix {
+			if err := p.member(mb.key, mb.raw); err != nil {
+				return nil, err
+			}
+		}
+		return p.vals, nil
+	}
+	return scanParams(m.Params, names)
+}
+
+// scanParams is params without an index: a scan of params with the sink.
+func scanParams(params []byte, names []string) ([][]byte, error) {
 	p := paramMembers{names: names, vals: make([][]byte, len(names))}
-	s := scanner{data: m.Params, maxDepth: maxDepthCeiling}
+	s := scanner{data: params, maxDepth: maxDepthCeiling}
 	if err := s.object(&p); err != nil {
 		return nil, err
 	}
-	if s.pos != len(m.Params) {
+	if s.pos != len(params) {
 		return nil, s.fail("trailing_data", "data after params", s.pos)
 	}
 	return p.vals, nil
@@ -135,10 +183,7 @@ func objectMember(method, member string, raw []byte) (map[string]any, error) {
 	if raw[0] != '{' {
 		return nil, invalid("bad_params", method+" params."+member+" must be an object")
 	}
-	v, err := decodeValidated(raw)
-	if err != nil {
-		return nil, err
-	}
+	v := buildValue(raw)
 	if err := checkFoldedKeys(v); err != nil {
 		return nil, err
 	}
@@ -399,21 +444,7 @@ func DecodeValue(raw json.RawMessage) (any, error) {
 	if s.pos != len(raw) {
 		return nil, s.fail("trailing_data", "data after the JSON value", s.pos)
 	}
-	return decodeValidated(raw)
-}
-
-// decodeValidated decodes raw that the scanner has already accepted.
-func decodeValidated(raw []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, mcpguard.E(mcpguard.KindInternal, "internal error", fmt.Errorf("decode validated JSON: %w", err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, mcpguard.E(mcpguard.KindInternal, "internal error", errors.New("decode validated JSON: trailing data"))
-	}
-	return v, nil
+	return buildValue(raw), nil
 }
 
 // checkFoldedKeys rejects objects, at any depth, with two keys equal under

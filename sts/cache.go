@@ -2,7 +2,9 @@ package sts
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,6 +64,31 @@ type cache struct {
 	margin time.Duration
 	m      map[entryKey]*entry
 	root   entry // sentinel: root.next is the most recently used
+	// hot holds the restored values of recently served entries, one slot
+	// per key prefix (restoredFor), so a hit of an entry served before
+	// does not re-encode its session token.
+	hot [hotSlots]atomic.Pointer[restored]
+}
+
+// hotSlots bounds the restored values a cache keeps: with a ~1 KB token,
+// each slot holds about 2 KB (the values and the blob they came from), so
+// at most ~2 MB whatever the number of users.
+const hotSlots = 1024
+
+// restoredFor returns cg's restored values, from the slot of k when they
+// are there. A slot is trusted only for the exact roleARN and blob it was
+// restored from (restored.of), so an entry another user shares the slot
+// with, or a refreshed entry, is restored anew; restoring is a pure
+// function of those two strings, so what a hit returns is what restoring
+// would.
+func (c *cache) restoredFor(k entryKey, cg compactGrant) *restored {
+	slot := &c.hot[binary.LittleEndian.Uint16(k[:])%hotSlots]
+	if r := slot.Load(); r != nil && r.of(cg) {
+		return r
+	}
+	r := cg.restore()
+	slot.Store(r)
+	return r
 }
 
 func newCache(max int, margin time.Duration) *cache {
@@ -76,8 +103,9 @@ func newCache(max int, margin time.Duration) *cache {
 // running, not backing off), it marks the entry as refreshing and reports
 // startRefresh: the caller then owns that refresh.
 func (c *cache) get(key cacheKey, now time.Time, canRefresh bool) (g *Grant, res CacheResult, startRefresh bool) {
+	k := shortKey(key)
 	c.mu.Lock()
-	e := c.m[shortKey(key)]
+	e := c.m[k]
 	if e == nil || !now.Before(e.grant.notAfter()) {
 		c.mu.Unlock()
 		return nil, CacheMiss, false
@@ -93,7 +121,7 @@ func (c *cache) get(key cacheKey, now time.Time, canRefresh bool) (g *Grant, res
 	}
 	c.mu.Unlock()
 	// Restored outside the lock: the blob is immutable.
-	return cg.grant(), res, startRefresh
+	return cg.grantWith(c.restoredFor(k, cg)), res, startRefresh
 }
 
 // put stores fresh credentials for key and returns the number of entries.

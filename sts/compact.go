@@ -149,28 +149,43 @@ func (c compactGrant) notAfter() time.Time {
 	return time.Unix(0, int64(u64(c.blob, 0))).UTC()
 }
 
-// grant restores the Grant, marked Cached, in two allocations: the Grant
-// and one buffer for the restored strings. The strings kept as they were
-// point into the blob.
-func (c compactGrant) grant() *Grant {
+// grant restores the Grant, marked Cached.
+func (c compactGrant) grant() *Grant { return c.grantWith(c.restore()) }
+
+// restored holds the values of a grant that are rebuilt rather than read
+// from the blob: the base64 secret and session token, the UUID request ID
+// and the derived assumed-role ARN. Rebuilding the ~1 KB token is most of
+// the work of a cache hit, so the cache keeps the restored values of its
+// recently used entries (cache.restored). They are a pure function of
+// roleARN and blob, which they keep for that check, and they are strings:
+// immutable, so one restored serves every hit of its entry.
+type restored struct {
+	roleARN, blob                 string
+	secret, token, requestID, arn string
+}
+
+// of reports whether r was restored from c.
+func (r *restored) of(c compactGrant) bool { return r.blob == c.blob && r.roleARN == c.roleARN }
+
+// values returns the six stored values of the blob and the offset after
+// them.
+func (c compactGrant) values() (vals [6]string, off int) {
 	s := c.blob
-	flags := s[blobHead-1]
-	var vals [6]string
-	off := blobHead
+	off = blobHead
 	for i := range vals {
 		n := int(u16(s, 16+2*i))
 		vals[i] = s[off : off+n]
 		off += n
 	}
-	g := &Grant{RoleARN: c.roleARN, SessionName: vals[0], Cached: true}
-	g.Credentials.AccessKeyID = vals[1]
-	if flags&flagNoNotAfter == 0 {
-		g.NotAfter = time.Unix(0, int64(u64(s, 0))).UTC()
-	}
-	if flags&flagNoExpiry == 0 {
-		g.Credentials.Expires = time.Unix(0, int64(u64(s, 8))).UTC()
-	}
-	var arn string
+	return vals, off
+}
+
+// restore rebuilds the values a grant does not keep as they are, in one
+// buffer for the base64 and UUID forms.
+func (c compactGrant) restore() *restored {
+	flags := c.blob[blobHead-1]
+	vals, _ := c.values()
+	r := &restored{roleARN: c.roleARN, blob: c.blob, secret: vals[2], token: vals[3], requestID: vals[4], arn: vals[5]}
 	size := 0
 	if flags&flagSecretDecoded != 0 {
 		size += base64.StdEncoding.EncodedLen(len(vals[2]))
@@ -182,27 +197,25 @@ func (c compactGrant) grant() *Grant {
 		size += 36
 	}
 	if flags&flagARNDerived != 0 {
-		arn = assumedRoleARN(c.roleARN, vals[0])
+		r.arn = assumedRoleARN(c.roleARN, vals[0])
+	}
+	if size == 0 {
+		return r
 	}
 	buf := make([]byte, size)
-	out := ""
-	if size > 0 {
-		out = unsafe.String(unsafe.SliceData(buf), size)
-	}
+	out := unsafe.String(unsafe.SliceData(buf), size)
 	at := 0
-	restore := func(v string) string {
+	encode := func(v string) string {
 		n := base64.StdEncoding.EncodedLen(len(v))
 		base64.StdEncoding.Encode(buf[at:at+n], unsafe.Slice(unsafe.StringData(v), len(v)))
 		at += n
 		return out[at-n : at]
 	}
-	g.Credentials.SecretAccessKey, g.Credentials.SessionToken, g.STSRequestID, g.AssumedRoleARN =
-		Secret(vals[2]), Secret(vals[3]), vals[4], vals[5]
 	if flags&flagSecretDecoded != 0 {
-		g.Credentials.SecretAccessKey = Secret(restore(vals[2]))
+		r.secret = encode(vals[2])
 	}
 	if flags&flagTokenDecoded != 0 {
-		g.Credentials.SessionToken = Secret(restore(vals[3]))
+		r.token = encode(vals[3])
 	}
 	if flags&flagRequestUUID != 0 {
 		u := buf[at : at+36]
@@ -212,11 +225,26 @@ func (c compactGrant) grant() *Grant {
 		hex.Encode(u[19:23], []byte(vals[4][8:10]))
 		hex.Encode(u[24:36], []byte(vals[4][10:16]))
 		u[8], u[13], u[18], u[23] = '-', '-', '-', '-'
-		g.STSRequestID = out[at : at+36]
-		at += 36
+		r.requestID = out[at : at+36]
 	}
-	if flags&flagARNDerived != 0 {
-		g.AssumedRoleARN = arn
+	return r
+}
+
+// grantWith restores the Grant, marked Cached, from the blob and r (which
+// must be restored from c): one allocation, or two with a scope. The
+// strings kept as they were point into the blob.
+func (c compactGrant) grantWith(r *restored) *Grant {
+	s := c.blob
+	flags := s[blobHead-1]
+	vals, off := c.values()
+	g := &Grant{RoleARN: c.roleARN, SessionName: vals[0], AssumedRoleARN: r.arn, STSRequestID: r.requestID, Cached: true}
+	g.Credentials.AccessKeyID = vals[1]
+	g.Credentials.SecretAccessKey, g.Credentials.SessionToken = Secret(r.secret), Secret(r.token)
+	if flags&flagNoNotAfter == 0 {
+		g.NotAfter = time.Unix(0, int64(u64(s, 0))).UTC()
+	}
+	if flags&flagNoExpiry == 0 {
+		g.Credentials.Expires = time.Unix(0, int64(u64(s, 8))).UTC()
 	}
 	if flags&flagExtras != 0 {
 		var el [3]int

@@ -30,6 +30,13 @@ type Metrics struct {
 	streams         prometheus.Gauge
 	peersRefused    prometheus.Counter
 	rateLimits      *rateLimitMetrics
+
+	// The children of the vectors every request records (children.go).
+	requestsBy       *children[[2]string, prometheus.Counter]
+	phaseBy          *children[string, prometheus.Observer]
+	authzDecisionsBy *children[[2]string, prometheus.Counter]
+	credCacheBy      *children[string, prometheus.Counter]
+	auditEventsBy    *children[[2]string, prometheus.Counter]
 }
 
 // latencyBuckets span 50µs to ~6.5s: the warm path is tens of microseconds,
@@ -113,6 +120,11 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.rateLimits = newRateLimitMetrics(reg)
+	m.requestsBy = counters2(m.requests)
+	m.phaseBy = observers1(m.requestDuration)
+	m.authzDecisionsBy = counters2(m.authzDecisions)
+	m.credCacheBy = counters1(m.credCache)
+	m.auditEventsBy = counters2(m.auditEvents)
 	return m
 }
 
@@ -135,14 +147,14 @@ func (m *Metrics) Registry() *prometheus.Registry {
 // Request counts one finished HTTP request.
 func (m *Metrics) Request(method, outcome string) {
 	if m != nil {
-		m.requests.WithLabelValues(method, outcome).Inc()
+		m.requestsBy.of([2]string{method, outcome}).Inc()
 	}
 }
 
 // Phase observes the processing time of one phase (headers, body, total).
 func (m *Metrics) Phase(phase string, d time.Duration) {
 	if m != nil {
-		m.requestDuration.WithLabelValues(phase).Observe(d.Seconds())
+		m.phaseBy.of(phase).Observe(d.Seconds())
 	}
 }
 
@@ -166,7 +178,7 @@ func (m *Metrics) AuthzDecision(action string, allow bool) {
 		if allow {
 			d = "allow"
 		}
-		m.authzDecisions.WithLabelValues(action, d).Inc()
+		m.authzDecisionsBy.of([2]string{action, d}).Inc()
 	}
 }
 
@@ -181,7 +193,7 @@ func (m *Metrics) STSRequest(outcome string, d time.Duration) {
 // CredentialCache counts a credential cache lookup (hit, miss, refresh).
 func (m *Metrics) CredentialCache(result string) {
 	if m != nil {
-		m.credCache.WithLabelValues(result).Inc()
+		m.credCacheBy.of(result).Inc()
 	}
 }
 
@@ -218,7 +230,7 @@ func (m *Metrics) AuthzShadow(result string) {
 // AuditEvent counts a written audit event.
 func (m *Metrics) AuditEvent(typ, outcome string) {
 	if m != nil {
-		m.auditEvents.WithLabelValues(typ, outcome).Inc()
+		m.auditEventsBy.of([2]string{typ, outcome}).Inc()
 	}
 }
 

@@ -12,6 +12,8 @@ type rateLimitMetrics struct {
 	decisions *prometheus.CounterVec
 	queueWait *prometheus.HistogramVec
 	throttled *prometheus.CounterVec
+	// decisionsBy are decisions' children (children.go).
+	decisionsBy *children[[2]string, prometheus.Counter]
 }
 
 func newRateLimitMetrics(reg *prometheus.Registry) *rateLimitMetrics {
@@ -31,13 +33,14 @@ func newRateLimitMetrics(reg *prometheus.Registry) *rateLimitMetrics {
 		}, []string{"upstream"}),
 	}
 	reg.MustRegister(r.decisions, r.queueWait, r.throttled)
+	r.decisionsBy = counters2(r.decisions)
 	return r
 }
 
 // RateLimit counts one decision of a limit.
 func (m *Metrics) RateLimit(limit, result string) {
 	if m != nil {
-		m.rateLimits.decisions.WithLabelValues(limit, result).Inc()
+		m.rateLimits.decisionsBy.of([2]string{limit, result}).Inc()
 	}
 }
 

@@ -216,11 +216,31 @@ func ExtractTraceparent(ctx context.Context, traceparent, tracestate string) con
 	if traceparent == "" {
 		return ctx
 	}
-	carrier := propagation.MapCarrier{"traceparent": traceparent}
-	if tracestate != "" {
-		carrier["tracestate"] = tracestate
+	return Propagator().Extract(ctx, &traceCarrier{traceparent: traceparent, tracestate: tracestate})
+}
+
+// traceCarrier is the two trace context headers as a read-only
+// propagation.TextMapCarrier: what a MapCarrier holds, without the map.
+type traceCarrier struct{ traceparent, tracestate string }
+
+func (c *traceCarrier) Get(key string) string {
+	switch key {
+	case "traceparent":
+		return c.traceparent
+	case "tracestate":
+		return c.tracestate
 	}
-	return Propagator().Extract(ctx, carrier)
+	return ""
+}
+
+// Set does nothing: the carrier is only extracted from.
+func (c *traceCarrier) Set(string, string) {}
+
+func (c *traceCarrier) Keys() []string {
+	if c.tracestate == "" {
+		return []string{"traceparent"}
+	}
+	return []string{"traceparent", "tracestate"}
 }
 
 // StartStreamSpan starts the span of one ext_proc stream: a server span
@@ -232,9 +252,18 @@ func StartStreamSpan(ctx context.Context, tp trace.TracerProvider, traceparent, 
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
+	parent := ExtractTraceparent(ctx, traceparent, tracestate)
+	if _, off := tp.(noop.TracerProvider); off {
+		// Tracing is off: the no-op tracer's Start would return the span
+		// parent holds (the client's remote span context, for the logs'
+		// trace id), made non-recording. One that records already is
+		// left to it, so that the stream never ends another's span.
+		if sp := trace.SpanFromContext(parent); !sp.IsRecording() {
+			return parent, sp
+		}
+	}
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...)}
 	rpc := trace.SpanContextFromContext(ctx)
-	parent := ExtractTraceparent(ctx, traceparent, tracestate)
 	if remote := trace.SpanContextFromContext(parent); rpc.IsValid() && remote.IsValid() && remote.TraceID() != rpc.TraceID() {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: rpc}))
 	}

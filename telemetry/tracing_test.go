@@ -14,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -369,5 +370,49 @@ func BenchmarkStartStreamSpanDisabled(b *testing.B) {
 	for b.Loop() {
 		_, span := StartStreamSpan(ctx, tp, traceparent, "")
 		span.End()
+	}
+}
+
+// TestStartStreamSpanDisabled: with tracing off, the stream span is what
+// the no-op tracer's Start gives (the client's span context, or the one
+// ctx holds), never recording, and a recording span in ctx is not handed
+// out to be ended by the stream.
+func TestStartStreamSpanDisabled(t *testing.T) {
+	off := noop.NewTracerProvider()
+	rec, _ := recorder()
+	recCtx, recSpan := rec.Tracer("grpc").Start(t.Context(), "Process")
+	defer recSpan.End()
+	remote := ExtractTraceparent(t.Context(), "00-"+incomingTrace+"-"+"1111111111111111"+"-01", "")
+	tests := []struct {
+		name                    string
+		ctx                     context.Context
+		traceparent, tracestate string
+	}{
+		{"no trace context", t.Context(), "", ""},
+		{"client traceparent", t.Context(), traceparent, ""},
+		{"client traceparent and state", t.Context(), traceparent, "vendor=abc"},
+		{"malformed traceparent", t.Context(), "00-nothex-" + incomingSpan + "-01", ""},
+		{"remote span in ctx", remote, "", ""},
+		{"client traceparent over a remote span", remote, traceparent, ""},
+		{"recording span in ctx", recCtx, "", ""},
+		{"client traceparent over a recording span", recCtx, traceparent, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, span := StartStreamSpan(tt.ctx, off, tt.traceparent, tt.tracestate)
+			_, want := off.Tracer(TracerName).Start(ExtractTraceparent(tt.ctx, tt.traceparent, tt.tracestate), "x")
+			if span.IsRecording() {
+				t.Error("the stream span records with tracing off")
+			}
+			if !span.SpanContext().Equal(want.SpanContext()) {
+				t.Errorf("span context %v, the no-op tracer gives %v", span.SpanContext(), want.SpanContext())
+			}
+			if got := trace.SpanContextFromContext(ctx); !got.Equal(want.SpanContext()) {
+				t.Errorf("ctx carries %v, want %v", got, want.SpanContext())
+			}
+		})
+	}
+	if !recSpan.IsRecording() {
+		t.Error("the gRPC span was ended")
 	}
 }
