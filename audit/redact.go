@@ -312,14 +312,18 @@ func isCompactJOSE(t string) bool {
 }
 
 // mayMatchSecretRE is a cheap necessary condition for a secretRE match:
-// every alternative needs "eyJ", "=", "bearer" in any case, or a session
-// token prefix. Most recorded strings fail it, which keeps the regexp off
+// every alternative needs "eyJ", "bearer" in any case, a session token
+// prefix, or an "=" right after "signature", "security-token" or
+// "credential" in any case (the query parameters). Most recorded strings
+// fail it, code full of assignments included, which keeps the regexp off
 // the hot path. One pass over s looks for all of them.
 func mayMatchSecretRE(s string) bool {
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '=':
-			return true
+			if hasSuffixFold(s[:i], "signature") || hasSuffixFold(s[:i], "security-token") || hasSuffixFold(s[:i], "credential") {
+				return true
+			}
 		case 'e':
 			if strings.HasPrefix(s[i:], "eyJ") {
 				return true
@@ -343,6 +347,10 @@ func mayMatchSecretRE(s string) bool {
 		}
 	}
 	return false
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
 }
 
 func isB64(c byte) bool {

@@ -284,3 +284,46 @@ func TestPaddedCommandKeepsDestination(t *testing.T) {
 		}
 	}
 }
+
+// mayMatchCases are strings the prefilter must pass to the regexp (every
+// kind of secretRE match) and strings it may keep from it.
+var mayMatchCases = []struct {
+	s    string
+	want bool
+}{
+	{"https://b.s3.amazonaws.com/k?X-Amz-Signature=abcdef0123", true},
+	{"?x-amz-security-token=IQoJb3JpZ2lu", true},
+	{"&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20261202", true},
+	{"sig: SIGNATURE=zzz", true},
+	{"Authorization: Bearer abcdefghijklmnopqrstuvwxyz", true},
+	{"token eyJhbGciOiJIUzI1NiJ9.e30.abc", true},
+	{"FwoGZXIvYXdzEXAMPLE", true},
+	{"result = await call_boto3(service_name='s3', operation_name='ListBuckets')\nreturn result\n", false},
+	{"x == 1 and y != 2", false},
+	{"signature = 'not a parameter'", false},
+	{"", false},
+}
+
+func TestMayMatchSecretRE(t *testing.T) {
+	for _, tc := range mayMatchCases {
+		if got := mayMatchSecretRE(tc.s); got != tc.want {
+			t.Errorf("mayMatchSecretRE(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+		if secretRE.MatchString(tc.s) && !mayMatchSecretRE(tc.s) {
+			t.Errorf("%q matches secretRE but the prefilter skips it", tc.s)
+		}
+	}
+}
+
+// FuzzMayMatchSecretRE holds the prefilter to what it stands for: every
+// string secretRE matches must pass it.
+func FuzzMayMatchSecretRE(f *testing.F) {
+	for _, tc := range mayMatchCases {
+		f.Add(tc.s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if secretRE.MatchString(s) && !mayMatchSecretRE(s) {
+			t.Errorf("%q matches secretRE but the prefilter skips it", s)
+		}
+	})
+}
