@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"time"
 
@@ -31,15 +32,23 @@ func runBare(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	// The same message size limit mcpguard's server sets, so both run
-	// with the same gRPC settings.
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(4 << 20))
+	// The message size limit and stream workers mcpguard's server sets
+	// (gateway/gateway.go), so both run with the same gRPC settings: the
+	// worker pool spares each stream a fresh goroutine's stack growth,
+	// which is the protocol floor's saving as much as mcpguard's.
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.NumStreamWorkers(uint32(8*runtime.GOMAXPROCS(0)))) //nolint:gosec // GOMAXPROCS is a small positive number
 	extprocv3.RegisterExternalProcessorServer(srv, bare.Server{})
 	mln, err := net.Listen("tcp", *metricsListen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{Handler: http.HandlerFunc(serveAllocs), ReadHeaderTimeout: 5 * time.Second}
+	// /debug/pprof/ lets the load tool profile the bare server as it does
+	// mcpguard (-cpuprofile), on the same loopback-only listener.
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", serveAllocs)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(mln) }()
 	fmt.Fprintln(stdout, ln.Addr().String(), mln.Addr().String())
 	go func() {

@@ -109,7 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.IntVar(&s.exchangeRounds, "exchange-rounds", 3, "measured steps of each server in the exchange-only phase, alternating bare and mcpguard so that a drift of the machine's speed falls on both; the figures pool every round")
 	fs.Float64Var(&s.exchangeRate, "exchange-rate", 1000, "rate of the exchange-only phase: envoysim's ext_proc client driven directly, no HTTP and no upstream (0 skips)")
 	fs.BoolVar(&s.exchangeOnly, "exchange-only", false, "skip the full-flow and saturation phases (the stampede and memory phases run unless set to 0)")
-	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write mcpguard's CPU profile of its measured exchange-only step to this file, and its allocation profiles before and after the step to FILE.allocs-before and FILE.allocs-after (mcpguard then serves /debug/pprof on its admin listener)")
+	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write mcpguard's CPU profile of its first measured exchange-only step to this file, and its allocation profiles before and after the step to FILE.allocs-before and FILE.allocs-after (mcpguard then serves /debug/pprof on its admin listener); the bare server's go to FILE.bare, FILE.bare.allocs-before and FILE.bare.allocs-after")
 	var env envList
 	fs.Var(&env, "mcpguard-env", "NAME=VALUE added to mcpguard's environment (repeatable), e.g. GOMEMLIMIT=140MiB")
 	if err := fs.Parse(args); err != nil {
@@ -180,7 +180,7 @@ func run(ctx context.Context, s settings, w io.Writer) error {
 	if s.exchangeRate > 0 {
 		logf(w, "ext_proc exchange only (no HTTP, no upstream), allowed tools/call of %s, %.0f requests/s, %d × %s per mode, alternating", s.exchangeTool, s.exchangeRate, s.exchangeRounds, s.stepDuration)
 		pooled := map[string]*pool{modeBare: newPool(), modeMCPGuard: newPool()}
-		profiled := false
+		profiled := map[string]bool{}
 		for round := range s.exchangeRounds {
 			// bare, mcpguard, then mcpguard, bare: a steady drift of the
 			// machine's speed adds the same to both servers' totals.
@@ -189,12 +189,12 @@ func run(ctx context.Context, s settings, w io.Writer) error {
 				order = []string{modeMCPGuard, modeBare}
 			}
 			for _, mode := range order {
-				profile := mode == modeMCPGuard && !profiled
+				profile := !profiled[mode]
 				st, err := e.exchangeStep(ctx, mode, s.exchangeRate, pooled[mode].lat, profile)
 				if err != nil {
 					return err
 				}
-				profiled = profiled || profile
+				profiled[mode] = true
 				st.Round = round + 1
 				logStep(w, st)
 				res.ExchangeRounds = append(res.ExchangeRounds, st)

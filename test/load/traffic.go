@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -374,8 +375,8 @@ var upstreamAnswer = []envoysim.Header{
 // server CPU is what one exchange costs the server.
 //
 // Latencies also go to pooled, the histograms of every round of mode; with
-// profile, mcpguard's CPU and allocation profiles of the step are written
-// (-cpuprofile).
+// profile, the server's CPU and allocation profiles of the step are
+// written (-cpuprofile).
 func (e *env) exchangeStep(ctx context.Context, mode string, rate float64, pooled *latencies, profile bool) (*Step, error) {
 	f := e.filters[mode]
 	srv := e.guard
@@ -460,13 +461,18 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64, poole
 	stsBefore := len(e.st.STS.Calls())
 	lat := newLatencies()
 	var profiled chan error
+	// mcpguard's profiles go to FILE, the bare server's to FILE.bare.
+	prof := e.s.cpuProfile
+	if mode == modeBare {
+		prof += ".bare"
+	}
 	if e.s.cpuProfile != "" && profile {
-		if err := e.fetchProfile(ctx, "allocs", e.s.cpuProfile+".allocs-before"); err != nil {
+		if err := e.fetchProfile(ctx, srv, "allocs", prof+".allocs-before"); err != nil {
 			return nil, err
 		}
 		profiled = make(chan error, 1)
 		go func() {
-			profiled <- e.fetchProfile(ctx, fmt.Sprintf("profile?seconds=%d", max(1, int(e.s.stepDuration/time.Second))), e.s.cpuProfile)
+			profiled <- e.fetchProfile(ctx, srv, fmt.Sprintf("profile?seconds=%d", max(1, int(e.s.stepDuration/time.Second))), prof)
 		}()
 	}
 	began := time.Now()
@@ -478,7 +484,7 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64, poole
 		if err := <-profiled; err != nil {
 			return nil, err
 		}
-		if err := e.fetchProfile(ctx, "allocs", e.s.cpuProfile+".allocs-after"); err != nil {
+		if err := e.fetchProfile(ctx, srv, "allocs", prof+".allocs-after"); err != nil {
 			return nil, err
 		}
 	}
@@ -511,8 +517,9 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64, poole
 // profile of the measured step (-cpuprofile), and the cumulative
 // allocation profile before and after it (-cpuprofile + .allocs-before,
 // .allocs-after; compare them with go tool pprof -base).
-func (e *env) fetchProfile(ctx context.Context, what, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.st.AdminURL+"/debug/pprof/"+what, nil)
+func (e *env) fetchProfile(ctx context.Context, srv *process, what, path string) error {
+	base := strings.TrimSuffix(srv.metrics, "/metrics")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/debug/pprof/"+what, nil)
 	if err != nil {
 		return err
 	}
