@@ -6,29 +6,41 @@ import (
 	"time"
 )
 
-func TestParseStatCPU(t *testing.T) {
+func TestParseStat(t *testing.T) {
 	tests := []struct {
 		name    string
 		stat    string
-		want    time.Duration
+		want    statFields
 		wantErr bool
 	}{
-		{"plain", "4242 (mcpguard) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 8 0 100 0 0", 3 * time.Second, false},
-		{"name with spaces and parens", "7 (a b) c)) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 5 0 0", 30 * time.Millisecond, false},
-		{"truncated", "7 (x) R 1 7", 0, true},
-		{"no name", "garbage", 0, true},
-		{"bad number", "7 (x) R 1 7 7 0 -1 0 0 0 0 0 x 2 0", 0, true},
+		{"plain", "4242 (mcpguard) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 8 0 100 0 0",
+			statFields{user: 2500 * time.Millisecond, sys: 500 * time.Millisecond, minflt: 1000}, false},
+		{"name with spaces and parens", "7 (a b) c)) R 1 7 7 0 -1 0 9 0 0 0 1 2 0 0 20 0 1 0 5 0 0",
+			statFields{user: 10 * time.Millisecond, sys: 20 * time.Millisecond, minflt: 9}, false},
+		{"truncated", "7 (x) R 1 7", statFields{}, true},
+		{"no name", "garbage", statFields{}, true},
+		{"bad utime", "7 (x) R 1 7 7 0 -1 0 0 0 0 0 x 2 0", statFields{}, true},
+		{"bad minflt", "7 (x) R 1 7 7 0 -1 0 - 0 0 0 1 2 0", statFields{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseStatCPU([]byte(tc.stat))
+			got, err := parseStat([]byte(tc.stat))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}
 			if got != tc.want {
-				t.Errorf("cpu = %v, want %v", got, tc.want)
+				t.Errorf("stat = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestStatusCount(t *testing.T) {
+	status := "Name:\tmcpguard\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n"
+	for key, want := range map[string]int64{"voluntary_ctxt_switches:": 120, "nonvoluntary_ctxt_switches:": 7, "Threads:": 0} {
+		if got := statusCount([]byte(status), key); got != want {
+			t.Errorf("statusCount(%q) = %d, want %d", key, got, want)
+		}
 	}
 }
 
@@ -61,6 +73,10 @@ func TestReadProcSelf(t *testing.T) {
 	}
 	if u.RSS <= 0 || u.PeakRSS < u.RSS {
 		t.Errorf("rss %d, peak %d", u.RSS, u.PeakRSS)
+	}
+	// A running Go test has touched pages and its threads have slept.
+	if u.MinorFaults <= 0 || u.CtxSwitches <= 0 || u.CPU != u.User+u.Sys {
+		t.Errorf("minflt %d, context switches %d, cpu %v = user %v + sys %v", u.MinorFaults, u.CtxSwitches, u.CPU, u.User, u.Sys)
 	}
 }
 

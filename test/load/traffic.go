@@ -130,12 +130,19 @@ type Step struct {
 	// AllocsPerRequest and AllocBytesPerRequest are the server's heap
 	// allocations during the step divided by the requests completed:
 	// deterministic where CPU time is noisy (exchange-only phase).
-	AllocsPerRequest     float64  `json:"server_allocs_per_request,omitempty"`
-	AllocBytesPerRequest float64  `json:"server_alloc_bytes_per_request,omitempty"`
-	ServerRSS            int64    `json:"server_rss_bytes,omitempty"`
-	ServerPeakRSS        int64    `json:"server_peak_rss_bytes,omitempty"`
-	STSCalls             int      `json:"sts_calls"`
-	ErrorSamples         []string `json:"error_samples,omitempty"`
+	AllocsPerRequest     float64 `json:"server_allocs_per_request,omitempty"`
+	AllocBytesPerRequest float64 `json:"server_alloc_bytes_per_request,omitempty"`
+	// Kernel-side figures per request of the exchange-only phase, beside
+	// the CPU time they help explain: user and system time, minor page
+	// faults and context switches of all the server's threads.
+	UserPerRequest        float64  `json:"server_user_us_per_request,omitempty"`
+	SysPerRequest         float64  `json:"server_sys_us_per_request,omitempty"`
+	FaultsPerRequest      float64  `json:"server_minor_faults_per_request,omitempty"`
+	CtxSwitchesPerRequest float64  `json:"server_context_switches_per_request,omitempty"`
+	ServerRSS             int64    `json:"server_rss_bytes,omitempty"`
+	ServerPeakRSS         int64    `json:"server_peak_rss_bytes,omitempty"`
+	STSCalls              int      `json:"sts_calls"`
+	ErrorSamples          []string `json:"error_samples,omitempty"`
 }
 
 // pool sums one server's exchange-only steps into one.
@@ -145,6 +152,8 @@ type pool struct {
 	seconds, cpu          float64
 	sent, ok, errors, sts int64
 	allocs, allocBytes    float64
+	user, sys             float64
+	faults, switches      float64
 	rss, peakRSS          int64
 	errorSamples          []string
 }
@@ -162,6 +171,10 @@ func (p *pool) add(st *Step) {
 	p.sts += int64(st.STSCalls)
 	p.allocs += st.AllocsPerRequest * done
 	p.allocBytes += st.AllocBytesPerRequest * done
+	p.user += st.UserPerRequest * done
+	p.sys += st.SysPerRequest * done
+	p.faults += st.FaultsPerRequest * done
+	p.switches += st.CtxSwitchesPerRequest * done
 	p.rss, p.peakRSS = st.ServerRSS, max(p.peakRSS, st.ServerPeakRSS)
 	if len(p.errorSamples) < 5 {
 		p.errorSamples = append(p.errorSamples, st.ErrorSamples...)
@@ -181,6 +194,8 @@ func (p *pool) step(mode string, rate float64) *Step {
 		st.CPUPerRequest = p.cpu / done * 1e6
 		st.AllocsPerRequest = p.allocs / done
 		st.AllocBytesPerRequest = p.allocBytes / done
+		st.UserPerRequest, st.SysPerRequest = p.user/done, p.sys/done
+		st.FaultsPerRequest, st.CtxSwitchesPerRequest = p.faults/done, p.switches/done
 	}
 	if p.sent > 0 {
 		st.ErrorRate = float64(p.errors) / float64(p.sent)
@@ -499,6 +514,10 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64, poole
 		st.CPUPerRequest = st.ServerCPU / float64(done) * 1e6
 		st.AllocsPerRequest = (after.Mallocs - before.Mallocs) / float64(done)
 		st.AllocBytesPerRequest = (after.AllocBytes - before.AllocBytes) / float64(done)
+		st.UserPerRequest = (after.User - before.User).Seconds() / float64(done) * 1e6
+		st.SysPerRequest = (after.Sys - before.Sys).Seconds() / float64(done) * 1e6
+		st.FaultsPerRequest = float64(after.MinorFaults-before.MinorFaults) / float64(done)
+		st.CtxSwitchesPerRequest = float64(after.CtxSwitches-before.CtxSwitches) / float64(done)
 	}
 	st.ServerRSS, st.ServerPeakRSS = after.RSS, after.PeakRSS
 	if st.Sent > 0 {
