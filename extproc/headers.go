@@ -87,8 +87,8 @@ var singleValued = map[string]bool{
 
 // parseRequestHeaders reads the request headers mcpguard decides on, and
 // those the era checks read (requestHeaders.mirror), in one pass. Only
-// their values are converted from Envoy's raw bytes, all into one string;
-// the names of all are kept (they are strings already) for the removals.
+// their values are converted from Envoy's raw bytes, without a copy; the
+// names of all are kept (they are strings already) for the removals.
 func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 	var (
 		rh   requestHeaders
@@ -247,14 +247,14 @@ func (rh *requestHeaders) field(f hdrField) *string {
 }
 
 // headerValues converts the raw values of the headers read into strings
-// with one allocation for all of them: each becomes a substring of one
-// string built from every raw value. Values are assigned in arrival
-// order, so of repeated lines the last is kept, as one by one.
+// without copying them: each string aliases its raw value's bytes, which
+// the protobuf decoder allocated for this message alone and which nothing
+// writes to afterwards. Values are assigned in arrival order, so of
+// repeated lines the last is kept, as one by one.
 type headerValues struct {
-	n    int
-	dst  [24]hdrField
-	src  [24]*corev3.HeaderValue
-	size int
+	n   int
+	dst [24]hdrField
+	src [24]*corev3.HeaderValue
 }
 
 // add schedules h's value for rh's field f.
@@ -265,28 +265,19 @@ func (v *headerValues) add(rh *requestHeaders, f hdrField, h *corev3.HeaderValue
 	}
 	v.dst[v.n], v.src[v.n] = f, h
 	v.n++
-	v.size += len(h.GetRawValue())
 }
 
-// convert assigns the scheduled values. The string they share is built in
-// place: nothing writes to its bytes once they are filled.
+// convert assigns the scheduled values.
 func (v *headerValues) convert(rh *requestHeaders) {
-	buf := make([]byte, 0, v.size)
-	for _, h := range v.src[:v.n] {
-		buf = append(buf, h.GetRawValue()...)
-	}
-	all := unsafe.String(unsafe.SliceData(buf), len(buf)) //nolint:gosec // buf is never written again
-	off := 0
 	for i, h := range v.src[:v.n] {
-		n := len(h.GetRawValue())
-		if n == 0 {
+		raw := h.GetRawValue()
+		if len(raw) == 0 {
 			*rh.field(v.dst[i]) = h.GetValue()
 			continue
 		}
-		*rh.field(v.dst[i]) = all[off : off+n]
-		off += n
+		*rh.field(v.dst[i]) = unsafe.String(unsafe.SliceData(raw), len(raw)) //nolint:gosec // raw is never written again
 	}
-	v.n, v.size = 0, 0
+	v.n = 0
 }
 
 // maxScannedHeaders is the header count up to which parseRequestHeaders

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+	"unsafe"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/mcpguard/mcpguard"
 	"github.com/mcpguard/mcpguard/mcp"
-	"github.com/mcpguard/mcpguard/sigv4"
 )
 
 // errorMapping is what a client receives for one kind of failure.
@@ -125,37 +125,30 @@ func setHeader(key, value string) *corev3.HeaderValueOption {
 	return &p.o
 }
 
-// setHeaders builds the set_headers of one mutation with three
-// allocations however many headers it holds: the options, the header
-// values and one buffer for every raw value.
+// setHeaders builds the set_headers of one mutation with two allocations
+// however many headers it holds: the options and the header values. Each
+// raw value aliases the bytes of its string instead of copying them: the
+// strings are immutable, and the response is only marshalled, which reads
+// them.
 type setHeaders struct {
 	opts []*corev3.HeaderValueOption
 	vals []corev3.HeaderValueOption
 	hdrs []corev3.HeaderValue
-	buf  []byte
 }
 
-// newSetHeaders makes room for n headers whose values are those of set
-// and extra.
-func newSetHeaders(n int, set []sigv4.Header, extra string) *setHeaders {
-	size := len(extra)
-	for _, h := range set {
-		size += len(h.Value)
-	}
+// newSetHeaders makes room for n headers.
+func newSetHeaders(n int) *setHeaders {
 	return &setHeaders{
 		opts: make([]*corev3.HeaderValueOption, 0, n),
 		vals: make([]corev3.HeaderValueOption, n),
 		hdrs: make([]corev3.HeaderValue, n),
-		buf:  make([]byte, 0, size),
 	}
 }
 
 // add appends key: value, as setHeader would build it.
 func (s *setHeaders) add(key, value string) {
 	i := len(s.opts)
-	start := len(s.buf)
-	s.buf = append(s.buf, value...)
-	s.hdrs[i].Key, s.hdrs[i].RawValue = key, s.buf[start:len(s.buf):len(s.buf)]
+	s.hdrs[i].Key, s.hdrs[i].RawValue = key, unsafe.Slice(unsafe.StringData(value), len(value)) //nolint:gosec // read-only alias: only the marshaller reads RawValue
 	s.vals[i].Header, s.vals[i].AppendAction = &s.hdrs[i], corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
 	s.opts = append(s.opts, &s.vals[i])
 }

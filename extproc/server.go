@@ -706,7 +706,7 @@ func (x *exchange) signingMutation(res sigv4.Result, path string) *extprocv3.Hea
 		n++
 	}
 	mut := &extprocv3.HeaderMutation{}
-	sh := newSetHeaders(n, res.Set, path)
+	sh := newSetHeaders(n)
 	for _, h := range res.Set {
 		sh.add(h.Name, h.Value)
 	}
