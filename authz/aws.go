@@ -50,8 +50,14 @@ type AWSCall struct {
 // record.
 type AWSContext struct {
 	// Actions are "<IAM prefix>:<Operation>", sorted, unique.
-	Actions []string  `json:"actions"`
-	Calls   []AWSCall `json:"calls"`
+	Actions []string `json:"actions"`
+	// Services are the IAM prefixes of Actions, sorted, unique: the part
+	// of each action before its operation ("states" for a stepfunctions
+	// call). A policy bounds every call of a script to services with
+	// ["s3"].containsAll(context.aws.services), which Cedar cannot say
+	// of Actions or Calls without listing operations.
+	Services []string  `json:"services"`
+	Calls    []AWSCall `json:"calls"`
 	// Regions are the regions of Calls, sorted, unique.
 	Regions []string `json:"regions"`
 	// Complete is true only when every way the code or command can reach
@@ -148,13 +154,14 @@ func (a *awsAnalysis) fromCommand(c awsCommand, region string) *AWSContext {
 }
 
 func incomplete(reasons ...string) *AWSContext {
-	return &AWSContext{Actions: []string{}, Calls: []AWSCall{}, Regions: []string{}, Reasons: reasons, Unknown: []string{}}
+	return &AWSContext{Actions: []string{}, Services: []string{}, Calls: []AWSCall{}, Regions: []string{}, Reasons: reasons, Unknown: []string{}}
 }
 
-// build fills in actions, regions, unknown and read_only from the calls.
+// build fills in actions, services, regions, unknown and read_only from
+// the calls.
 func (a *awsAnalysis) build(calls []AWSCall, complete bool, reasons []string) *AWSContext {
 	r := &AWSContext{Calls: calls, Complete: complete, Reasons: reasons,
-		Actions: []string{}, Regions: []string{}, Unknown: []string{}}
+		Actions: []string{}, Services: []string{}, Regions: []string{}, Unknown: []string{}}
 	if r.Reasons == nil {
 		r.Reasons = []string{}
 	}
@@ -165,6 +172,11 @@ func (a *awsAnalysis) build(calls []AWSCall, complete bool, reasons []string) *A
 	for _, c := range calls {
 		action, known := a.catalog.Action(c.Service, c.Operation)
 		r.Actions = append(r.Actions, action)
+		// The action is "<prefix>:<operation>"; cutting the operation
+		// off its end, rather than the action at its first ':', keeps a
+		// service name with a ':' of its own ("s3:x") from passing for
+		// another service.
+		r.Services = append(r.Services, strings.TrimSuffix(action, ":"+c.Operation))
 		if !known {
 			r.Unknown = append(r.Unknown, action)
 			readOnly = false
@@ -176,7 +188,7 @@ func (a *awsAnalysis) build(calls []AWSCall, complete bool, reasons []string) *A
 		}
 	}
 	r.ReadOnly = readOnly
-	for _, s := range []*[]string{&r.Actions, &r.Regions, &r.Unknown, &r.Reasons} {
+	for _, s := range []*[]string{&r.Actions, &r.Services, &r.Regions, &r.Unknown, &r.Reasons} {
 		slices.Sort(*s)
 		*s = slices.Compact(*s)
 	}
@@ -215,6 +227,7 @@ func (r *AWSContext) record() types.Record {
 	}
 	return types.NewRecord(types.RecordMap{
 		"actions":   stringSet(r.Actions),
+		"services":  stringSet(r.Services),
 		"calls":     types.NewSet(calls...),
 		"regions":   stringSet(r.Regions),
 		"complete":  types.Boolean(r.Complete),

@@ -20,7 +20,8 @@ func boto3(service, op string) string {
 
 // TestExampleScriptPolicies decides run_script and legacy calls against
 // every example file together: the analysts' S3 listing, the read-only
-// group, the baseline's incompleteness forbid and the AWS guard rails.
+// group, Alice's S3 and Bob's EC2 reads, the baseline's incompleteness
+// forbid and the AWS guard rails.
 func TestExampleScriptPolicies(t *testing.T) {
 	a, err := New(t.Context(), Options{
 		PolicyFiles:  []string{filepath.Join(examplesDir, "*.cedar")},
@@ -35,6 +36,8 @@ func TestExampleScriptPolicies(t *testing.T) {
 	rita := ident("rita", "aws-readers")
 	presigner := ident("paula", "aws-readers", "s3-presigners")
 	eve := ident("eve")
+	alice := ident("alice", "s3-readers")
+	bob := ident("bob", "ec2-viewers")
 	listBuckets := boto3("s3", "ListBuckets")
 	tests := []struct {
 		name   string
@@ -69,6 +72,15 @@ func TestExampleScriptPolicies(t *testing.T) {
 		{"reader presigned url tool", rita, toolCall("aws___get_presigned_url", `{"bucket_name":"b","object_key":"k"}`), false, "guardrail-s3-presigning", ""},
 		{"reader s3 presign", rita, awsCall("aws s3 presign s3://b/k"), false, "guardrail-s3-presigning", ""},
 		{"presigner s3 presign", presigner, awsCall("aws s3 presign s3://b/k"), true, "aws-readers-read-only", ""},
+		{"alice lists buckets", alice, runScript(listBuckets), true, "s3-readers-run-s3-reads", ""},
+		{"alice describes instances", alice, runScript(boto3("ec2", "DescribeInstances")), false, "", `AWS action(s) "ec2:DescribeInstances"`},
+		{"alice mixes s3 and ec2", alice, runScript(listBuckets + boto3("ec2", "DescribeInstances")), false, "", `AWS action(s) "ec2:DescribeInstances"`},
+		{"alice puts an object", alice, runScript(boto3("s3", "PutObject")), false, "", `AWS action(s) "s3:PutObject"`},
+		{"alice service through a variable", alice, runScript("s = 's3'\nawait call_boto3(service_name=s, operation_name='ListBuckets')"), false, "baseline-forbid-incomplete-script", `"dynamic_service"`},
+		{"bob describes instances", bob, runScript(boto3("ec2", "DescribeInstances")), true, "ec2-viewers-run-ec2-reads", ""},
+		{"bob lists buckets", bob, runScript(listBuckets), false, "", `AWS action(s) "s3:ListBuckets"`},
+		{"bob mixes ec2 and s3", bob, runScript(boto3("ec2", "DescribeInstances") + listBuckets), false, "", `AWS action(s) "s3:ListBuckets"`},
+		{"bob starts instances", bob, runScript(boto3("ec2", "StartInstances")), false, "", `AWS action(s) "ec2:StartInstances"`},
 		{"nobody else scripts", eve, runScript(listBuckets), false, "", ""},
 	}
 	for _, tt := range tests {

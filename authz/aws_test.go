@@ -44,37 +44,37 @@ func TestAWSContext(t *testing.T) {
 		{"other tool", toolCall("aws___search_documentation", `{"search_phrase":"s3"}`), nil},
 		{"other tool with code", toolCall("python", `{"code":"await call_boto3(service_name='s3', operation_name='ListBuckets')"}`), nil},
 		{"script", runScript(boto3("s3", "ListBuckets")), &AWSContext{
-			Actions: []string{"s3:ListBuckets"}, Calls: []AWSCall{{"s3", "ListBuckets", "us-east-1"}}, Regions: []string{"us-east-1"},
+			Actions: []string{"s3:ListBuckets"}, Services: []string{"s3"}, Calls: []AWSCall{{"s3", "ListBuckets", "us-east-1"}}, Regions: []string{"us-east-1"},
 			Complete: true, Reasons: []string{}, Unknown: []string{}, ReadOnly: true}},
 		{"script stepfunctions and regions", runScript("await call_boto3(service_name='stepfunctions', operation_name='StartExecution', region_name='eu-west-1', params={'stateMachineArn': 'x'})\n" + boto3("ec2", "DescribeInstances")), &AWSContext{
-			Actions: []string{"ec2:DescribeInstances", "states:StartExecution"},
+			Actions: []string{"ec2:DescribeInstances", "states:StartExecution"}, Services: []string{"ec2", "states"},
 			Calls:   []AWSCall{{"ec2", "DescribeInstances", "us-east-1"}, {"stepfunctions", "StartExecution", "eu-west-1"}},
 			Regions: []string{"eu-west-1", "us-east-1"}, Complete: true, Reasons: []string{}, Unknown: []string{}, ReadOnly: false}},
 		{"script unknown op", runScript(boto3("s3", "ListBukets")), &AWSContext{
-			Actions: []string{"s3:ListBukets"}, Calls: []AWSCall{{"s3", "ListBukets", "us-east-1"}}, Regions: []string{"us-east-1"},
+			Actions: []string{"s3:ListBukets"}, Services: []string{"s3"}, Calls: []AWSCall{{"s3", "ListBukets", "us-east-1"}}, Regions: []string{"us-east-1"},
 			Complete: true, Reasons: []string{}, Unknown: []string{"s3:ListBukets"}, ReadOnly: false}},
 		{"script unknown service", runScript(boto3("s4", "ListBuckets")), &AWSContext{
-			Actions: []string{"s4:ListBuckets"}, Calls: []AWSCall{{"s4", "ListBuckets", "us-east-1"}}, Regions: []string{"us-east-1"},
+			Actions: []string{"s4:ListBuckets"}, Services: []string{"s4"}, Calls: []AWSCall{{"s4", "ListBuckets", "us-east-1"}}, Regions: []string{"us-east-1"},
 			Complete: true, Reasons: []string{}, Unknown: []string{"s4:ListBuckets"}, ReadOnly: false}},
 		{"script credential minting is not read-only", runScript(boto3("sts", "GetSessionToken")), &AWSContext{
-			Actions: []string{"sts:GetSessionToken"}, Calls: []AWSCall{{"sts", "GetSessionToken", "us-east-1"}}, Regions: []string{"us-east-1"},
+			Actions: []string{"sts:GetSessionToken"}, Services: []string{"sts"}, Calls: []AWSCall{{"sts", "GetSessionToken", "us-east-1"}}, Regions: []string{"us-east-1"},
 			Complete: true, Reasons: []string{}, Unknown: []string{}, ReadOnly: false}},
 		{"script without calls", runScript("x = 1"), &AWSContext{
-			Actions: []string{}, Calls: []AWSCall{}, Regions: []string{}, Complete: true, Reasons: []string{}, Unknown: []string{}, ReadOnly: false}},
+			Actions: []string{}, Services: []string{}, Calls: []AWSCall{}, Regions: []string{}, Complete: true, Reasons: []string{}, Unknown: []string{}, ReadOnly: false}},
 		{"script exec", runScript("exec('x')"), &AWSContext{
-			Actions: []string{}, Calls: []AWSCall{}, Regions: []string{}, Complete: false, Reasons: []string{"forbidden_builtin:exec"}, Unknown: []string{}}},
+			Actions: []string{}, Services: []string{}, Calls: []AWSCall{}, Regions: []string{}, Complete: false, Reasons: []string{"forbidden_builtin:exec"}, Unknown: []string{}}},
 		{"legacy s3 ls", awsCall("aws s3 ls"), &AWSContext{
-			Actions: []string{"s3:ListBuckets"}, Calls: []AWSCall{{"s3", "ListBuckets", "us-east-1"}}, Regions: []string{"us-east-1"},
+			Actions: []string{"s3:ListBuckets"}, Services: []string{"s3"}, Calls: []AWSCall{{"s3", "ListBuckets", "us-east-1"}}, Regions: []string{"us-east-1"},
 			Complete: true, Reasons: []string{}, Unknown: []string{}, ReadOnly: true}},
 		{"legacy s3 mv", awsCall("aws s3 mv s3://a/k ./k --region eu-west-1"), &AWSContext{
-			Actions: []string{"s3:DeleteObject", "s3:GetObject", "s3:HeadObject"},
+			Actions: []string{"s3:DeleteObject", "s3:GetObject", "s3:HeadObject"}, Services: []string{"s3"},
 			Calls:   []AWSCall{{"s3", "DeleteObject", "eu-west-1"}, {"s3", "GetObject", "eu-west-1"}, {"s3", "HeadObject", "eu-west-1"}},
 			Regions: []string{"eu-west-1"}, Complete: true, Reasons: []string{}, Unknown: []string{}, ReadOnly: false}},
 		{"legacy stepfunctions", awsCall("aws stepfunctions start-execution --state-machine-arn x"), &AWSContext{
-			Actions: []string{"states:StartExecution"}, Calls: []AWSCall{{"stepfunctions", "StartExecution", "us-east-1"}}, Regions: []string{"us-east-1"},
+			Actions: []string{"states:StartExecution"}, Services: []string{"states"}, Calls: []AWSCall{{"stepfunctions", "StartExecution", "us-east-1"}}, Regions: []string{"us-east-1"},
 			Complete: true, Reasons: []string{}, Unknown: []string{}, ReadOnly: false}},
 		{"legacy typo", awsCall("aws ec2 describe-instancez"), &AWSContext{
-			Actions: []string{"ec2:DescribeInstancez"}, Calls: []AWSCall{{"ec2", "DescribeInstancez", "us-east-1"}}, Regions: []string{"us-east-1"},
+			Actions: []string{"ec2:DescribeInstancez"}, Services: []string{"ec2"}, Calls: []AWSCall{{"ec2", "DescribeInstancez", "us-east-1"}}, Regions: []string{"us-east-1"},
 			Complete: true, Reasons: []string{}, Unknown: []string{"ec2:DescribeInstancez"}, ReadOnly: false}},
 		{"legacy parse error", awsCall("aws s3 ls; rm -rf /"), incomplete(ReasonCLIParseError)},
 		{"legacy unmapped", awsCall("aws ec2 wait instance-running"), incomplete(ReasonCLIUnmapped)},
@@ -102,6 +102,64 @@ func TestAWSContext(t *testing.T) {
 	}
 }
 
+// TestAWSServices checks context.aws.services: the IAM prefixes of the
+// actions, which are not always the boto3 service names.
+func TestAWSServices(t *testing.T) {
+	a := awsAuthorizer(t, permitAll, nil)
+	tests := []struct {
+		name string
+		msg  *mcp.Message
+		want []string
+	}{
+		{"s3 and ec2", runScript(boto3("s3", "ListBuckets") + boto3("ec2", "DescribeInstances") + boto3("s3", "ListObjectsV2")), []string{"ec2", "s3"}},
+		{"no calls", runScript("x = 1"), []string{}},
+		{"incomplete", runScript("s = 's3'\nawait call_boto3(service_name=s, operation_name='ListBuckets')"), []string{}},
+		{"elbv2 and elb share a prefix", runScript(boto3("elbv2", "DescribeLoadBalancers") + boto3("elb", "DescribeLoadBalancers")), []string{"elasticloadbalancing"}},
+		{"stepfunctions", runScript(boto3("stepfunctions", "ListStateMachines")), []string{"states"}},
+		{"unknown service as given", runScript(boto3("s4", "ListBuckets")), []string{"s4"}},
+		{"a colon in the service is not a prefix of its own", runScript(boto3("s3:x", "ListBuckets")), []string{"s3:x"}},
+		{"legacy s3 ls", awsCall("aws s3 ls"), []string{"s3"}},
+		{"legacy elbv2", awsCall("aws elbv2 describe-load-balancers"), []string{"elasticloadbalancing"}},
+		{"legacy parse error", awsCall("aws s3 ls; rm -rf /"), []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := awsOf(t, a, post(tt.msg))
+			if got == nil {
+				t.Fatal("no context.aws")
+			}
+			if got.Services == nil || !slices.Equal(got.Services, tt.want) {
+				t.Errorf("services %q, want %q (actions %q)", got.Services, tt.want, got.Actions)
+			}
+		})
+	}
+}
+
+// TestAWSServicesInPolicies bounds every call of a script to one service
+// and reads only, the way examples/policies/alice-bob.cedar does.
+func TestAWSServicesInPolicies(t *testing.T) {
+	a := awsAuthorizer(t, `
+@id("ec2-only") permit(principal, action, resource) when {
+  context has aws && context.aws.read_only && ["ec2"].containsAll(context.aws.services)
+};`, nil)
+	for _, tt := range []struct {
+		code  string
+		allow bool
+	}{
+		{boto3("ec2", "DescribeInstances") + boto3("ec2", "DescribeVpcs"), true},
+		{boto3("ec2", "DescribeInstances") + boto3("s3", "ListBuckets"), false},
+		{boto3("s3", "ListBuckets"), false},
+		{boto3("ec2", "TerminateInstances"), false},
+		{"x = 1", false},
+		{"s = 'ec2'\nawait call_boto3(service_name=s, operation_name='DescribeInstances')", false},
+	} {
+		d := authorize(t, a, ident("u"), post(runScript(tt.code)))
+		if d.Allow != tt.allow || len(d.Errors) > 0 {
+			t.Errorf("%q: allow %v, want %v (%+v, aws %+v)", tt.code, d.Allow, tt.allow, d, d.Items[0].AWS)
+		}
+	}
+}
+
 // TestAWSContextInPolicies checks the Cedar shape of context.aws with
 // policies that read every attribute.
 func TestAWSContextInPolicies(t *testing.T) {
@@ -110,7 +168,7 @@ func TestAWSContextInPolicies(t *testing.T) {
   context has aws && context.aws.complete && context.aws.regions == ["eu-west-1"] &&
   context.aws.calls.contains({service: "s3", operation: "ListObjectsV2", region: "eu-west-1"}) &&
   context.aws.unknown.isEmpty() && context.aws.reasons.isEmpty() && context.aws.read_only &&
-  context.aws.actions.contains("s3:ListObjectsV2")
+  context.aws.actions.contains("s3:ListObjectsV2") && context.aws.services == ["s3"]
 };
 @id("incomplete-reason") permit(principal, action, resource) when {
   context has aws && context.aws.reasons.contains("dynamic_region") && !context.aws.complete

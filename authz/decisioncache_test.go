@@ -84,6 +84,8 @@ func TestDecisionCacheOff(t *testing.T) {
 const decisionPolicies = `
 @id("s3-readers") permit(principal in Group::"s3-readers", action == Action::"tools/call", resource)
   when { context has aws && context.aws.complete && context.aws.read_only && context.aws.actions.containsAll(["s3:ListBuckets"]) };
+@id("ec2-viewers") permit(principal in Group::"ec2-viewers", action == Action::"tools/call", resource)
+  when { context has aws && context.aws.read_only && ["ec2"].containsAll(context.aws.services) };
 @id("cli-ec2") permit(principal, action == Action::"tools/call", resource)
   when { context has aws_cli && context.aws_cli has service && context.aws_cli.service == "ec2" };
 @id("docs") permit(principal, action == Action::"tools/call", resource == Tool::"aws___search_documentation")
@@ -120,7 +122,8 @@ func TestDecisionCacheDecidesAsEvaluation(t *testing.T) {
 	alice, bob := ident("alice", "s3-readers", "streamers"), ident("bob")
 	staff := ident("carol", "s3-readers")
 	staff.Claims["staff"] = false
-	people := []*authn.Identity{alice, bob, staff}
+	viewer := ident("victor", "ec2-viewers")
+	people := []*authn.Identity{alice, bob, staff, viewer}
 	with := func(r Request, f func(*Request)) Request { f(&r); return r }
 	docs := func(limit string) *mcp.Message {
 		return toolCall("aws___search_documentation", `{"search_phrase":"s3","limit":`+limit+`}`)
@@ -135,6 +138,10 @@ func TestDecisionCacheDecidesAsEvaluation(t *testing.T) {
 		{"script, other user", 1, post(runScript(boto3("s3", "ListBuckets")))},
 		{"script, forbidden claim", 2, post(runScript(boto3("s3", "ListBuckets")))},
 		{"script writes", 0, post(runScript(boto3("s3", "DeleteBucket")))},
+		{"ec2 script", 3, post(runScript(boto3("ec2", "DescribeInstances")))},
+		{"ec2 script, other user", 0, post(runScript(boto3("ec2", "DescribeInstances")))},
+		{"ec2 and s3 script", 3, post(runScript(boto3("ec2", "DescribeInstances") + boto3("s3", "ListBuckets")))},
+		{"ec2 script writes", 3, post(runScript(boto3("ec2", "TerminateInstances")))},
 		{"script, other region", 0, with(post(runScript(boto3("s3", "ListBuckets"))), func(r *Request) { r.Region = "eu-west-1" })},
 		{"cli ec2", 1, post(awsCall("aws ec2 describe-instances"))},
 		{"cli s3", 1, post(awsCall("aws s3 ls"))},

@@ -25,8 +25,8 @@
 //     region} or {parse_error}; and aws for a tools/call of
 //     aws___run_script (from the static analysis of its code, package
 //     script) or with a cli_command (mapped through package awsapi):
-//     {actions, calls, regions, complete, reasons, unknown, read_only}, see
-//     AWSContext. Only run_script calls run the script analysis.
+//     {actions, services, calls, regions, complete, reasons, unknown,
+//     read_only}, see AWSContext. Only run_script calls run the script analysis.
 //
 // JSON values become Cedar values as follows: string → String, bool → Bool,
 // an integer literal in int64 range → Long, any other number → decimal when

@@ -65,16 +65,17 @@ func TestVisibleExamplePolicies(t *testing.T) {
 	a := exampleAuthorizer(t)
 	docs := []string{"aws___search_documentation", "aws___read_documentation", "aws___list_regions", "aws___suggest_aws_commands"}
 	withCall := append([]string{"aws___call_aws"}, docs...)
+	withScript := append([]string{"aws___run_script"}, withCall...)
 	tests := []struct {
 		name string
 		id   *authn.Identity
 		want []string
 	}{
-		{"alice (s3-readers): aws___call_aws for s3 and the documentation tools", ident("alice", "s3-readers"), withCall},
-		{"bob (ec2-viewers)", ident("bob", "ec2-viewers"), withCall},
-		{"dana (data-analysts): permit conditioned on arguments", ident("dana", "data-analysts"), append([]string{"aws___run_script"}, withCall...)},
-		{"rita (aws-readers): read-only scripts and commands", ident("rita", "aws-readers"), append([]string{"aws___run_script"}, withCall...)},
-		{"pat (platform-team, through entities.json)", ident("pat", "platform-team"), withCall},
+		{"alice (s3-readers): s3 scripts and commands and the documentation tools", ident("alice", "s3-readers"), withScript},
+		{"bob (ec2-viewers)", ident("bob", "ec2-viewers"), withScript},
+		{"dana (data-analysts): permit conditioned on arguments", ident("dana", "data-analysts"), withScript},
+		{"rita (aws-readers): read-only scripts and commands", ident("rita", "aws-readers"), withScript},
+		{"pat (platform-team, through entities.json)", ident("pat", "platform-team"), withScript},
 		{"eve (no group): documentation only", ident("eve"), docs},
 	}
 	for _, tt := range tests {
@@ -391,7 +392,7 @@ func TestVisibleConcurrent(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for _, n := range exampleTools {
-				want := n != "aws___run_script" && n != "aws___delete_stack"
+				want := n != "aws___delete_stack"
 				if got := visible(mcp.ListItem{Kind: mcp.ItemTool, Name: n}); got != want {
 					t.Errorf("%s: %v", n, got)
 				}
@@ -456,7 +457,8 @@ func BenchmarkVisible200Tools(b *testing.B) {
 				n++
 			}
 		}
-		if n != 5 {
+		// aws___call_aws, aws___run_script and four documentation tools.
+		if n != 6 {
 			b.Fatalf("%d visible", n)
 		}
 	}

@@ -208,7 +208,8 @@ func TestAuthzCheckShowsContextAWS(t *testing.T) {
 	}
 	got := out.Items[0].AWS
 	want := authz.AWSContext{
-		Actions: []string{"s3:ListBuckets", "s3:ListObjectsV2"},
+		Actions:  []string{"s3:ListBuckets", "s3:ListObjectsV2"},
+		Services: []string{"s3"},
 		Calls: []authz.AWSCall{{Service: "s3", Operation: "ListBuckets", Region: "us-east-1"},
 			{Service: "s3", Operation: "ListObjectsV2", Region: "eu-west-1"}},
 		Regions: []string{"eu-west-1", "us-east-1"}, Complete: true, Reasons: []string{}, Unknown: []string{}, ReadOnly: true,

@@ -6,8 +6,8 @@
 // Server that verifies SigV4 signatures like AWS, a real mcpguard with
 // config.yaml and the policies in ../policies, and an Envoy stand-in in
 // front; then it connects as Alice, Bob and Dana with the official MCP Go
-// SDK client and prints what happened, through the legacy aws___call_aws and
-// through today's aws___run_script. With --serve it keeps running and
+// SDK client and prints what happened, through today's aws___run_script and
+// through the legacy aws___call_aws. With --serve it keeps running and
 // prints tokens and a curl command for trying it by hand.
 package main
 
@@ -136,19 +136,54 @@ func (f *followTrail) follow(w io.Writer) {
 	f.mu.Unlock()
 }
 
-// seedMatrix connects as Alice and Bob and tries one S3 and one EC2 call each.
+// The example scenario's calls: one S3 and one EC2 read, as scripts for
+// aws___run_script and as commands for the legacy aws___call_aws.
+const (
+	s3Script  = "return await call_boto3(service_name='s3', operation_name='ListBuckets')"
+	ec2Script = "return await call_boto3(service_name='ec2', operation_name='DescribeInstances')"
+	s3Cmd     = "aws s3 ls"
+	ec2Cmd    = "aws ec2 describe-instances"
+)
+
+// seedMatrix connects as Alice and Bob and tries one S3 and one EC2 call
+// each: first through aws___run_script, the AWS MCP Server's only AWS tool
+// today, then through the legacy aws___call_aws. "Allowed" means the call
+// came back from AWS without an error: mcpguard let it through and the
+// fake AWS ran it with the role's permissions.
 func seedMatrix(ctx context.Context, s *stack.Stack, out io.Writer) error {
-	const s3Cmd, ec2Cmd = "aws s3 ls", "aws ec2 describe-instances"
+	fmt.Fprintf(out, "The example scenario through aws___run_script, the AWS MCP Server's only AWS tool today\n(scripts calling s3 ListBuckets and ec2 DescribeInstances):\n\n")
+	err := matrix(ctx, s, out, func(cs *mcp.ClientSession, service string) (*mcp.CallToolResult, error) {
+		code := s3Script
+		if service == "ec2" {
+			code = ec2Script
+		}
+		return runScript(ctx, cs, code)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nThe same through the legacy aws___call_aws (%q and %q):\n\n", s3Cmd, ec2Cmd)
+	return matrix(ctx, s, out, func(cs *mcp.ClientSession, service string) (*mcp.CallToolResult, error) {
+		cmd := s3Cmd
+		if service == "ec2" {
+			cmd = ec2Cmd
+		}
+		return callAWS(ctx, cs, cmd)
+	})
+}
+
+// matrix prints, for Alice and Bob, the outcome of call for "s3" and
+// "ec2" and the IAM roles AWS saw their requests signed with.
+func matrix(ctx context.Context, s *stack.Stack, out io.Writer, call func(cs *mcp.ClientSession, service string) (*mcp.CallToolResult, error)) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-	fmt.Fprintf(out, "The example scenario (%q and %q through aws___call_aws):\n\n", s3Cmd, ec2Cmd)
 	fmt.Fprintln(tw, "User\tIdP group\tS3 Access\tEC2 Access\tIAM role used\t")
 	for _, u := range []stack.User{stack.Alice, stack.Bob} {
 		cs, err := connect(ctx, s, u)
 		if err != nil {
 			return fmt.Errorf("%s: %w", u.Name, err)
 		}
-		s3 := outcome(callAWS(ctx, cs, s3Cmd))
-		ec2 := outcome(callAWS(ctx, cs, ec2Cmd))
+		s3 := outcome(call(cs, "s3"))
+		ec2 := outcome(call(cs, "ec2"))
 		cs.Close()
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", title(u.Name), u.Groups[0], s3, ec2, rolesUsedBy(s, u.Name))
 	}
@@ -188,10 +223,7 @@ func analystScripts(ctx context.Context, s *stack.Stack, out io.Writer) error {
 		{"call_boto3 under another name", "f = call_boto3\nreturn await f(service_name='iam', operation_name='ListUsers')"},
 		{"service_name from a variable", "svc = 'iam'\nreturn await call_boto3(service_name=svc, operation_name='ListUsers')"},
 	} {
-		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: fakeaws.ToolRunScript, Arguments: map[string]any{"code": sc.code}})
-		cancel()
-		fmt.Fprintf(tw, "  %s\t%s\t\n", sc.what, scriptOutcome(res, err))
+		fmt.Fprintf(tw, "  %s\t%s\t\n", sc.what, scriptOutcome(runScript(ctx, cs, sc.code)))
 	}
 	return tw.Flush()
 }
@@ -225,6 +257,12 @@ func connect(ctx context.Context, s *stack.Stack, u stack.User) (*mcp.ClientSess
 	return client.Connect(cctx, &mcp.StreamableClientTransport{
 		Endpoint: s.MCPURL(), HTTPClient: stack.HTTPClient(tok), DisableStandaloneSSE: true, MaxRetries: -1,
 	}, nil)
+}
+
+func runScript(ctx context.Context, cs *mcp.ClientSession, code string) (*mcp.CallToolResult, error) {
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return cs.CallTool(cctx, &mcp.CallToolParams{Name: fakeaws.ToolRunScript, Arguments: map[string]any{"code": code}})
 }
 
 func callAWS(ctx context.Context, cs *mcp.ClientSession, command string) (*mcp.CallToolResult, error) {

@@ -79,12 +79,12 @@ func TestToolsListShowsOnlyUsableTools(t *testing.T) {
 				user stack.User
 				want []string
 			}{
-				// aws___call_aws stays for the groups with an
-				// argument-conditioned permit on it.
-				{stack.Alice, append([]string{"aws___call_aws", "aws___s3_list_buckets"}, docs...)},
-				{stack.Bob, append([]string{"aws___call_aws", "aws___ec2_describe_instances"}, docs...)},
-				// aws___run_script for the analysts' script permit;
-				// aws___get_presigned_url and aws___get_tasks for nobody.
+				// aws___call_aws and aws___run_script stay for the
+				// groups with an argument- or context.aws-conditioned
+				// permit on them; aws___get_presigned_url and
+				// aws___get_tasks are for nobody.
+				{stack.Alice, append([]string{"aws___call_aws", "aws___run_script", "aws___s3_list_buckets"}, docs...)},
+				{stack.Bob, append([]string{"aws___call_aws", "aws___run_script", "aws___ec2_describe_instances"}, docs...)},
 				{stack.Dana, append([]string{"aws___call_aws", "aws___run_script"}, docs...)},
 			}
 			for _, tt := range tests {

@@ -134,3 +134,97 @@ func TestDataAnalystRunScript(t *testing.T) {
 		t.Errorf("audit: %d allowed and %d refused run_script records, want 2 and %d", allowed, refused, len(denied)+1)
 	}
 }
+
+// The brief's calls as today's AWS MCP Server takes them.
+const (
+	s3ListScript      = "return await call_boto3(service_name='s3', operation_name='ListBuckets')\n"
+	ec2DescribeScript = "return await call_boto3(service_name='ec2', operation_name='DescribeInstances')\n"
+)
+
+// TestSeedMatrixRunScript is the brief's table through aws___run_script:
+// Alice (s3-readers) may run a script that lists S3 but not one that
+// describes EC2, Bob (ec2-viewers) the reverse, and neither one that mixes
+// the two. An allowed script is signed as the user's role, passes the
+// fake's SigV4 verification, and its call_boto3 runs with that role's
+// permissions and returns AWS's answer; a denied one gets 403 and the
+// JSON-RPC forbidden error naming the refused action, and nothing reaches
+// AWS.
+func TestSeedMatrixRunScript(t *testing.T) {
+	s, _ := startStack(t, stack.Options{})
+	mixed := s3ListScript[len("return "):] + ec2DescribeScript
+	tests := []struct {
+		name    string
+		user    stack.User
+		code    string
+		role    string // "": denied by mcpguard
+		call    string // the call AWS ran, or the action the denial names
+		content string // in an allowed script's result
+	}{
+		{"alice lists buckets", stack.Alice, s3ListScript, stack.S3Role, "s3:ListBuckets", "mcpguard-demo-reports"},
+		{"alice describes instances", stack.Alice, ec2DescribeScript, "", "ec2:DescribeInstances", ""},
+		{"alice mixes s3 and ec2", stack.Alice, mixed, "", "ec2:DescribeInstances", ""},
+		{"bob describes instances", stack.Bob, ec2DescribeScript, stack.EC2Role, "ec2:DescribeInstances", "i-0a1b2c3d4e5f60718"},
+		{"bob lists buckets", stack.Bob, s3ListScript, "", "s3:ListBuckets", ""},
+		{"bob mixes s3 and ec2", stack.Bob, mixed, "", "s3:ListBuckets", ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runs, requests := len(s.AWS.ScriptRuns()), len(s.AWS.Requests())
+			if tt.role != "" {
+				cs := connect(t, s, tt.user)
+				res, err := runScript(cs, tt.code)
+				if err != nil || res.IsError {
+					t.Fatalf("want the script run, got err=%v result=%+v", err, res)
+				}
+				if !strings.Contains(resultText(res), tt.content) {
+					t.Errorf("result %q lacks %q", resultText(res), tt.content)
+				}
+				got := s.AWS.ScriptRuns()[runs:]
+				if len(got) != 1 || got[0].RoleARN != tt.role || got[0].Error != "" || !slices.Equal(got[0].Calls, []string{tt.call}) {
+					t.Fatalf("AWS ran %+v, want one run of %s as %s without error", got, tt.call, tt.role)
+				}
+				// Requests holds only requests whose signature the fake
+				// verified with the credentials STS issued.
+				signed := false
+				for _, r := range s.AWS.Requests()[requests:] {
+					if strings.Contains(string(r.Body), `"tools/call"`) && r.RoleARN == tt.role && strings.HasPrefix(r.SessionName, tt.user.Name) {
+						signed = true
+					}
+				}
+				if !signed {
+					t.Errorf("no verified tools/call signed as %s for %s", tt.role, tt.user.Name)
+				}
+				return
+			}
+			tok, err := s.Token(tt.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 200 + i, "method": "tools/call",
+				"params": map[string]any{"name": fakeaws.ToolRunScript, "arguments": map[string]any{"code": tt.code}}})
+			r := postJSON(t, s, tok, string(body))
+			if r.status != 403 {
+				t.Fatalf("status %d, want 403: %s", r.status, r.body)
+			}
+			var e struct {
+				ID    int `json:"id"`
+				Error struct {
+					Code    int    `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Code != -32003 || e.ID != 200+i {
+				t.Fatalf("body %s is not the JSON-RPC forbidden error of request %d", r.body, 200+i)
+			}
+			if want := `AWS action(s) "` + tt.call + `"`; !strings.HasSuffix(e.Error.Message, want) {
+				t.Errorf("message %q does not end with %q", e.Error.Message, want)
+			}
+			if len(s.AWS.Requests()) != requests || len(s.AWS.ScriptRuns()) != runs {
+				t.Error("a denied script reached AWS")
+			}
+		})
+	}
+	if rej := s.AWS.Rejections(); len(rej) != 0 {
+		t.Errorf("the fake AWS rejected %d requests: %+v", len(rej), rej)
+	}
+}
