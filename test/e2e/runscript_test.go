@@ -74,24 +74,9 @@ func TestDataAnalystRunScript(t *testing.T) {
 	for i, tt := range denied {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(s.AWS.Requests())
-			body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call",
-				"params": map[string]any{"name": fakeaws.ToolRunScript, "arguments": map[string]any{"code": tt.code}}})
-			r := postJSON(t, s, tok, string(body))
-			if r.status != 403 {
-				t.Fatalf("status %d, want 403: %s", r.status, r.body)
-			}
-			var e struct {
-				ID    int `json:"id"`
-				Error struct {
-					Code    int    `json:"code"`
-					Message string `json:"message"`
-				} `json:"error"`
-			}
-			if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Code != -32003 || e.ID != 100+i {
-				t.Fatalf("body %s is not the JSON-RPC forbidden error of request %d", r.body, 100+i)
-			}
-			if want := strings.ReplaceAll(tt.want, `\"`, `"`); !strings.Contains(e.Error.Message, want) {
-				t.Errorf("message %q does not say %q", e.Error.Message, want)
+			msg := runScriptForbidden(t, s, tok, 100+i, tt.code)
+			if want := strings.ReplaceAll(tt.want, `\"`, `"`); !strings.Contains(msg, want) {
+				t.Errorf("message %q does not say %q", msg, want)
 			}
 			if n := len(s.AWS.Requests()); n != before {
 				t.Errorf("a denied script reached AWS (%d requests, was %d)", n, before)
@@ -200,24 +185,9 @@ func TestSeedMatrixRunScript(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 200 + i, "method": "tools/call",
-				"params": map[string]any{"name": fakeaws.ToolRunScript, "arguments": map[string]any{"code": tt.code}}})
-			r := postJSON(t, s, tok, string(body))
-			if r.status != 403 {
-				t.Fatalf("status %d, want 403: %s", r.status, r.body)
-			}
-			var e struct {
-				ID    int `json:"id"`
-				Error struct {
-					Code    int    `json:"code"`
-					Message string `json:"message"`
-				} `json:"error"`
-			}
-			if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Code != -32003 || e.ID != 200+i {
-				t.Fatalf("body %s is not the JSON-RPC forbidden error of request %d", r.body, 200+i)
-			}
-			if want := `AWS action(s) "` + tt.call + `"`; !strings.HasSuffix(e.Error.Message, want) {
-				t.Errorf("message %q does not end with %q", e.Error.Message, want)
+			msg := runScriptForbidden(t, s, tok, 200+i, tt.code)
+			if want := `AWS action(s) "` + tt.call + `"`; !strings.HasSuffix(msg, want) {
+				t.Errorf("message %q does not end with %q", msg, want)
 			}
 			if len(s.AWS.Requests()) != requests || len(s.AWS.ScriptRuns()) != runs {
 				t.Error("a denied script reached AWS")
@@ -227,4 +197,28 @@ func TestSeedMatrixRunScript(t *testing.T) {
 	if rej := s.AWS.Rejections(); len(rej) != 0 {
 		t.Errorf("the fake AWS rejected %d requests: %+v", len(rej), rej)
 	}
+}
+
+// runScriptForbidden posts an aws___run_script call of code with JSON-RPC
+// id and requires mcpguard's refusal: 403 with the JSON-RPC forbidden error
+// (-32003) of that request. It returns the error's message.
+func runScriptForbidden(t *testing.T, s *stack.Stack, tok string, id int, code string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": "tools/call",
+		"params": map[string]any{"name": fakeaws.ToolRunScript, "arguments": map[string]any{"code": code}}})
+	r := postJSON(t, s, tok, string(body))
+	if r.status != 403 {
+		t.Fatalf("status %d, want 403: %s", r.status, r.body)
+	}
+	var e struct {
+		ID    int `json:"id"`
+		Error struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Code != -32003 || e.ID != id {
+		t.Fatalf("body %s is not the JSON-RPC forbidden error of request %d", r.body, id)
+	}
+	return e.Error.Message
 }
