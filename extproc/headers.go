@@ -71,6 +71,18 @@ func headerValue(h *corev3.HeaderValue) string {
 	return h.GetValue()
 }
 
+// aliasedValue is headerValue without the copy: the string aliases the
+// raw value's bytes, which the protobuf decoder allocated for this message
+// alone and which nothing writes to afterwards. Of repeated lines the last
+// assigned is kept, as with headerValue.
+func aliasedValue(h *corev3.HeaderValue) string {
+	raw := h.GetRawValue()
+	if len(raw) == 0 {
+		return h.GetValue()
+	}
+	return unsafe.String(unsafe.SliceData(raw), len(raw)) //nolint:gosec // raw is never written again
+}
+
 // singleValued lists the headers mcpguard reads that have exactly one
 // meaning: each may appear at most once in a request. Envoy hands ext_proc
 // every header line separately, so a repeat is visible here; were it
@@ -90,10 +102,7 @@ var singleValued = map[string]bool{
 // their values are converted from Envoy's raw bytes, without a copy; the
 // names of all are kept (they are strings already) for the removals.
 func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
-	var (
-		rh   requestHeaders
-		vals headerValues
-	)
+	var rh requestHeaders
 	hs := m.GetHeaders()
 	rh.names = make([]string, 0, len(hs))
 	// Names are deduplicated by a scan while there are few, as in every
@@ -121,46 +130,46 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 			// The first line of each; the counts make later lines seen.
 			sl := &rh.mirror.values[i]
 			if sl.n == 0 {
-				vals.add(&rh, fieldMirror+hdrField(i), h)
+				sl.first = aliasedValue(h)
 			}
 			sl.n++
 		}
 		switch key {
 		case ":method":
-			vals.add(&rh, fieldMethod, h)
+			rh.method = aliasedValue(h)
 		case ":path":
-			vals.add(&rh, fieldPath, h)
+			rh.path = aliasedValue(h)
 		case ":authority":
-			vals.add(&rh, fieldAuthority, h)
+			rh.authority = aliasedValue(h)
 		case ":scheme":
-			vals.add(&rh, fieldScheme, h)
+			rh.scheme = aliasedValue(h)
 		case "content-type":
-			vals.add(&rh, fieldContentType, h)
+			rh.contentType = aliasedValue(h)
 			rh.contentTypes++
 		case "content-encoding":
-			vals.add(&rh, fieldContentEnc, h)
+			rh.contentEnc = aliasedValue(h)
 			rh.contentEncodings++
 		case "content-length":
-			vals.add(&rh, fieldContentLength, h)
+			rh.contentLength = aliasedValue(h)
 		case "x-request-id":
-			vals.add(&rh, fieldRequestID, h)
+			rh.requestID = aliasedValue(h)
 		case "mcp-session-id":
-			vals.add(&rh, fieldSessionID, h)
+			rh.sessionID = aliasedValue(h)
 		case "mcp-protocol-version":
-			vals.add(&rh, fieldProtocolVersion, h)
+			rh.protocolVersion = aliasedValue(h)
 		case "mcp-method":
-			vals.add(&rh, fieldMCPMethod, h)
+			rh.mcpMethod = aliasedValue(h)
 		case "mcp-name":
-			vals.add(&rh, fieldMCPName, h)
+			rh.mcpName = aliasedValue(h)
 		case "user-agent":
-			vals.add(&rh, fieldUserAgent, h)
+			rh.userAgent = aliasedValue(h)
 		case "traceparent":
-			vals.add(&rh, fieldTraceparent, h)
+			rh.traceparent = aliasedValue(h)
 		case "tracestate":
-			vals.add(&rh, fieldTracestate, h)
+			rh.tracestate = aliasedValue(h)
 		case "authorization":
 			if rh.authorizations == 0 {
-				vals.add(&rh, fieldAuthorization, h)
+				rh.authorization = aliasedValue(h)
 			}
 			rh.authorizations++
 		case targetAccountHeader, targetPermissionSetHeader:
@@ -177,107 +186,7 @@ func parseRequestHeaders(m *corev3.HeaderMap) requestHeaders {
 			}
 		}
 	}
-	vals.convert(&rh)
 	return rh
-}
-
-// hdrField names a string of requestHeaders that parseRequestHeaders
-// fills; headerValues holds these rather than pointers, so the
-// requestHeaders being filled stays on the stack.
-type hdrField uint8
-
-const (
-	fieldMethod hdrField = iota
-	fieldPath
-	fieldAuthority
-	fieldScheme
-	fieldContentType
-	fieldContentEnc
-	fieldContentLength
-	fieldRequestID
-	fieldSessionID
-	fieldUserAgent
-	fieldTraceparent
-	fieldTracestate
-	fieldProtocolVersion
-	fieldMCPMethod
-	fieldMCPName
-	fieldAuthorization
-	// fieldMirror+i is the first value of mirror slot i.
-	fieldMirror
-)
-
-// field returns the string f names.
-func (rh *requestHeaders) field(f hdrField) *string {
-	switch f {
-	case fieldMethod:
-		return &rh.method
-	case fieldPath:
-		return &rh.path
-	case fieldAuthority:
-		return &rh.authority
-	case fieldScheme:
-		return &rh.scheme
-	case fieldContentType:
-		return &rh.contentType
-	case fieldContentEnc:
-		return &rh.contentEnc
-	case fieldContentLength:
-		return &rh.contentLength
-	case fieldRequestID:
-		return &rh.requestID
-	case fieldSessionID:
-		return &rh.sessionID
-	case fieldUserAgent:
-		return &rh.userAgent
-	case fieldTraceparent:
-		return &rh.traceparent
-	case fieldTracestate:
-		return &rh.tracestate
-	case fieldProtocolVersion:
-		return &rh.protocolVersion
-	case fieldMCPMethod:
-		return &rh.mcpMethod
-	case fieldMCPName:
-		return &rh.mcpName
-	case fieldAuthorization:
-		return &rh.authorization
-	}
-	return &rh.mirror.values[f-fieldMirror].first
-}
-
-// headerValues converts the raw values of the headers read into strings
-// without copying them: each string aliases its raw value's bytes, which
-// the protobuf decoder allocated for this message alone and which nothing
-// writes to afterwards. Values are assigned in arrival order, so of
-// repeated lines the last is kept, as one by one.
-type headerValues struct {
-	n   int
-	dst [24]hdrField
-	src [24]*corev3.HeaderValue
-}
-
-// add schedules h's value for rh's field f.
-func (v *headerValues) add(rh *requestHeaders, f hdrField, h *corev3.HeaderValue) {
-	if v.n == len(v.dst) {
-		// Only a request repeating the headers read gets here.
-		v.convert(rh)
-	}
-	v.dst[v.n], v.src[v.n] = f, h
-	v.n++
-}
-
-// convert assigns the scheduled values.
-func (v *headerValues) convert(rh *requestHeaders) {
-	for i, h := range v.src[:v.n] {
-		raw := h.GetRawValue()
-		if len(raw) == 0 {
-			*rh.field(v.dst[i]) = h.GetValue()
-			continue
-		}
-		*rh.field(v.dst[i]) = unsafe.String(unsafe.SliceData(raw), len(raw)) //nolint:gosec // raw is never written again
-	}
-	v.n = 0
 }
 
 // maxScannedHeaders is the header count up to which parseRequestHeaders
