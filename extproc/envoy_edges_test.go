@@ -76,3 +76,49 @@ func TestEnvoyEdgesAnsweredAsTheClientShouldSeeThem(t *testing.T) {
 		})
 	}
 }
+
+// TestTrailersWithoutBodyCarryNoCredential covers the POST whose headers
+// are followed by trailers and no data: Envoy then sends no body message
+// and forwards the request as the headers answer left it. That answer
+// already removed the client's token and AWS headers, and the upstream's
+// answer is replaced by a 400 JSON-RPC error naming the trailers.
+func TestTrailersWithoutBodyCarryNoCredential(t *testing.T) {
+	h := newHarness(t, nil)
+	r := post("", "authorization", "Bearer alice", "x-amz-security-token", "client-chosen", "mcp-protocol-version", "2025-11-25")
+	r.Trailers = []envoysim.Header{{Key: "x-checksum", Value: "abc"}}
+	out := h.filter.ProcessRequest(t.Context(), r)
+	defer out.Close()
+	if out.Immediate != nil {
+		t.Fatalf("refused at the request: %d %s", out.Immediate.Status, out.Immediate.Body)
+	}
+	for _, name := range []string{"authorization", "x-amz-security-token"} {
+		if v, ok := envoysim.Get(out.Request.Headers, name); ok {
+			t.Errorf("forwarded request still carries %s: %q", name, v)
+		}
+	}
+	if v, _ := envoysim.Get(out.Request.Headers, "mcp-protocol-version"); v != "2025-11-25" {
+		t.Errorf("mcp-protocol-version %q, want it kept", v)
+	}
+	ro := out.ProcessResponse(t.Context(), &envoysim.Response{Status: 403, Headers: []envoysim.Header{{Key: "content-type", Value: "application/json"}}})
+	if ro.Immediate == nil {
+		t.Fatalf("upstream answer %d passed through", ro.Status)
+	}
+	if ro.Immediate.Status != 400 {
+		t.Fatalf("status %d (%s), want 400", ro.Immediate.Status, ro.Immediate.Body)
+	}
+	var body struct {
+		Error struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(ro.Immediate.Body, &body); err != nil {
+		t.Fatalf("body %q is not a JSON-RPC error: %v", ro.Immediate.Body, err)
+	}
+	if body.Error.Code != -32600 || !strings.Contains(body.Error.Message, "trailers") {
+		t.Errorf("error %+v, want -32600 naming the trailers", body.Error)
+	}
+	if n := h.creds.calls.Load(); n != 0 {
+		t.Errorf("credential source called %d times", n)
+	}
+}

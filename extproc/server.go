@@ -364,6 +364,14 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 			// body too large; Envoy sends this reply straight to the client.
 			return x.fail(mcpguard.Ef(mcpguard.KindTooLarge, "request body larger than the gateway's buffer limit")), nil
 		}
+		if x.phase == expectRequestBody {
+			// The body phase never ran: Envoy forwarded a POST whose
+			// headers were followed by trailers and no data (its
+			// Filter::onTrailers sends no body then). The request left
+			// without the client's token (credentialRemoval) and unsigned;
+			// its answer is replaced by mcpguard's refusal.
+			return x.fail(mcpguard.E(mcpguard.KindInvalidRequest, "HTTP trailers are not accepted on MCP requests: the request body never reached the gateway", nil)), nil
+		}
 		if x.phase != requestDone {
 			return nil, x.outOfOrder("response_headers")
 		}
@@ -508,7 +516,26 @@ func (x *exchange) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 			return x.fail(mcpguard.Ef(mcpguard.KindTooLarge, "request body larger than %d bytes", x.s.o.MaxBodyBytes))
 		}
 	}
-	return continueRequestHeaders(nil)
+	return continueRequestHeaders(x.credentialRemoval())
+}
+
+// credentialRemoval removes, while the body is awaited, the client's
+// credential and every AWS or mcpguard header it sent: the signing
+// mutation sets what the upstream gets. Envoy skips the body phase of a
+// POST whose headers are followed by trailers and no data, and then
+// forwards the request as the headers answer left it; so that answer must
+// not leave the client's token or signature material in it.
+func (x *exchange) credentialRemoval() *extprocv3.HeaderMutation {
+	var rm []string
+	for _, n := range x.hdr.names {
+		if n == "authorization" || removableHeader(n) {
+			rm = append(rm, n)
+		}
+	}
+	if rm == nil {
+		return nil
+	}
+	return &extprocv3.HeaderMutation{RemoveHeaders: rm}
 }
 
 // metadataDocument returns the RFC 9728 document when this request asks
