@@ -20,6 +20,8 @@ import (
 
 	"github.com/mcpguard/mcpguard/authn"
 	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/config"
+	"github.com/mcpguard/mcpguard/gateway"
 	"github.com/mcpguard/mcpguard/mcp"
 )
 
@@ -34,9 +36,23 @@ type policyTestFile struct {
 	Schema string `yaml:"schema"`
 	// ServerHost names Server::"<host>"; default aws-mcp.us-east-1.api.aws.
 	ServerHost string `yaml:"server_host"`
-	// GroupClaim is the claim holding the caller's groups; default groups.
-	GroupClaim string       `yaml:"group_claim"`
-	Tests      []policyTest `yaml:"tests"`
+	// GroupClaim is the claim holding the caller's groups; default the
+	// config's (authz_config.group_claim), else groups.
+	GroupClaim string `yaml:"group_claim"`
+	// Config optionally names an mcpguard configuration, relative to the
+	// test file, whose identity mapping the claims go through as in the
+	// gateway: its group claims and, with oidc_providers, the provider
+	// the claims' iss picks (principal, group prefixes and names).
+	Config string       `yaml:"config"`
+	Tests  []policyTest `yaml:"tests"`
+}
+
+// identityMapping is how a test's claims become the identity the
+// authorizer sees: the group claim and, from a test file's config, the
+// providers (authn.ProviderIdentity; none without a config).
+type identityMapping struct {
+	groupClaim string
+	providers  []authn.Options
 }
 
 // policyTest is one request and its expected decision. The request is
@@ -196,8 +212,22 @@ func runTestFile(ctx context.Context, path string, mode authz.SchemaMode) ([]tes
 	if opts.ServerHost == "" {
 		opts.ServerHost = "aws-mcp.us-east-1.api.aws"
 	}
+	idm := identityMapping{groupClaim: "groups"}
+	if tf.Config != "" {
+		cfg, err := config.Load(rel(tf.Config))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: config: %w", path, err)
+		}
+		idm = identityMapping{groupClaim: cfg.OIDC.GroupClaim, providers: gateway.AuthnOptions(cfg)}
+		if opts.GroupClaim == "" && cfg.Authz != nil {
+			opts.GroupClaim = cfg.Authz.GroupClaim
+		}
+	}
 	if opts.GroupClaim == "" {
-		opts.GroupClaim = "groups"
+		opts.GroupClaim = idm.groupClaim
+	}
+	if tf.GroupClaim != "" {
+		idm.groupClaim = tf.GroupClaim
 	}
 	az, err := authz.New(ctx, opts)
 	if err != nil {
@@ -210,7 +240,7 @@ func runTestFile(ctx context.Context, path string, mode authz.SchemaMode) ([]tes
 			name = fmt.Sprintf("test %d", i+1)
 		}
 		o := testOutcome{name: name, expect: tc.Expect}
-		req, id, err := tc.request(path, opts.GroupClaim)
+		req, id, err := tc.request(path, idm)
 		if err == nil && tc.Expect != "allow" && tc.Expect != "deny" {
 			err = fmt.Errorf("expect must be allow or deny, got %q", tc.Expect)
 		}
@@ -268,12 +298,15 @@ func decodeTestFile(raw []byte) (*policyTestFile, error) {
 
 // request builds the authz request and identity of one test through the
 // same parsers the gateway uses.
-func (tc *policyTest) request(path, groupClaim string) (authz.Request, *authn.Identity, error) {
+func (tc *policyTest) request(path string, idm identityMapping) (authz.Request, *authn.Identity, error) {
 	claims, err := json.Marshal(tc.Claims)
 	if err != nil || tc.Claims == nil {
 		return authz.Request{}, nil, errors.New("claims: a mapping with at least sub is required")
 	}
-	id, err := identityFromClaimsJSON(path, claims, groupClaim)
+	id, err := identityFromClaimsJSON(path, claims, idm.groupClaim)
+	if err == nil {
+		id, err = authn.ProviderIdentity(idm.providers, id)
+	}
 	if err != nil {
 		return authz.Request{}, nil, err
 	}

@@ -256,10 +256,94 @@ func FuzzPolicyTestFile(f *testing.F) {
 			return
 		}
 		for i := range tf.Tests {
-			req, id, err := tf.Tests[i].request("t.yaml", "groups")
+			req, id, err := tf.Tests[i].request("t.yaml", identityMapping{groupClaim: "groups"})
 			if err == nil && (id == nil || id.Subject == "" || (req.HTTPMethod == "POST" && req.Body == nil)) {
 				t.Fatalf("test %d built an incomplete request: %+v %+v", i, req, id)
 			}
 		}
 	})
+}
+
+// TestAuthzTestThroughConfigProviders runs a test file whose claims go
+// through a configuration's oidc_providers, as tokens do in the gateway:
+// the claims' iss picks the provider, which names the principal
+// User::"<provider>|<sub>" and prefixes its groups. The same sub from two
+// providers is two principals.
+func TestAuthzTestThroughConfigProviders(t *testing.T) {
+	dir := writeTestDir(t, map[string]string{
+		"mcpguard.yaml": `upstream:
+  host: aws-mcp.us-east-1.api.aws
+oidc_providers:
+  - name: okta
+    issuer: https://okta.example.com
+    audience: aws-mcp
+    jwks_url: https://okta.example.com/jwks
+  - name: partners
+    issuer: https://partners.example.com
+    audience: aws-mcp
+    jwks_url: https://partners.example.com/jwks
+    group_prefix: "partners:"
+aws_sts_config:
+  region: us-east-1
+  role_arn: arn:aws:iam::123456789012:role/Default
+authz_config:
+  policy_files: [p.cedar]
+`,
+		"p.cedar": `@id("okta-alice")
+permit (principal == User::"okta|alice", action == Action::"tools/call", resource == Tool::"aws___read_documentation");
+@id("partner-staff")
+permit (principal in Group::"partners:staff", action == Action::"tools/call", resource == Tool::"aws___search_documentation");
+`,
+		"t.yaml": `policies: [../p.cedar]
+config: ../mcpguard.yaml
+tests:
+  - name: alice of okta
+    claims: {iss: "https://okta.example.com", sub: alice}
+    tool: aws___read_documentation
+    expect: allow
+    policies: [okta-alice]
+  - name: the partners' alice is someone else
+    claims: {iss: "https://partners.example.com", sub: alice}
+    tool: aws___read_documentation
+    expect: deny
+  - name: a partner's group is prefixed
+    claims: {iss: "https://partners.example.com", sub: bob, groups: [staff]}
+    tool: aws___search_documentation
+    expect: allow
+    policies: [partner-staff]
+  - name: an okta group of the same name is not the partners'
+    claims: {iss: "https://okta.example.com", sub: carol, groups: [staff]}
+    tool: aws___search_documentation
+    expect: deny
+`,
+	})
+	// The runner reads every .yaml under its folder: the tests get their
+	// own, beside the configuration.
+	tests := filepath.Join(dir, "tests")
+	if err := os.Mkdir(tests, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "t.yaml"), filepath.Join(tests, "t.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("authz", "test", tests)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out, "FAIL") || !strings.Contains(out, " 0 failed") {
+		t.Errorf("output:\n%s", out)
+	}
+
+	// Without the config the same claims are plain subs: alice of okta is
+	// User::"alice" and no longer allowed.
+	raw, err := os.ReadFile(filepath.Join(tests, "t.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tests, "t.yaml"), []byte(strings.Replace(string(raw), "config: ../mcpguard.yaml\n", "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := runCLI("authz", "test", tests); code != exitDeny || !strings.Contains(out, "alice of okta") {
+		t.Errorf("without the config: exit %d\n%s", code, out)
+	}
 }
