@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mcpguard/mcpguard/test/fakeaws"
+	"github.com/mcpguard/mcpguard/test/stack"
 )
 
 // volatile are the parts of the quickstart's output that differ from run
@@ -30,6 +34,41 @@ func normalize(s string) string {
 		lines[i] = strings.TrimRight(l, " ")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// startScenario starts the stack run starts for a scenario, on free ports,
+// so that a test can hold the scenario's tables against what the fakes
+// recorded.
+func startScenario(t *testing.T, o stack.Options) *stack.Stack {
+	t.Helper()
+	o.Ephemeral, o.AuditWriter = true, &stack.Buffer{}
+	s, err := stack.Start(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// wantScriptRuns checks that AWS ran exactly the scripts want, in order,
+// each without an error, as the role and for the session given, making the
+// calls given: the allowed scripts reached AWS signed for their user, and
+// no denied one reached it.
+func wantScriptRuns(t *testing.T, s *stack.Stack, want []fakeaws.ScriptRun) {
+	t.Helper()
+	got := s.AWS.ScriptRuns()
+	if len(got) != len(want) {
+		t.Fatalf("AWS ran %d scripts, want %d:\n%+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Code != w.Code || g.RoleARN != w.RoleARN || g.SessionName != w.SessionName || g.Error != "" || !slices.Equal(g.Calls, w.Calls) {
+			t.Errorf("script run %d = %+v, want %+v", i, g, w)
+		}
+	}
+	if rej := s.AWS.Rejections(); len(rej) != 0 {
+		t.Errorf("the fake AWS rejected %d requests: %+v", len(rej), rej)
+	}
 }
 
 // readmeTables is the quickstart output the README shows: its first code
