@@ -128,3 +128,24 @@ func TestQuickstartNeverVaries(t *testing.T) {
 		}
 	}
 }
+
+// TestScenarioFlags runs the quickstart with each scenario's flag: run
+// picks that scenario and it runs to its end.
+func TestScenarioFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string // the scenario's last line, in part
+	}{
+		{[]string{"--config", "config.yaml", "--identity-center"}, "GetRoleCredentials 2; STS calls 0"},
+		{[]string{"--providers", "--config", "providers.yaml"}, `User::"contractors/0a1b2c3d…|bob"`},
+	} {
+		var out bytes.Buffer
+		if err := run(t.Context(), tt.args, &out); err != nil {
+			t.Fatalf("run %v: %v\n%s", tt.args, err, out.String())
+		}
+		lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+		if last := lines[len(lines)-1]; !strings.Contains(last, tt.want) {
+			t.Errorf("run %v: the last line %q lacks %q:\n%s", tt.args, last, tt.want, out.String())
+		}
+	}
+}
