@@ -11,41 +11,24 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpguard/mcpguard/test/fakeaws"
 	"github.com/mcpguard/mcpguard/test/stack"
 )
 
 // identityCenterScenario runs Alice and Bob through IAM Identity Center
-// permission sets in two accounts (dev and prod) and prints which account
-// and permission set signed each call.
+// permission sets in two accounts (dev and prod), through aws___run_script
+// and then the legacy aws___call_aws, and prints which account and
+// permission set signed each call.
 func identityCenterScenario(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	fmt.Fprintf(out, "IAM Identity Center (Pattern 1): mcpguard exchanges each user's JWT with CreateTokenWithIAM,\n"+
 		"checks the (account, permission set) against its allow list and the user's assignments,\n"+
 		"and signs with GetRoleCredentials. Accounts: dev %s, prod %s.\n\n", stack.DevAccount, stack.ProdAccount)
-	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "User\tasks for\tcommand\toutcome\tsigned as (account / permission set)\t")
-	for _, c := range []struct {
-		user    stack.User
-		account string
-		set     string
-		command string
-	}{
-		{stack.Alice, stack.DevAccount, "S3ReadOnly", "aws s3 ls"},
-		{stack.Alice, stack.ProdAccount, "S3ReadOnly", "aws s3 ls"},
-		{stack.Bob, stack.DevAccount, "EC2ReadOnly", "aws ec2 describe-instances"},
-		{stack.Bob, stack.ProdAccount, "AdministratorAccess", "aws ec2 describe-instances"},
-	} {
-		before := len(s.AWS.Requests())
-		var res string
-		cs, err := connectWithTarget(ctx, s, c.user, c.account, c.set)
-		if err != nil {
-			res = "Refused by mcpguard: " + refusalReason(err)
-		} else {
-			res = outcome(callAWS(ctx, cs, c.command))
-			cs.Close()
-		}
-		fmt.Fprintf(tw, "%s\t%s / %s\t%s\t%s\t%s\t\n", title(c.user.Name), accountName(c.account), c.set, c.command, res, signedAs(s, before))
+	fmt.Fprintf(out, "Through aws___run_script (scripts calling s3 ListBuckets and ec2 DescribeInstances):\n\n")
+	if err := identityCenterTable(ctx, s, out, fakeaws.ToolRunScript); err != nil {
+		return err
 	}
-	if err := tw.Flush(); err != nil {
+	fmt.Fprintf(out, "\nThe same through the legacy aws___call_aws:\n\n")
+	if err := identityCenterTable(ctx, s, out, fakeaws.ToolCallAWS); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nAlice's prod pair is in mcpguard's allow list but not assigned to her in Identity Center;\n"+
@@ -54,6 +37,36 @@ func identityCenterScenario(ctx context.Context, s *stack.Stack, out io.Writer) 
 		s.SSO.CountCalls("CreateTokenWithIAM"), s.SSO.CountCalls("ListAccounts"), s.SSO.CountCalls("ListAccountRoles"),
 		s.SSO.CountCalls("GetRoleCredentials"), len(s.STS.Calls()))
 	return nil
+}
+
+// identityCenterTable makes each user's ask for an (account, permission
+// set) through tool and prints what happened and who signed it.
+func identityCenterTable(ctx context.Context, s *stack.Stack, out io.Writer, tool string) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "User\tasks for\tcall\toutcome\tsigned as (account / permission set)\t")
+	for _, c := range []struct {
+		user    stack.User
+		account string
+		set     string
+		ask     ask
+	}{
+		{stack.Alice, stack.DevAccount, "S3ReadOnly", s3List},
+		{stack.Alice, stack.ProdAccount, "S3ReadOnly", s3List},
+		{stack.Bob, stack.DevAccount, "EC2ReadOnly", ec2Describe},
+		{stack.Bob, stack.ProdAccount, "AdministratorAccess", ec2Describe},
+	} {
+		before := len(s.AWS.Requests())
+		var res string
+		cs, err := connectWithTarget(ctx, s, c.user, c.account, c.set)
+		if err != nil {
+			res = "Refused by mcpguard: " + refusalReason(err)
+		} else {
+			res = outcome(c.ask.call(ctx, cs, tool))
+			cs.Close()
+		}
+		fmt.Fprintf(tw, "%s\t%s / %s\t%s\t%s\t%s\t\n", title(c.user.Name), accountName(c.account), c.set, c.ask.name(tool), res, signedAs(s, before))
+	}
+	return tw.Flush()
 }
 
 func connectWithTarget(ctx context.Context, s *stack.Stack, u stack.User, account, set string) (*mcp.ClientSession, error) {

@@ -145,6 +145,34 @@ const (
 	ec2Cmd    = "aws ec2 describe-instances"
 )
 
+// An ask is one AWS call of the scenarios, made through either tool.
+type ask struct {
+	op      string // the operation, as the tables of scripts name it: "s3 ListBuckets"
+	script  string // for aws___run_script
+	command string // for the legacy aws___call_aws
+}
+
+var (
+	s3List      = ask{"s3 ListBuckets", s3Script, s3Cmd}
+	ec2Describe = ask{"ec2 DescribeInstances", ec2Script, ec2Cmd}
+)
+
+// call makes a through tool: fakeaws.ToolRunScript or fakeaws.ToolCallAWS.
+func (a ask) call(ctx context.Context, cs *mcp.ClientSession, tool string) (*mcp.CallToolResult, error) {
+	if tool == fakeaws.ToolRunScript {
+		return runScript(ctx, cs, a.script)
+	}
+	return callAWS(ctx, cs, a.command)
+}
+
+// name is how a table of tool's calls names a.
+func (a ask) name(tool string) string {
+	if tool == fakeaws.ToolRunScript {
+		return a.op
+	}
+	return a.command
+}
+
 // seedMatrix connects as Alice and Bob and tries one S3 and one EC2 call
 // each: first through aws___run_script, the AWS MCP Server's only AWS tool
 // today, then through the legacy aws___call_aws. "Allowed" means the call
@@ -152,29 +180,16 @@ const (
 // fake AWS ran it with the role's permissions.
 func seedMatrix(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	fmt.Fprintf(out, "The example scenario through aws___run_script, the AWS MCP Server's only AWS tool today\n(scripts calling s3 ListBuckets and ec2 DescribeInstances):\n\n")
-	err := matrix(ctx, s, out, func(cs *mcp.ClientSession, service string) (*mcp.CallToolResult, error) {
-		code := s3Script
-		if service == "ec2" {
-			code = ec2Script
-		}
-		return runScript(ctx, cs, code)
-	})
-	if err != nil {
+	if err := matrix(ctx, s, out, fakeaws.ToolRunScript); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nThe same through the legacy aws___call_aws (%q and %q):\n\n", s3Cmd, ec2Cmd)
-	return matrix(ctx, s, out, func(cs *mcp.ClientSession, service string) (*mcp.CallToolResult, error) {
-		cmd := s3Cmd
-		if service == "ec2" {
-			cmd = ec2Cmd
-		}
-		return callAWS(ctx, cs, cmd)
-	})
+	return matrix(ctx, s, out, fakeaws.ToolCallAWS)
 }
 
-// matrix prints, for Alice and Bob, the outcome of call for "s3" and
-// "ec2" and the IAM roles AWS saw their requests signed with.
-func matrix(ctx context.Context, s *stack.Stack, out io.Writer, call func(cs *mcp.ClientSession, service string) (*mcp.CallToolResult, error)) error {
+// matrix prints, for Alice and Bob, the outcome of the S3 and the EC2 call
+// through tool and the IAM roles AWS saw their requests signed with.
+func matrix(ctx context.Context, s *stack.Stack, out io.Writer, tool string) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "User\tIdP group\tS3 Access\tEC2 Access\tIAM role used\t")
 	for _, u := range []stack.User{stack.Alice, stack.Bob} {
@@ -182,8 +197,8 @@ func matrix(ctx context.Context, s *stack.Stack, out io.Writer, call func(cs *mc
 		if err != nil {
 			return fmt.Errorf("%s: %w", u.Name, err)
 		}
-		s3 := outcome(call(cs, "s3"))
-		ec2 := outcome(call(cs, "ec2"))
+		s3 := outcome(s3List.call(ctx, cs, tool))
+		ec2 := outcome(ec2Describe.call(ctx, cs, tool))
 		cs.Close()
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", title(u.Name), u.Groups[0], s3, ec2, rolesUsedBy(s, u.Name))
 	}

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mcpguard/mcpguard/test/fakeaws"
+	"github.com/mcpguard/mcpguard/test/stack"
 )
 
 // volatile are the parts of the quickstart's output that differ from run
@@ -30,6 +34,41 @@ func normalize(s string) string {
 		lines[i] = strings.TrimRight(l, " ")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// startScenario starts the stack run starts for a scenario, on free ports,
+// so that a test can hold the scenario's tables against what the fakes
+// recorded.
+func startScenario(t *testing.T, o stack.Options) *stack.Stack {
+	t.Helper()
+	o.Ephemeral, o.AuditWriter = true, &stack.Buffer{}
+	s, err := stack.Start(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// wantScriptRuns checks that AWS ran exactly the scripts want, in order,
+// each without an error, as the role and for the session given, making the
+// calls given: the allowed scripts reached AWS signed for their user, and
+// no denied one reached it.
+func wantScriptRuns(t *testing.T, s *stack.Stack, want []fakeaws.ScriptRun) {
+	t.Helper()
+	got := s.AWS.ScriptRuns()
+	if len(got) != len(want) {
+		t.Fatalf("AWS ran %d scripts, want %d:\n%+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Code != w.Code || g.RoleARN != w.RoleARN || g.SessionName != w.SessionName || g.Error != "" || !slices.Equal(g.Calls, w.Calls) {
+			t.Errorf("script run %d = %+v, want %+v", i, g, w)
+		}
+	}
+	if rej := s.AWS.Rejections(); len(rej) != 0 {
+		t.Errorf("the fake AWS rejected %d requests: %+v", len(rej), rej)
+	}
 }
 
 // readmeTables is the quickstart output the README shows: its first code
@@ -86,6 +125,27 @@ func TestQuickstartNeverVaries(t *testing.T) {
 		}
 		if got != first {
 			t.Fatalf("run %d differs from run 1:\n--- run 1\n%s\n--- run %d\n%s", i+1, first, i+1, got)
+		}
+	}
+}
+
+// TestScenarioFlags runs the quickstart with each scenario's flag: run
+// picks that scenario and it runs to its end.
+func TestScenarioFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string // the scenario's last line, in part
+	}{
+		{[]string{"--config", "config.yaml", "--identity-center"}, "GetRoleCredentials 2; STS calls 0"},
+		{[]string{"--providers", "--config", "providers.yaml"}, `User::"contractors/0a1b2c3d…|bob"`},
+	} {
+		var out bytes.Buffer
+		if err := run(t.Context(), tt.args, &out); err != nil {
+			t.Fatalf("run %v: %v\n%s", tt.args, err, out.String())
+		}
+		lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+		if last := lines[len(lines)-1]; !strings.Contains(last, tt.want) {
+			t.Errorf("run %v: the last line %q lacks %q:\n%s", tt.args, last, tt.want, out.String())
 		}
 	}
 }

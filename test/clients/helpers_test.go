@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/mcpguard/mcpguard/test/fakeaws"
 	"github.com/mcpguard/mcpguard/test/stack"
 )
 
@@ -63,7 +65,62 @@ func startQuickstart(t *testing.T, metadata bool) *stack.Stack {
 	return s
 }
 
-// forwarded lists the aws___call_aws commands that reached the fake AWS.
+// The calls the tests make as Alice: an S3 list, which she may make, and
+// an EC2 describe, which she may not, as aws___run_script code and as
+// legacy aws___call_aws commands.
+const (
+	s3Script  = "return await call_boto3(service_name='s3', operation_name='ListBuckets')"
+	ec2Script = "return await call_boto3(service_name='ec2', operation_name='DescribeInstances')"
+	s3Cmd     = "aws s3 ls"
+	ec2Cmd    = "aws ec2 describe-instances"
+)
+
+// aliceCalls are the node clients' TOOL=TEXT arguments for Alice's calls:
+// through each AWS tool, the S3 list and then the EC2 describe.
+var aliceCalls = []string{
+	fakeaws.ToolRunScript + "=" + s3Script, fakeaws.ToolRunScript + "=" + ec2Script,
+	fakeaws.ToolCallAWS + "=" + s3Cmd, fakeaws.ToolCallAWS + "=" + ec2Cmd,
+}
+
+// callReport is what the node clients report of one tool call.
+type callReport struct {
+	Command string `json:"command"`
+	IsError bool   `json:"isError"`
+	Text    string `json:"text"`
+	Thrown  string `json:"thrown"`
+}
+
+// checkAliceCalls checks the reports of aliceCalls: each S3 list came back
+// from AWS and reached it, each EC2 describe was refused with an error
+// naming the refused AWS action and never reached AWS.
+func checkAliceCalls(t *testing.T, s *stack.Stack, calls []callReport) {
+	t.Helper()
+	if len(calls) < len(aliceCalls) {
+		t.Fatalf("calls = %+v, want %d", calls, len(aliceCalls))
+	}
+	sent := forwarded(s)
+	for i, c := range calls[:len(aliceCalls)] {
+		tool, text, _ := strings.Cut(aliceCalls[i], "=")
+		if i%2 == 0 {
+			if !listedBuckets(c) || !sent[text] {
+				t.Errorf("%s allowed call = %+v, reached AWS %v", tool, c, sent[text])
+			}
+			continue
+		}
+		if !strings.Contains(c.Thrown, "not permitted") || !strings.Contains(c.Thrown, "ec2:DescribeInstances") || sent[text] {
+			t.Errorf("%s denied call = %+v, reached AWS %v; want an error naming the refused AWS action", tool, c, sent[text])
+		}
+	}
+}
+
+// listedBuckets reports whether c came back from AWS with Alice's buckets.
+func listedBuckets(c callReport) bool {
+	return c.Thrown == "" && !c.IsError && strings.Contains(c.Text, "mcpguard-demo-reports")
+}
+
+// forwarded lists what reached the fake AWS in the tools/call requests it
+// accepted: the code of each aws___run_script call and the command of
+// each aws___call_aws call.
 func forwarded(s *stack.Stack) map[string]bool {
 	out := map[string]bool{}
 	for _, r := range s.AWS.Requests() {
@@ -71,12 +128,18 @@ func forwarded(s *stack.Stack) map[string]bool {
 			Method string `json:"method"`
 			Params struct {
 				Arguments struct {
-					CLI string `json:"cli_command"`
+					CLI  string `json:"cli_command"`
+					Code string `json:"code"`
 				} `json:"arguments"`
 			} `json:"params"`
 		}
-		if json.Unmarshal(r.Body, &msg) == nil && msg.Method == "tools/call" {
-			out[msg.Params.Arguments.CLI] = true
+		if json.Unmarshal(r.Body, &msg) != nil || msg.Method != "tools/call" {
+			continue
+		}
+		for _, text := range []string{msg.Params.Arguments.Code, msg.Params.Arguments.CLI} {
+			if text != "" {
+				out[text] = true
+			}
 		}
 	}
 	return out

@@ -39,7 +39,8 @@ func inspector(t *testing.T, url, token string, args ...string) (stdout, stderr 
 // TestInspectorCLI is the acceptance test of the MCP Inspector through the
 // quickstart: it connects (the Inspector sets a logging level right after
 // initialize, which the baseline policy must permit), lists the tools
-// Alice may see, calls an allowed tool and shows a denial as text.
+// Alice may see, and through aws___run_script and the legacy
+// aws___call_aws makes an allowed call and shows a denial as text.
 func TestInspectorCLI(t *testing.T) {
 	nodeDir(t)
 	s := startQuickstart(t, false)
@@ -73,8 +74,8 @@ func TestInspectorCLI(t *testing.T) {
 	for _, tl := range list.Tools {
 		names = append(names, tl.Name)
 	}
-	if !slices.Contains(names, fakeaws.ToolCallAWS) {
-		t.Errorf("tools = %v, want %s", names, fakeaws.ToolCallAWS)
+	if !slices.Contains(names, fakeaws.ToolRunScript) || !slices.Contains(names, fakeaws.ToolCallAWS) {
+		t.Errorf("tools = %v, want %s and %s", names, fakeaws.ToolRunScript, fakeaws.ToolCallAWS)
 	}
 	// The fake server offers more: presigned URLs are no one's in the
 	// example policies, so the list Alice sees is filtered.
@@ -82,20 +83,25 @@ func TestInspectorCLI(t *testing.T) {
 		t.Errorf("tools = %v: %s is listed though no policy permits it", names, fakeaws.ToolGetPresignedURL)
 	}
 
-	out, errOut, ok = inspector(t, s.MCPURL(), alice, "--method", "tools/call", "--tool-name", fakeaws.ToolCallAWS, "--tool-arg", "cli_command=aws s3 ls")
-	if !ok || !strings.Contains(out, "mcpguard-demo-reports") || strings.Contains(out, `"isError": true`) {
-		t.Errorf("allowed call:\n%s\n%s", out, errOut)
-	}
+	for _, c := range []struct{ tool, arg, allowed, denied string }{
+		{fakeaws.ToolRunScript, "code", s3Script, ec2Script},
+		{fakeaws.ToolCallAWS, "cli_command", s3Cmd, ec2Cmd},
+	} {
+		out, errOut, ok = inspector(t, s.MCPURL(), alice, "--method", "tools/call", "--tool-name", c.tool, "--tool-arg", c.arg+"="+c.allowed)
+		if !ok || !strings.Contains(out, "mcpguard-demo-reports") || strings.Contains(out, `"isError": true`) || !forwarded(s)[c.allowed] {
+			t.Errorf("%s allowed call (reached AWS %v):\n%s\n%s", c.tool, forwarded(s)[c.allowed], out, errOut)
+		}
 
-	out, errOut, ok = inspector(t, s.MCPURL(), alice, "--method", "tools/call", "--tool-name", fakeaws.ToolCallAWS, "--tool-arg", "cli_command=aws ec2 describe-instances")
-	if ok {
-		t.Errorf("denied call exited 0:\n%s\n%s", out, errOut)
-	}
-	t.Logf("the Inspector reports the denial as:\n%s", errOut)
-	if both := out + errOut; !strings.Contains(both, "not permitted") {
-		t.Errorf("the denial is not readable:\n%s\n%s", out, errOut)
-	}
-	if forwarded(s)["aws ec2 describe-instances"] {
-		t.Error("the denied call reached AWS")
+		out, errOut, ok = inspector(t, s.MCPURL(), alice, "--method", "tools/call", "--tool-name", c.tool, "--tool-arg", c.arg+"="+c.denied)
+		if ok {
+			t.Errorf("%s denied call exited 0:\n%s\n%s", c.tool, out, errOut)
+		}
+		t.Logf("the Inspector reports the denial as:\n%s", errOut)
+		if both := out + errOut; !strings.Contains(both, "not permitted") {
+			t.Errorf("the denial is not readable:\n%s\n%s", out, errOut)
+		}
+		if forwarded(s)[c.denied] {
+			t.Errorf("the denied %s call reached AWS", c.tool)
+		}
 	}
 }

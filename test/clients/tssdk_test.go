@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +15,9 @@ import (
 
 // TestTypeScriptSDK connects the MCP TypeScript SDK to the quickstart with
 // its default settings (denials as JSON-RPC errors): it connects, sees
-// Alice's filtered tools, makes an allowed call, and reads the denial of
-// another as an error that says what was refused.
+// Alice's filtered tools, makes an allowed call and reads the denial of
+// another as an error that says what was refused, through aws___run_script
+// and through the legacy aws___call_aws.
 func TestTypeScriptSDK(t *testing.T) {
 	node, dir := nodeDir(t)
 	s := startQuickstart(t, false)
@@ -27,22 +27,17 @@ func TestTypeScriptSDK(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "client.mjs"), s.MCPURL(), tok,
-		fakeaws.ToolCallAWS+"=aws s3 ls", fakeaws.ToolCallAWS+"=aws ec2 describe-instances")
+	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(dir, "client.mjs"), s.MCPURL(), tok}, aliceCalls...)...)
 	cmd.Dir = dir
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("node client: %v\n%s", err, out)
 	}
 	var rep struct {
-		SessionID string   `json:"sessionId"`
-		Tools     []string `json:"tools"`
-		Error     string   `json:"error"`
-		Calls     []struct {
-			IsError bool   `json:"isError"`
-			Text    string `json:"text"`
-			Thrown  string `json:"thrown"`
-		} `json:"calls"`
+		SessionID string       `json:"sessionId"`
+		Tools     []string     `json:"tools"`
+		Error     string       `json:"error"`
+		Calls     []callReport `json:"calls"`
 	}
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("report %s: %v", out, err)
@@ -53,19 +48,11 @@ func TestTypeScriptSDK(t *testing.T) {
 	if rep.SessionID == "" {
 		t.Error("no session id: the client did not connect through the session binding")
 	}
-	if !slices.Contains(rep.Tools, fakeaws.ToolCallAWS) || slices.Contains(rep.Tools, fakeaws.ToolGetPresignedURL) {
-		t.Errorf("tools = %v, want %s and not %s", rep.Tools, fakeaws.ToolCallAWS, fakeaws.ToolGetPresignedURL)
+	if !slices.Contains(rep.Tools, fakeaws.ToolRunScript) || !slices.Contains(rep.Tools, fakeaws.ToolCallAWS) || slices.Contains(rep.Tools, fakeaws.ToolGetPresignedURL) {
+		t.Errorf("tools = %v, want %s and %s and not %s", rep.Tools, fakeaws.ToolRunScript, fakeaws.ToolCallAWS, fakeaws.ToolGetPresignedURL)
 	}
-	if len(rep.Calls) != 2 {
+	if len(rep.Calls) != len(aliceCalls) {
 		t.Fatalf("calls = %+v", rep.Calls)
 	}
-	if c := rep.Calls[0]; c.Thrown != "" || c.IsError || !strings.Contains(c.Text, "mcpguard-demo-reports") {
-		t.Errorf("allowed call = %+v", c)
-	}
-	if c := rep.Calls[1]; !strings.Contains(c.Thrown, "not permitted") || !strings.Contains(c.Thrown, "ec2:DescribeInstances") {
-		t.Errorf("denied call = %+v, want an error naming the refused AWS action", c)
-	}
-	if forwarded(s)["aws ec2 describe-instances"] {
-		t.Error("the denied call reached AWS")
-	}
+	checkAliceCalls(t, s, rep.Calls)
 }

@@ -28,6 +28,9 @@ type runScriptInput struct {
 type ScriptRun struct {
 	Code    string
 	RoleARN string
+	// SessionName is the role session name of the credentials that
+	// signed the call (the user, for mcpguard).
+	SessionName string
 	// Calls are the call_boto3 calls the script made, in order, as
 	// "service:Operation".
 	Calls []string
@@ -81,7 +84,7 @@ func (s *Server) runScript(_ context.Context, req *mcp.CallToolRequest, in runSc
 	}
 	ip := &interp{invoke: b.invoke}
 	ret, perr := ip.run(in.Code)
-	run := ScriptRun{Code: in.Code, RoleARN: c.roleARN}
+	run := ScriptRun{Code: in.Code, RoleARN: c.roleARN, SessionName: c.sessionName}
 	calls := make([]any, len(ip.calls))
 	for i, cl := range ip.calls {
 		run.Calls = append(run.Calls, cl.Service+":"+cl.Operation)

@@ -158,6 +158,9 @@ func TestRunScript(t *testing.T) {
 			if got := runs[len(runs)-1].Calls; !slices.Equal(got, tt.calls) {
 				t.Errorf("calls %q, want %q", got, tt.calls)
 			}
+			if got := runs[len(runs)-1].SessionName; got != tt.who+"@example.com" {
+				t.Errorf("run recorded for session %q, want %s@example.com", got, tt.who)
+			}
 			sc, _ := res.StructuredContent.(map[string]any)
 			apiCalls, _ := sc["api_calls"].([]any)
 			if sc == nil || len(apiCalls) != len(tt.calls) {

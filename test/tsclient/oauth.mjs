@@ -4,10 +4,11 @@
 // metadata to the authorization server, registers itself (RFC 7591) and
 // asks for a login with PKCE. This script prints {"authorize": URL} for the
 // driver (a browser) to open, takes the code at its loopback redirect URI,
-// exchanges it, and then lists tools, calls each TOOL=CLI_COMMAND, refreshes
-// its token once and calls the first command again. It prints one JSON
-// report as its last line.
-// Usage: node oauth.mjs URL TOOL=CLI_COMMAND...
+// exchanges it, and then lists tools, calls each TOOL=TEXT (TEXT is
+// aws___run_script's code, or another tool's cli_command), refreshes its
+// token once and calls the first one again. It prints one JSON report as
+// its last line.
+// Usage: node oauth.mjs URL TOOL=TEXT...
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -54,11 +55,13 @@ const provider = {
   codeVerifier: () => store.verifier,
 };
 
+const argumentOf = (name) => (name === 'aws___run_script' ? 'code' : 'cli_command');
+
 async function callAll(client, list) {
   for (const c of list) {
     const i = c.indexOf('=');
     try {
-      const res = await client.callTool({ name: c.slice(0, i), arguments: { cli_command: c.slice(i + 1) } });
+      const res = await client.callTool({ name: c.slice(0, i), arguments: { [argumentOf(c.slice(0, i))]: c.slice(i + 1) } });
       report.calls.push({ command: c.slice(i + 1), isError: !!res.isError, text: res.content.map((x) => x.text ?? '').join('') });
     } catch (e) {
       report.calls.push({ command: c.slice(i + 1), thrown: String(e) });
