@@ -101,7 +101,7 @@ valgrind:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq valgrind >/dev/null; }
 
-instructions: cc valgrind ## Instructions per exchange (callgrind), bare server vs. mcpguard, GOGC=off and 100, two runs each; writes bench/instructions/results.json (INSTRFLAGS for more).
+instructions: cc valgrind ## Instructions and simulated L1/L2 cache misses per exchange (callgrind), bare server vs. mcpguard, GOGC=off and 100, two runs each; writes bench/instructions/results.json (INSTRFLAGS for more).
 	$(GO) run ./test/instructions -go $(GO) -out bench/instructions $(INSTRFLAGS)
 
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).

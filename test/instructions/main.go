@@ -32,6 +32,16 @@
 // few per cent, because a whole collection falls inside or outside the
 // shorter run depending on where the setup left the heap.
 //
+// With -cache (the default) callgrind also simulates this host's level 1
+// instruction and data caches and its per-core level 2 cache (as
+// valgrind's "last level": the shared level 3 cache of a VM's host is
+// shared with other tenants, so a miss in the private caches is what one
+// exchange can be charged with). The geometry is read from
+// /sys/devices/system/cpu/cpu0/cache. The misses per exchange are computed
+// like the instructions and show how much memory and code an exchange
+// touches, which the instruction count does not: a change that touches
+// more cache lines costs time the count does not see.
+//
 // Results are printed as a table and written to <out>/results.json.
 package main
 
@@ -73,6 +83,7 @@ type settings struct {
 	repeat  int
 	gcModes []string
 	keep    bool
+	cache   bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (settings, error) {
@@ -87,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.IntVar(&s.repeat, "repeat", 2, "runs of each (benchmark, count, GC mode); 2 or more report the spread")
 	gc := fs.String("gc", "off,100", "GOGC values to measure, comma-separated (off: no collection)")
 	fs.BoolVar(&s.keep, "keep", false, "keep the callgrind output files and logs (their directory is printed)")
+	fs.BoolVar(&s.cache, "cache", true, "simulate this host's L1 instruction, L1 data and L2 caches (callgrind --cache-sim) and report their misses per exchange; about doubles the time")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -135,6 +147,8 @@ type Run struct {
 	Repeat  int   `json:"repeat"`
 	LoopIr  int64 `json:"loop_ir"`
 	TotalIr int64 `json:"total_ir"`
+	// LoopMisses is the simulated cache misses of the loop (with -cache).
+	LoopMisses *Misses `json:"loop_misses,omitempty"`
 	// Parts is the number of callgrind dumps: 3, or more when callgrind
 	// saw a return into loopFunc as an entry (see readParts).
 	Parts    int     `json:"parts"`
@@ -153,7 +167,31 @@ type Bench struct {
 	Spread   float64   `json:"spread"`
 	AllocsOp int64     `json:"allocs_per_op"`
 	BytesOp  int64     `json:"bytes_per_op"`
-	Runs     []Run     `json:"runs"`
+	// Misses is the mean over the repeats of the simulated cache misses
+	// per exchange, computed like PerExchange (with -cache).
+	Misses *Misses `json:"misses_per_exchange,omitempty"`
+	Runs   []Run   `json:"runs"`
+}
+
+// Misses is callgrind's simulated cache misses: L1I is its I1mr; L1D its
+// D1mr + D1mw (reads and writes); L2 its ILmr + DLmr + DLmw, the misses of
+// the cache given as its last level, which is the host's L2 (see Cache).
+type Misses struct {
+	L1I float64 `json:"l1i"`
+	L1D float64 `json:"l1d"`
+	L2  float64 `json:"l2"`
+}
+
+// missesOf reads the miss events of a dump's counts; nil without them.
+func missesOf(ev map[string]int64) *Misses {
+	if _, ok := ev["I1mr"]; !ok {
+		return nil
+	}
+	return &Misses{
+		L1I: float64(ev["I1mr"]),
+		L1D: float64(ev["D1mr"] + ev["D1mw"]),
+		L2:  float64(ev["ILmr"] + ev["DLmr"] + ev["DLmw"]),
+	}
 }
 
 // Mode is the figures of one GC mode.
@@ -178,8 +216,10 @@ type Report struct {
 	N1       int      `json:"n1"`
 	N2       int      `json:"n2"`
 	Repeat   int      `json:"repeat"`
-	Modes    []*Mode  `json:"modes"`
-	WallSec  float64  `json:"wall_seconds"`
+	// Cache is the simulated caches' geometry (with -cache).
+	Cache   string  `json:"cache_simulated,omitempty"`
+	Modes   []*Mode `json:"modes"`
+	WallSec float64 `json:"wall_seconds"`
 }
 
 // runEnv is the environment of every valgrind run, on top of the caller's
@@ -237,6 +277,13 @@ func run(ctx context.Context, s settings, stdout io.Writer) error {
 	} else {
 		defer os.RemoveAll(work)
 	}
+	var cacheArgs []string
+	var cacheDesc string
+	if s.cache {
+		if cacheArgs, cacheDesc, err = hostCaches(sysCacheDir); err != nil {
+			return fmt.Errorf("-cache: %w (run with -cache=false to count instructions only)", err)
+		}
+	}
 	bin := filepath.Join(work, "gateway.test")
 	fmt.Fprintln(stdout, "building the gateway test binary")
 	build := exec.CommandContext(ctx, s.goCmd, "test", "-c", "-o", bin, "./gateway") // #nosec G204 -- the operator's go command
@@ -252,8 +299,10 @@ func run(ctx context.Context, s settings, stdout io.Writer) error {
 		Go:       runtime.Version(),
 		Valgrind: output(ctx, root, valgrind, "--version"),
 		HostCPU:  hostCPU(),
-		Command: fmt.Sprintf("valgrind --tool=callgrind --dump-before='%s' gateway.test -test.run '^$' "+
-			"-test.bench 'BenchmarkExchange/<name>$' -test.benchtime <N>x -test.benchmem -test.timeout 0", loopFunc),
+		Command: fmt.Sprintf("valgrind --tool=callgrind %s--dump-before='%s' gateway.test -test.run '^$' "+
+			"-test.bench 'BenchmarkExchange/<name>$' -test.benchtime <N>x -test.benchmem -test.timeout 0",
+			strings.Join(append(cacheArgs, ""), " "), loopFunc),
+		Cache:  cacheDesc,
 		Env:    fixedEnv("<mode>"),
 		N1:     s.n1,
 		N2:     s.n2,
@@ -276,7 +325,7 @@ func run(ctx context.Context, s settings, stdout io.Writer) error {
 			for _, b := range benchmarks {
 				for _, n := range []int{s.n1, s.n2} {
 					tag := fmt.Sprintf("%s-gc%s-n%d-r%d", b, gogc, n, r)
-					res, cpu, err := callgrind(ctx, valgrind, bin, filepath.Join(root, "gateway"), work, tag, b, n, gogc)
+					res, cpu, err := callgrind(ctx, valgrind, cacheArgs, bin, filepath.Join(root, "gateway"), work, tag, b, n, gogc)
 					if err != nil {
 						return err
 					}
@@ -339,15 +388,30 @@ func (b *Bench) summarize(n1, n2 int) {
 		}
 	}
 	b.Each = nil
+	var misses Misses
+	withMisses := 0
 	for rep := 1; rep <= len(byRepeat); rep++ {
 		lo, okLo := byRepeat[rep][n1]
 		hi, okHi := byRepeat[rep][n2]
-		if okLo && okHi {
-			b.Each = append(b.Each, float64(hi.LoopIr-lo.LoopIr)/float64(n2-n1))
+		if !okLo || !okHi {
+			continue
+		}
+		d := float64(n2 - n1)
+		b.Each = append(b.Each, float64(hi.LoopIr-lo.LoopIr)/d)
+		if lo.LoopMisses != nil && hi.LoopMisses != nil {
+			withMisses++
+			misses.L1I += (hi.LoopMisses.L1I - lo.LoopMisses.L1I) / d
+			misses.L1D += (hi.LoopMisses.L1D - lo.LoopMisses.L1D) / d
+			misses.L2 += (hi.LoopMisses.L2 - lo.LoopMisses.L2) / d
 		}
 	}
 	if len(b.Each) == 0 {
 		return
+	}
+	b.Misses = nil
+	if withMisses > 0 {
+		k := float64(withMisses)
+		b.Misses = &Misses{L1I: misses.L1I / k, L1D: misses.L1D / k, L2: misses.L2 / k}
 	}
 	var sum float64
 	for _, v := range b.Each {
@@ -358,7 +422,7 @@ func (b *Bench) summarize(n1, n2 int) {
 }
 
 // callgrind runs one benchmark at one iteration count and returns its counts.
-func callgrind(ctx context.Context, valgrind, bin, dir, work, tag, bench string, n int, gogc string) (Run, string, error) {
+func callgrind(ctx context.Context, valgrind string, cacheArgs []string, bin, dir, work, tag, bench string, n int, gogc string) (Run, string, error) {
 	out := filepath.Join(work, tag+".callgrind")
 	logPath := filepath.Join(work, tag+".log")
 	logf, err := os.Create(logPath)
@@ -366,10 +430,11 @@ func callgrind(ctx context.Context, valgrind, bin, dir, work, tag, bench string,
 		return Run{}, "", err
 	}
 	defer logf.Close()
-	cmd := exec.CommandContext(ctx, valgrind, "--tool=callgrind", // #nosec G204 -- fixed arguments
-		"--callgrind-out-file="+out, "--dump-before="+loopFunc,
+	args := append([]string{"--tool=callgrind"}, cacheArgs...)
+	args = append(args, "--callgrind-out-file="+out, "--dump-before="+loopFunc,
 		bin, "-test.run", "^$", "-test.bench", "BenchmarkExchange/"+bench+"$",
 		"-test.benchtime", strconv.Itoa(n)+"x", "-test.benchmem", "-test.timeout", "0")
+	cmd := exec.CommandContext(ctx, valgrind, args...) // #nosec G204 -- fixed arguments and the host's cache geometry
 	cmd.Dir = dir
 	cmd.Env = runEnv(gogc)
 	var buf bytes.Buffer
@@ -391,8 +456,14 @@ func callgrind(ctx context.Context, valgrind, bin, dir, work, tag, bench string,
 	if res.N != n {
 		return fail(fmt.Errorf("the benchmark ran %d iterations, not %d", res.N, n))
 	}
-	if res.LoopIr, res.TotalIr, res.Parts, err = readParts(out); err != nil {
+	var loop map[string]int64
+	if loop, res.TotalIr, res.Parts, err = readParts(out); err != nil {
 		return fail(err)
+	}
+	res.LoopIr = loop["Ir"]
+	res.LoopMisses = missesOf(loop)
+	if len(cacheArgs) > 0 && res.LoopMisses == nil {
+		return fail(errors.New("callgrind recorded no cache misses (--cache-sim)"))
 	}
 	res.WallSec = math.Round(wall*10) / 10
 	return res, cpu, nil
@@ -444,57 +515,63 @@ func parseBenchOutput(out, name string) (Run, string, error) {
 }
 
 // readParts reads the dumps of one run (out.1, out.2, … written on each
-// entry to loopFunc, and out at termination) and returns the Ir of the
-// loop, the run's total and the number of parts. The loop is every part
+// entry to loopFunc, and out at termination) and returns the counts of the
+// loop (every event the dumps have: Ir, and the cache events with
+// --cache-sim), the run's total Ir and the number of parts. The loop is every part
 // but the first (before b.Loop's first call) and the last (after its last
 // call): callgrind follows calls by the stack pointer, and when Go
 // switches goroutines inside loopFunc (ResetTimer and StopTimer stop the
 // world to read the memory statistics) it can see a second entry into the
 // function that is a return, which splits a part in two without moving
 // anything out of the loop.
-func readParts(out string) (loop, total int64, n int, err error) {
+func readParts(out string) (loop map[string]int64, total int64, n int, err error) {
 	files, err := filepath.Glob(out + ".*")
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, 0, 0, err
 	}
 	files = append(files, out)
-	parts := map[int]int64{}
+	parts := map[int]map[string]int64{}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return 0, 0, 0, fmt.Errorf("callgrind dump: %w (did the benchmark reach b.Loop?)", err)
+			return nil, 0, 0, fmt.Errorf("callgrind dump: %w (did the benchmark reach b.Loop?)", err)
 		}
-		part, ir, err := parseDump(data)
+		part, ev, err := parseDump(data)
 		if err != nil {
-			return 0, 0, 0, fmt.Errorf("%s: %w", filepath.Base(f), err)
+			return nil, 0, 0, fmt.Errorf("%s: %w", filepath.Base(f), err)
 		}
 		if _, dup := parts[part]; dup {
-			return 0, 0, 0, fmt.Errorf("%s: part %d twice", filepath.Base(f), part)
+			return nil, 0, 0, fmt.Errorf("%s: part %d twice", filepath.Base(f), part)
 		}
-		parts[part] = ir
+		parts[part] = ev
 	}
 	n = len(parts)
 	if n < 3 {
-		return 0, 0, 0, fmt.Errorf("%d callgrind parts: %s was not entered twice", n, loopFunc)
+		return nil, 0, 0, fmt.Errorf("%d callgrind parts: %s was not entered twice", n, loopFunc)
 	}
+	loop = map[string]int64{}
 	for p := 1; p <= n; p++ {
-		ir, ok := parts[p]
+		ev, ok := parts[p]
 		if !ok {
-			return 0, 0, 0, fmt.Errorf("callgrind part %d of %d missing", p, n)
+			return nil, 0, 0, fmt.Errorf("callgrind part %d of %d missing", p, n)
 		}
-		total += ir
+		total += ev["Ir"]
 		if p > 1 && p < n {
-			loop += ir
+			for k, v := range ev {
+				loop[k] += v
+			}
 		}
 	}
 	return loop, total, n, nil
 }
 
 // parseDump reads the header of a callgrind output file: its part number
-// and its total ("summary:", or "totals:" in older formats) of the first
-// event, Ir.
-func parseDump(data []byte) (int, int64, error) {
-	part, total := -1, int64(-1)
+// and its totals ("summary:", or "totals:" in older formats) of the events
+// its "events:" line names, the first of which must be Ir.
+func parseDump(data []byte) (int, map[string]int64, error) {
+	part := -1
+	var names []string
+	var totals []int64
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	for sc.Scan() {
@@ -511,24 +588,43 @@ func parseDump(data []byte) (int, int64, error) {
 		case "part":
 			p, err := strconv.Atoi(fields[0])
 			if err != nil {
-				return 0, 0, fmt.Errorf("part %q: %w", val, err)
+				return 0, nil, fmt.Errorf("part %q: %w", val, err)
 			}
 			part = p
+		case "events":
+			names = fields
 		case "summary", "totals":
-			t, err := strconv.ParseInt(fields[0], 10, 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("%s %q: %w", key, val, err)
+			totals = totals[:0]
+			for _, f := range fields {
+				t, err := strconv.ParseInt(f, 10, 64)
+				if err != nil {
+					return 0, nil, fmt.Errorf("%s %q: %w", key, val, err)
+				}
+				totals = append(totals, t)
 			}
-			total = t
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
-	if part < 0 || total < 0 {
-		return 0, 0, errors.New("no part number or no total: not a callgrind dump")
+	if part < 0 || len(totals) == 0 {
+		return 0, nil, errors.New("no part number or no total: not a callgrind dump")
 	}
-	return part, total, nil
+	if len(names) == 0 || names[0] != "Ir" {
+		return 0, nil, fmt.Errorf("events %q: want Ir first", names)
+	}
+	if len(totals) > len(names) {
+		return 0, nil, fmt.Errorf("%d totals for %d events", len(totals), len(names))
+	}
+	ev := make(map[string]int64, len(names))
+	for i, name := range names {
+		if i < len(totals) { // callgrind leaves trailing zeros out
+			ev[name] = totals[i]
+		} else {
+			ev[name] = 0
+		}
+	}
+	return part, ev, nil
 }
 
 func writeTable(w io.Writer, rep *Report) {
@@ -546,7 +642,97 @@ func writeTable(w io.Writer, rep *Report) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f× | %s | %d, %d |\n", m.GOGC, thousands(bare.PerExchange),
 			thousands(guard.PerExchange), thousands(m.Difference), m.Ratio, spread, bare.AllocsOp, guard.AllocsOp)
 	}
+	if rep.Cache != "" {
+		fmt.Fprintf(w, "\nsimulated cache misses per exchange (%s)\n\n", rep.Cache)
+		fmt.Fprintln(w, "| GOGC | cache | bare | mcpguard | mcpguard − bare |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+		for _, m := range rep.Modes {
+			bare, guard := m.Benchmarks["bare"].Misses, m.Benchmarks["mcpguard"].Misses
+			if bare == nil || guard == nil {
+				continue
+			}
+			for _, row := range []struct {
+				name string
+				b, g float64
+			}{{"L1 instructions", bare.L1I, guard.L1I}, {"L1 data", bare.L1D, guard.L1D}, {"L2", bare.L2, guard.L2}} {
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", m.GOGC, row.name, thousands(row.b), thousands(row.g), thousands(row.g-row.b))
+			}
+		}
+	}
 	fmt.Fprintf(w, "\nvalgrind's CPU: %s; host: %s; %s; %s; wall %.0f s\n\n", rep.GuestCPU, rep.HostCPU, rep.Go, rep.Valgrind, rep.WallSec)
+}
+
+// sysCacheDir is where Linux describes the first CPU's caches.
+const sysCacheDir = "/sys/devices/system/cpu/cpu0/cache"
+
+// hostCaches reads the geometry of the caches under dir (one indexN
+// folder per cache: level, type, size, ways_of_associativity,
+// coherency_line_size) and returns callgrind's arguments simulating the
+// level 1 instruction and data caches and the level 2 cache as its last
+// level, and a description of them.
+func hostCaches(dir string) ([]string, string, error) {
+	entries, err := filepath.Glob(filepath.Join(dir, "index*"))
+	if err != nil {
+		return nil, "", err
+	}
+	type cache struct{ size, ways, line int }
+	found := map[string]cache{}
+	for _, e := range entries {
+		read := func(name string) string {
+			b, err := os.ReadFile(filepath.Join(e, name))
+			if err != nil {
+				return ""
+			}
+			return strings.TrimSpace(string(b))
+		}
+		var key string
+		switch level, typ := read("level"), read("type"); {
+		case level == "1" && typ == "Instruction":
+			key = "I1"
+		case level == "1" && typ == "Data":
+			key = "D1"
+		case level == "2" && (typ == "Unified" || typ == "Data"):
+			key = "LL"
+		default:
+			continue
+		}
+		size, err := parseCacheSize(read("size"))
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", e, err)
+		}
+		ways, err1 := strconv.Atoi(read("ways_of_associativity"))
+		line, err2 := strconv.Atoi(read("coherency_line_size"))
+		if err1 != nil || err2 != nil || ways <= 0 || line <= 0 {
+			return nil, "", fmt.Errorf("%s: unreadable associativity or line size", e)
+		}
+		found[key] = cache{size, ways, line}
+	}
+	var args, desc []string
+	for _, k := range []struct{ key, name string }{{"I1", "L1i"}, {"D1", "L1d"}, {"LL", "L2 (as last level)"}} {
+		c, ok := found[k.key]
+		if !ok {
+			return nil, "", fmt.Errorf("no %s cache described under %s", k.name, dir)
+		}
+		args = append(args, fmt.Sprintf("--%s=%d,%d,%d", k.key, c.size, c.ways, c.line))
+		desc = append(desc, fmt.Sprintf("%s %d KiB %d-way", k.name, c.size>>10, c.ways))
+	}
+	return append([]string{"--cache-sim=yes"}, args...), strings.Join(desc, ", ") + fmt.Sprintf(", %d B lines", found["D1"].line), nil
+}
+
+// parseCacheSize reads a size as Linux writes it: "48K", "2048K", "32M".
+func parseCacheSize(v string) (int, error) {
+	mult := 1
+	switch {
+	case strings.HasSuffix(v, "K"):
+		mult, v = 1<<10, strings.TrimSuffix(v, "K")
+	case strings.HasSuffix(v, "M"):
+		mult, v = 1<<20, strings.TrimSuffix(v, "M")
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("cache size %q", v)
+	}
+	return n * mult, nil
 }
 
 func pct(part, whole float64) float64 {

@@ -57,8 +57,15 @@ func TestParseBenchOutput(t *testing.T) {
 }
 
 func dump(part int, total string) string {
+	return dumpEvents(part, "Ir", total)
+}
+
+// cacheEvents is the events line of a run with --cache-sim=yes.
+const cacheEvents = "Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw"
+
+func dumpEvents(part int, events, total string) string {
 	return "# callgrind format\nversion: 1\ncreator: callgrind-3.19.0\npid: 16264\ncmd:  /tmp/gateway.test\npart: " +
-		strconv.Itoa(part) + "\n\n\ndesc: I1 cache: \ndesc: Timerange: Basic block 0 - 1\ndesc: Trigger: Program termination\n\npositions: line\nevents: Ir\n" +
+		strconv.Itoa(part) + "\n\n\ndesc: I1 cache: \ndesc: Timerange: Basic block 0 - 1\ndesc: Trigger: Program termination\n\npositions: line\nevents: " + events + "\n" +
 		total + "\n\nfl=(1) ???\nfn=(1) main\n0 5\n"
 }
 
@@ -68,28 +75,39 @@ func TestParseDump(t *testing.T) {
 		data     string
 		part     int
 		total    int64
+		misses   *Misses
 		wantFail bool
 	}{
 		{name: "summary", data: dump(2, "summary: 98165622"), part: 2, total: 98165622},
 		{name: "totals", data: dump(1, "totals: 68429516"), part: 1, total: 68429516},
+		{name: "cache events", data: dumpEvents(2, cacheEvents, "summary: 912836874 190383575 119884425 23056474 6575415 2707949 6128 88611 629766"),
+			part: 2, total: 912836874, misses: &Misses{L1I: 23056474, L1D: 6575415 + 2707949, L2: 6128 + 88611 + 629766}},
+		{name: "trailing zeros left out", data: dumpEvents(2, cacheEvents, "summary: 100 10 10 7"),
+			part: 2, total: 100, misses: &Misses{L1I: 7}},
 		{name: "no total", data: dump(3, ""), wantFail: true},
 		{name: "bad total", data: dump(3, "summary: x"), wantFail: true},
+		{name: "more totals than events", data: dump(3, "summary: 1 2"), wantFail: true},
+		{name: "Ir not first", data: dumpEvents(3, "Dr Ir", "summary: 1 2"), wantFail: true},
 		{name: "not a dump", data: "hello\n", wantFail: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			part, total, err := parseDump([]byte(tt.data))
+			part, ev, err := parseDump([]byte(tt.data))
 			if tt.wantFail {
 				if err == nil {
-					t.Fatalf("parsed %d, %d; want an error", part, total)
+					t.Fatalf("parsed %d, %v; want an error", part, ev)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if part != tt.part || total != tt.total {
-				t.Errorf("got part %d total %d, want %d %d", part, total, tt.part, tt.total)
+			if part != tt.part || ev["Ir"] != tt.total {
+				t.Errorf("got part %d Ir %d, want %d %d", part, ev["Ir"], tt.part, tt.total)
+			}
+			m := missesOf(ev)
+			if (m == nil) != (tt.misses == nil) || m != nil && *m != *tt.misses {
+				t.Errorf("misses %+v, want %+v", m, tt.misses)
 			}
 		})
 	}
@@ -127,7 +145,8 @@ func TestReadParts(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			loop, sum, parts, err := readParts(out)
+			ev, sum, parts, err := readParts(out)
+			loop := ev["Ir"]
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
@@ -163,6 +182,95 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+func TestReadPartsSumsCacheEvents(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "x.callgrind")
+	for i, f := range []struct{ suffix, total string }{
+		{".1", "summary: 10 0 0 1 1 1 1 1 1"},
+		{".2", "summary: 5 0 0 2 3 4 5 6 7"},
+		{".3", "summary: 195 0 0 20 30 40 50 60 70"},
+		{"", "summary: 3000 0 0 9 9 9 9 9 9"},
+	} {
+		if err := os.WriteFile(out+f.suffix, []byte(dumpEvents(i+1, cacheEvents, f.total)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, total, parts, err := readParts(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := missesOf(ev)
+	if ev["Ir"] != 200 || total != 3210 || parts != 4 || m == nil || *m != (Misses{L1I: 22, L1D: 77, L2: 198}) {
+		t.Errorf("loop %v total %d parts %d misses %+v", ev, total, parts, m)
+	}
+}
+
+func TestSummarizeMisses(t *testing.T) {
+	b := &Bench{Runs: []Run{
+		{N: 200, Repeat: 1, LoopIr: 1000, LoopMisses: &Misses{L1I: 2000, L1D: 600, L2: 100}},
+		{N: 1200, Repeat: 1, LoopIr: 2000, LoopMisses: &Misses{L1I: 12000, L1D: 3600, L2: 600}},
+		{N: 200, Repeat: 2, LoopIr: 1000, LoopMisses: &Misses{L1I: 2000, L1D: 600, L2: 100}},
+		{N: 1200, Repeat: 2, LoopIr: 2000, LoopMisses: &Misses{L1I: 14000, L1D: 2600, L2: 1100}},
+	}}
+	b.summarize(200, 1200)
+	if b.Misses == nil || *b.Misses != (Misses{L1I: 11, L1D: 2.5, L2: 0.75}) {
+		t.Errorf("misses per exchange %+v, want {11 2.5 0.75}", b.Misses)
+	}
+	b.Runs[0].LoopMisses, b.Runs[2].LoopMisses = nil, nil
+	b.summarize(200, 1200)
+	if b.Misses != nil {
+		t.Errorf("misses %+v from runs without them", b.Misses)
+	}
+}
+
+func TestHostCaches(t *testing.T) {
+	type idx struct{ level, typ, size, ways, line string }
+	this := []idx{{"1", "Data", "48K", "12", "64"}, {"1", "Instruction", "32K", "8", "64"}, {"2", "Unified", "2048K", "16", "64"}, {"3", "Unified", "266240K", "16", "64"}}
+	tests := []struct {
+		name     string
+		caches   []idx
+		wantArgs string
+		wantErr  string
+	}{
+		{name: "this VM's", caches: this,
+			wantArgs: "--cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=2097152,16,64"},
+		{name: "sizes in M", caches: []idx{{"1", "Data", "32K", "8", "64"}, {"1", "Instruction", "32K", "8", "64"}, {"2", "Unified", "1M", "16", "64"}},
+			wantArgs: "--cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=1048576,16,64"},
+		{name: "no L2", caches: this[:2], wantErr: "no L2"},
+		{name: "no caches", caches: nil, wantErr: "no L1i"},
+		{name: "bad size", caches: []idx{{"1", "Data", "lots", "8", "64"}}, wantErr: "cache size"},
+		{name: "bad ways", caches: []idx{{"1", "Data", "32K", "0", "64"}}, wantErr: "associativity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for i, c := range tt.caches {
+				d := filepath.Join(dir, "index"+strconv.Itoa(i))
+				if err := os.Mkdir(d, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				for name, v := range map[string]string{"level": c.level, "type": c.typ, "size": c.size, "ways_of_associativity": c.ways, "coherency_line_size": c.line} {
+					if err := os.WriteFile(filepath.Join(d, name), []byte(v+"\n"), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			args, desc, err := hostCaches(dir)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(args, " "); got != tt.wantArgs || desc == "" {
+				t.Errorf("args %q (%q), want %q", got, desc, tt.wantArgs)
+			}
+		})
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
 		args    []string
@@ -170,8 +278,9 @@ func TestParseFlags(t *testing.T) {
 		check   func(settings) bool
 	}{
 		{args: nil, check: func(s settings) bool {
-			return s.n1 == 200 && s.n2 == 1200 && s.repeat == 2 && strings.Join(s.gcModes, ",") == "off,100"
+			return s.n1 == 200 && s.n2 == 1200 && s.repeat == 2 && strings.Join(s.gcModes, ",") == "off,100" && s.cache
 		}},
+		{args: []string{"-cache=false"}, check: func(s settings) bool { return !s.cache }},
 		{args: []string{"-gc", " off ", "-repeat", "1"}, check: func(s settings) bool {
 			return strings.Join(s.gcModes, ",") == "off" && s.repeat == 1
 		}},
