@@ -40,14 +40,8 @@ func TestParseBenchOutput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, cpu, err := parseBenchOutput(tt.out, tt.bench)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
+			if checkErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got != tt.want || cpu != tt.wantCPU {
 				t.Errorf("got %+v, cpu %q; want %+v, cpu %q", got, cpu, tt.want, tt.wantCPU)
@@ -147,14 +141,8 @@ func TestReadParts(t *testing.T) {
 			}
 			ev, sum, parts, err := readParts(out)
 			loop := ev["Ir"]
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
+			if checkErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if loop != tt.loop || sum != tt.sum || parts != tt.parts {
 				t.Errorf("loop %d total %d parts %d; want %d %d %d", loop, sum, parts, tt.loop, tt.sum, tt.parts)
@@ -255,14 +243,8 @@ func TestHostCaches(t *testing.T) {
 				}
 			}
 			args, desc, err := hostCaches(dir)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
+			if checkErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got := strings.Join(args, " "); got != tt.wantArgs || desc == "" {
 				t.Errorf("args %q (%q), want %q", got, desc, tt.wantArgs)
@@ -339,4 +321,20 @@ func TestThousands(t *testing.T) {
 			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// checkErr fails the test unless err matches want (a substring; "" for
+// no error) and reports whether an error was expected, so the case ends.
+func checkErr(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want one containing %q", err, want)
+	}
+	return true
 }
