@@ -55,6 +55,12 @@ const (
 	// (authz_config.shadow_policy_files) would have decided otherwise; the
 	// request itself got the decision of the set in force.
 	TypeAuthzShadowMismatch Type = "authz_shadow_mismatch"
+	// TypeMCPSessionRefused is a request refused because its
+	// Mcp-Session-Id was not issued to the caller: a sealed session id of
+	// another user, issuer or upstream, or one mcpguard did not seal
+	// (error.reason session_other_user or session_forged). It never
+	// reached the upstream.
+	TypeMCPSessionRefused Type = "mcp_session_refused"
 )
 
 // Types lists every event type in documentation order, for configuration
@@ -68,6 +74,7 @@ func Types() []Type {
 		TypeMCPSessionTerminate, TypeAuthnFailure, TypeAuthzDenied, TypeSTSAssumeRole,
 		TypeSTSFailure, TypeCredentialsRefresh, TypePolicyReload, TypePolicyReloadFailed,
 		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeMCPResponse, TypeAuditLogDamaged, TypeAuthzShadowMismatch,
+		TypeMCPSessionRefused,
 	}
 }
 
@@ -80,7 +87,8 @@ func (t Type) Valid() bool {
 		TypeMCPNotification, TypeMCPOtherRequest, TypeMCPBatch, TypeMCPStreamOpen,
 		TypeMCPSessionTerminate, TypeAuthnFailure, TypeAuthzDenied, TypeSTSAssumeRole,
 		TypeSTSFailure, TypeCredentialsRefresh, TypePolicyReload, TypePolicyReloadFailed,
-		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeMCPResponse, TypeAuditLogDamaged, TypeAuthzShadowMismatch:
+		TypeConfigLoaded, TypeServerStart, TypeServerStop, TypeMCPResponse, TypeAuditLogDamaged, TypeAuthzShadowMismatch,
+		TypeMCPSessionRefused:
 		return true
 	}
 	return false

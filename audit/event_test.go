@@ -48,8 +48,8 @@ func TestTypesAreValid(t *testing.T) {
 		}
 		seen[typ] = true
 	}
-	if len(seen) != 29 {
-		t.Errorf("%d types, want 29", len(seen))
+	if len(seen) != 30 {
+		t.Errorf("%d types, want 30", len(seen))
 	}
 	for _, bad := range []Type{"", "mcp_tool", "MCP_TOOL_CALL"} {
 		if bad.Valid() {

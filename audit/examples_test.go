@@ -136,6 +136,11 @@ func exampleEvents() []*Event {
 			User: user, Authz: &Authz{Decision: "allow", Policies: []string{"s3-readers-call-aws"}},
 			Details: map[string]any{"result": "would_deny", "shadow_decision": "deny", "shadow_policies": []any{},
 				"action": "tools/call", "resource": `Tool::"aws___call_aws"`}},
+		{Type: TypeMCPSessionRefused, Outcome: OutcomeFailure, RequestID: "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+			User: &User{Sub: "00u9z8y7x6", Iss: user.Iss, Email: "other@example.com", Groups: []string{"ec2-viewers"}}, Source: src,
+			MCP:   &MCP{Method: "tools/list", JSONRPCID: json.RawMessage("14"), ProtocolVersion: "2025-11-25"},
+			HTTP:  &HTTP{Method: "POST", Status: 404},
+			Error: &Error{Kind: "session_not_found", Reason: "session_other_user", Message: "session not found"}},
 	}
 }
 

@@ -90,12 +90,12 @@ func (x *exchange) stepUpChallenge(scopes []string) string {
 	return b.String()
 }
 
-// eraAudit records a refused session id as an authz_denied event whose
-// error reason (session_other_user, session_forged) tells it from policy
-// denials, and the request's protocol revision.
+// eraAudit records a refused session id as an event of its own,
+// mcp_session_refused, whose error reason (session_other_user,
+// session_forged) says why, and the request's protocol revision.
 func (x *exchange) eraAudit(ev *audit.Event) *audit.Event {
 	if x.era.session.refused != "" {
-		ev.Type = audit.TypeAuthzDenied
+		ev.Type = audit.TypeMCPSessionRefused
 	}
 	if st := x.era.stream; st != nil && (st.lists > 0 || st.dropped > 0 || st.failed != nil) {
 		if ev.Details == nil {

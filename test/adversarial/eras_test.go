@@ -356,7 +356,7 @@ func TestSessionRefusalIsAudited(t *testing.T) {
 		}
 		if e.Error.Reason == "session_other_user" {
 			found = true
-			if e.Type != audit.TypeAuthzDenied || e.User == nil || e.User.Sub != "bob" || e.HTTP.Status != 404 {
+			if e.Type != audit.TypeMCPSessionRefused || e.User == nil || e.User.Sub != "bob" || e.HTTP.Status != 404 {
 				t.Errorf("session refusal record = %+v", e)
 			}
 		}
