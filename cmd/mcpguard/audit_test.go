@@ -34,7 +34,7 @@ func TestAuditVerify(t *testing.T) {
 		code int
 		out  string
 	}{
-		{"intact", []string{"../../audit/testdata/golden.log"}, exitOK, "intact: 30 records, seq 1 to 30"},
+		{"intact", []string{"../../audit/testdata/golden.log"}, exitOK, "intact: 31 records, seq 1 to 31"},
 		{"continuation", []string{write("rotated.log", strings.Join(lines[2:], ""))}, exitOK, "continues the chain from seq 2"},
 		{"deleted record", []string{write("deleted.log", lines[0]+lines[1]+lines[3])}, exitBroken, "BROKEN at line 3"},
 		{"modified record", []string{write("modified.log", lines[0]+strings.Replace(lines[1], "aws s3 ls", "aws s3 rb", 1))}, exitBroken, "BROKEN at line 2"},
@@ -44,7 +44,7 @@ func TestAuditVerify(t *testing.T) {
 		{"no file", nil, exitInvalid, "usage"},
 		{"two missing files", []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")}, exitInvalid, "no such file"},
 		{"two files out of order", []string{write("second.log", strings.Join(lines[2:], "")), write("first.log", strings.Join(lines[:2], ""))}, exitBroken, "BROKEN"},
-		{"two files in order", []string{write("first.log", strings.Join(lines[:2], "")), write("second.log", strings.Join(lines[2:], ""))}, exitOK, "intact: 30 records"},
+		{"two files in order", []string{write("first.log", strings.Join(lines[:2], "")), write("second.log", strings.Join(lines[2:], ""))}, exitOK, "intact: 31 records"},
 		{"checkpoints without key", []string{"--checkpoints", "x", "../../audit/testdata/golden.log"}, exitInvalid, "needs --pubkey"},
 		{"stdin among files", []string{"-", "x"}, exitInvalid, "only FILE"},
 	}
