@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,7 +117,11 @@ func NewMetrics() *Metrics {
 		m.requests, m.requestDuration, m.authnFailures, m.authzDecisions,
 		m.stsRequests, m.stsDuration, m.credCache, m.credEntries,
 		m.jwksRefreshes, m.policyReloads, m.shadowDecisions, m.auditEvents, m.auditFailures, m.streams, m.peersRefused,
-		collectors.NewGoCollector(),
+		// The runtime's estimate of where CPU time goes (the collector's
+		// share above all: go_cpu_classes_gc_total_cpu_seconds_total), beside
+		// the default Go metrics.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.rateLimits = newRateLimitMetrics(reg)

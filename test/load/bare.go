@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"runtime/metrics"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -71,4 +72,13 @@ func serveAllocs(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	fmt.Fprintf(w, "# TYPE go_memstats_mallocs_total counter\ngo_memstats_mallocs_total %d\n", m.Mallocs)
 	fmt.Fprintf(w, "# TYPE go_memstats_alloc_bytes_total counter\ngo_memstats_alloc_bytes_total %d\n", m.TotalAlloc)
+	gc := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(gc)
+	if gc[0].Value.Kind() == metrics.KindFloat64 {
+		fmt.Fprintf(w, "# TYPE %s counter\n%s %g\n", gcCPUMetric, gcCPUMetric, gc[0].Value.Float64())
+	}
 }
+
+// gcCPUMetric is the collector's CPU time as client_golang's Go collector
+// names /cpu/classes/gc/total:cpu-seconds (telemetry/metrics.go exposes it).
+const gcCPUMetric = "go_cpu_classes_gc_total_cpu_seconds_total"

@@ -177,6 +177,7 @@ func (p *process) usage() (procUsage, error) {
 		return u, err
 	}
 	u.Mallocs, u.AllocBytes = m["go_memstats_mallocs_total"], m["go_memstats_alloc_bytes_total"]
+	u.GCCPU = m[gcCPUMetric]
 	return u, nil
 }
 

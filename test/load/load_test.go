@@ -146,12 +146,13 @@ func TestParseRates(t *testing.T) {
 // exchanges, not by averaging their per-request figures.
 func TestPoolWeighsEveryExchange(t *testing.T) {
 	p := newPool()
-	p.add(&Step{Mode: modeBare, Server: "bare", Seconds: 10, Sent: 1000, OK: 1000, ServerCPU: 0.5, AllocsPerRequest: 100, AllocBytesPerRequest: 1000})
-	p.add(&Step{Mode: modeBare, Server: "bare", Seconds: 10, Sent: 3000, OK: 2999, Errors: 1, ServerCPU: 0.9, AllocsPerRequest: 200, AllocBytesPerRequest: 3000})
+	p.add(&Step{Mode: modeBare, Server: "bare", Seconds: 10, Sent: 1000, OK: 1000, ServerCPU: 0.5, AllocsPerRequest: 100, AllocBytesPerRequest: 1000, GCPerRequest: 40})
+	p.add(&Step{Mode: modeBare, Server: "bare", Seconds: 10, Sent: 3000, OK: 2999, Errors: 1, ServerCPU: 0.9, AllocsPerRequest: 200, AllocBytesPerRequest: 3000, GCPerRequest: 20})
 	p.lat.record(kindAllowed, 2*time.Millisecond)
 	st := p.step(modeBare, 1000)
-	want := Step{CPUPerRequest: 1.4 / 4000 * 1e6, AllocsPerRequest: 175, AllocBytesPerRequest: 2500, OK: 3999, Errors: 1, Sent: 4000}
+	want := Step{CPUPerRequest: 1.4 / 4000 * 1e6, AllocsPerRequest: 175, AllocBytesPerRequest: 2500, GCPerRequest: 25, OK: 3999, Errors: 1, Sent: 4000}
 	if st.CPUPerRequest != want.CPUPerRequest || st.AllocsPerRequest != want.AllocsPerRequest || st.AllocBytesPerRequest != want.AllocBytesPerRequest ||
+		st.GCPerRequest != want.GCPerRequest ||
 		st.OK != want.OK || st.Errors != want.Errors || st.Sent != want.Sent || st.Server != "bare" {
 		t.Errorf("pooled %+v", st)
 	}

@@ -264,7 +264,7 @@ func logStep(w io.Writer, st *Step) {
 			cpu += fmt.Sprintf(" allocs %.0f/req %.1f KB/req", st.AllocsPerRequest, st.AllocBytesPerRequest/1e3)
 		}
 		if st.Phase == "exchange" {
-			cpu += fmt.Sprintf(" (user %.0f sys %.0f µs, %.2f faults, %.2f switches /req)", st.UserPerRequest, st.SysPerRequest, st.FaultsPerRequest, st.CtxSwitchesPerRequest)
+			cpu += fmt.Sprintf(" (user %.0f sys %.0f gc %.0f µs, %.2f faults, %.2f switches /req)", st.UserPerRequest, st.SysPerRequest, st.GCPerRequest, st.FaultsPerRequest, st.CtxSwitchesPerRequest)
 		}
 	}
 	logf(w, "  %-8s %6.0f rps offered %6.0f done  p50 %6.3f  p99 %6.3f  p99.9 %6.3f ms  errors %d dropped %d  sts %d%s",

@@ -30,6 +30,10 @@ type procUsage struct {
 	// Mallocs and AllocBytes are the Go runtime's cumulative heap
 	// allocations (objects, bytes), from the process's /metrics.
 	Mallocs, AllocBytes float64
+	// GCCPU is the Go runtime's estimate of the CPU time its garbage
+	// collector has used, seconds (/cpu/classes/gc/total:cpu-seconds),
+	// from the same /metrics.
+	GCCPU float64
 }
 
 // readProc reads pid's CPU time and memory from /proc.

@@ -132,6 +132,10 @@ type Step struct {
 	// deterministic where CPU time is noisy (exchange-only phase).
 	AllocsPerRequest     float64 `json:"server_allocs_per_request,omitempty"`
 	AllocBytesPerRequest float64 `json:"server_alloc_bytes_per_request,omitempty"`
+	// GCPerRequest is the part of CPUPerRequest the Go runtime charges to
+	// its garbage collector (its own estimate: mark workers, assists and
+	// pauses), µs per request.
+	GCPerRequest float64 `json:"server_gc_cpu_us_per_request,omitempty"`
 	// Kernel-side figures per request of the exchange-only phase, beside
 	// the CPU time they help explain: user and system time, minor page
 	// faults and context switches of all the server's threads.
@@ -152,6 +156,7 @@ type pool struct {
 	seconds, cpu          float64
 	sent, ok, errors, sts int64
 	allocs, allocBytes    float64
+	gc                    float64
 	user, sys             float64
 	faults, switches      float64
 	rss, peakRSS          int64
@@ -171,6 +176,7 @@ func (p *pool) add(st *Step) {
 	p.sts += int64(st.STSCalls)
 	p.allocs += st.AllocsPerRequest * done
 	p.allocBytes += st.AllocBytesPerRequest * done
+	p.gc += st.GCPerRequest * done
 	p.user += st.UserPerRequest * done
 	p.sys += st.SysPerRequest * done
 	p.faults += st.FaultsPerRequest * done
@@ -194,6 +200,7 @@ func (p *pool) step(mode string, rate float64) *Step {
 		st.CPUPerRequest = p.cpu / done * 1e6
 		st.AllocsPerRequest = p.allocs / done
 		st.AllocBytesPerRequest = p.allocBytes / done
+		st.GCPerRequest = p.gc / done
 		st.UserPerRequest, st.SysPerRequest = p.user/done, p.sys/done
 		st.FaultsPerRequest, st.CtxSwitchesPerRequest = p.faults/done, p.switches/done
 	}
@@ -514,6 +521,7 @@ func (e *env) exchangeStep(ctx context.Context, mode string, rate float64, poole
 		st.CPUPerRequest = st.ServerCPU / float64(done) * 1e6
 		st.AllocsPerRequest = (after.Mallocs - before.Mallocs) / float64(done)
 		st.AllocBytesPerRequest = (after.AllocBytes - before.AllocBytes) / float64(done)
+		st.GCPerRequest = (after.GCCPU - before.GCCPU) / float64(done) * 1e6
 		st.UserPerRequest = (after.User - before.User).Seconds() / float64(done) * 1e6
 		st.SysPerRequest = (after.Sys - before.Sys).Seconds() / float64(done) * 1e6
 		st.FaultsPerRequest = float64(after.MinorFaults-before.MinorFaults) / float64(done)

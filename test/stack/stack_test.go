@@ -131,6 +131,9 @@ func TestStackProcess(t *testing.T) {
 	if m["go_goroutines"] == 0 {
 		t.Error("no go_goroutines in the process's metrics")
 	}
+	if _, ok := m["go_cpu_classes_gc_total_cpu_seconds_total"]; !ok {
+		t.Error("no go_cpu_classes_gc_total_cpu_seconds_total (the collector's CPU, which test/load reads) in the process's metrics")
+	}
 	if err := s.Restart(t.Context(), stack.RestartOptions{}); err == nil {
 		t.Error("Restart of a process stack succeeded")
 	}
