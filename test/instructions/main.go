@@ -299,9 +299,9 @@ func run(ctx context.Context, s settings, stdout io.Writer) error {
 		Go:       runtime.Version(),
 		Valgrind: output(ctx, root, valgrind, "--version"),
 		HostCPU:  hostCPU(),
-		Command: fmt.Sprintf("valgrind --tool=callgrind %s--dump-before='%s' gateway.test -test.run '^$' "+
+		Command: fmt.Sprintf("valgrind %s --dump-before='%s' gateway.test -test.run '^$' "+
 			"-test.bench 'BenchmarkExchange/<name>$' -test.benchtime <N>x -test.benchmem -test.timeout 0",
-			strings.Join(append(cacheArgs, ""), " "), loopFunc),
+			strings.Join(append([]string{"--tool=callgrind"}, cacheArgs...), " "), loopFunc),
 		Cache:  cacheDesc,
 		Env:    fixedEnv("<mode>"),
 		N1:     s.n1,

@@ -134,7 +134,9 @@ type Step struct {
 	AllocBytesPerRequest float64 `json:"server_alloc_bytes_per_request,omitempty"`
 	// GCPerRequest is the part of CPUPerRequest the Go runtime charges to
 	// its garbage collector (its own estimate: mark workers, assists and
-	// pauses), µs per request.
+	// pauses), µs per request. The runtime updates the counter at the end
+	// of each collection, so a step's figure can be off by one
+	// collection's worth at either end; pooled rounds dilute that.
 	GCPerRequest float64 `json:"server_gc_cpu_us_per_request,omitempty"`
 	// Kernel-side figures per request of the exchange-only phase, beside
 	// the CPU time they help explain: user and system time, minor page
